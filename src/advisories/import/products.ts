@@ -4,6 +4,8 @@
  * train of a product catalog. Shared by every importer so they agree on ids.
  */
 import type { Catalog, CatalogTrain } from '../../core/catalog/model.js';
+import { compareVersions, parseVersion } from '../../core/versions/index.js';
+import type { SchemeId } from '../../core/versions/scheme.js';
 
 /** Lower-cases and turns runs of anything but [a-z0-9._+-] into `_`, as CPE product names are written. */
 export function slug(text: string): string {
@@ -94,6 +96,18 @@ function safeDecode(s: string): string {
   }
 }
 
+/** The qualifiers of a package URL (`arch`, `epoch`, …), keys lower-cased; empty when there are none. */
+export function purlQualifiers(purl: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const q = /^[^?#]*\?([^#]*)/.exec(purl)?.[1];
+  if (!q) return out;
+  for (const pair of q.split('&')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) out.set(pair.slice(0, eq).toLowerCase(), safeDecode(pair.slice(eq + 1)));
+  }
+  return out;
+}
+
 /** Bulwark's id for a package: the purl without version, qualifiers or subpath, lower-cased. */
 export function productFromPurl(purl: string): string | undefined {
   const p = parsePurl(purl);
@@ -143,4 +157,297 @@ export function trainFromName(name: string, catalogs: readonly Catalog[]): Train
     }
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers shared by the CVE JSON 5, CSAF and CVRF importers: release names, version schemes, catalog trains.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Release designators that name one train of a product line ("Cumulative Update 19", "SP3", "RU31"). */
+const TRAIN_DESIGNATOR =
+  /\b(cumulative update|service pack|update rollup|feature pack|cu\s?\d+|sp\s?\d+|ru\s?\d+)\b|\b(19|20)\d{2}\b/i;
+
+/**
+ * True when a free-text product name names a release train rather than a product ("Exchange Server 2016
+ * Cumulative Update 19", "Exchange Server 2019"), so its version bounds are per train and unusable without a
+ * catalog that tells the trains apart.
+ */
+export function namesReleaseTrain(name: string): boolean {
+  return TRAIN_DESIGNATOR.test(name);
+}
+
+/**
+ * The product a release name belongs to, as `vendor:product`: the vendor's name, the release designators
+ * (cumulative update, service pack, update rollup, a year) and platform suffixes are dropped, so
+ * "Microsoft Exchange Server 2016 Cumulative Update 19" from vendor "Microsoft" is `microsoft:exchange_server`.
+ */
+export function productFromReleaseName(vendor: string, name: string): string {
+  let rest = ` ${name} `;
+  const v = vendor.trim();
+  if (v) rest = rest.replace(new RegExp(`\\s${escapeRegExp(v)}\\s`, 'i'), ' ');
+  rest = rest
+    .replace(/\((?:[^()]*)\)/g, ' ')
+    .replace(/\bfor\s+(x64|x86|32-bit|64-bit|arm64|itanium)[\w\s-]*$/i, ' ')
+    .replace(/\b(cumulative update|service pack|update rollup|feature pack)\s*\d+\b/gi, ' ')
+    .replace(/\b(cu|sp|ru)\s?\d+\b/gi, ' ')
+    .replace(/\b(rtm)\b/gi, ' ')
+    .replace(/\b(19|20)\d{2}\b(\s+r2\b)?/gi, ' ');
+  return productFromNames(vendor, rest.trim() || name);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A Bulwark advisory id from a source id: lower case, runs of anything but [a-z0-9._-] become `-`. */
+export function advisoryIdSlug(text: string): string {
+  return text
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, '-')
+    .replace(/^[^a-z0-9]+|-+$/g, '');
+}
+
+const DATE_PREFIX = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/;
+
+/** The calendar day (YYYY-MM-DD) of an ISO 8601 date or timestamp, or undefined when it is not one. */
+export function isoDay(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = DATE_PREFIX.exec(value.trim());
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const t = new Date(Date.UTC(y, mo - 1, d));
+  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d) return undefined;
+  return `${m[1]}-${m[2]}-${m[3]}`;
+}
+
+/** True for an absolute http(s) URL that the advisory schema accepts. */
+export function isHttpUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > 2048) return false;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return false;
+  }
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+}
+
+/** Plain text from an HTML fragment: tags dropped, common entities decoded, whitespace collapsed. */
+export function stripHtml(html: string): string {
+  return html
+    .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<br\s*\/?>|<\/(p|div|li|tr|h[1-6])\s*>/gi, '\n')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;|&apos;/g, "'")
+    .replace(/&#(\d{1,6});/g, (_, n: string) => safeCodePoint(Number(n)))
+    .replace(/&amp;/g, '&')
+    .replace(/[ \t\r\f\v]+/g, ' ')
+    .replace(/ *\n[\n ]*/g, '\n')
+    .trim();
+}
+
+function safeCodePoint(n: number): string {
+  return n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : ' ';
+}
+
+const KB_IN_TEXT = /\bKB\s?(\d{6,8})\b/i;
+const BARE_KB = /^\s*(?:KB)?(\d{6,8})\s*$/i;
+
+/** A Microsoft KB id (`KB5000871`) named in a text, or a bare KB number as MSRC writes it ("5000871"). */
+export function kbFromText(text: unknown): string | undefined {
+  if (typeof text === 'number' && Number.isInteger(text)) text = String(text);
+  if (typeof text !== 'string') return undefined;
+  const m = BARE_KB.exec(text) ?? KB_IN_TEXT.exec(text);
+  return m ? `KB${m[1]}` : undefined;
+}
+
+// ---- versions ------------------------------------------------------------------------------------------------
+
+const NUMERIC_DOTTED = /^\d{1,15}(\.\d{1,15}){0,7}$/;
+
+/** True when every part of the version is a number (`15.01.2176.009`). */
+export function isNumericDotted(text: string): boolean {
+  return NUMERIC_DOTTED.test(text.trim());
+}
+
+/**
+ * Canonical text of a numeric dotted version: leading zeros dropped (`15.01.2176.009` → `15.1.2176.9`) and, for
+ * Exchange builds, missing trailing parts written as 0 (`15.01.0` → `15.1.0.0`) since those schemes need a fixed
+ * number of parts. Other schemes' versions are returned trimmed and unchanged.
+ */
+export function canonicalVersion(scheme: SchemeId, text: string): string {
+  const t = text.trim();
+  if (!['exchange', 'windows', 'dotted'].includes(scheme) || !isNumericDotted(t)) return t;
+  const parts = t.split('.').map((p) => String(Number(p)));
+  const want = scheme === 'exchange' ? 4 : scheme === 'windows' ? 3 : 0;
+  while (parts.length < want) parts.push('0');
+  return parts.join('.');
+}
+
+/** Why the text is not a version of the scheme, or undefined when it is one. */
+export function versionProblem(scheme: SchemeId, text: string): string | undefined {
+  const r = parseVersion(scheme, text);
+  return r.ok ? undefined : r.error;
+}
+
+/** Compares two versions of one scheme; undefined when either does not parse. */
+export function compareIn(scheme: SchemeId, a: string, b: string): number | undefined {
+  if (!parseVersion(scheme, a).ok || !parseVersion(scheme, b).ok) return undefined;
+  try {
+    return compareVersions(scheme, a, b);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The scheme of versions whose source does not say (CVE `versionType: custom`, a CSAF product version, a
+ * `vers:generic` range): numeric dotted versions are Exchange builds for `microsoft:exchange_server`, Windows
+ * builds for Microsoft Windows products and plain dotted numbers otherwise; other text is semver when it parses
+ * as semver. Undefined when no scheme fits every value.
+ */
+export function inferScheme(product: string, values: readonly string[]): SchemeId | undefined {
+  const vs = values.map((v) => v.trim()).filter((v) => v !== '' && v !== '0' && v !== '*');
+  if (vs.length === 0) return product === 'microsoft:exchange_server' ? 'exchange' : undefined;
+  if (vs.every(isNumericDotted)) {
+    if (product === 'microsoft:exchange_server') return 'exchange';
+    if (/^microsoft:windows/.test(product)) return 'windows';
+    return 'dotted';
+  }
+  if (vs.every((v) => parseVersion('semver', v).ok)) return 'semver';
+  return undefined;
+}
+
+/** The scheme of a package URL type, when Bulwark implements that ecosystem's version order. */
+export function schemeFromPurlType(type: string): SchemeId | undefined {
+  switch (type.toLowerCase()) {
+    case 'rpm':
+      return 'rpm';
+    case 'deb':
+      return 'dpkg';
+    case 'npm':
+    case 'cargo':
+      return 'semver';
+    default:
+      return undefined;
+  }
+}
+
+// ---- catalog trains ------------------------------------------------------------------------------------------
+
+/** The catalogs that list versions of a product. */
+export function catalogsFor(product: string, catalogs: readonly Catalog[]): Catalog[] {
+  return catalogs.filter((c) => c.product === product);
+}
+
+/** How ranges name a train: "Exchange Server 2016 CU19", as the built-in packs write it. */
+export function trainLabel(train: CatalogTrain): string {
+  return `${train.product_name} ${train.name}`;
+}
+
+/** The train of the same product line that starts next after this one (by build), if the catalog has one. */
+export function nextTrain(match: TrainMatch): CatalogTrain | undefined {
+  const { catalog, train } = match;
+  let best: CatalogTrain | undefined;
+  for (const t of catalog.trains) {
+    if (t === train || t.product_name !== train.product_name) continue;
+    const c = compareIn(catalog.scheme as SchemeId, t.build, train.build);
+    if (c === undefined || c <= 0) continue;
+    if (!best || (compareIn(catalog.scheme as SchemeId, t.build, best.build) ?? 0) < 0) best = t;
+  }
+  return best;
+}
+
+/** The build of a train (its own or one of its updates) that installing a KB produces, if the catalog says. */
+export function buildForKb(match: TrainMatch, kb: string): string | undefined {
+  const want = kb.toUpperCase();
+  const { train } = match;
+  const update = train.updates.find((u) => u.kb?.toUpperCase() === want);
+  if (update) return update.build;
+  if (train.kb?.toUpperCase() === want) return train.build;
+  return undefined;
+}
+
+export interface SourceBounds {
+  introduced?: string;
+  fixed?: string;
+  last_affected?: string;
+}
+
+export type TrainRangeResult =
+  | { ok: true; range: { train: string; introduced: string; fixed?: string; last_affected?: string } }
+  | { ok: false; reason: string; field: 'introduced' | 'fixed' | 'last_affected' };
+
+/**
+ * Bounds a source's range to one catalog train: the range starts no earlier than the train's first build (a
+ * source's "15.01.0" for "2016 CU19" means "any build of CU19"), an open upper end stops at the next train of
+ * the same line, and an upper bound that is below the train's start or beyond the next train's start is
+ * refused with the reason, since ranges are unioned and such a bound would judge other trains.
+ */
+export function rangeInTrain(match: TrainMatch, bounds: SourceBounds): TrainRangeResult {
+  const scheme = match.catalog.scheme as SchemeId;
+  const { train } = match;
+  const label = trainLabel(train);
+  const canon = (v: string) => canonicalVersion(scheme, v);
+  const start = train.build;
+  let introduced = start;
+  if (bounds.introduced !== undefined && !isOpenStart(bounds.introduced)) {
+    const intro = canon(bounds.introduced);
+    const c = compareIn(scheme, intro, start);
+    if (c === undefined)
+      return {
+        ok: false,
+        field: 'introduced',
+        reason: `"${bounds.introduced}" is not a version: ${versionProblem(scheme, intro) ?? 'cannot compare'}`,
+      };
+    if (c > 0) introduced = intro;
+  }
+  const next = nextTrain(match);
+  const upperField = bounds.fixed !== undefined ? 'fixed' : bounds.last_affected !== undefined ? 'last_affected' : undefined;
+  if (!upperField) {
+    // Open-ended in the source: the whole rest of this train, up to the next train of the line.
+    if (next) return { ok: true, range: { train: label, introduced, fixed: next.build } };
+    return { ok: true, range: { train: label, introduced } };
+  }
+  const raw = bounds[upperField]!;
+  const upper = canon(raw);
+  const problem = versionProblem(scheme, upper);
+  if (problem) return { ok: false, field: upperField, reason: `"${raw}" is not a version: ${problem}` };
+  const vsStart = compareIn(scheme, upper, introduced)!;
+  if (upperField === 'fixed' ? vsStart <= 0 : vsStart < 0)
+    return {
+      ok: false,
+      field: upperField,
+      reason: `empty range: ${upperField} ${raw} is not above ${introduced === start ? `the first build of ${label}` : 'introduced'} (${introduced})`,
+    };
+  if (next) {
+    const vsNext = compareIn(scheme, upper, next.build)!;
+    if (upperField === 'fixed' ? vsNext > 0 : vsNext >= 0)
+      return {
+        ok: false,
+        field: upperField,
+        reason: `${upperField} ${raw} is beyond ${label}: the next train ${trainLabel(next)} starts at ${next.build}`,
+      };
+  }
+  return { ok: true, range: { train: label, introduced, [upperField]: upper } };
+}
+
+/**
+ * The cautious stand-in for a train whose source range could not be used: every build of the train is affected
+ * (no fix known). Undefined when the catalog has no next train to bound it with, since an open range would
+ * also cover every later train.
+ */
+export function wholeTrainRange(match: TrainMatch): { train: string; introduced: string; fixed: string } | undefined {
+  const next = nextTrain(match);
+  return next ? { train: trainLabel(match.train), introduced: match.train.build, fixed: next.build } : undefined;
+}
+
+function isOpenStart(v: string): boolean {
+  const t = v.trim();
+  return t === '' || t === '0' || t === '*';
 }

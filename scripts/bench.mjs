@@ -1,0 +1,32 @@
+// `npm run bench -- <name...>`: runs benchmarks against the built code and records each result table in
+// docs/benchmarks.md between markers, together with the machine it ran on. No name runs them all.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+
+const BENCHES = {
+  exposure: () => import('./bench/exposure.mjs'),
+};
+
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const selected = names.length ? names : Object.keys(BENCHES);
+for (const name of selected) {
+  if (!BENCHES[name]) {
+    console.error(`bench: unknown benchmark "${name}"; available: ${Object.keys(BENCHES).join(', ')}`);
+    process.exit(2);
+  }
+}
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+const docPath = new URL('../docs/benchmarks.md', import.meta.url);
+
+for (const name of selected) {
+  const { run } = await BENCHES[name]();
+  const markdown = await run();
+  const stamp = `_Measured ${new Date().toISOString().slice(0, 10)} on ${machine} with \`npm run bench -- ${name}\`._`;
+  const section = `<!-- bench:${name}:start -->\n${markdown.trim()}\n\n${stamp}\n<!-- bench:${name}:end -->`;
+  let doc = readFileSync(docPath, 'utf8');
+  const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
+  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+  writeFileSync(docPath, doc);
+  console.log(`\n${markdown.trim()}\n\n(written to docs/benchmarks.md)`);
+}

@@ -1,0 +1,13 @@
+/** Advisory packs, product catalogs and feed importers: the knowledge base every capability reads. */
+export { detectFormat, type ImportedFile, importDocument } from './import/index.js';
+export type { ImportFormat, ImportResult, ImportWarning } from './import/types.js';
+export { ImportError } from './import/types.js';
+export {
+  defaultDataDir,
+  KEV_FILE,
+  type KnowledgeBase,
+  loadKevEnrichment,
+  loadKnowledgeBase,
+} from './knowledge.js';
+export { loadAdvisoryFile, loadCatalogFile, parseAdvisory, readDataFile } from './load.js';
+export { type SavedImport, saveImport } from './store.js';

@@ -1,0 +1,75 @@
+/**
+ * The knowledge base a command works with: built-in advisory packs and catalogs, plus what the user imported
+ * into the data directory, with CISA KEV enrichment applied, compiled into an exposure engine.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Advisory,
+  type Catalog,
+  CatalogIndex,
+  ExposureEngine,
+  type Kev,
+  kevSchema,
+} from '../core/index.js';
+import { applyKev } from './import/kev.js';
+import { loadBuiltinAdvisories, loadBuiltinCatalogs, loadUserAdvisories } from './load.js';
+
+export interface KnowledgeBase {
+  advisories: Advisory[];
+  /** Where each advisory came from: "built-in" or the data directory. */
+  sourceOf: Map<string, 'built-in' | 'data-dir'>;
+  catalogs: Catalog[];
+  catalogIndex: CatalogIndex;
+  engine: ExposureEngine;
+}
+
+export const KEV_FILE = 'kev.json';
+
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BULWARK_DATA_DIR || 'bulwark-data';
+}
+
+/** KEV enrichment saved by `advisories import` of a KEV catalog: `{ "CVE-…": Kev }`. */
+export function loadKevEnrichment(dataDir: string): Map<string, Kev> {
+  const path = join(dataDir, KEV_FILE);
+  if (!existsSync(path)) return new Map();
+  const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  const out = new Map<string, Kev>();
+  for (const [cve, value] of Object.entries(raw)) {
+    const parsed = kevSchema.safeParse(value);
+    if (!parsed.success)
+      throw new Error(`${path}: ${cve}: ${parsed.error.issues[0]?.message}; re-import the KEV catalog`);
+    out.set(cve, parsed.data);
+  }
+  return out;
+}
+
+export function loadKnowledgeBase(options: { dataDir?: string } = {}): KnowledgeBase {
+  const builtin = loadBuiltinAdvisories();
+  const sourceOf = new Map<string, 'built-in' | 'data-dir'>(builtin.map((a) => [a.id, 'built-in']));
+  const byId = new Map(builtin.map((a) => [a.id, a]));
+  if (options.dataDir) {
+    for (const a of loadUserAdvisories(options.dataDir)) {
+      if (sourceOf.get(a.id) === 'data-dir')
+        throw new Error(`advisory id ${a.id} is defined twice in ${options.dataDir}/advisories`);
+      // A user file with a built-in id replaces the built-in (to carry a newer version of a pack).
+      byId.set(a.id, a);
+      sourceOf.set(a.id, 'data-dir');
+    }
+  }
+  let advisories = [...byId.values()];
+  if (options.dataDir) {
+    const kev = loadKevEnrichment(options.dataDir);
+    if (kev.size) advisories = applyKev(advisories, kev).advisories;
+  }
+  const catalogs = loadBuiltinCatalogs();
+  const catalogIndex = new CatalogIndex(catalogs);
+  return {
+    advisories,
+    sourceOf,
+    catalogs,
+    catalogIndex,
+    engine: new ExposureEngine(advisories, catalogIndex),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * The `bulwark` command line: argument parsing and error reporting only; every command delegates to the
+ * capability folders. Returns the exit code instead of exiting so tests run it in-process.
+ */
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  defaultDataDir,
+  ImportError,
+  type ImportFormat,
+  type KnowledgeBase,
+  loadKnowledgeBase,
+} from '../advisories/index.js';
+import { DataFileError } from '../core/index.js';
+import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
+import { runCheck } from './commands/check.js';
+import { runExchange } from './commands/exchange.js';
+import { EXIT, type Io, processIo, UsageError } from './io.js';
+
+const VERSION = '0.1.0';
+
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let code: number = EXIT.clean;
+  const debug = argv.includes('--debug');
+  const program = new Command('bulwark')
+    .description(
+      'Vulnerability response for MSPs and IT teams: exposure, shielding, hunting, patching, reporting.',
+    )
+    .version(VERSION, '-V, --version')
+    .option(
+      '--data-dir <dir>',
+      'data directory for imported advisories (env BULWARK_DATA_DIR)',
+      defaultDataDir(io.env),
+    )
+    .option('--no-color', 'never colour output (also NO_COLOR=1)')
+    .option('--debug', 'show stack traces on errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      outputError: (text, write) => write(`bulwark: ${text.replace(/^error: /, '')}`),
+    });
+
+  const globals = () => {
+    const g = program.opts<{ dataDir: string; color: boolean }>();
+    if (!g.color) io.color = false;
+    return { dataDir: resolve(io.cwd, g.dataDir) };
+  };
+  let kbCache: KnowledgeBase | undefined;
+  const kb = () => {
+    kbCache ??= loadKnowledgeBase({ dataDir: globals().dataDir });
+    return kbCache;
+  };
+
+  program
+    .command('exchange')
+    .description('identify an Exchange build and report the CVEs it is exposed to and the smallest fix')
+    .argument(
+      '<build>',
+      'Exchange build, four numbers such as 15.1.2176.2 (as ExSetup.exe or X-OWA-Version report it)',
+    )
+    .option('--json', 'print one JSON object')
+    .action((build: string, opts: { json?: boolean }) => {
+      code = runExchange(io, kb(), build, opts);
+    });
+
+  program
+    .command('check')
+    .description('verdicts with provenance for every asset in a facts file')
+    .requiredOption('--facts <file>', 'YAML or JSON facts: one asset, a list, or { assets: [...] }')
+    .option('--advisory <id>', 'only this advisory')
+    .option('--json', 'print one JSON object')
+    .action((opts: { facts: string; json?: boolean; advisory?: string }) => {
+      code = runCheck(io, kb(), { ...opts, facts: resolve(io.cwd, opts.facts) });
+    });
+
+  const advisories = program.command('advisories').description('the advisory knowledge base');
+  advisories
+    .command('list')
+    .description('list loaded advisories (built-in and imported)')
+    .option('--json', 'print one JSON object')
+    .action((opts: { json?: boolean }) => {
+      code = runList(io, kb(), opts);
+    });
+  advisories
+    .command('show')
+    .argument('<id>', 'advisory id, e.g. proxylogon-2021-03')
+    .description('show one advisory')
+    .option('--json', 'print the advisory as JSON')
+    .action((id: string, opts: { json?: boolean }) => {
+      code = runShow(io, kb(), id, opts);
+    });
+  advisories
+    .command('validate')
+    .argument('<file...>', 'advisory files (YAML or JSON)')
+    .description('check advisory files against the schema; exit 1 if any is invalid')
+    .option('--json', 'print one JSON object')
+    .action((files: string[], opts: { json?: boolean }) => {
+      code = runValidate(
+        io,
+        files.map((f) => resolve(io.cwd, f)),
+        opts,
+      );
+    });
+  advisories
+    .command('import')
+    .argument('<file...>', 'CISA KEV catalog, CVE JSON 5, CSAF 2.0, OSV or MSRC CVRF files')
+    .description('convert feed files into advisories saved in the data directory')
+    .addOption(
+      new Option('--format <format>', 'skip format detection').choices([
+        'kev',
+        'cve5',
+        'csaf',
+        'osv',
+        'cvrf',
+      ]),
+    )
+    .option('--dry-run', 'convert and report, write nothing')
+    .option('--json', 'print one JSON object')
+    .action((files: string[], opts: { json?: boolean; format?: ImportFormat; dryRun?: boolean }) => {
+      code = runImport(
+        io,
+        kb(),
+        files.map((f) => resolve(io.cwd, f)),
+        { ...opts, dataDir: globals().dataDir },
+      );
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return err.exitCode === 0 ? EXIT.clean : EXIT.usage;
+    }
+    const known = err instanceof UsageError || err instanceof DataFileError || err instanceof ImportError;
+    io.err(`bulwark: ${known ? '' : 'internal error: '}${(err as Error).message}\n`);
+    if (debug) io.err(`${(err as Error).stack}\n`);
+    else if (!known) io.err('(run with --debug for details)\n');
+    return EXIT.usage;
+  }
+}

@@ -1,0 +1,17 @@
+export {
+  AdvisoryCompileError,
+  type AssetVerdicts,
+  type CveVerdict,
+  ExposureEngine,
+  type Provenance,
+  type Verdict,
+} from './engine.js';
+export {
+  type AssetFacts,
+  type AssetFactsInput,
+  assetFactsSchema,
+  factsFileSchema,
+  type ProductFact,
+  productFactSchema,
+} from './facts.js';
+export { type FixSuggestion, type NearestBuild, reportVersion, type VersionReport } from './report.js';

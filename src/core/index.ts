@@ -1,0 +1,7 @@
+/** The pure domain: version orders, the advisory and catalog models, exposure verdicts. No I/O. */
+export * from './advisory/model.js';
+export { type BuildInfo, type CatalogEntry, CatalogIndex, describeEntry } from './catalog/lookup.js';
+export * from './catalog/model.js';
+export { DataFileError, type DataIssue, formatPath, MAX_DATA_FILE_BYTES, parseDataText } from './datafile.js';
+export * from './exposure/index.js';
+export * from './versions/index.js';
