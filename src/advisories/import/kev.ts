@@ -11,10 +11,10 @@
  * on every feed refresh, and a per-entry problem must become a warning naming the entry, not an exception.
  */
 import type { AdvisoryInput, Kev } from '../../core/advisory/model.js';
-import { ImportError, type ImportContext, type ImportResult, type ImportWarning } from './types.js';
+import { describeValue as describe, isoDay, isRecord } from './products.js';
+import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 const TOP_LEVEL_FIELDS = new Set(['title', 'catalogVersion', 'dateReleased', 'count', 'vulnerabilities']);
 const ENTRY_FIELDS = new Set([
@@ -31,27 +31,9 @@ const ENTRY_FIELDS = new Set([
   'cwes',
 ]);
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A real calendar date written YYYY-MM-DD (the model's regex alone would accept 2021-02-30). */
-export function isCalendarDate(text: string): boolean {
-  const m = ISO_DATE.exec(text);
-  if (!m) return false;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  const t = new Date(Date.UTC(y, mo - 1, d));
-  return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d;
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'missing';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+/** A real calendar date written exactly YYYY-MM-DD (the model's regex alone would accept 2021-02-30). */
+function isDate(v: unknown): v is string {
+  return typeof v === 'string' && isoDay(v) === v;
 }
 
 /**
@@ -117,7 +99,10 @@ export function importKev(doc: unknown, _ctx: ImportContext): ImportResult {
     const entry: unknown = vulnerabilities[i];
     const at = `vulnerabilities[${i}]`;
     if (!isRecord(entry)) {
-      warnings.push({ path: at, message: `expected a catalog entry object, got ${describe(entry)}; skipped` });
+      warnings.push({
+        path: at,
+        message: `expected a catalog entry object, got ${describe(entry)}; skipped`,
+      });
       continue;
     }
     const { cveID, dateAdded, dueDate, knownRansomwareCampaignUse: ransom, requiredAction } = entry;
@@ -128,14 +113,14 @@ export function importKev(doc: unknown, _ctx: ImportContext): ImportResult {
       });
       continue;
     }
-    if (typeof dateAdded !== 'string' || !isCalendarDate(dateAdded)) {
+    if (!isDate(dateAdded)) {
       warnings.push({
         path: `${at}.dateAdded`,
         message: `${cveID}: expected a date as YYYY-MM-DD, got ${describe(dateAdded)}; entry skipped`,
       });
       continue;
     }
-    if (typeof dueDate !== 'string' || !isCalendarDate(dueDate)) {
+    if (!isDate(dueDate)) {
       warnings.push({
         path: `${at}.dueDate`,
         message: `${cveID}: expected a date as YYYY-MM-DD, got ${describe(dueDate)}; entry skipped`,

@@ -8,34 +8,48 @@
  *   *different* vulnerabilities.
  * - withdrawn records: imported for reference with "(withdrawn <date>)" in the title but **without affected
  *   entries**, so they never produce an exposure verdict (osv.dev does not match withdrawn records either).
- * - GIT ranges (commits are not versions), ECOSYSTEM ranges of ecosystems whose version order Bulwark does not
- *   implement (PyPI, Maven, Alpine, …), and versions that do not parse in the chosen scheme: the range is
- *   skipped. An affected entry left with nothing is skipped.
+ * - ranges Bulwark cannot read (ECOSYSTEM ranges of ecosystems whose version order it does not implement —
+ *   PyPI, Maven, Alpine, … —, versions that do not parse, malformed events) and affected versions it cannot
+ *   read: the whole affected entry is dropped. Keeping its other ranges would make the exposure engine judge the
+ *   lost claim's versions "fixed" or "not affected" (see `AffectedBuilder`).
+ * - GIT ranges (commits are not versions): skipped. They do not drop the entry: the spec requires versions or
+ *   version ranges beside them, which carry the same claim.
  * - `limit` events: ignored. They only narrow a range, so ignoring them can widen the affected set but never
  *   hide an affected version.
  * - CVSS v4 (and v2) vectors: not stored, since the model needs a score and Bulwark computes only v3.x scores.
+ * - the release of an ecosystem (`Debian:11`): kept in the entry's notes; product ids have no release.
  */
 import {
   type AdvisoryInput,
   advisorySchema,
+  formatPath,
+  getScheme,
   productId,
-  referenceSchema,
-  type Reference,
-} from '../../core/advisory/model.js';
-import { compareVersions, parseVersion } from '../../core/versions/index.js';
-import type { SchemeId } from '../../core/versions/scheme.js';
-import { isCalendarDate } from './kev.js';
-import { parsePurl } from './products.js';
-import { ImportError, type ImportContext, type ImportResult, type ImportWarning } from './types.js';
+  type SchemeId,
+} from '../../core/index.js';
+import {
+  AffectedBuilder,
+  type AffectedInput,
+  addReference,
+  advisoryIdSlug,
+  type CveInput,
+  type CvssInput,
+  cweFromText,
+  describeValue,
+  isoDay,
+  isRecord,
+  makeReference,
+  parsePurl,
+  type RangeInput,
+  type ReferenceInput,
+} from './products.js';
+import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
-type AffectedInput = NonNullable<AdvisoryInput['affected']>[number];
-type RangeInput = NonNullable<AffectedInput['ranges']>[number];
-type CveInput = AdvisoryInput['cves'][number];
-type Cvss = NonNullable<CveInput['cvss']>;
+type Warn = (path: string, message: string) => void;
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/i;
-const CWE_ID = /^CWE-\d+$/;
-const TIMESTAMP_DATE = /^(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+/** OSV timestamps are RFC 3339 in UTC; the date part is what the advisory keeps. */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 const RECORD_FIELDS = new Set([
   'schema_version',
@@ -69,8 +83,8 @@ type EventKind = (typeof EVENT_KINDS)[number];
 
 /**
  * How Bulwark reads each OSV ecosystem: the purl type (and namespace) of its packages, and the version scheme of
- * its ECOSYSTEM ranges. `semver?` = the ecosystem mostly uses SemVer without enforcing it: each version is tried
- * as SemVer and a range with a version that is not is skipped. No scheme = ECOSYSTEM ranges are skipped.
+ * its ECOSYSTEM ranges and versions. `semver?` = the ecosystem mostly uses SemVer without enforcing it: each
+ * version is tried as SemVer, and one that is not makes the entry unusable. No scheme = not readable.
  */
 const ECOSYSTEMS: ReadonlyMap<string, { purl: string; scheme?: SchemeId | 'semver?' }> = new Map([
   ['npm', { purl: 'npm', scheme: 'semver?' }],
@@ -127,18 +141,6 @@ const GENERIC_ECOSYSTEMS = new Set([
   'VSCode',
 ]);
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'missing';
-  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
-}
-
 function join(base: string, path: string): string {
   if (!base) return path;
   if (!path) return base;
@@ -147,13 +149,17 @@ function join(base: string, path: string): string {
 
 /** Why a value is not an OSV record (the schema requires string `id` and `modified`), or undefined if it is. */
 function notARecord(v: unknown): { path: string; message: string } | undefined {
-  if (!isRecord(v)) return { path: '', message: `expected an OSV record (a JSON object), got ${describe(v)}` };
+  if (!isRecord(v))
+    return { path: '', message: `expected an OSV record (a JSON object), got ${describeValue(v)}` };
   if (typeof v.id !== 'string' || v.id.trim() === '')
-    return { path: 'id', message: `expected the id of an OSV record such as GHSA-…, got ${describe(v.id)}` };
+    return {
+      path: 'id',
+      message: `expected the id of an OSV record such as GHSA-…, got ${describeValue(v.id)}`,
+    };
   if (typeof v.modified !== 'string')
     return {
       path: 'modified',
-      message: `expected the modification time of an OSV record, got ${describe(v.modified)}`,
+      message: `expected the modification time of an OSV record, got ${describeValue(v.modified)}`,
     };
   return undefined;
 }
@@ -179,7 +185,10 @@ export function importOsv(doc: unknown, ctx: ImportContext): ImportResult {
       if (advisory) advisories.push(advisory);
     }
     if (doc.length > 0 && records === 0)
-      throw new ImportError('', `none of the ${doc.length} array elements is an OSV record (with id and modified)`);
+      throw new ImportError(
+        '',
+        `none of the ${doc.length} array elements is an OSV record (an object with id and modified)`,
+      );
   } else {
     const problem = notARecord(doc);
     if (problem) throw new ImportError(problem.path, problem.message);
@@ -189,39 +198,27 @@ export function importOsv(doc: unknown, ctx: ImportContext): ImportResult {
   return { format: 'osv', advisories, kev: new Map(), warnings };
 }
 
-/** The list at `rec[key]` (absent and null are empty); anything else is warned about and treated as empty. */
-function listField(rec: Record<string, unknown>, key: string, warn: (path: string, msg: string) => void): unknown[] {
-  const v = rec[key];
+/** The list at `obj[key]` (absent and null are empty); anything else is warned about and treated as empty. */
+function listField(obj: Record<string, unknown>, key: string, at: string, warn: Warn): unknown[] {
+  const v = obj[key];
   if (v === undefined || v === null) return [];
   if (Array.isArray(v)) return v;
-  warn(key, `expected a list, got ${describe(v)}; ignored`);
+  warn(join(at, key), `expected a list, got ${describeValue(v)}; ignored`);
   return [];
 }
 
-/** The list of strings at `rec[key]`; non-strings are warned about and dropped. */
-function stringList(rec: Record<string, unknown>, key: string, warn: (path: string, msg: string) => void): string[] {
+/** The strings of the list at `obj[key]`; other items are warned about and dropped. */
+function stringList(obj: Record<string, unknown>, key: string, warn: Warn): string[] {
   const out: string[] = [];
-  listField(rec, key, warn).forEach((v, i) => {
+  listField(obj, key, '', warn).forEach((v, i) => {
     if (typeof v === 'string') out.push(v);
-    else warn(`${key}[${i}]`, `expected a string, got ${describe(v)}; ignored`);
+    else warn(`${key}[${i}]`, `expected a string, got ${describeValue(v)}; ignored`);
   });
   return out;
 }
 
 function dateOf(timestamp: unknown): string | undefined {
-  if (typeof timestamp !== 'string') return undefined;
-  const m = TIMESTAMP_DATE.exec(timestamp.trim());
-  return m && isCalendarDate(m[1]!) ? m[1] : undefined;
-}
-
-/** Lower-case advisory id from an OSV id: `RHSA-2024:4546` → `rhsa-2024-4546`. */
-export function advisoryIdFromOsv(id: string): string {
-  return id
-    .trim()
-    .toLowerCase()
-    .replace(/[^a-z0-9._-]+/g, '-')
-    .replace(/^[^a-z0-9]+/, '')
-    .replace(/[-_.]+$/, '');
+  return typeof timestamp === 'string' && TIMESTAMP.test(timestamp.trim()) ? isoDay(timestamp) : undefined;
 }
 
 function oneLine(text: string): string {
@@ -246,7 +243,7 @@ function importRecord(
   origin: string,
   warnings: ImportWarning[],
 ): AdvisoryInput | undefined {
-  const warn = (path: string, message: string) => warnings.push({ path: join(at, path), message });
+  const warn: Warn = (path, message) => warnings.push({ path: join(at, path), message });
   const osvId = (rec.id as string).trim();
   const skip = (path: string, why: string): undefined => {
     warn(path, `${osvId}: ${why}; record skipped`);
@@ -257,9 +254,9 @@ function importRecord(
     if (!RECORD_FIELDS.has(key)) warn(key, 'unknown field of an OSV record, ignored');
   const sv = rec.schema_version;
   if (sv !== undefined && (typeof sv !== 'string' || !/^1(\.|$)/.test(sv)))
-    warn('schema_version', `expected an OSV 1.x schema version, got ${describe(sv)}; read as OSV 1.x`);
+    warn('schema_version', `expected an OSV 1.x schema version, got ${describeValue(sv)}; read as OSV 1.x`);
 
-  const id = advisoryIdFromOsv(osvId);
+  const id = advisoryIdSlug(osvId);
   if (!id) return skip('id', 'cannot make a Bulwark advisory id from it');
 
   // CVEs: the record's own id, its aliases (the same vulnerability) and its upstream ids (what a distribution
@@ -277,11 +274,14 @@ function importRecord(
   for (const a of stringList(rec, 'aliases', warn)) addCve(a, true);
   for (const u of stringList(rec, 'upstream', warn)) addCve(u, false);
   if (cveIds.length === 0) {
-    const related = stringList(rec, 'related', warn).filter((r) => CVE_ID.test(r.trim()));
+    const related = stringList(rec, 'related', () => {}).filter((r) => CVE_ID.test(r.trim()));
     const note = related.length
       ? ` (related lists ${related.slice(0, 3).join(', ')}${related.length > 3 ? ', …' : ''}, which the OSV spec defines as different vulnerabilities)`
       : '';
-    return skip('aliases', `no CVE id in id, aliases or upstream${note}; a Bulwark advisory needs at least one CVE`);
+    return skip(
+      'aliases',
+      `no CVE id in id, aliases or upstream${note}; a Bulwark advisory needs at least one CVE`,
+    );
   }
   // A distribution advisory about a single upstream CVE scores that CVE; with several, it is unclear which.
   if (sameVuln.size === 0 && cveIds.length === 1) sameVuln.add(cveIds[0]!);
@@ -289,29 +289,40 @@ function importRecord(
   // Texts.
   const summaryText = typeof rec.summary === 'string' ? oneLine(rec.summary) : '';
   if (rec.summary !== undefined && typeof rec.summary !== 'string')
-    warn('summary', `expected text, got ${describe(rec.summary)}; ignored`);
+    warn('summary', `expected text, got ${describeValue(rec.summary)}; ignored`);
   const detailsText = typeof rec.details === 'string' ? firstParagraph(rec.details) : '';
   if (rec.details !== undefined && typeof rec.details !== 'string')
-    warn('details', `expected text, got ${describe(rec.details)}; ignored`);
+    warn('details', `expected text, got ${describeValue(rec.details)}; ignored`);
   let title = summaryText || truncate(detailsText, 120);
-  const summary = summaryText || detailsText || title;
+  let summary = summaryText || detailsText;
   if (!title) {
     warn('summary', `${osvId}: neither summary nor details given; the id is used as title and summary`);
     title = osvId;
+    summary = osvId;
   }
 
   // Dates.
   let published = dateOf(rec.published);
   if (!published) {
     published = dateOf(rec.modified);
-    if (!published) return skip('published', `no valid published or modified timestamp (got ${describe(rec.published)})`);
-    warn('published', `${osvId}: expected an RFC 3339 timestamp, got ${describe(rec.published)}; the modified date is used`);
+    if (!published)
+      return skip(
+        'published',
+        `no valid published or modified timestamp (got ${describeValue(rec.published)})`,
+      );
+    warn(
+      'published',
+      `${osvId}: expected an RFC 3339 timestamp, got ${describeValue(rec.published)}; the modified date is used`,
+    );
   }
   let withdrawn: string | undefined;
   if (rec.withdrawn !== undefined) {
     withdrawn = dateOf(rec.withdrawn);
     if (!withdrawn) {
-      warn('withdrawn', `expected an RFC 3339 timestamp, got ${describe(rec.withdrawn)}; treated as withdrawn`);
+      warn(
+        'withdrawn',
+        `expected an RFC 3339 timestamp, got ${describeValue(rec.withdrawn)}; treated as withdrawn`,
+      );
       withdrawn = 'date unknown';
     }
     title = `${title} (withdrawn ${withdrawn})`;
@@ -329,19 +340,19 @@ function importRecord(
     return cve;
   });
 
-  const references = referencesOf(rec, warn);
-
   let affected: AffectedInput[] = [];
-  const rawAffected = listField(rec, 'affected', warn);
+  const rawAffected = listField(rec, 'affected', '', warn);
   if (withdrawn) {
-    if (rawAffected.length)
-      warn(
-        'withdrawn',
-        `${osvId} was withdrawn on ${withdrawn}: imported for reference without its ${rawAffected.length} affected entries, so it yields no exposure verdicts`,
-      );
-    else warn('withdrawn', `${osvId} was withdrawn on ${withdrawn}: imported for reference only`);
+    warn(
+      'withdrawn',
+      rawAffected.length
+        ? `${osvId} was withdrawn on ${withdrawn}: imported for reference without its ${rawAffected.length} affected entries, so it yields no exposure verdicts`
+        : `${osvId} was withdrawn on ${withdrawn}: imported for reference only`,
+    );
   } else {
-    affected = rawAffected.flatMap((entry, i) => affectedOf(entry, `affected[${i}]`, cveIds, warn));
+    affected = rawAffected.flatMap((entry, i) =>
+      affectedOf(entry, join(at, `affected[${i}]`), cveIds, warnings),
+    );
   }
 
   const advisory: AdvisoryInput = {
@@ -353,19 +364,18 @@ function importRecord(
     origin: `OSV ${origin}`,
     cves,
     affected,
-    references,
+    references: referencesOf(rec, warn),
   };
   // Last line of defence: whatever the input, never hand out an advisory the rest of Bulwark would reject.
   const checked = advisorySchema.safeParse(advisory);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
-    return skip('', `the advisory made from it is invalid at ${issue.path.join('.')} (${issue.message})`);
+    return skip('', `the advisory made from it is invalid at ${formatPath(issue.path)} (${issue.message})`);
   }
   return checked.data;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Severity
+// ---- severity ------------------------------------------------------------------------------------------------
 
 const CVSS3_VALUES: Readonly<Record<string, RegExp>> = {
   AV: /^[NALP]$/,
@@ -405,8 +415,8 @@ function roundup(x: number): number {
 
 /**
  * Base score of a CVSS v3.0/v3.1 vector (`CVSS:3.1/AV:N/AC:L/…`), by the formula of the FIRST CVSS v3.1
- * specification, section 7.1 (v3.0 has the same base formula; its looser roundup is the same function without
- * the floating-point fix). Temporal and environmental metrics are validated but do not change the base score.
+ * specification, section 7.1 (v3.0 has the same base formula; its roundup is the same function without the
+ * floating-point fix). Temporal and environmental metrics are checked but do not change the base score.
  */
 export function cvss3BaseScore(
   vector: string,
@@ -415,16 +425,17 @@ export function cvss3BaseScore(
   if (!m) return { ok: false, error: 'expected a vector starting with CVSS:3.0/ or CVSS:3.1/' };
   const metrics = new Map<string, string>();
   for (const part of m[2]!.split('/')) {
-    const [key, value, extra] = part.split(':');
-    const allowed = key === undefined ? undefined : CVSS3_VALUES[key];
-    if (!allowed || !Object.hasOwn(CVSS3_VALUES, key!) || value === undefined || extra !== undefined)
+    const [key = '', value, extra] = part.split(':');
+    if (!Object.hasOwn(CVSS3_VALUES, key) || value === undefined || extra !== undefined)
       return { ok: false, error: `unknown metric ${JSON.stringify(part)}` };
-    if (!allowed.test(value)) return { ok: false, error: `invalid value in ${JSON.stringify(part)}` };
-    if (metrics.has(key!)) return { ok: false, error: `metric ${key} given twice` };
-    metrics.set(key!, value);
+    if (!CVSS3_VALUES[key]!.test(value))
+      return { ok: false, error: `invalid value in ${JSON.stringify(part)}` };
+    if (metrics.has(key)) return { ok: false, error: `metric ${key} given twice` };
+    metrics.set(key, value);
   }
   const missing = CVSS3_BASE.filter((k) => !metrics.has(k));
-  if (missing.length) return { ok: false, error: `base metric${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing` };
+  if (missing.length)
+    return { ok: false, error: `base metric${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing` };
   const get = (k: (typeof CVSS3_BASE)[number]) => metrics.get(k)!;
   const changed = get('S') === 'C';
   const pr = { N: 0.85, L: changed ? 0.68 : 0.62, H: changed ? 0.5 : 0.27 }[get('PR') as 'N' | 'L' | 'H'];
@@ -437,9 +448,9 @@ export function cvss3BaseScore(
   return { ok: true, version, score: roundup(Math.min(raw, 10)) };
 }
 
-function severityOf(rec: Record<string, unknown>, warn: (path: string, msg: string) => void): Cvss | undefined {
-  let chosen: Cvss | undefined;
-  listField(rec, 'severity', warn).forEach((s, i) => {
+function severityOf(rec: Record<string, unknown>, warn: Warn): CvssInput | undefined {
+  let chosen: CvssInput | undefined;
+  listField(rec, 'severity', '', warn).forEach((s, i) => {
     const at = `severity[${i}]`;
     if (!isRecord(s) || typeof s.type !== 'string' || typeof s.score !== 'string') {
       warn(at, 'expected {type, score} strings; ignored');
@@ -455,31 +466,37 @@ function severityOf(rec: Record<string, unknown>, warn: (path: string, msg: stri
         break;
       }
       case 'CVSS_V4':
-        warn(at, 'CVSS v4 vector not stored: Bulwark does not compute v4 scores and a CVSS entry needs a score');
+        warn(
+          at,
+          'CVSS v4 vector not stored: Bulwark does not compute v4 scores and a CVSS entry needs a score',
+        );
         break;
       case 'CVSS_V2':
         warn(at, 'CVSS v2 vector not stored: Bulwark computes scores for CVSS v3 only');
         break;
       default:
-        warn(`${at}.type`, `severity type ${describe(s.type)} is not a CVSS vector; ignored`);
+        warn(`${at}.type`, `severity type ${describeValue(s.type)} is not a CVSS vector; ignored`);
     }
   });
   return chosen;
 }
 
-function cwesOf(rec: Record<string, unknown>, warn: (path: string, msg: string) => void): string[] {
+/** CWEs from `database_specific.cwe_ids` (GitHub) and GitHub's per-package `database_specific.cwes[].cweId`. */
+function cwesOf(rec: Record<string, unknown>, warn: Warn): string[] {
   const out: string[] = [];
   const add = (v: unknown, path: string) => {
-    if (typeof v === 'string' && CWE_ID.test(v.trim())) {
-      if (!out.includes(v.trim())) out.push(v.trim());
-    } else warn(path, `expected a CWE id such as CWE-79, got ${describe(v)}; ignored`);
+    const cwe = cweFromText(v);
+    if (!cwe) warn(path, `expected a CWE id such as CWE-79, got ${describeValue(v)}; ignored`);
+    else if (!out.includes(cwe)) out.push(cwe);
   };
   const db = rec.database_specific;
   if (isRecord(db) && db.cwe_ids !== undefined) {
-    if (Array.isArray(db.cwe_ids)) db.cwe_ids.forEach((c, i) => add(c, `database_specific.cwe_ids[${i}]`));
-    else warn('database_specific.cwe_ids', `expected a list, got ${describe(db.cwe_ids)}; ignored`);
+    if (Array.isArray(db.cwe_ids))
+      db.cwe_ids.forEach((c, i) => {
+        add(c, `database_specific.cwe_ids[${i}]`);
+      });
+    else warn('database_specific.cwe_ids', `expected a list, got ${describeValue(db.cwe_ids)}; ignored`);
   }
-  // GitHub's converter puts them per affected entry: database_specific.cwes[{cweId, …}].
   const affected = rec.affected;
   if (Array.isArray(affected))
     affected.forEach((a, i) => {
@@ -492,8 +509,7 @@ function cwesOf(rec: Record<string, unknown>, warn: (path: string, msg: string) 
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// References
+// ---- references ----------------------------------------------------------------------------------------------
 
 const REFERENCE_TYPES = new Set([
   'ADVISORY',
@@ -509,7 +525,7 @@ const REFERENCE_TYPES = new Set([
   'WEB',
 ]);
 
-function referenceKind(type: string, url: string): Reference['kind'] {
+function referenceKind(type: string, url: string): ReferenceInput['kind'] {
   if (/^https?:\/\/(www\.)?cisa\.gov\/known-exploited-vulnerabilities/i.test(url)) return 'kev';
   if (/^https?:\/\/(nvd\.nist\.gov|(www\.)?cve\.org|cve\.mitre\.org)\//i.test(url)) return 'cve';
   switch (type) {
@@ -527,48 +543,39 @@ function referenceKind(type: string, url: string): Reference['kind'] {
   }
 }
 
-function referencesOf(rec: Record<string, unknown>, warn: (path: string, msg: string) => void): Reference[] {
-  const out: Reference[] = [];
-  const seen = new Set<string>();
-  listField(rec, 'references', warn).forEach((r, i) => {
+/** References once per URL (OSV often lists one link under several types); the OSV type becomes the title. */
+function referencesOf(rec: Record<string, unknown>, warn: Warn): ReferenceInput[] {
+  const out: ReferenceInput[] = [];
+  listField(rec, 'references', '', warn).forEach((r, i) => {
     const at = `references[${i}]`;
     if (!isRecord(r) || typeof r.url !== 'string') {
       warn(at, 'expected {type, url}; ignored');
       return;
     }
-    const url = r.url.trim();
-    if (seen.has(url)) return; // the same link under several types (ADVISORY and WEB, …): kept once
     let type = typeof r.type === 'string' ? r.type : '';
     if (!REFERENCE_TYPES.has(type)) {
-      warn(`${at}.type`, `unknown reference type ${describe(r.type)}; kept as a plain link`);
+      warn(`${at}.type`, `unknown reference type ${describeValue(r.type)}; kept as a plain link`);
       type = '';
     }
-    const ref: Reference = { url };
-    const kind = referenceKind(type, url);
-    if (kind) ref.kind = kind;
-    if (type && type !== 'WEB') ref.title = `${type[0]}${type.slice(1).toLowerCase().replace('_', ' ')}`;
-    const checked = referenceSchema.safeParse(ref);
-    if (!checked.success) {
-      warn(`${at}.url`, `not an http(s) URL: ${describe(r.url)}; ignored`);
-      return;
-    }
-    seen.add(url);
-    out.push(checked.data);
+    const url = r.url.trim();
+    const title = type && type !== 'WEB' ? `${type[0]}${type.slice(1).toLowerCase()}` : undefined;
+    const ref = makeReference(url, title, referenceKind(type, url));
+    if (ref) addReference(out, ref);
+    else warn(`${at}.url`, `not an http(s) URL: ${describeValue(r.url)}; ignored`);
   });
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Affected packages
+// ---- affected packages ---------------------------------------------------------------------------------------
 
-/** Characters a Bulwark product id cannot hold (`productId`), percent-encoded; everything else kept as is. */
+/** Characters a Bulwark product id cannot hold (see `productId`), percent-encoded; everything else kept. */
 function encodeSegment(s: string): string {
   return s.replace(/[\s@?#%/]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 /**
- * Bulwark product id from a package URL. Same id as `productFromPurl` (products.ts) for ordinary names, but
- * re-encodes what `productId` forbids (`@` of npm scopes, spaces), which productFromPurl leaves decoded.
+ * Bulwark product id from a package URL. The same id as `productFromPurl` for ordinary names, but it re-encodes
+ * what `productId` forbids (the `@` of npm scopes, spaces), which productFromPurl leaves decoded.
  */
 function productFromPackageUrl(purl: string): string | undefined {
   const p = parsePurl(purl);
@@ -577,13 +584,16 @@ function productFromPackageUrl(purl: string): string | undefined {
   return `pkg:${p.type}/${segments.join('/')}`.toLowerCase();
 }
 
+/** Product id from an OSV ecosystem and package name, as the package URL of that ecosystem would be. */
 function productFromEcosystem(ecosystem: string, name: string): string | undefined {
   const eco = ECOSYSTEMS.get(ecosystem);
-  let type: string;
-  let path = name.trim();
-  if (eco) type = eco.purl;
-  else if (GENERIC_ECOSYSTEMS.has(ecosystem)) type = `generic/${ecosystem.toLowerCase().replace(/\s+/g, '-')}`;
-  else return undefined;
+  const type = eco
+    ? eco.purl
+    : GENERIC_ECOSYSTEMS.has(ecosystem)
+      ? `generic/${ecosystem.toLowerCase().replace(/\s+/g, '-')}`
+      : undefined;
+  if (!type) return undefined;
+  let path = name;
   if (type === 'maven') path = path.replace(':', '/');
   else if (type === 'pypi') path = path.toLowerCase().replace(/[-_.]+/g, '-');
   const segments = path.split('/').filter(Boolean);
@@ -595,23 +605,14 @@ interface OsvEvent {
   kind: EventKind;
   version: string;
   index: number;
+  /** The scheme's parsed form; undefined for `introduced: "0"`, which sorts before everything. */
+  parsed?: unknown;
 }
 
-/** One OSV range → Bulwark ranges, or undefined (with warnings) when it cannot be used. */
-function rangesOf(
-  range: unknown,
-  at: string,
-  ecosystem: string,
-  warn: (path: string, msg: string) => void,
-): { scheme: SchemeId; ranges: RangeInput[] } | undefined {
-  if (!isRecord(range)) {
-    warn(at, `expected a range object, got ${describe(range)}; skipped`);
-    return undefined;
-  }
-  for (const key of Object.keys(range))
-    if (!RANGE_FIELDS.has(key)) warn(`${at}.${key}`, 'unknown field of an OSV range, ignored');
+/** The events of a range if it is well-formed by the OSV schema, else undefined (with a warning). */
+function eventsOf(range: Record<string, unknown>, at: string, warn: Warn): OsvEvent[] | undefined {
   if (!Array.isArray(range.events) || range.events.length === 0) {
-    warn(`${at}.events`, `expected a non-empty list of events, got ${describe(range.events)}; range skipped`);
+    warn(`${at}.events`, `expected a non-empty list of events, got ${describeValue(range.events)}`);
     return undefined;
   }
   const events: OsvEvent[] = [];
@@ -622,51 +623,68 @@ function rangesOf(
     if (kinds.length !== 1 || typeof version !== 'string' || version.trim() === '') {
       warn(
         `${at}.events[${k}]`,
-        'expected exactly one of introduced, fixed, last_affected or limit with a version string; range skipped',
+        'expected exactly one of introduced, fixed, last_affected or limit with a version string',
       );
       return undefined;
     }
     events.push({ kind: kinds[0]!, version: version.trim(), index: k });
   }
   if (!events.some((e) => e.kind === 'introduced')) {
-    warn(`${at}.events`, 'no introduced event (the OSV schema requires one); range skipped');
+    warn(`${at}.events`, 'no introduced event (the OSV schema requires one)');
     return undefined;
   }
+  return events;
+}
 
-  const type = range.type;
+type RangeOutcome =
+  | { ok: true; scheme: SchemeId; ranges: RangeInput[] }
+  /** `harmless`: losing it cannot misjudge a version (a GIT range beside version ranges or lists). */
+  | { ok: false; harmless: boolean; reason: string };
+
+/** One OSV range → Bulwark ranges in one scheme, or why it cannot be used (after warnings naming the field). */
+function rangesOf(range: unknown, at: string, ecosystem: string, warn: Warn): RangeOutcome {
+  if (!isRecord(range)) {
+    warn(at, `expected a range object, got ${describeValue(range)}`);
+    return { ok: false, harmless: false, reason: 'a malformed range' };
+  }
+  for (const key of Object.keys(range))
+    if (!RANGE_FIELDS.has(key)) warn(`${at}.${key}`, 'unknown field of an OSV range, ignored');
+  const events = eventsOf(range, at, warn);
+  if (!events) return { ok: false, harmless: false, reason: 'a range that breaks the OSV schema' };
+
   let scheme: SchemeId;
   let guessed = false;
-  if (type === 'GIT') {
+  if (range.type === 'GIT') {
     warn(at, 'GIT range skipped: commits are not versions Bulwark can compare');
-    return undefined;
-  } else if (type === 'SEMVER') scheme = 'semver';
-  else if (type === 'ECOSYSTEM') {
+    return { ok: false, harmless: true, reason: 'a GIT range' };
+  } else if (range.type === 'SEMVER') scheme = 'semver';
+  else if (range.type === 'ECOSYSTEM') {
     const s = ECOSYSTEMS.get(ecosystem)?.scheme;
     if (!s) {
       warn(at, `ECOSYSTEM range skipped: Bulwark has no version order for ${ecosystem} versions`);
-      return undefined;
+      return { ok: false, harmless: false, reason: `${ecosystem} versions have no version order in Bulwark` };
     }
     guessed = s === 'semver?';
     scheme = s === 'semver?' ? 'semver' : s;
   } else {
-    warn(`${at}.type`, `unknown range type ${describe(type)}; range skipped`);
-    return undefined;
+    warn(`${at}.type`, `unknown range type ${describeValue(range.type)}`);
+    return { ok: false, harmless: false, reason: 'a range of unknown type' };
   }
 
-  let usable = true;
+  const order = getScheme(scheme);
+  let unreadable = 0;
   for (const e of events) {
     if (e.kind === 'introduced' && e.version === '0') continue;
-    const parsed = parseVersion(scheme, e.version);
-    if (!parsed.ok) {
-      usable = false;
+    const parsed = order.parse(e.version);
+    if (parsed.ok) e.parsed = parsed.value;
+    else {
+      unreadable++;
       const why = guessed ? `${ecosystem} versions are read as SemVer, and this one is not` : parsed.error;
       warn(`${at}.events[${e.index}].${e.kind}`, `"${e.version}" is not a ${scheme} version (${why})`);
     }
   }
-  if (!usable) {
-    warn(at, 'range skipped: not all its versions could be read');
-    return undefined;
-  }
+  if (unreadable)
+    return { ok: false, harmless: false, reason: `a range with a version that is not ${scheme}` };
   if (events.some((e) => e.kind === 'limit'))
     warn(
       at,
@@ -675,50 +693,62 @@ function rangesOf(
   if (events.some((e) => e.kind === 'fixed') && events.some((e) => e.kind === 'last_affected'))
     warn(at, 'fixed and last_affected in one range (the OSV schema forbids this); both are used');
 
-  // OSV evaluates events in version order, not list order (osv-schema "Evaluation"); equal versions keep
-  // their list order. "introduced: 0" sorts before everything.
+  // OSV evaluates events in version order, not list order (osv-schema "Evaluation"); equal versions keep their
+  // list order. Walking them: an introduced opens an affected stretch, the next fixed / last_affected closes it;
+  // a fixed outside a stretch changes nothing (e.g. the same fix on two branches of a GIT-derived list).
   const ordered = events
     .filter((e) => e.kind !== 'limit')
     .sort((a, b) => {
-      const a0 = a.kind === 'introduced' && a.version === '0';
-      const b0 = b.kind === 'introduced' && b.version === '0';
-      if (a0 || b0) return a0 && b0 ? a.index - b.index : a0 ? -1 : 1;
-      return compareVersions(scheme, a.version, b.version) || a.index - b.index;
+      if (a.parsed === undefined || b.parsed === undefined)
+        return a.parsed === b.parsed ? a.index - b.index : a.parsed === undefined ? -1 : 1;
+      return order.compareParsed(a.parsed, b.parsed) || a.index - b.index;
     });
   const ranges: RangeInput[] = [];
-  let open: RangeInput | undefined;
+  let open: OsvEvent | undefined;
   for (const e of ordered) {
     if (e.kind === 'introduced') {
-      if (!open) open = e.version === '0' ? {} : { introduced: e.version };
-    } else if (open) {
-      // A fixed / last_affected outside an affected stretch changes nothing (e.g. the same fix on two branches).
-      ranges.push(e.kind === 'fixed' ? { ...open, fixed: e.version } : { ...open, last_affected: e.version });
-      open = undefined;
+      open ??= e;
+      continue;
     }
+    if (!open) continue;
+    const from: RangeInput = open.parsed === undefined ? {} : { introduced: open.version };
+    const empty =
+      e.kind === 'fixed' && open.parsed !== undefined && order.compareParsed(open.parsed, e.parsed) === 0;
+    if (!empty)
+      ranges.push(e.kind === 'fixed' ? { ...from, fixed: e.version } : { ...from, last_affected: e.version });
+    open = undefined;
   }
-  if (open) ranges.push(open);
-  return { scheme, ranges };
+  if (open) ranges.push(open.parsed === undefined ? {} : { introduced: open.version });
+  return { ok: true, scheme, ranges };
 }
 
-function affectedOf(
-  entry: unknown,
-  at: string,
-  cves: string[],
-  warn: (path: string, msg: string) => void,
-): AffectedInput[] {
+/** One OSV affected entry → Bulwark affected entries (one per version scheme; none when unusable). */
+function affectedOf(entry: unknown, at: string, cves: string[], warnings: ImportWarning[]): AffectedInput[] {
+  const warn: Warn = (path, message) => warnings.push({ path, message });
   if (!isRecord(entry)) {
-    warn(at, `expected an affected object, got ${describe(entry)}; skipped`);
+    warn(at, `expected an affected object, got ${describeValue(entry)}; skipped`);
     return [];
   }
   for (const key of Object.keys(entry))
     if (!AFFECTED_FIELDS.has(key)) warn(`${at}.${key}`, 'unknown field of an OSV affected entry, ignored');
   const pkg = entry.package;
-  if (!isRecord(pkg) || typeof pkg.ecosystem !== 'string' || typeof pkg.name !== 'string' || !pkg.name.trim()) {
-    const onlyGit =
-      Array.isArray(entry.ranges) && entry.ranges.length > 0 && entry.ranges.every((r) => isRecord(r) && r.type === 'GIT');
+  const rawRanges = listField(entry, 'ranges', at, warn);
+  const rawVersions = listField(entry, 'versions', at, warn);
+
+  if (
+    !isRecord(pkg) ||
+    typeof pkg.ecosystem !== 'string' ||
+    typeof pkg.name !== 'string' ||
+    !pkg.name.trim()
+  ) {
+    // Still check the ranges, so a schema violation in them is named too.
+    rawRanges.forEach((r, j) => {
+      if (isRecord(r)) eventsOf(r, `${at}.ranges[${j}]`, warn);
+    });
+    const onlyGit = rawRanges.length > 0 && rawRanges.every((r) => isRecord(r) && r.type === 'GIT');
     warn(
       `${at}.package`,
-      `expected {ecosystem, name}, got ${describe(pkg)}; entry skipped${onlyGit ? ' (its GIT ranges are commits, not versions)' : ''}`,
+      `expected {ecosystem, name}, got ${describeValue(pkg)}; entry skipped${onlyGit ? ' (its GIT ranges are commits, not versions)' : ''}`,
     );
     return [];
   }
@@ -733,7 +763,7 @@ function affectedOf(
   const release = colon < 0 ? '' : fullEcosystem.slice(colon + 1);
   const name = pkg.name.trim();
   if (!ECOSYSTEMS.has(ecosystem) && !GENERIC_ECOSYSTEMS.has(ecosystem)) {
-    warn(`${at}.package.ecosystem`, `unknown OSV ecosystem ${describe(pkg.ecosystem)}; entry skipped`);
+    warn(`${at}.package.ecosystem`, `unknown OSV ecosystem ${describeValue(pkg.ecosystem)}; entry skipped`);
     return [];
   }
 
@@ -741,56 +771,69 @@ function affectedOf(
   if (pkg.purl !== undefined) {
     product = typeof pkg.purl === 'string' ? productFromPackageUrl(pkg.purl.trim()) : undefined;
     if (!product || !productId.safeParse(product).success) {
-      warn(`${at}.package.purl`, `not a usable package URL: ${describe(pkg.purl)}; the ecosystem and name are used`);
+      warn(
+        `${at}.package.purl`,
+        `not a usable package URL: ${describeValue(pkg.purl)}; the ecosystem and name are used`,
+      );
       product = undefined;
     }
   }
   product ??= productFromEcosystem(ecosystem, name);
   if (!product || !productId.safeParse(product).success) {
-    warn(`${at}.package.name`, `cannot make a product id from ${describe(pkg.name)}; entry skipped`);
+    warn(`${at}.package.name`, `cannot make a product id from ${describeValue(pkg.name)}; entry skipped`);
     return [];
   }
 
-  // Ranges, grouped by the scheme their versions are read in (one affected entry per scheme).
-  const groups = new Map<SchemeId, { ranges: RangeInput[]; versions: string[] }>();
-  const group = (scheme: SchemeId) => {
-    let g = groups.get(scheme);
-    if (!g) groups.set(scheme, (g = { ranges: [], versions: [] }));
-    return g;
+  // One builder per version scheme (SEMVER and ECOSYSTEM ranges of one package may differ). A lost claim drops
+  // them all: they describe one package.
+  const builders = new Map<SchemeId, AffectedBuilder>();
+  const builder = (scheme: SchemeId) => {
+    let b = builders.get(scheme);
+    if (!b) {
+      b = new AffectedBuilder(product!, scheme, at, name);
+      if (release) b.notes.push(`OSV ecosystem "${fullEcosystem}": ${ecosystem} release ${release} only.`);
+      builders.set(scheme, b);
+    }
+    return b;
   };
-  const rawRanges = listField(entry, 'ranges', (p, m) => warn(`${at}.${p}`, m));
+  let lost: { path: string; reason: string } | undefined;
   rawRanges.forEach((r, j) => {
-    const got = rangesOf(r, `${at}.ranges[${j}]`, ecosystem, warn);
-    if (got) group(got.scheme).ranges.push(...got.ranges);
+    const path = `${at}.ranges[${j}]`;
+    const got = rangesOf(r, path, ecosystem, warn);
+    if (got.ok) {
+      const b = builder(got.scheme);
+      for (const range of got.ranges) b.addRange(range);
+    } else if (!got.harmless) lost ??= { path, reason: got.reason };
   });
 
-  const rawVersions = listField(entry, 'versions', (p, m) => warn(`${at}.${p}`, m));
   if (rawVersions.length) {
     const s = ECOSYSTEMS.get(ecosystem)?.scheme;
-    if (!s)
+    const scheme: SchemeId | undefined = s === 'semver?' ? 'semver' : s;
+    if (!scheme) {
       warn(
         `${at}.versions`,
         `${rawVersions.length} listed version${rawVersions.length > 1 ? 's' : ''} skipped: Bulwark has no version order for ${ecosystem} versions`,
       );
-    else {
-      const scheme: SchemeId = s === 'semver?' ? 'semver' : s;
-      const kept: string[] = [];
+      lost ??= { path: `${at}.versions`, reason: `${ecosystem} versions have no version order in Bulwark` };
+    } else {
+      const order = getScheme(scheme);
       rawVersions.forEach((v, k) => {
         const text = typeof v === 'string' ? v.trim() : '';
-        const parsed = text ? parseVersion(scheme, text) : undefined;
-        if (parsed?.ok) {
-          if (!kept.includes(text)) kept.push(text);
-        } else
+        const parsed = text ? order.parse(text) : undefined;
+        if (parsed?.ok) builder(scheme).versions.add(text);
+        else {
           warn(
             `${at}.versions[${k}]`,
-            `${describe(v)} is not a ${scheme} version${parsed && !parsed.ok ? ` (${parsed.error})` : ''}; skipped`,
+            `${describeValue(v)} is not a ${scheme} version${parsed && !parsed.ok ? ` (${parsed.error})` : ''}`,
           );
+          lost ??= { path: `${at}.versions[${k}]`, reason: `an affected version that is not ${scheme}` };
+        }
       });
-      if (kept.length) group(scheme).versions.push(...kept);
     }
   }
 
-  if (groups.size === 0) {
+  const usable = [...builders.values()].filter((b) => !b.isEmpty());
+  if (usable.length === 0) {
     warn(
       at,
       rawRanges.length || rawVersions.length
@@ -799,10 +842,11 @@ function affectedOf(
     );
     return [];
   }
-  const notes = release ? `OSV ecosystem "${fullEcosystem}": ${ecosystem} release ${release} only` : undefined;
-  return [...groups].map(([scheme, g]) => {
-    const a: AffectedInput = { product: product!, name, scheme, cves: [...cves], ranges: g.ranges, versions: g.versions };
-    if (notes) a.notes = notes;
-    return a;
-  });
+  if (lost) {
+    // One warning for the package, not one per scheme: the claims of one package stand or fall together.
+    usable[0]!.lose(lost);
+    usable[0]!.finish(cves, warnings);
+    return [];
+  }
+  return usable.flatMap((b) => b.finish(cves, warnings) ?? []);
 }

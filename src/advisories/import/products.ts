@@ -3,9 +3,11 @@
  * product ids, and free-text release names ("Microsoft Exchange Server 2016 Cumulative Update 19") into a
  * train of a product catalog. Shared by every importer so they agree on ids.
  */
+import { type AdvisoryInput, affectedSchema, referenceSchema } from '../../core/advisory/model.js';
 import type { Catalog, CatalogTrain } from '../../core/catalog/model.js';
 import { compareVersions, parseVersion } from '../../core/versions/index.js';
 import type { SchemeId } from '../../core/versions/scheme.js';
+import type { ImportWarning } from './types.js';
 
 /** Lower-cases and turns runs of anything but [a-z0-9._+-] into `_`, as CPE product names are written. */
 export function slug(text: string): string {
@@ -450,4 +452,236 @@ export function wholeTrainRange(match: TrainMatch): { train: string; introduced:
 function isOpenStart(v: string): boolean {
   const t = v.trim();
   return t === '' || t === '0' || t === '*';
+}
+
+// ---- building affected entries -------------------------------------------------------------------------------
+
+export type AffectedInput = NonNullable<AdvisoryInput['affected']>[number];
+export type RangeInput = NonNullable<AffectedInput['ranges']>[number];
+export type FixInput = NonNullable<AdvisoryInput['fixes']>[number];
+export type CveInput = AdvisoryInput['cves'][number];
+export type CvssInput = NonNullable<CveInput['cvss']>;
+export type ReferenceInput = NonNullable<AdvisoryInput['references']>[number];
+
+/** A claim of the source that said "affected" (or "unknown") but could not be converted. */
+export interface LostClaim {
+  path: string;
+  reason: string;
+  /** A cautious range that covers every version the claim could have meant (a whole catalog train), if any. */
+  fallback?: RangeInput;
+}
+
+/**
+ * What one source says about one product (in one version scheme) for one set of CVEs. Importers add ranges and
+ * version lists as they convert the source, and record with `lose` each affected claim they could not convert
+ * (after warning about it with its path); `finish` then decides whether the entry can be kept.
+ */
+export class AffectedBuilder {
+  readonly ranges: RangeInput[] = [];
+  readonly versions = new Set<string>();
+  readonly fixedVersions = new Set<string>();
+  readonly notAffectedVersions = new Set<string>();
+  readonly notes: string[] = [];
+  readonly lost: LostClaim[] = [];
+
+  constructor(
+    readonly product: string,
+    readonly scheme: SchemeId,
+    /** Where the source describes this product, for warnings about the whole entry. */
+    readonly path: string,
+    public name?: string,
+    readonly catalog?: Catalog,
+  ) {}
+
+  addRange(range: RangeInput): void {
+    const key = JSON.stringify(range);
+    if (!this.ranges.some((r) => JSON.stringify(r) === key)) this.ranges.push(range);
+  }
+
+  lose(claim: LostClaim): void {
+    this.lost.push(claim);
+  }
+
+  isEmpty(): boolean {
+    return (
+      this.ranges.length + this.versions.size + this.fixedVersions.size + this.notAffectedVersions.size === 0
+    );
+  }
+
+  /**
+   * The affected entry, or undefined. The exposure engine unions an entry's ranges and reads a version at or
+   * above a fixed bound (or outside every range) as fixed / not affected, so an entry that lost an affected
+   * claim would misjudge the versions that claim covered. Such an entry is therefore kept only when every lost
+   * claim has a cautious fallback (a whole catalog train, taken as affected with no fix known); otherwise it is
+   * dropped with a warning. An entry whose every claim was lost is simply absent (each claim was warned about).
+   */
+  finish(cves: readonly string[], warnings: ImportWarning[]): AffectedInput | undefined {
+    if (this.isEmpty()) return undefined;
+    const label = `${this.product}${this.name ? ` (${this.name})` : ''}`;
+    if (this.lost.length) {
+      const unbounded = this.lost.find((l) => !l.fallback);
+      if (unbounded) {
+        warnings.push({
+          path: unbounded.path,
+          message:
+            `${label}: no affected entry for ${cves.join(', ')}: ${this.lost.length} affected claim(s) could not be ` +
+            `used (${unbounded.reason}) and nothing bounds the versions they cover; keeping the other ranges ` +
+            'would judge those versions fixed or not affected',
+        });
+        return undefined;
+      }
+      const trains: string[] = [];
+      for (const l of this.lost) {
+        this.addRange(l.fallback!);
+        if (l.fallback!.train && !trains.includes(l.fallback!.train)) trains.push(l.fallback!.train);
+      }
+      warnings.push({
+        path: this.path,
+        message:
+          `${label}: for ${cves.join(', ')} every build of ${trains.join(', ')} is taken as affected (no fix known), ` +
+          'because the source range for it could not be used (see the warnings with its path) and the other ' +
+          'ranges would otherwise judge those builds fixed',
+      });
+    }
+    const entry: AffectedInput = {
+      product: this.product,
+      scheme: this.scheme,
+      cves: [...cves],
+      ranges: this.ranges.map((r) => ({ ...r })),
+      versions: [...this.versions],
+      fixed_versions: [...this.fixedVersions],
+      not_affected_versions: [...this.notAffectedVersions],
+    };
+    if (this.name) entry.name = this.name;
+    if (this.catalog) entry.catalog = this.catalog.id;
+    if (this.notes.length) entry.notes = [...new Set(this.notes)].join(' ');
+    const checked = affectedSchema.safeParse(entry);
+    if (!checked.success) {
+      const issue = checked.error.issues[0]!;
+      warnings.push({
+        path: this.path,
+        message: `${label}: entry dropped, it does not fit the advisory model (${issue.path.join('.')}: ${issue.message})`,
+      });
+      return undefined;
+    }
+    return entry;
+  }
+}
+
+/**
+ * The range of one catalog train that a KB fixes: from the train's first build to the build installing the KB
+ * produces. A LostClaim-style reason when the catalog does not know the KB for that train.
+ */
+export function trainRangeForKb(
+  match: TrainMatch,
+  kb: string,
+): { ok: true; range: RangeInput; produces: string } | { ok: false; reason: string } {
+  const build = buildForKb(match, kb);
+  if (!build)
+    return {
+      ok: false,
+      reason: `catalog "${match.catalog.id}" has no build of ${trainLabel(match.train)} for ${kb}`,
+    };
+  const r = rangeInTrain(match, { fixed: build });
+  return r.ok ? { ok: true, range: r.range, produces: build } : { ok: false, reason: r.reason };
+}
+
+/** Entries that say the same about the same product for different CVEs become one entry naming all the CVEs. */
+export function mergeAffected(entries: readonly AffectedInput[]): AffectedInput[] {
+  const out = new Map<string, AffectedInput>();
+  for (const e of entries) {
+    const { cves, ...rest } = e;
+    const key = JSON.stringify(rest);
+    const prev = out.get(key);
+    if (prev) {
+      for (const c of cves) if (!prev.cves.includes(c)) prev.cves.push(c);
+    } else out.set(key, { ...e, cves: [...cves] });
+  }
+  return [...out.values()];
+}
+
+const CVSS_PREFERENCE: readonly CvssInput['version'][] = ['3.1', '4.0', '3.0', '2.0'];
+
+/** The preferred CVSS of several (v3.1 first, then 4.0, 3.0, 2.0); undefined for none. */
+export function pickCvss(candidates: readonly CvssInput[]): CvssInput | undefined {
+  for (const v of CVSS_PREFERENCE) {
+    const found = candidates.find((c) => c.version === v);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * A CVSS entry from loosely typed source fields, or the reason it is unusable. The version comes from the
+ * source's field or else the vector's `CVSS:3.1/` prefix (v2 vectors have none).
+ */
+export function cvssFrom(
+  version: unknown,
+  vector: unknown,
+  score: unknown,
+): { ok: true; value: CvssInput } | { ok: false; reason: string } {
+  if (typeof vector !== 'string' || vector.trim() === '') return { ok: false, reason: 'no vector string' };
+  const prefix = /^CVSS:(\d\.\d)\//.exec(vector.trim())?.[1];
+  const v = typeof version === 'string' ? version : typeof version === 'number' ? version.toFixed(1) : prefix;
+  if (!v || !(CVSS_PREFERENCE as readonly string[]).includes(v))
+    return { ok: false, reason: `unknown CVSS version ${JSON.stringify(v ?? null)}` };
+  const s = typeof score === 'string' && score.trim() !== '' ? Number(score) : score;
+  if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s > 10)
+    return { ok: false, reason: `base score ${JSON.stringify(score ?? null)} is not a number from 0 to 10` };
+  return { ok: true, value: { version: v as CvssInput['version'], vector: vector.trim(), score: s } };
+}
+
+/** A CWE id in the model's form from a source's id or description ("CWE-918 Server-Side…", "CWE-noinfo"). */
+export function cweFromText(text: unknown): string | undefined {
+  if (typeof text !== 'string') return undefined;
+  const t = text.trim();
+  const m = /^(?:CWE-(\d{1,6})|(NVD-CWE-noinfo|NVD-CWE-Other)|CWE-(noinfo|Other))\b/i.exec(t);
+  if (!m) return undefined;
+  if (m[1]) return `CWE-${Number(m[1])}`;
+  if (m[2]) return /noinfo/i.test(m[2]) ? 'NVD-CWE-noinfo' : 'NVD-CWE-Other';
+  return /noinfo/i.test(m[3]!) ? 'NVD-CWE-noinfo' : 'NVD-CWE-Other';
+}
+
+/** A reference the model accepts, or undefined when the URL is not http(s). */
+export function makeReference(url: unknown, title?: unknown, kind?: ReferenceInput['kind']): ReferenceInput | undefined {
+  if (!isHttpUrl(url)) return undefined;
+  const ref: ReferenceInput = { url };
+  if (typeof title === 'string' && title.trim() && title.trim() !== url) ref.title = title.trim().slice(0, 300);
+  if (kind) ref.kind = kind;
+  return referenceSchema.safeParse(ref).success ? ref : undefined;
+}
+
+/** Adds references once per URL. */
+export function addReference(list: ReferenceInput[], ref: ReferenceInput | undefined): void {
+  if (ref && !list.some((r) => r.url === ref.url)) list.push(ref);
+}
+
+/** A short one-line title from longer text. */
+export function firstLine(text: string, max = 160): string {
+  const line = text.split('\n').find((l) => l.trim())?.trim() ?? '';
+  return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
+}
+
+/** Describes a source value in a warning: its JSON for short scalars, else its type. */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return Array.isArray(v) ? 'an array' : 'an object';
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The value as a non-empty trimmed string, else undefined. */
+export function asText(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+}
+
+/** The value as an array (a missing value is an empty array; any other non-array is undefined). */
+export function asArray(v: unknown): unknown[] | undefined {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : undefined;
 }

@@ -1,7 +1,7 @@
 /**
  * Numeric dotted versions: Exchange builds, Windows builds and generic dotted numbers.
  *
- * Each part is bounded to 15 digits: every such integer is exact in a double, so parsing stores plain numbers
+ * Each part is bounded to 15 significant digits: every such integer is exact in a double, so parsing stores plain numbers
  * and comparing is a loop over number arrays with no allocation (the exposure engine compares millions of
  * times). Leading zeros are allowed and ignored (`15.01.2176.009` is `15.1.2176.9`).
  */
@@ -30,10 +30,17 @@ function readNumericParts(text: string): PartsResult {
 function numericPartProblem(piece: string, partNumber: number): string | undefined {
   if (piece === '') return `part ${partNumber} is empty`;
   if (!/^[0-9]+$/.test(piece)) return `part ${partNumber} (${quote(piece)}) is not a whole number`;
-  if (piece.length > MAX_PART_DIGITS) {
-    return `part ${partNumber} has ${piece.length} digits; at most ${MAX_PART_DIGITS} are accepted`;
+  const significant = piece.length - leadingZeros(piece);
+  if (significant > MAX_PART_DIGITS) {
+    return `part ${partNumber} has ${significant} digits; at most ${MAX_PART_DIGITS} are accepted`;
   }
   return undefined;
+}
+
+function leadingZeros(digits: string): number {
+  let count = 0;
+  while (count < digits.length - 1 && digits.charCodeAt(count) === 0x30) count++;
+  return count;
 }
 
 /** Missing trailing parts count as 0, so `1.2` equals `1.2.0` for schemes that allow different lengths. */
