@@ -9,5 +9,5 @@ export {
   loadKevEnrichment,
   loadKnowledgeBase,
 } from './knowledge.js';
-export { loadAdvisoryFile, loadCatalogFile, parseAdvisory, readDataFile } from './load.js';
+export { loadAdvisoryFile, loadCatalogFile, parseAdvisory, readDataFile, ruleFilePath } from './load.js';
 export { type SavedImport, saveImport } from './store.js';

@@ -19,6 +19,8 @@ export interface KnowledgeBase {
   advisories: Advisory[];
   /** Where each advisory came from: "built-in" or the data directory. */
   sourceOf: Map<string, 'built-in' | 'data-dir'>;
+  /** The file each advisory was loaded from (rule files it names are relative to it). */
+  fileOf: Map<string, string>;
   catalogs: Catalog[];
   catalogIndex: CatalogIndex;
   engine: ExposureEngine;
@@ -46,16 +48,23 @@ export function loadKevEnrichment(dataDir: string): Map<string, Kev> {
 }
 
 export function loadKnowledgeBase(options: { dataDir?: string } = {}): KnowledgeBase {
-  const builtin = loadBuiltinAdvisories();
-  const sourceOf = new Map<string, 'built-in' | 'data-dir'>(builtin.map((a) => [a.id, 'built-in']));
-  const byId = new Map(builtin.map((a) => [a.id, a]));
+  const sourceOf = new Map<string, 'built-in' | 'data-dir'>();
+  const fileOf = new Map<string, string>();
+  const byId = new Map<string, Advisory>();
+  for (const { advisory, file } of loadBuiltinAdvisories()) {
+    byId.set(advisory.id, advisory);
+    sourceOf.set(advisory.id, 'built-in');
+    fileOf.set(advisory.id, file);
+  }
   if (options.dataDir) {
-    for (const a of loadUserAdvisories(options.dataDir)) {
-      if (sourceOf.get(a.id) === 'data-dir')
-        throw new Error(`advisory id ${a.id} is defined twice in ${options.dataDir}/advisories`);
+    for (const { advisory, file } of loadUserAdvisories(options.dataDir)) {
+      if (sourceOf.get(advisory.id) === 'data-dir') {
+        throw new Error(`advisory id ${advisory.id} is defined twice in ${options.dataDir}/advisories`);
+      }
       // A user file with a built-in id replaces the built-in (to carry a newer version of a pack).
-      byId.set(a.id, a);
-      sourceOf.set(a.id, 'data-dir');
+      byId.set(advisory.id, advisory);
+      sourceOf.set(advisory.id, 'data-dir');
+      fileOf.set(advisory.id, file);
     }
   }
   let advisories = [...byId.values()];
@@ -65,11 +74,5 @@ export function loadKnowledgeBase(options: { dataDir?: string } = {}): Knowledge
   }
   const catalogs = loadBuiltinCatalogs();
   const catalogIndex = new CatalogIndex(catalogs);
-  return {
-    advisories,
-    sourceOf,
-    catalogs,
-    catalogIndex,
-    engine: new ExposureEngine(advisories, catalogIndex),
-  };
+  return { advisories, sourceOf, fileOf, catalogs, catalogIndex, engine: new ExposureEngine(advisories, catalogIndex) };
 }

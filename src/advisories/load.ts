@@ -3,8 +3,8 @@
  * under the data directory. Every file is validated (schema, then versions against their scheme) and a bad
  * file fails with one error naming file, line and field.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type Advisory,
@@ -38,12 +38,31 @@ function checkAdvisoryVersions(advisory: Advisory): DataIssue | undefined {
   }
 }
 
-export function parseAdvisory(text: string, file: string): Advisory {
-  return parseDataText(text, file, advisorySchema, checkAdvisoryVersions);
+/** Rule files named by `hunt_rules` / `virtual_patches` must exist beside the advisory (a folder is fine). */
+function checkRuleFiles(advisory: Advisory, baseDir: string): DataIssue | undefined {
+  for (const key of ['hunt_rules', 'virtual_patches'] as const) {
+    for (const [i, ref] of advisory[key].entries()) {
+      if (!ref.file === !ref.inline) return { path: [key, i], message: 'give exactly one of file or inline' };
+      if (ref.file && !existsSync(resolve(baseDir, ref.file))) {
+        return { path: [key, i, 'file'], message: `${ref.file} does not exist beside the advisory file` };
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Parses advisory text; with `baseDir`, rule files it names must exist there. */
+export function parseAdvisory(text: string, file: string, baseDir?: string): Advisory {
+  return parseDataText(text, file, advisorySchema, (a) => checkAdvisoryVersions(a) ?? (baseDir ? checkRuleFiles(a, baseDir) : undefined));
 }
 
 export function loadAdvisoryFile(path: string): Advisory {
-  return parseAdvisory(readDataFile(path), path);
+  return parseAdvisory(readDataFile(path), path, dirname(path));
+}
+
+/** Where a rule file named by an advisory lives. */
+export function ruleFilePath(advisoryFile: string, ref: string): string {
+  return resolve(dirname(advisoryFile), ref);
 }
 
 export function loadCatalogFile(path: string): Catalog {
@@ -64,8 +83,15 @@ function dataFiles(dir: string): string[] {
     .map((n) => join(dir, n));
 }
 
-export function loadBuiltinAdvisories(): Advisory[] {
-  return dataFiles(builtinDir('packs')).map(loadAdvisoryFile);
+export interface LoadedAdvisory {
+  advisory: Advisory;
+  file: string;
+}
+
+const loadWithFile = (file: string): LoadedAdvisory => ({ advisory: loadAdvisoryFile(file), file });
+
+export function loadBuiltinAdvisories(): LoadedAdvisory[] {
+  return dataFiles(builtinDir('packs')).map(loadWithFile);
 }
 
 export function loadBuiltinCatalogs(): Catalog[] {
@@ -73,6 +99,6 @@ export function loadBuiltinCatalogs(): Catalog[] {
 }
 
 /** Advisories the user imported or wrote, under `<dataDir>/advisories/`. */
-export function loadUserAdvisories(dataDir: string): Advisory[] {
-  return dataFiles(join(dataDir, 'advisories')).map(loadAdvisoryFile);
+export function loadUserAdvisories(dataDir: string): LoadedAdvisory[] {
+  return dataFiles(join(dataDir, 'advisories')).map(loadWithFile);
 }

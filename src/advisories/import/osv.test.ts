@@ -561,9 +561,12 @@ describe('importOsv: record-level decisions', () => {
     const severity = [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H' }];
     const one = only(importOsv(record({ aliases: [], upstream: ['CVE-2024-0002'], severity }), ctx()));
     expect(one.cves).toEqual([expect.objectContaining({ id: 'CVE-2024-0002', cvss: expect.anything() })]);
-    const two = only(
-      importOsv(record({ aliases: [], upstream: ['CVE-2024-0002', 'CVE-2024-0003'], severity }), ctx()),
+    const twoResult = importOsv(
+      record({ aliases: [], upstream: ['CVE-2024-0002', 'CVE-2024-0003'], severity }),
+      ctx(),
     );
+    expect(paths(twoResult)).toEqual(['severity']);
+    const two = only(twoResult);
     expect(two.cves.map((c) => [c.id, c.cvss])).toEqual([
       ['CVE-2024-0002', undefined],
       ['CVE-2024-0003', undefined],

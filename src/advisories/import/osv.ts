@@ -331,6 +331,11 @@ function importRecord(
   // Severity and weaknesses, for the CVEs the record is about.
   const cvss = severityOf(rec, warn);
   const cwes = cwesOf(rec, warn);
+  if ((cvss || cwes.length) && sameVuln.size === 0)
+    warn(
+      cvss ? 'severity' : 'database_specific',
+      `${osvId} covers ${cveIds.length} upstream CVEs and does not say which one its severity and CWEs describe; not stored`,
+    );
   const cves: CveInput[] = cveIds.map((cveId) => {
     const cve: CveInput = { id: cveId, cwe: [] };
     if (sameVuln.has(cveId)) {

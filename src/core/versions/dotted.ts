@@ -1,9 +1,9 @@
 /**
  * Numeric dotted versions: Exchange builds, Windows builds and generic dotted numbers.
  *
- * Each part is bounded to 15 significant digits: every such integer is exact in a double, so parsing stores plain numbers
- * and comparing is a loop over number arrays with no allocation (the exposure engine compares millions of
- * times). Leading zeros are allowed and ignored (`15.01.2176.009` is `15.1.2176.9`).
+ * Each part is bounded to 15 significant digits: every such integer is exact in a double, so parsing stores
+ * plain numbers and comparing is a loop over number arrays with no allocation (the exposure engine compares
+ * millions of times). Leading zeros are allowed and ignored (`15.01.2176.009` is `15.1.2176.9`).
  */
 import type { ParseResult, SchemeId, VersionScheme } from './scheme.js';
 import { fail, prepareVersionText, quote, quoteInput, succeed } from './text.js';
@@ -108,7 +108,7 @@ export const windowsScheme = dottedScheme({
 
 export const dottedNumbersScheme = dottedScheme({
   id: 'dotted',
-  description: `1 to ${MAX_DOTTED_PARTS} numbers separated by dots, such as 2.4.58 (missing trailing parts count as 0)`,
+  description: `1 to ${MAX_DOTTED_PARTS} numbers separated by dots, such as 2.4.58 (missing trailing parts are 0)`,
   what: 'a dotted version',
   expected: `1 to ${MAX_DOTTED_PARTS} numbers separated by dots, such as 2.4.58`,
   minParts: 1,

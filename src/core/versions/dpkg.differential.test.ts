@@ -49,7 +49,8 @@ function runShellLoop(dpkg: string, checks: readonly Check[]): Promise<number[]>
     child.on('error', reject);
     child.on('close', () => {
       const codes = output.split('\n').filter(Boolean).map(Number);
-      if (codes.length !== checks.length) reject(new Error(`dpkg loop answered ${codes.length}/${checks.length}`));
+      if (codes.length !== checks.length)
+        reject(new Error(`dpkg loop answered ${codes.length}/${checks.length}`));
       else resolve(codes);
     });
     child.stdin.end(checks.map(({ a, relation, b }) => `${a} ${relation} ${b}\n`).join(''));
@@ -79,14 +80,20 @@ async function dpkgRelation(dpkg: string, a: string, b: string): Promise<string>
 }
 
 /** Checks that dpkg agrees with our relation for every pair; one dpkg call per pair suffices to confirm. */
-async function expectDpkgAgrees(dpkg: string, pairs: ReadonlyArray<readonly [string, string]>): Promise<void> {
+async function expectDpkgAgrees(
+  dpkg: string,
+  pairs: ReadonlyArray<readonly [string, string]>,
+): Promise<void> {
   const checks = pairs.map(([a, b]) => ({ a, relation: ourRelation(a, b), b }));
   const codes = await dpkgExitCodes(dpkg, checks);
   const disagreements = checks.filter((_, k) => codes[k] !== 0);
   const shown = await Promise.all(
     disagreements
       .slice(0, 15)
-      .map(async ({ a, relation, b }) => `  ${a}  ${b}: ours ${relation}, dpkg ${await dpkgRelation(dpkg, a, b)}`),
+      .map(
+        async ({ a, relation, b }) =>
+          `  ${a}  ${b}: ours ${relation}, dpkg ${await dpkgRelation(dpkg, a, b)}`,
+      ),
   );
   expect(
     disagreements.length,
@@ -122,9 +129,12 @@ describe.skipIf(gate.skip)('dpkg differential (real dpkg)', () => {
     const differing = texts.filter((text, k) => parseDpkgVersion(text).ok !== (codes[k] !== 2));
     const shown = differing
       .slice(0, 15)
-      .map((text) => `  ${text}: ours ${parseDpkgVersion(text).ok ? 'accepts' : 'rejects'}, dpkg the opposite`);
-    expect(differing.length, `${differing.length} acceptance differences (${seedNote()}):\n${shown.join('\n')}`).toBe(
-      0,
-    );
+      .map(
+        (text) => `  ${text}: ours ${parseDpkgVersion(text).ok ? 'accepts' : 'rejects'}, dpkg the opposite`,
+      );
+    expect(
+      differing.length,
+      `${differing.length} acceptance differences (${seedNote()}):\n${shown.join('\n')}`,
+    ).toBe(0);
   }, 60_000);
 });

@@ -32,11 +32,16 @@ out:close()
 
 function rpmVercmpAll(rpm: string, pairs: ReadonlyArray<readonly [string, string]>): string[] {
   for (const [a, b] of pairs) {
-    if (/[\t\n\r]/.test(a + b)) throw new Error(`pair cannot be written one per line: ${JSON.stringify([a, b])}`);
+    if (/[\t\n\r]/.test(a + b))
+      throw new Error(`pair cannot be written one per line: ${JSON.stringify([a, b])}`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-rpm-'));
   try {
-    const files = { lua: join(dir, 'compare.lua'), pairs: join(dir, 'pairs.tsv'), answers: join(dir, 'answers') };
+    const files = {
+      lua: join(dir, 'compare.lua'),
+      pairs: join(dir, 'pairs.tsv'),
+      answers: join(dir, 'answers'),
+    };
     writeFileSync(files.lua, COMPARE_ALL_LUA);
     writeFileSync(files.pairs, pairs.map(([a, b]) => `${a}\t${b}\n`).join(''));
     const run = spawnSync(rpm, ['--eval', '%{lua: dofile(os.getenv("BULWARK_RPM_LUA"))}'], {
@@ -51,7 +56,8 @@ function rpmVercmpAll(rpm: string, pairs: ReadonlyArray<readonly [string, string
     });
     if (run.status !== 0) throw new Error(`rpm --eval failed (${run.status}): ${run.stderr}`);
     const answers = readFileSync(files.answers, 'utf8').split('\n').slice(0, -1);
-    if (answers.length !== pairs.length) throw new Error(`rpm answered ${answers.length}/${pairs.length} pairs`);
+    if (answers.length !== pairs.length)
+      throw new Error(`rpm answered ${answers.length}/${pairs.length} pairs`);
     return answers;
   } finally {
     rmSync(dir, { recursive: true, force: true });

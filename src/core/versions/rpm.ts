@@ -1,11 +1,13 @@
 /**
  * RPM versions, `[epoch:]version[-release]`, ordered as rpm 4.18 orders them: `rpmvercmp` on each part and
- * `rpmverCmp` for the whole (what `rpm.vercmp` in rpm's Lua and `rpmdev-vercmp` use).
+ * `rpmverCmp` for the whole, which is what `rpm.vercmp` in rpm's Lua answers.
  *
  * rpm's rules, kept exactly:
  * - the epoch is the leading digits when a `:` follows them; no epoch compares as epoch 0;
  * - the release is everything after the last `-`; a version WITHOUT a release sorts before the same
- *   version with any release (`1.0` < `1.0-1`), because rpmverCmp ranks a missing part below a present one;
+ *   version with any release (`1.0` < `1.0-1`), because rpmverCmp ranks a missing part below a present one
+ *   (rpm's dependency matching instead ignores a release missing on one side, but that is range semantics
+ *   and not an order: advisory bounds for rpm should carry a release);
  * - within a part: runs of letters and runs of digits are compared in turn; every other character only
  *   separates runs; `~` sorts before anything, even the end (`1.0~rc1` < `1.0`); `^` sorts after the end
  *   but before anything else (`1.0` < `1.0^git1` < `1.0.1`); a digit run beats a letter run; digit runs

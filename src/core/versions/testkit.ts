@@ -8,7 +8,14 @@ import { expect, it } from 'vitest';
 import type { VersionScheme } from './scheme.js';
 
 /** Fixed so failures reproduce; override with BULWARK_FC_SEED to explore. */
-export const FC_SEED = Number(process.env.BULWARK_FC_SEED ?? 20210302);
+export const FC_SEED = readSeed(process.env.BULWARK_FC_SEED);
+
+function readSeed(text: string | undefined): number {
+  if (text === undefined || text === '') return 20210302;
+  const seed = Number(text);
+  if (!Number.isSafeInteger(seed)) throw new Error(`BULWARK_FC_SEED must be a whole number, not ${text}`);
+  return seed;
+}
 
 export function runs(numRuns: number): fc.Parameters<unknown> {
   return { seed: FC_SEED, numRuns };
@@ -38,7 +45,7 @@ function signOf(n: number): number {
   return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
-/** Registers the four laws of a total preorder plus substitutability of equal versions. */
+/** Registers the laws of a total preorder (reflexive, antisymmetric, transitive) and substitutability. */
 export function itObeysOrderLaws<P>(
   scheme: VersionScheme<P>,
   gens: OrderLawGenerators,
@@ -115,14 +122,14 @@ export function triple<T>(values: T[]): readonly [T, T, T] {
 
 const chars = (alphabet: string) => fc.constantFrom(...alphabet);
 
-export const digitRun: fc.Arbitrary<string> = fc.oneof(
+const digitRun: fc.Arbitrary<string> = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom('0', '1', '2', '3', '9', '10', '00', '01', '007', '20210302') },
   { weight: 3, arbitrary: fc.nat(99_999).map(String) },
   // Beyond 2^53: digit runs must compare exactly, not as doubles.
   { weight: 1, arbitrary: fc.string({ unit: chars('0123456789'), minLength: 16, maxLength: 24 }) },
 );
 
-export const letterRun: fc.Arbitrary<string> = fc.oneof(
+const letterRun: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 3,
     arbitrary: fc.constantFrom(
@@ -250,7 +257,7 @@ const dpkgRevision: fc.Arbitrary<string | undefined> = fc.oneof(
 );
 
 /** A colon anywhere makes dpkg read an epoch and a hyphen a revision, so the structure must allow them. */
-export function dpkgText(epoch: string | undefined, upstream: string, revision: string | undefined): string {
+function dpkgText(epoch: string | undefined, upstream: string, revision: string | undefined): string {
   const needsEpoch = epoch === undefined && upstream.includes(':');
   const needsRevision = revision === undefined && upstream.includes('-');
   const e = needsEpoch ? '0' : epoch;
@@ -271,8 +278,7 @@ function dpkgRelated(n: number): fc.Arbitrary<string[]> {
     );
 }
 
-export const dpkgVersion: fc.Arbitrary<string> = dpkgRelated(1).map((list) => list[0] as string);
-export const dpkgPair = dpkgRelated(2).map((list) => [list[0] as string, list[1] as string] as const);
+const dpkgPair = dpkgRelated(2).map((list) => [list[0] as string, list[1] as string] as const);
 export const dpkgTriple = dpkgRelated(3).map(triple);
 
 /** Rewrites dpkg treats as equal: leading zeros, an explicit `0:` epoch, an explicit `-0` revision. */
@@ -391,7 +397,7 @@ const rpmRelease: fc.Arbitrary<string | undefined> = fc.oneof(
 );
 
 /** Mirrors rpm's parse: leading digits then `:` is an epoch, the last hyphen starts the release. */
-export function rpmText(epoch: string | undefined, version: string, release: string | undefined): string {
+function rpmText(epoch: string | undefined, version: string, release: string | undefined): string {
   const e = epoch === undefined && /^[0-9]*:/.test(version) ? '0' : epoch;
   const r = release === undefined && version.includes('-') ? '1' : release;
   return `${e === undefined ? '' : `${e}:`}${version}${r === undefined ? '' : `-${r}`}`;
@@ -410,8 +416,7 @@ function rpmRelated(n: number): fc.Arbitrary<string[]> {
     );
 }
 
-export const rpmVersion: fc.Arbitrary<string> = rpmRelated(1).map((list) => list[0] as string);
-export const rpmPair = rpmRelated(2).map((list) => [list[0] as string, list[1] as string] as const);
+const rpmPair = rpmRelated(2).map((list) => [list[0] as string, list[1] as string] as const);
 export const rpmTriple = rpmRelated(3).map(triple);
 
 /**
@@ -445,7 +450,7 @@ export const rpmDifferentialPair: fc.Arbitrary<readonly [string, string]> = fc.o
 );
 
 /** Raw strings for rpmvercmp alone: no `-` or `:` (rpm.vercmp would split them), any other characters. */
-export const rpmSegmentText: fc.Arbitrary<string> = joined(
+const rpmSegmentText: fc.Arbitrary<string> = joined(
   fc.oneof(
     { weight: 10, arbitrary: rpmPiece },
     {
@@ -560,7 +565,9 @@ function semverText(
   build: readonly string[] | undefined,
   v: boolean,
 ): string {
-  return `${v ? 'v' : ''}${major}.${minor}.${patch}${pre ? `-${pre.join('.')}` : ''}${build ? `+${build.join('.')}` : ''}`;
+  const prerelease = pre ? `-${pre.join('.')}` : '';
+  const metadata = build ? `+${build.join('.')}` : '';
+  return `${v ? 'v' : ''}${major}.${minor}.${patch}${prerelease}${metadata}`;
 }
 
 export const semverTriple = semverParts.map(({ main, pre, build, v }) =>
@@ -580,21 +587,26 @@ export const semverEqualPair = semverParts.map(
 // External tools
 
 /** Absolute path of a command on PATH, or undefined. */
-export function findTool(name: string): string | undefined {
+function findTool(name: string): string | undefined {
   const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
   const path = found.status === 0 ? found.stdout.trim() : '';
   return path.startsWith('/') ? path : undefined;
 }
 
+function runningInCi(): boolean {
+  const flag = process.env.CI ?? '';
+  return flag !== '' && !/^(0|false)$/i.test(flag);
+}
+
 /**
- * Differential tests need the real tool. Locally a missing tool skips them with a reason on the console; in CI
- * (env CI set) a missing tool is a failure, because CI installs both and a silent skip would hide regressions.
+ * Differential tests need the real tool. Locally a missing tool skips them with a reason on the console;
+ * in CI (env CI set) a missing tool is a failure: CI installs both, and a silent skip would hide regressions.
  */
 export function toolGate(name: string, install: string): { path: string | undefined; skip: boolean } {
   const path = findTool(name);
   if (path) return { path, skip: false };
   const reason = `${name} is not installed: ${install}`;
-  if (process.env.CI) {
+  if (runningInCi()) {
     it(`needs ${name} in CI`, () => {
       throw new Error(`${reason} (CI must install it; differential tests cannot run without it)`);
     });

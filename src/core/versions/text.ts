@@ -1,9 +1,8 @@
 import type { ParseResult } from './scheme.js';
 
 /**
- * Longest version text any scheme accepts. Real versions are far shorter (Debian's longest are under 100
- * characters; the semver package uses the same bound), and a fixed bound keeps every parse and compare cheap
- * on hostile input.
+ * Longest version text any scheme accepts, checked before anything else. Real versions are far shorter
+ * (the semver package uses the same bound), and a fixed bound keeps parse and compare cheap on hostile input.
  */
 export const MAX_VERSION_LENGTH = 256;
 
@@ -80,8 +79,8 @@ export function sign(n: number): -1 | 0 | 1 {
   return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
-export const CHAR_0 = 0x30;
-export const CHAR_9 = 0x39;
+const CHAR_0 = 0x30;
+const CHAR_9 = 0x39;
 
 export function isAsciiDigit(code: number): boolean {
   return code >= CHAR_0 && code <= CHAR_9;
@@ -90,6 +89,3 @@ export function isAsciiDigit(code: number): boolean {
 export function isAsciiLetter(code: number): boolean {
   return (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
 }
-
-/** Matches a non-empty run of ASCII digits; used where only the digits' shape matters, not their value. */
-export const DIGITS = /^[0-9]+$/;

@@ -1,0 +1,202 @@
+/**
+ * What `bulwark hunt <path...>` reads: folders (walked recursively, symbolic links not followed), single files,
+ * and `.zip` / `.gz` bundles recognised by their magic bytes, not their names. Every file becomes an InputFile
+ * that is opened as a stream only when scanned, so nothing is held in memory.
+ */
+import { createReadStream } from 'node:fs';
+import { open as openFile, opendir, stat } from 'node:fs/promises';
+import { basename, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import yauzl from 'yauzl';
+
+export interface InputFile {
+  /** Path as the user sees it; members of a zip are `bundle.zip!inner/path`. */
+  display: string;
+  /** Path relative to the input root, with `/` separators, for file-system checks (web shell places, …). */
+  relative: string;
+  /** The server this file belongs to. */
+  host: string;
+  /** Compressed size for bundles, on-disk size otherwise. */
+  size: number;
+  open(): Promise<Readable>;
+}
+
+export interface InputProblem {
+  display: string;
+  problem: string;
+}
+
+/** A zip with more members than this is refused rather than walked for hours. */
+const MAX_ZIP_ENTRIES = 200_000;
+
+/** Folder names under which Exchange/IIS/Windows keep their files: the segment above them names the server. */
+const SERVER_CHILDREN = new Set(['logging', 'inetpub', 'program files', 'programdata', 'windows', 'exchange server', 'v15']);
+
+/** The server a file belongs to: the folder above its `Logging`/`inetpub`/… folder, else the input's own name. */
+export function hostFor(relativePath: string, inputName: string, forced?: string): string {
+  if (forced) return forced;
+  const parts = relativePath.split('/');
+  for (let i = 0; i < parts.length - 1; i++) {
+    if (SERVER_CHILDREN.has(parts[i]!.toLowerCase())) return i > 0 ? parts[i - 1]! : inputName;
+  }
+  return inputName;
+}
+
+async function magic(path: string): Promise<'zip' | 'gzip' | 'plain'> {
+  const fh = await openFile(path, 'r');
+  try {
+    const buf = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    if (bytesRead >= 4 && buf.readUInt32LE(0) === 0x04034b50) return 'zip';
+    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip';
+    return 'plain';
+  } finally {
+    await fh.close();
+  }
+}
+
+function inputName(path: string): string {
+  return basename(path).replace(/\.(zip|gz)$/i, '') || path;
+}
+
+/** A unit of work for one worker: a plain or gzip file, or a whole zip bundle (its members are read in order). */
+export interface Job {
+  kind: 'file' | 'gzip' | 'zip';
+  path: string;
+  /** Path relative to the input root, `/`-separated. */
+  relative: string;
+  /** Name of the input root, the host when no folder names one. */
+  inputName: string;
+  host?: string;
+  size: number;
+}
+
+/** Lists the jobs of the given paths (cheap: stats and 4-byte reads), largest first so workers finish together. */
+export async function enumerateJobs(
+  paths: readonly string[],
+  opts: { host?: string } = {},
+): Promise<{ jobs: Job[]; problems: InputProblem[] }> {
+  const jobs: Job[] = [];
+  const problems: InputProblem[] = [];
+  for (const root of paths) {
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(root);
+    } catch (err) {
+      problems.push({ display: root, problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+      continue;
+    }
+    const name = inputName(root);
+    if (info.isDirectory()) await walk(root, root, name, opts.host, jobs, problems);
+    else await addFile(root, basename(root), name, opts.host, jobs, problems);
+  }
+  jobs.sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1));
+  return { jobs, problems };
+}
+
+async function walk(dir: string, root: string, name: string, host: string | undefined, jobs: Job[], problems: InputProblem[]) {
+  let handle: Awaited<ReturnType<typeof opendir>>;
+  try {
+    handle = await opendir(dir);
+  } catch (err) {
+    problems.push({ display: dir, problem: `cannot read folder (${(err as NodeJS.ErrnoException).code})` });
+    return;
+  }
+  for await (const e of handle) {
+    const path = join(dir, e.name);
+    // Symbolic links are not followed: no loops, no escaping the folder the user named.
+    if (e.isDirectory()) await walk(path, root, name, host, jobs, problems);
+    else if (e.isFile()) await addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
+  }
+}
+
+async function addFile(path: string, rel: string, name: string, host: string | undefined, jobs: Job[], problems: InputProblem[]) {
+  try {
+    const kind = await magic(path);
+    const size = (await stat(path)).size;
+    jobs.push({ kind: kind === 'plain' ? 'file' : kind, path, relative: rel, inputName: name, host, size });
+  } catch (err) {
+    problems.push({ display: path, problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+  }
+}
+
+/** The files of one job, each opened only when the consumer asks; a zip is closed when the last member is done. */
+export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProblem> {
+  if (job.kind === 'zip') {
+    yield* zipInputs(job.path, job.relative, job.host ?? inputName(job.path), Boolean(job.host));
+    return;
+  }
+  const host = hostFor(job.relative, job.inputName, job.host);
+  if (job.kind === 'gzip') {
+    yield {
+      display: job.path,
+      relative: job.relative.replace(/\.gz$/i, ''),
+      host,
+      size: job.size,
+      open: async () => createReadStream(job.path).pipe(createGunzip()),
+    };
+    return;
+  }
+  yield { display: job.path, relative: job.relative, host, size: job.size, open: async () => createReadStream(job.path, { highWaterMark: 1 << 20 }) };
+}
+
+function openZip(path: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(path, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true }, (err, zip) =>
+      err ? reject(err) : resolve(zip),
+    );
+  });
+}
+
+function readEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
+  return new Promise((resolve, reject) => {
+    const list: yauzl.Entry[] = [];
+    zip.on('entry', (e: yauzl.Entry) => {
+      if (!e.fileName.endsWith('/')) list.push(e);
+      zip.readEntry();
+    });
+    zip.on('end', () => resolve(list));
+    zip.on('error', reject);
+    zip.readEntry();
+  });
+}
+
+async function* zipInputs(path: string, rel: string, name: string, forced: boolean): AsyncGenerator<InputFile | InputProblem> {
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await openZip(path);
+  } catch (err) {
+    yield { display: path, problem: `not a readable zip: ${(err as Error).message}` };
+    return;
+  }
+  try {
+    if (zip.entryCount > MAX_ZIP_ENTRIES) {
+      yield { display: path, problem: `zip has ${zip.entryCount} members, more than ${MAX_ZIP_ENTRIES}; unpack it and hunt the folder` };
+      return;
+    }
+    let entries: yauzl.Entry[];
+    try {
+      entries = await readEntries(zip);
+    } catch (err) {
+      yield { display: path, problem: `damaged zip: ${(err as Error).message}` };
+      return;
+    }
+    entries.sort((a, b) => (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0));
+    for (const entry of entries) {
+      const inner = entry.fileName.replace(/\\/g, '/');
+      yield {
+        display: `${path}!${inner}`,
+        relative: `${rel}/${inner.replace(/\.gz$/i, '')}`,
+        host: forced ? name : hostFor(inner, name),
+        size: entry.compressedSize,
+        open: async () => {
+          const stream = await zip.openReadStreamPromise(entry);
+          return /\.gz$/i.test(inner) ? stream.pipe(createGunzip()) : stream;
+        },
+      };
+    }
+  } finally {
+    zip.close();
+  }
+}
