@@ -13,7 +13,13 @@ const CORPUS = join(ROOT, '../shared/corpus/advisory-formats');
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
   let stderr = '';
-  const io: Io = { out: (t) => void (stdout += t), err: (t) => void (stderr += t), color: false, env, cwd: ROOT };
+  const io: Io = {
+    out: (t) => void (stdout += t),
+    err: (t) => void (stderr += t),
+    color: false,
+    env,
+    cwd: ROOT,
+  };
   const code = await main(argv, io);
   return { code, stdout, stderr };
 }
@@ -101,7 +107,12 @@ describe('bulwark exchange', () => {
     for (const [rtm, su] of pairs) {
       const vulnerable = JSON.parse((await run(['exchange', rtm!, '--json'])).stdout);
       expect(vulnerable.vulnerable, rtm).toHaveLength(4);
-      expect(vulnerable.fixes[0], rtm).toMatchObject({ kind: 'security_update', kb: 'KB5000871', build: su, requires: null });
+      expect(vulnerable.fixes[0], rtm).toMatchObject({
+        kind: 'security_update',
+        kb: 'KB5000871',
+        build: su,
+        requires: null,
+      });
       const fixed = JSON.parse((await run(['exchange', su!, '--json'])).stdout);
       expect([fixed.vulnerable, fixed.update.name], su).toEqual([[], 'Mar21SU']);
     }
@@ -115,17 +126,22 @@ describe('bulwark exchange', () => {
     expect(j.nearest.above.build).toBe('15.1.2176.9');
     const beyond = await run(['exchange', '15.2.99999.1']);
     expect(beyond.code).toBe(1);
-    expect(beyond.stdout).toMatch(/^Unknown Exchange build 15\.2\.99999\.1: not in the build catalog; nearest known: /);
-    expect(beyond.stdout).toMatch(/\nUNKNOWN  CVE-2021-26855 CVE-2021-26857 CVE-2021-26858 CVE-2021-27065/);
+    expect(beyond.stdout).toMatch(
+      /^Unknown Exchange build 15\.2\.99999\.1: not in the build catalog; nearest known: /,
+    );
+    expect(beyond.stdout).toMatch(/\nUNKNOWN {2}CVE-2021-26855 CVE-2021-26857 CVE-2021-26858 CVE-2021-27065/);
   });
 
-  it.each(['15.1.2176', 'banana', '15.1.2176.2.1', '', '15.1.2176.x'])('rejects %j with exit 2 and one line', async (build) => {
-    const r = await run(['exchange', build]);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^bulwark: .*Exchange build/);
-  });
+  it.each(['15.1.2176', 'banana', '15.1.2176.2.1', '', '15.1.2176.x'])(
+    'rejects %j with exit 2 and one line',
+    async (build) => {
+      const r = await run(['exchange', build]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^bulwark: .*Exchange build/);
+    },
+  );
 });
 
 describe('bulwark check', () => {
@@ -134,7 +150,10 @@ describe('bulwark check', () => {
     expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout);
     const byAsset = Object.fromEntries(
-      j.results.map((x: { asset: string; verdicts: { verdict: string }[] }) => [x.asset, [...new Set(x.verdicts.map((v) => v.verdict))].sort()]),
+      j.results.map((x: { asset: string; verdicts: { verdict: string }[] }) => [
+        x.asset,
+        [...new Set(x.verdicts.map((v) => v.verdict))].sort(),
+      ]),
     );
     expect(byAsset).toEqual({
       mail01: ['affected'],
@@ -150,18 +169,32 @@ describe('bulwark check', () => {
 
   it('exits 0 when nothing is exposed', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'f.json'), JSON.stringify({ id: 'x', products: [{ product: 'microsoft:exchange_server', version: '15.2.858.5' }] }));
+    writeFileSync(
+      join(dir, 'f.json'),
+      JSON.stringify({
+        id: 'x',
+        products: [{ product: 'microsoft:exchange_server', version: '15.2.858.5' }],
+      }),
+    );
     const r = await run(['check', '--facts', join(dir, 'f.json')]);
-    expect([r.code, r.stdout]).toEqual([0, 'ok  x  (4 verdicts: fixed or not affected)\n\n1 asset(s), 0 exposed.\n']);
+    expect([r.code, r.stdout]).toEqual([
+      0,
+      'ok  x  (4 verdicts: fixed or not affected)\n\n1 asset(s), 0 exposed.\n',
+    ]);
   });
 
   it('names file, line and field of a bad facts file and exits 2', async () => {
     const dir = tempDir();
     const file = join(dir, 'facts.yaml');
-    writeFileSync(file, 'assets:\n  - id: a\n    products:\n      - { product: Microsoft Exchange, version: 15.1.2176.2 }\n');
+    writeFileSync(
+      file,
+      'assets:\n  - id: a\n    products:\n      - { product: Microsoft Exchange, version: 15.1.2176.2 }\n',
+    );
     const r = await run(['check', '--facts', file]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`bulwark: ${file}:4:19: assets[0].products[0].product: expected a product id such as microsoft:exchange_server or pkg:deb/debian/openssl\n`);
+    expect(r.stderr).toBe(
+      `bulwark: ${file}:4:20: assets[0].products[0].product: expected a product id such as microsoft:exchange_server or pkg:deb/debian/openssl\n`,
+    );
   });
 
   it('a missing facts file is a usage error', async () => {
@@ -174,7 +207,11 @@ describe('bulwark advisories', () => {
   it('lists and shows the built-in ProxyLogon pack', async () => {
     const list = JSON.parse((await run(['advisories', 'list', '--json'])).stdout);
     expect(list.advisories).toContainEqual(
-      expect.objectContaining({ id: 'proxylogon-2021-03', source: 'built-in', kev: expect.arrayContaining(['CVE-2021-26855']) }),
+      expect.objectContaining({
+        id: 'proxylogon-2021-03',
+        source: 'built-in',
+        kev: expect.arrayContaining(['CVE-2021-26855']),
+      }),
     );
     const show = await run(['advisories', 'show', 'proxylogon-2021-03', '--json']);
     const a = JSON.parse(show.stdout);
@@ -185,7 +222,10 @@ describe('bulwark advisories', () => {
       'stop-oab-app-pool',
     ]);
     const text = await run(['advisories', 'show', 'nope']);
-    expect([text.code, text.stderr]).toEqual([2, 'bulwark: no advisory "nope"; loaded: proxylogon-2021-03 (see: bulwark advisories list)\n']);
+    expect([text.code, text.stderr]).toEqual([
+      2,
+      'bulwark: no advisory "nope"; loaded: proxylogon-2021-03 (see: bulwark advisories list)\n',
+    ]);
   });
 
   it('validate: valid pack exits 0; a broken copy exits 1 naming line and field', async () => {
@@ -199,7 +239,11 @@ describe('bulwark advisories', () => {
     writeFileSync(broken, lines.join('\n'));
     const r = await run(['advisories', 'validate', broken]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(new RegExp(`^invalid  ${broken}:${i + 1}:\\d+: affected\\[0\\]\\.ranges\\[\\d+\\]\\.introduced: .*Exchange build`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^invalid  ${broken}:${i + 1}:\\d+: affected\\[0\\]\\.ranges\\[\\d+\\]\\.introduced: .*Exchange build`,
+      ),
+    );
   });
 
   it('imports KEV and CVE JSON 5 into the data directory, and commands then use them', async () => {
@@ -238,7 +282,10 @@ describe('the built executable', () => {
 
   it('runs from a shell with the same exit codes', () => {
     const ok = spawnSync(process.execPath, [bin, 'exchange', '15.1.2242.4'], { encoding: 'utf8' });
-    expect([ok.status, ok.stdout.split('\n')[0]]).toEqual([0, 'Exchange Server 2016 CU20 (15.1.2242.4), no security update installed since the CU']);
+    expect([ok.status, ok.stdout.split('\n')[0]]).toEqual([
+      0,
+      'Exchange Server 2016 CU20 (15.1.2242.4), no security update installed since the CU',
+    ]);
     const usage = spawnSync(process.execPath, [bin, 'frobnicate'], { encoding: 'utf8' });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toMatch(/unknown command 'frobnicate'/);

@@ -15,6 +15,7 @@ import { DataFileError } from '../core/index.js';
 import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
 import { runCheck } from './commands/check.js';
 import { runExchange } from './commands/exchange.js';
+import type { HuntCliOptions } from './commands/hunt.js';
 import { EXIT, type Io, processIo, UsageError } from './io.js';
 
 const VERSION = '0.1.0';
@@ -73,6 +74,51 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--json', 'print one JSON object')
     .action((opts: { facts: string; json?: boolean; advisory?: string }) => {
       code = runCheck(io, kb(), { ...opts, facts: resolve(io.cwd, opts.facts) });
+    });
+
+  const collect = (value: string, previous: string[]) => [...previous, value];
+  program
+    .command('hunt')
+    .description(
+      'look for compromise in Exchange/IIS logs, event log exports and server files (folders, files, .zip, .gz)',
+    )
+    .argument('<path...>', 'log folders, files or bundles; a server drive root for file checks')
+    .option('--json', 'print one JSON object')
+    .option('--csv', 'print the findings as CSV')
+    .option('--html <file>', 'also write a self-contained HTML report to FILE')
+    .option('--sigma <path>', 'add Sigma rules from a file or folder (repeatable)', collect, [])
+    .option(
+      '--iocs <file>',
+      'add an IOC list: MSTIC CSV or one SHA-256 / IP / path per line (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--advisory <id>',
+      "only this advisory's hunt rules and IOCs (default: every advisory that has some)",
+    )
+    .option('--strict-2021-03-02', 'also apply the original 2021-03-02 (blog) conditions, which are broader')
+    .option('--host <name>', 'attribute everything to this server name')
+    .option('--workers <n>', 'worker threads (default: one per core for large inputs)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64)
+        throw new UsageError('--workers takes a whole number from 1 to 64');
+      return n;
+    })
+    .action(async (paths: string[], opts: HuntCliOptions) => {
+      // Loaded on demand: the other commands should not pay for the hunt engine's start-up.
+      const { runHunt } = await import('./commands/hunt.js');
+      code = await runHunt(
+        io,
+        kb(),
+        paths.map((p) => resolve(io.cwd, p)),
+        {
+          ...opts,
+          sigma: opts.sigma.map((p) => resolve(io.cwd, p)),
+          iocs: opts.iocs.map((p) => resolve(io.cwd, p)),
+          html: opts.html ? resolve(io.cwd, opts.html) : undefined,
+        },
+      );
     });
 
   const advisories = program.command('advisories').description('the advisory knowledge base');

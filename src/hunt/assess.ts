@@ -93,7 +93,11 @@ export function coverageSource(relative: string, type: LogType): string {
   )[type];
 }
 
-export function assessHosts(findings: readonly Finding[], files: readonly FileOutcome[], ctx: AssessContext): HostReport[] {
+export function assessHosts(
+  findings: readonly Finding[],
+  files: readonly FileOutcome[],
+  ctx: AssessContext,
+): HostReport[] {
   const hosts = new Set<string>([...files.map((f) => f.host), ...findings.map((f) => f.host)]);
   return [...hosts].sort().map((host) =>
     assessHost(
@@ -119,9 +123,17 @@ function assessHost(host: string, findings: Finding[], files: FileOutcome[], ctx
   else if (!proxyLogs.length || !reachesBack) verdict = 'insufficient_logs';
   else verdict = 'clean';
 
-  const stamps = significant.map((f) => f.timestamp).filter((t): t is string => Boolean(t)).sort();
+  const stamps = significant
+    .map((f) => f.timestamp)
+    .filter((t): t is string => Boolean(t))
+    .sort();
   const timelineAll: TimelineEntry[] = [...findings]
-    .sort((a, b) => (a.timestamp ?? '').localeCompare(b.timestamp ?? '') || a.file.localeCompare(b.file) || a.line - b.line)
+    .sort(
+      (a, b) =>
+        (a.timestamp ?? '').localeCompare(b.timestamp ?? '') ||
+        a.file.localeCompare(b.file) ||
+        a.line - b.line,
+    )
     .map((f) => ({
       timestamp: f.timestamp,
       stage: f.stage,
@@ -186,19 +198,30 @@ function attackerIps(findings: Finding[]): AttackerIp[] {
   const byIp = new Map<string, AttackerIp>();
   for (const f of findings) {
     if (!f.client) continue;
-    const e = byIp.get(f.client) ?? { ip: f.client, first: null, last: null, findings: 0, worst: 'probe' as Stage };
+    const e = byIp.get(f.client) ?? {
+      ip: f.client,
+      first: null,
+      last: null,
+      findings: 0,
+      worst: 'probe' as Stage,
+    };
     e.findings++;
     if (STAGE_RANK[f.stage] > STAGE_RANK[e.worst]) e.worst = f.stage;
     if (f.timestamp && (!e.first || f.timestamp < e.first)) e.first = f.timestamp;
     if (f.timestamp && (!e.last || f.timestamp > e.last)) e.last = f.timestamp;
     byIp.set(f.client, e);
   }
-  return [...byIp.values()].sort((a, b) => STAGE_RANK[b.worst] - STAGE_RANK[a.worst] || b.findings - a.findings || a.ip.localeCompare(b.ip));
+  return [...byIp.values()].sort(
+    (a, b) =>
+      STAGE_RANK[b.worst] - STAGE_RANK[a.worst] || b.findings - a.findings || a.ip.localeCompare(b.ip),
+  );
 }
 
 function summarise(r: HostReport, ctx: AssessContext, hadProxyLogs: boolean): string {
   const span = r.first_seen ? ` from ${r.first_seen} to ${r.last_seen}` : '';
-  const ips = r.attacker_ips.length ? ` from ${r.attacker_ips.length} address${r.attacker_ips.length === 1 ? '' : 'es'}` : '';
+  const ips = r.attacker_ips.length
+    ? ` from ${r.attacker_ips.length} address${r.attacker_ips.length === 1 ? '' : 'es'}`
+    : '';
   switch (r.verdict) {
     case 'compromised':
       return `Post-exploitation evidence (web shell written or used, virtual directory abuse or OAB file write)${span}${ips}.`;

@@ -59,18 +59,42 @@ export function classifyPath(rel: string): PathVerdict | undefined {
   const p = `/${normalisePath(rel)}`;
   const name = p.slice(p.lastIndexOf('/') + 1);
   if (/^lsass.*\.dmp$/.test(name)) {
-    return { rule: 'file-lsass-dump', title: 'LSASS memory dump (credential theft)', stage: 'post_exploitation', severity: 'critical', cve: null };
+    return {
+      rule: 'file-lsass-dump',
+      title: 'LSASS memory dump (credential theft)',
+      stage: 'post_exploitation',
+      severity: 'critical',
+      cve: null,
+    };
   }
   if (/\/programdata\/.*\.(7z|zip|rar)$/.test(p)) {
-    return { rule: 'file-programdata-archive', title: 'Archive under ProgramData (possible data staging)', stage: 'context', severity: 'low', cve: null };
+    return {
+      rule: 'file-programdata-archive',
+      title: 'Archive under ProgramData (possible data staging)',
+      stage: 'context',
+      severity: 'low',
+      cve: null,
+    };
   }
   if (SCRIPT_PAGE.test(name)) {
     if (/\/inetpub\/wwwroot\/aspnet_client\//.test(p)) {
-      return { rule: 'file-webshell-aspnet-client', title: 'Script page under inetpub\\wwwroot\\aspnet_client (web shell place)', stage: 'post_exploitation', severity: 'critical', cve: null };
+      return {
+        rule: 'file-webshell-aspnet-client',
+        title: 'Script page under inetpub\\wwwroot\\aspnet_client (web shell place)',
+        stage: 'post_exploitation',
+        severity: 'critical',
+        cve: null,
+      };
     }
     const auth = /\/frontend\/httpproxy\/((owa|ecp)\/auth\/.*)$/.exec(p);
     if (auth && !STANDARD_AUTH_PAGES.has(auth[1]!)) {
-      return { rule: 'file-webshell-auth-folder', title: `Non-standard script page under FrontEnd\\HttpProxy\\${auth[2]}\\auth (web shell place)`, stage: 'post_exploitation', severity: 'critical', cve: null };
+      return {
+        rule: 'file-webshell-auth-folder',
+        title: `Non-standard script page under FrontEnd\\HttpProxy\\${auth[2]}\\auth (web shell place)`,
+        stage: 'post_exploitation',
+        severity: 'critical',
+        cve: null,
+      };
     }
   }
   return undefined;
@@ -103,20 +127,53 @@ export function fileFindings(
   sha256?: string,
 ): Finding[] {
   const out: Finding[] = [];
-  const base = { host: file.host, file: file.display, line: 0, timestamp: file.modified ?? null, raw: file.relative };
+  const base = {
+    host: file.host,
+    file: file.display,
+    line: 0,
+    timestamp: file.modified ?? null,
+    raw: file.relative,
+  };
   const verdict = classifyPath(file.relative);
   if (verdict) {
-    out.push({ ...base, rule: verdict.rule, title: verdict.title, source: 'file system', cve: verdict.cve, severity: verdict.severity, stage: verdict.stage, matched: { path: file.relative } });
+    out.push({
+      ...base,
+      rule: verdict.rule,
+      title: verdict.title,
+      source: 'file system',
+      cve: verdict.cve,
+      severity: verdict.severity,
+      stage: verdict.stage,
+      matched: { path: file.relative },
+    });
   }
   const norm = normalisePath(file.relative);
   for (const ioc of iocs.paths) {
     if (norm === ioc || norm.endsWith(`/${ioc}`)) {
-      out.push({ ...base, rule: 'ioc-path', title: 'File at a path named in the IOC list', source: 'ioc', cve: null, severity: 'critical', stage: 'post_exploitation', matched: { path: file.relative, ioc } });
+      out.push({
+        ...base,
+        rule: 'ioc-path',
+        title: 'File at a path named in the IOC list',
+        source: 'ioc',
+        cve: null,
+        severity: 'critical',
+        stage: 'post_exploitation',
+        matched: { path: file.relative, ioc },
+      });
       break;
     }
   }
   if (sha256 && iocs.sha256.has(sha256)) {
-    out.push({ ...base, rule: 'ioc-sha256', title: 'File with a known-bad SHA-256 (IOC list)', source: 'ioc', cve: null, severity: 'critical', stage: 'post_exploitation', matched: { path: file.relative, sha256 } });
+    out.push({
+      ...base,
+      rule: 'ioc-sha256',
+      title: 'File with a known-bad SHA-256 (IOC list)',
+      source: 'ioc',
+      cve: null,
+      severity: 'critical',
+      stage: 'post_exploitation',
+      matched: { path: file.relative, sha256 },
+    });
   }
   return out;
 }
@@ -125,7 +182,10 @@ export function fileFindings(
  * IOC lists: Microsoft's MSTIC CSV (`DateAdded,FirstSeen,Indicator,IndicatorType,TLP` with types sha256 and
  * filepath), or plain text with one indicator per line (SHA-256, IPv4/IPv6 address or Windows path; `#` comments).
  */
-export function parseIocText(text: string, file: string): { iocs: { sha256: string[]; ips: string[]; paths: string[] }; skipped: string[] } {
+export function parseIocText(
+  text: string,
+  file: string,
+): { iocs: { sha256: string[]; ips: string[]; paths: string[] }; skipped: string[] } {
   const out = { sha256: [] as string[], ips: [] as string[], paths: [] as string[] };
   const skipped: string[] = [];
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -144,14 +204,23 @@ export function parseIocText(text: string, file: string): { iocs: { sha256: stri
       return;
     }
     if ((type === 'sha256' || !type) && /^[0-9a-f]{64}$/i.test(value)) out.sha256.push(value.toLowerCase());
-    else if ((type === 'ipv4-addr' || type === 'ip' || !type) && /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+:[0-9a-f:]*$/i.test(value)) out.ips.push(value);
+    else if (
+      (type === 'ipv4-addr' || type === 'ip' || !type) &&
+      /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+:[0-9a-f:]*$/i.test(value)
+    )
+      out.ips.push(value);
     else if ((type === 'filepath' || type === 'path' || !type) && /[\\/]/.test(value)) out.paths.push(value);
-    else skipped.push(`${file}:${lineNo}: indicator type ${type ?? 'unknown'} of "${value.slice(0, 80)}" is not used by hunt`);
+    else
+      skipped.push(
+        `${file}:${lineNo}: indicator type ${type ?? 'unknown'} of "${value.slice(0, 80)}" is not used by hunt`,
+      );
   });
   return { iocs: out, skipped };
 }
 
-export function buildIocSet(parts: { sha256?: readonly string[]; ips?: readonly string[]; paths?: readonly string[] }[]): IocSet {
+export function buildIocSet(
+  parts: { sha256?: readonly string[]; ips?: readonly string[]; paths?: readonly string[] }[],
+): IocSet {
   const paths = new Set(parts.flatMap((p) => p.paths ?? []).map(normalisePath));
   return {
     sha256: new Set(parts.flatMap((p) => p.sha256 ?? []).map((h) => h.toLowerCase())),

@@ -4,7 +4,7 @@
  * that is opened as a stream only when scanned, so nothing is held in memory.
  */
 import { createReadStream } from 'node:fs';
-import { open as openFile, opendir, stat } from 'node:fs/promises';
+import { opendir, open as openFile, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -31,7 +31,15 @@ export interface InputProblem {
 const MAX_ZIP_ENTRIES = 200_000;
 
 /** Folder names under which Exchange/IIS/Windows keep their files: the segment above them names the server. */
-const SERVER_CHILDREN = new Set(['logging', 'inetpub', 'program files', 'programdata', 'windows', 'exchange server', 'v15']);
+const SERVER_CHILDREN = new Set([
+  'logging',
+  'inetpub',
+  'program files',
+  'programdata',
+  'windows',
+  'exchange server',
+  'v15',
+]);
 
 /** The server a file belongs to: the folder above its `Logging`/`inetpub`/… folder, else the input's own name. */
 export function hostFor(relativePath: string, inputName: string, forced?: string): string {
@@ -84,7 +92,10 @@ export async function enumerateJobs(
     try {
       info = await stat(root);
     } catch (err) {
-      problems.push({ display: root, problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+      problems.push({
+        display: root,
+        problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      });
       continue;
     }
     const name = inputName(root);
@@ -95,7 +106,14 @@ export async function enumerateJobs(
   return { jobs, problems };
 }
 
-async function walk(dir: string, root: string, name: string, host: string | undefined, jobs: Job[], problems: InputProblem[]) {
+async function walk(
+  dir: string,
+  root: string,
+  name: string,
+  host: string | undefined,
+  jobs: Job[],
+  problems: InputProblem[],
+) {
   let handle: Awaited<ReturnType<typeof opendir>>;
   try {
     handle = await opendir(dir);
@@ -107,17 +125,28 @@ async function walk(dir: string, root: string, name: string, host: string | unde
     const path = join(dir, e.name);
     // Symbolic links are not followed: no loops, no escaping the folder the user named.
     if (e.isDirectory()) await walk(path, root, name, host, jobs, problems);
-    else if (e.isFile()) await addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
+    else if (e.isFile())
+      await addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
   }
 }
 
-async function addFile(path: string, rel: string, name: string, host: string | undefined, jobs: Job[], problems: InputProblem[]) {
+async function addFile(
+  path: string,
+  rel: string,
+  name: string,
+  host: string | undefined,
+  jobs: Job[],
+  problems: InputProblem[],
+) {
   try {
     const kind = await magic(path);
     const size = (await stat(path)).size;
     jobs.push({ kind: kind === 'plain' ? 'file' : kind, path, relative: rel, inputName: name, host, size });
   } catch (err) {
-    problems.push({ display: path, problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+    problems.push({
+      display: path,
+      problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    });
   }
 }
 
@@ -138,13 +167,21 @@ export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProbl
     };
     return;
   }
-  yield { display: job.path, relative: job.relative, host, size: job.size, open: async () => createReadStream(job.path, { highWaterMark: 1 << 20 }) };
+  yield {
+    display: job.path,
+    relative: job.relative,
+    host,
+    size: job.size,
+    open: async () => createReadStream(job.path, { highWaterMark: 1 << 20 }),
+  };
 }
 
 function openZip(path: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true }, (err, zip) =>
-      err ? reject(err) : resolve(zip),
+    yauzl.open(
+      path,
+      { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true },
+      (err, zip) => (err ? reject(err) : resolve(zip)),
     );
   });
 }
@@ -162,7 +199,12 @@ function readEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
   });
 }
 
-async function* zipInputs(path: string, rel: string, name: string, forced: boolean): AsyncGenerator<InputFile | InputProblem> {
+async function* zipInputs(
+  path: string,
+  rel: string,
+  name: string,
+  forced: boolean,
+): AsyncGenerator<InputFile | InputProblem> {
   let zip: yauzl.ZipFile;
   try {
     zip = await openZip(path);
@@ -172,7 +214,10 @@ async function* zipInputs(path: string, rel: string, name: string, forced: boole
   }
   try {
     if (zip.entryCount > MAX_ZIP_ENTRIES) {
-      yield { display: path, problem: `zip has ${zip.entryCount} members, more than ${MAX_ZIP_ENTRIES}; unpack it and hunt the folder` };
+      yield {
+        display: path,
+        problem: `zip has ${zip.entryCount} members, more than ${MAX_ZIP_ENTRIES}; unpack it and hunt the folder`,
+      };
       return;
     }
     let entries: yauzl.Entry[];

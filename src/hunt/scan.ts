@@ -34,6 +34,7 @@ export const DEFAULT_SCAN_OPTIONS: ScanOptions = { maxLineBytes: 64 * 1024, maxS
 export interface ScanTarget {
   display: string;
   host: string;
+  /** UTF-8 content (see parse/decodeToUtf8Chunks); `stats.bytes` counts these decoded bytes. */
   chunks: AsyncIterable<Buffer>;
 }
 
@@ -57,9 +58,17 @@ export async function scanFile(
   rulesFor: (type: LogType) => readonly ScanRule[],
   opts: ScanOptions = DEFAULT_SCAN_OPTIONS,
 ): Promise<FileScan> {
-  const stats: ParseStats = { file: target.display, bytes: 0, lines: 0, records: 0, malformed: 0, truncated: 0, samples: [] };
+  const stats: ParseStats = {
+    file: target.display,
+    bytes: 0,
+    lines: 0,
+    records: 0,
+    malformed: 0,
+    truncated: 0,
+    samples: [],
+  };
   const findings: Finding[] = [];
-  const iterator = decodedChunks(target.chunks)[Symbol.asyncIterator]();
+  const iterator = target.chunks[Symbol.asyncIterator]();
 
   // Gather the head for detection without consuming more than needed.
   let head: Buffer = Buffer.alloc(0);
@@ -69,12 +78,16 @@ export async function scanFile(
     if (next.done) done = true;
     else head = head.length ? Buffer.concat([head, next.value]) : next.value;
   }
-  const headLines = head.toString('utf8', 0, Math.min(head.length, HEAD_BYTES)).split('\n', HEAD_LINES).map(stripCr);
+  const headLines = head
+    .toString('utf8', 0, Math.min(head.length, HEAD_BYTES))
+    .split('\n', HEAD_LINES)
+    .map(stripCr);
   const detected = detectLog(headLines);
   if (!detected) {
     // Not a log Bulwark reads: count its bytes and stop (the caller runs file-system checks on it).
     stats.bytes = head.length;
-    if (!done) for (let n = await iterator.next(); !n.done; n = await iterator.next()) stats.bytes += n.value.length;
+    if (!done)
+      for (let n = await iterator.next(); !n.done; n = await iterator.next()) stats.bytes += n.value.length;
     return { stats, findings };
   }
   stats.type = detected.type;
@@ -101,7 +114,12 @@ export async function scanFile(
   return { stats, detected, findings };
 }
 
-function toFinding(rule: ScanRule, record: LogRecord, matched: Record<string, string>, host: string): Finding {
+function toFinding(
+  rule: ScanRule,
+  record: LogRecord,
+  matched: Record<string, string>,
+  host: string,
+): Finding {
   const client = record.fields.ClientIpAddress || record.fields['c-ip'] || undefined;
   return {
     rule: rule.id,
@@ -168,7 +186,7 @@ async function scanLines(
 
   const processBuffer = (buf: Buffer, final: boolean) => {
     const text = buf.toString('latin1');
-    let end = final ? text.length : text.lastIndexOf('\n') + 1; // bytes of complete lines
+    const end = final ? text.length : text.lastIndexOf('\n') + 1; // bytes of complete lines
     if (end === 0 && !final) {
       // No newline in a buffer larger than the bound: cut the line, search its head, skip the rest.
       if (buf.length > opts.maxLineBytes) {
@@ -208,13 +226,25 @@ async function scanLines(
       if (lineEnd - pos > opts.maxLineBytes) {
         stats.truncated++;
         lineEnd = pos + opts.maxLineBytes;
-        sample(stats, opts, lineNo, 'line over the length bound', buf.toString('utf8', pos, Math.min(lineEnd, pos + 200)));
+        sample(
+          stats,
+          opts,
+          lineNo,
+          'line over the length bound',
+          buf.toString('utf8', pos, Math.min(lineEnd, pos + 200)),
+        );
       }
       const isHit = !prefilter || (nextHit >= pos && nextHit <= nl) || text.charCodeAt(pos) === 35;
       if (isHit || !firstDataSeen) {
         if (text.indexOf('\0', pos) >= 0 && text.indexOf('\0', pos) < lineEnd) {
           stats.malformed++;
-          sample(stats, opts, lineNo, 'binary content', buf.toString('latin1', pos, Math.min(lineEnd, pos + 200)));
+          sample(
+            stats,
+            opts,
+            lineNo,
+            'binary content',
+            buf.toString('latin1', pos, Math.min(lineEnd, pos + 200)),
+          );
         } else if (lineEnd > pos) {
           const line = buf.toString('utf8', pos, lineEnd);
           if (line.charCodeAt(0) !== 35) firstDataSeen = true;
@@ -302,31 +332,4 @@ function countNewlines(buf: Buffer): number {
   let n = 0;
   for (let i = buf.indexOf(10); i >= 0 && n < HEAD_LINES; i = buf.indexOf(10, i + 1)) n++;
   return n;
-}
-
-/**
- * Turns the byte stream into UTF-8 chunks: strips a UTF-8 BOM and transcodes UTF-16LE (with BOM, or without
- * one when the text starts with `#\0`) so the scanner only ever sees UTF-8.
- */
-export async function* decodedChunks(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let utf16: InstanceType<typeof TextDecoder> | undefined;
-  let first = true;
-  for await (const raw of chunks) {
-    let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
-    if (first) {
-      first = false;
-      if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
-      else if ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0x23 && chunk[1] === 0 && chunk[2] !== 0)) {
-        utf16 = new TextDecoder('utf-16le');
-      }
-    }
-    if (utf16) {
-      const text = utf16.decode(chunk, { stream: true });
-      if (text) yield Buffer.from(text, 'utf8');
-    } else if (chunk.length) yield chunk;
-  }
-  if (utf16) {
-    const tail = utf16.decode();
-    if (tail) yield Buffer.from(tail, 'utf8');
-  }
 }

@@ -83,4 +83,6 @@ export interface Finding {
   matched: Record<string, string>;
   /** Client address of the request, when the record has one. */
   client?: string;
+  /** Rule author, kept in every finding as the Sigma rules' licence (DRL 1.1) asks. */
+  author?: string;
 }

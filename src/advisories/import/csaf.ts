@@ -32,8 +32,8 @@ import {
   advisoryIdSlug,
   asArray,
   asText,
-  type CvssInput,
   type CveInput,
+  type CvssInput,
   canonicalVersion,
   catalogsFor,
   compareIn,
@@ -67,7 +67,7 @@ import {
   versionProblem,
   wholeTrainRange,
 } from './products.js';
-import { ImportError, type ImportContext, type ImportResult, type ImportWarning } from './types.js';
+import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 const MAX_BRANCH_DEPTH = 30;
@@ -113,22 +113,37 @@ const STATUS_VERDICT: Record<string, Verdict | 'investigating'> = {
  */
 export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
   if (!isRecord(doc))
-    throw new ImportError('', `expected a CSAF document (an object with "document"), got ${describeValue(doc)}`);
+    throw new ImportError(
+      '',
+      `expected a CSAF document (an object with "document"), got ${describeValue(doc)}`,
+    );
   const d = doc.document;
-  if (!isRecord(d)) throw new ImportError('document', `expected the CSAF document metadata (an object), got ${describeValue(d)}`);
+  if (!isRecord(d))
+    throw new ImportError(
+      'document',
+      `expected the CSAF document metadata (an object), got ${describeValue(d)}`,
+    );
   const warnings: ImportWarning[] = [];
   if (typeof d.csaf_version !== 'string' || !/^2\.\d+$/.test(d.csaf_version))
     throw new ImportError('document.csaf_version', `expected "2.0", got ${describeValue(d.csaf_version)}`);
   if (d.csaf_version !== '2.0')
-    warnings.push({ path: 'document.csaf_version', message: `version ${d.csaf_version} read as CSAF 2.0; newer fields are ignored` });
+    warnings.push({
+      path: 'document.csaf_version',
+      message: `version ${d.csaf_version} read as CSAF 2.0; newer fields are ignored`,
+    });
   const title = asText(d.title);
-  if (!title) throw new ImportError('document.title', `expected the document title, got ${describeValue(d.title)}`);
+  if (!title)
+    throw new ImportError('document.title', `expected the document title, got ${describeValue(d.title)}`);
   const tracking = d.tracking;
-  if (!isRecord(tracking)) throw new ImportError('document.tracking', `expected an object, got ${describeValue(tracking)}`);
+  if (!isRecord(tracking))
+    throw new ImportError('document.tracking', `expected an object, got ${describeValue(tracking)}`);
   const trackingId = asText(tracking.id);
   const id = trackingId ? advisoryIdSlug(trackingId) : '';
   if (!trackingId || !id)
-    throw new ImportError('document.tracking.id', `expected the document id such as RHSA-2024:4546, got ${describeValue(tracking.id)}`);
+    throw new ImportError(
+      'document.tracking.id',
+      `expected the document id such as RHSA-2024:4546, got ${describeValue(tracking.id)}`,
+    );
   const published = isoDay(tracking.initial_release_date);
   if (!published)
     throw new ImportError(
@@ -147,7 +162,11 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
   const entries: NonNullable<AdvisoryInput['affected']> = [];
   const fixes: FixInput[] = [];
   const vulns = asArray(doc.vulnerabilities);
-  if (!vulns) warnings.push({ path: 'vulnerabilities', message: `expected an array, got ${describeValue(doc.vulnerabilities)}; ignored` });
+  if (!vulns)
+    warnings.push({
+      path: 'vulnerabilities',
+      message: `expected an array, got ${describeValue(doc.vulnerabilities)}; ignored`,
+    });
   (vulns ?? []).forEach((v, k) => {
     const path = `vulnerabilities[${k}]`;
     if (!isRecord(v)) {
@@ -156,7 +175,10 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
     }
     const cveId = typeof v.cve === 'string' ? v.cve.trim().toUpperCase() : undefined;
     if (!cveId || !CVE_ID.test(cveId)) {
-      const ids = (asArray(v.ids) ?? []).filter(isRecord).map((x) => asText(x.text)).filter(Boolean);
+      const ids = (asArray(v.ids) ?? [])
+        .filter(isRecord)
+        .map((x) => asText(x.text))
+        .filter(Boolean);
       warnings.push({
         path: `${path}.cve`,
         message: `no CVE id (${describeValue(v.cve)}${ids.length ? `; ids ${ids.join(', ')}` : ''}); a Bulwark advisory lists CVEs only, so this vulnerability is skipped`,
@@ -164,7 +186,10 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
       return;
     }
     if (cves.some((c) => c.id === cveId)) {
-      warnings.push({ path: `${path}.cve`, message: `${cveId} is listed twice; the second entry is skipped` });
+      warnings.push({
+        path: `${path}.cve`,
+        message: `${cveId} is listed twice; the second entry is skipped`,
+      });
       return;
     }
     cves.push(readCve(v, cveId, path, warnings));
@@ -198,7 +223,10 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
     fixes: fixes.filter((f) => {
       const ok = fixSchema.safeParse(f);
       if (!ok.success)
-        warnings.push({ path: 'vulnerabilities', message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}` });
+        warnings.push({
+          path: 'vulnerabilities',
+          message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
+        });
       return ok.success;
     }),
     references: references as Reference[],
@@ -206,7 +234,10 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
   const checked = advisorySchema.safeParse(advisory);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
-    throw new ImportError(issue.path.join('.'), `converted advisory does not fit the model: ${issue.message}`);
+    throw new ImportError(
+      issue.path.join('.'),
+      `converted advisory does not fit the model: ${issue.message}`,
+    );
   }
   result.advisories.push(advisory);
   return result;
@@ -222,11 +253,18 @@ interface BranchContext {
   range?: string;
 }
 
-function readProductTree(tree: unknown, catalogs: readonly Catalog[], warnings: ImportWarning[]): Map<string, CsafProduct> {
+function readProductTree(
+  tree: unknown,
+  catalogs: readonly Catalog[],
+  warnings: ImportWarning[],
+): Map<string, CsafProduct> {
   const products = new Map<string, CsafProduct>();
   if (tree === undefined) return products;
   if (!isRecord(tree)) {
-    warnings.push({ path: 'product_tree', message: `expected an object, got ${describeValue(tree)}; no products` });
+    warnings.push({
+      path: 'product_tree',
+      message: `expected an object, got ${describeValue(tree)}; no products`,
+    });
     return products;
   }
   const register = (fpn: unknown, path: string, bc: BranchContext) => {
@@ -236,11 +274,17 @@ function readProductTree(tree: unknown, catalogs: readonly Catalog[], warnings: 
     }
     const pid = asText(fpn.product_id);
     if (!pid) {
-      warnings.push({ path: `${path}.product_id`, message: `expected a product id, got ${describeValue(fpn.product_id)}; skipped` });
+      warnings.push({
+        path: `${path}.product_id`,
+        message: `expected a product id, got ${describeValue(fpn.product_id)}; skipped`,
+      });
       return;
     }
     if (products.has(pid)) {
-      warnings.push({ path: `${path}.product_id`, message: `product id ${JSON.stringify(pid)} is defined twice; the first is used` });
+      warnings.push({
+        path: `${path}.product_id`,
+        message: `product id ${JSON.stringify(pid)} is defined twice; the first is used`,
+      });
       return;
     }
     products.set(pid, describeProduct(pid, fpn, path, bc, catalogs, warnings));
@@ -259,7 +303,10 @@ function readProductTree(tree: unknown, catalogs: readonly Catalog[], warnings: 
     items.forEach((b, i) => {
       const p = `${path}[${i}]`;
       if (!isRecord(b)) {
-        warnings.push({ path: p, message: `expected a branch (an object), got ${describeValue(b)}; skipped` });
+        warnings.push({
+          path: p,
+          message: `expected a branch (an object), got ${describeValue(b)}; skipped`,
+        });
         return;
       }
       const name = asText(b.name);
@@ -288,9 +335,9 @@ function readProductTree(tree: unknown, catalogs: readonly Catalog[], warnings: 
     });
   };
   if (tree.branches !== undefined) walk(tree.branches, 'product_tree.branches', {}, 0);
-  (asArray(tree.full_product_names) ?? []).forEach((fpn, i) =>
-    register(fpn, `product_tree.full_product_names[${i}]`, {}),
-  );
+  (asArray(tree.full_product_names) ?? []).forEach((fpn, i) => {
+    register(fpn, `product_tree.full_product_names[${i}]`, {});
+  });
   (asArray(tree.relationships) ?? []).forEach((rel, i) => {
     const path = `product_tree.relationships[${i}]`;
     if (!isRecord(rel) || !isRecord(rel.full_product_name)) {
@@ -308,7 +355,10 @@ function readProductTree(tree: unknown, catalogs: readonly Catalog[], warnings: 
       return;
     }
     if (products.has(pid)) {
-      warnings.push({ path: `${path}.full_product_name.product_id`, message: `product id ${JSON.stringify(pid)} is defined twice; the first is used` });
+      warnings.push({
+        path: `${path}.full_product_name.product_id`,
+        message: `product id ${JSON.stringify(pid)} is defined twice; the first is used`,
+      });
       return;
     }
     // "<component> as a component of <platform>": the component is what is (not) affected.
@@ -346,17 +396,25 @@ function describeProduct(
       out.scheme = schemeFromPurlType(parsed.type);
       if (parsed.version) {
         const epoch = purlQualifiers(purl).get('epoch');
-        out.version = parsed.type === 'rpm' && epoch && epoch !== '0' ? `${epoch}:${parsed.version}` : parsed.version;
+        out.version =
+          parsed.type === 'rpm' && epoch && epoch !== '0' ? `${epoch}:${parsed.version}` : parsed.version;
       }
-      if (!out.scheme)
-        out.noVersion = `versions of ${parsed.type} packages cannot be compared by Bulwark`;
-    } else warnings.push({ path: `${path}.product_identification_helper.purl`, message: `not a package URL (${describeValue(purl)}); ignored` });
+      if (!out.scheme) out.noVersion = `versions of ${parsed.type} packages cannot be compared by Bulwark`;
+    } else
+      warnings.push({
+        path: `${path}.product_identification_helper.purl`,
+        message: `not a package URL (${describeValue(purl)}); ignored`,
+      });
   }
   const cpe = asText(helper.cpe);
   if (!out.product && cpe) {
     const product = productFromCpe(cpe);
     if (product) out.product = product;
-    else warnings.push({ path: `${path}.product_identification_helper.cpe`, message: `not a CPE name (${describeValue(cpe)}); ignored` });
+    else
+      warnings.push({
+        path: `${path}.product_identification_helper.cpe`,
+        message: `not a CPE name (${describeValue(cpe)}); ignored`,
+      });
   }
   if (!out.version && bc.version) {
     if (bc.productName || bc.family || out.product) out.version = bc.version;
@@ -375,8 +433,8 @@ function describeProduct(
     if (match) {
       out.product = match.catalog.product;
       out.displayName = match.catalog.name;
-    }
-    else if (bc.productName || bc.family) out.product = productFromNames(bc.vendor ?? 'unknown', (bc.productName ?? bc.family)!);
+    } else if (bc.productName || bc.family)
+      out.product = productFromNames(bc.vendor ?? 'unknown', (bc.productName ?? bc.family)!);
     else out.product = productFromReleaseName(bc.vendor ?? '', bc.vendor ? name : `unknown ${name}`);
   }
   return out;
@@ -387,7 +445,10 @@ function readProductGroups(tree: unknown, warnings: ImportWarning[]): Map<string
   if (!isRecord(tree)) return groups;
   (asArray(tree.product_groups) ?? []).forEach((g, i) => {
     if (!isRecord(g) || !asText(g.group_id)) {
-      warnings.push({ path: `product_tree.product_groups[${i}]`, message: 'expected a group with group_id; skipped' });
+      warnings.push({
+        path: `product_tree.product_groups[${i}]`,
+        message: 'expected a group with group_id; skipped',
+      });
       return;
     }
     groups.set(
@@ -409,7 +470,12 @@ function noteText(notes: unknown, categories: string[]): string | undefined {
   return undefined;
 }
 
-function readCve(v: Record<string, unknown>, cveId: string, path: string, warnings: ImportWarning[]): CveInput {
+function readCve(
+  v: Record<string, unknown>,
+  cveId: string,
+  path: string,
+  warnings: ImportWarning[],
+): CveInput {
   const cve: CveInput = { id: cveId, cwe: [] };
   const title = asText(v.title);
   if (title) cve.title = title;
@@ -418,7 +484,11 @@ function readCve(v: Record<string, unknown>, cveId: string, path: string, warnin
   if (isRecord(v.cwe)) {
     const cwe = cweFromText(v.cwe.id);
     if (cwe) cve.cwe = [cwe];
-    else warnings.push({ path: `${path}.cwe.id`, message: `not a CWE id (${describeValue(v.cwe.id)}); ignored` });
+    else
+      warnings.push({
+        path: `${path}.cwe.id`,
+        message: `not a CWE id (${describeValue(v.cwe.id)}); ignored`,
+      });
   }
   const found: CvssInput[] = [];
   (asArray(v.scores) ?? []).forEach((s, i) => {
@@ -436,7 +506,12 @@ function readCve(v: Record<string, unknown>, cveId: string, path: string, warnin
   return cve;
 }
 
-function readReferences(value: unknown, path: string, into: ReferenceInput[], warnings: ImportWarning[]): void {
+function readReferences(
+  value: unknown,
+  path: string,
+  into: ReferenceInput[],
+  warnings: ImportWarning[],
+): void {
   const items = asArray(value);
   if (!items) {
     warnings.push({ path, message: `expected an array, got ${describeValue(value)}; ignored` });
@@ -447,7 +522,11 @@ function readReferences(value: unknown, path: string, into: ReferenceInput[], wa
     const summary = asText(r.summary);
     const ref = makeReference(r.url, summary, r.category === 'self' ? 'vendor' : undefined);
     if (ref) addReference(into, ref);
-    else warnings.push({ path: `${path}[${i}].url`, message: `not an http(s) URL (${describeValue(r.url)}); skipped` });
+    else
+      warnings.push({
+        path: `${path}[${i}].url`,
+        message: `not an http(s) URL (${describeValue(r.url)}); skipped`,
+      });
   });
 }
 
@@ -480,10 +559,15 @@ function readRemediations(
     for (const g of asArray(r.group_ids) ?? []) {
       const members = typeof g === 'string' ? groups.get(g) : undefined;
       if (members) for (const x of members) ids.add(x);
-      else warnings.push({ path: `${p}.group_ids`, message: `unknown product group ${describeValue(g)}; ignored` });
+      else
+        warnings.push({
+          path: `${p}.group_ids`,
+          message: `unknown product group ${describeValue(g)}; ignored`,
+        });
     }
     for (const x of ids)
-      if (!products.has(x)) warnings.push({ path: `${p}.product_ids`, message: `unknown product ${JSON.stringify(x)}; ignored` });
+      if (!products.has(x))
+        warnings.push({ path: `${p}.product_ids`, message: `unknown product ${JSON.stringify(x)}; ignored` });
     const details = asText(r.details);
     const url = asText(r.url);
     const rem: Remediation = {
@@ -495,14 +579,18 @@ function readRemediations(
       details,
       date: isoDay(r.date),
     };
-    if (url && !rem.url) warnings.push({ path: `${p}.url`, message: `not an http(s) URL (${describeValue(url)}); not kept` });
+    if (url && !rem.url)
+      warnings.push({ path: `${p}.url`, message: `not an http(s) URL (${describeValue(url)}); not kept` });
     if (r.category === 'workaround' || r.category === 'mitigation')
       warnings.push({
         path: `${p}.category`,
         message: `${r.category} not imported (Bulwark mitigations are typed actions): ${firstLine(details ?? '(no details)', 120)}`,
       });
     else if (!['vendor_fix', 'none_available', 'no_fix_planned'].includes(r.category))
-      warnings.push({ path: `${p}.category`, message: `unknown remediation category ${describeValue(r.category)}; ignored` });
+      warnings.push({
+        path: `${p}.category`,
+        message: `unknown remediation category ${describeValue(r.category)}; ignored`,
+      });
     out.push(rem);
   });
   return out;
@@ -529,16 +617,23 @@ function applyStatuses(
   };
   const status = v.product_status;
   if (status === undefined) {
-    warnings.push({ path: `${path}.product_status`, message: 'no product status; no affected entries for this CVE' });
+    warnings.push({
+      path: `${path}.product_status`,
+      message: 'no product status; no affected entries for this CVE',
+    });
     return builders;
   }
   if (!isRecord(status)) {
-    warnings.push({ path: `${path}.product_status`, message: `expected an object, got ${describeValue(status)}; ignored` });
+    warnings.push({
+      path: `${path}.product_status`,
+      message: `expected an object, got ${describeValue(status)}; ignored`,
+    });
     return builders;
   }
   // The versions of each product in this document decide its scheme together ("1.0" and "1.0.1-rc1" → semver).
   const versionsOf = new Map<string, string[]>();
-  for (const p of products.values()) if (p.version) versionsOf.set(p.product, [...(versionsOf.get(p.product) ?? []), p.version]);
+  for (const p of products.values())
+    if (p.version) versionsOf.set(p.product, [...(versionsOf.get(p.product) ?? []), p.version]);
   const lost: { product: string; path: string; reason: string }[] = [];
   const sc: StatusContext = { cveId, remediations, catalogs, versionsOf, builder, lost, warnings };
 
@@ -551,7 +646,10 @@ function applyStatuses(
     }
     const list = asArray(ids);
     if (!list) {
-      warnings.push({ path: spath, message: `expected an array of product ids, got ${describeValue(ids)}; ignored` });
+      warnings.push({
+        path: spath,
+        message: `expected an array of product ids, got ${describeValue(ids)}; ignored`,
+      });
       continue;
     }
     list.forEach((pid, i) => {
@@ -569,7 +667,9 @@ function applyStatuses(
     });
   }
   // An affected claim that could not be used makes every entry of its product unsafe (see AffectedBuilder.finish).
-  for (const l of lost) for (const b of builders.values()) if (b.product === l.product) b.lose({ path: l.path, reason: l.reason });
+  for (const l of lost)
+    for (const b of builders.values())
+      if (b.product === l.product) b.lose({ path: l.path, reason: l.reason });
   // none_available / no_fix_planned remediations become notes on the entries they concern.
   for (const r of remediations) {
     if (r.category !== 'none_available' && r.category !== 'no_fix_planned') continue;
@@ -606,7 +706,9 @@ function applyOne(p: CsafProduct, status: string, verdict: Verdict, path: string
       affectedByKb(p, match, path, sc);
       return;
     }
-    skip(`${p.noVersion ?? 'no product_version, version range or versioned identifier'}, so it cannot tell which versions`);
+    skip(
+      `${p.noVersion ?? 'no product_version, version range or versioned identifier'}, so it cannot tell which versions`,
+    );
     return;
   }
   if (p.noVersion && !p.scheme) {
@@ -636,7 +738,9 @@ function applyOne(p: CsafProduct, status: string, verdict: Verdict, path: string
   }
   const version = p.version!;
   const scheme =
-    p.scheme ?? inferScheme(p.product, sc.versionsOf.get(p.product) ?? [version]) ?? inferScheme(p.product, [version]);
+    p.scheme ??
+    inferScheme(p.product, sc.versionsOf.get(p.product) ?? [version]) ??
+    inferScheme(p.product, [version]);
   if (!scheme) {
     skip(`cannot tell the version scheme of ${JSON.stringify(version)} (not numeric dotted, not semver)`);
     return;
@@ -648,7 +752,9 @@ function applyOne(p: CsafProduct, status: string, verdict: Verdict, path: string
     return;
   }
   const b = sc.builder(p, scheme);
-  (verdict === 'affected' ? b.versions : verdict === 'fixed' ? b.fixedVersions : b.notAffectedVersions).add(v);
+  (verdict === 'affected' ? b.versions : verdict === 'fixed' ? b.fixedVersions : b.notAffectedVersions).add(
+    v,
+  );
   // A first fix, or a fixed version that the vendor_fix update installs, means the versions below it needed
   // the fix: they are taken as affected (as Red Hat's own CSAF → OSV conversion does).
   const firstFix = status === 'first_fixed';
@@ -668,7 +774,13 @@ function affectedByKb(p: CsafProduct, match: TrainMatch, path: string, sc: Statu
   const { cveId, remediations, warnings } = sc;
   const b = sc.builder(p, match.catalog.scheme as SchemeId, match.catalog);
   const label = trainLabel(match.train);
-  const kbs = [...new Set(remediations.filter((r) => r.category === 'vendor_fix' && r.kb && r.productIds.includes(p.id)).map((r) => r.kb!))];
+  const kbs = [
+    ...new Set(
+      remediations
+        .filter((r) => r.category === 'vendor_fix' && r.kb && r.productIds.includes(p.id))
+        .map((r) => r.kb!),
+    ),
+  ];
   const fallback = wholeTrainRange(match);
   if (kbs.length === 0) {
     const reason = `${label}: no vendor_fix remediation with a KB for it, so the fixed build is unknown`;
@@ -684,7 +796,11 @@ function affectedByKb(p: CsafProduct, match: TrainMatch, path: string, sc: Statu
     }
     warnings.push({ path, message: `${r.reason} (${cveId}); skipped` });
   }
-  b.lose({ path, reason: `${label}: the catalog does not know the build ${kbs.join(', ')} produces`, fallback });
+  b.lose({
+    path,
+    reason: `${label}: the catalog does not know the build ${kbs.join(', ')} produces`,
+    fallback,
+  });
 }
 
 // ---- vers: ranges ------------------------------------------------------------------------------------------------
@@ -711,7 +827,11 @@ export function parseVers(
   const m = /^vers:([a-z0-9.+-]+)\/(.*)$/i.exec(text.trim());
   if (!m) return { ok: false, reason: 'free text, not a vers: range such as "vers:generic/>=1.0|<2.0"' };
   const kind = VERS_SCHEMES[m[1]!.toLowerCase()];
-  if (!kind) return { ok: false, reason: `versions of vers scheme ${JSON.stringify(m[1])} cannot be compared by Bulwark` };
+  if (!kind)
+    return {
+      ok: false,
+      reason: `versions of vers scheme ${JSON.stringify(m[1])} cannot be compared by Bulwark`,
+    };
   const body = m[2]!.replace(/\s+/g, '');
   if (body === '*') {
     const scheme = kind === 'infer' ? (purlScheme ?? 'dotted') : kind;
@@ -729,7 +849,14 @@ export function parseVers(
     }
     terms.push({ op: t[1] ?? '=', v });
   }
-  const scheme = kind === 'infer' ? (purlScheme ?? inferScheme(product, terms.map((t) => t.v))) : kind;
+  const scheme =
+    kind === 'infer'
+      ? (purlScheme ??
+        inferScheme(
+          product,
+          terms.map((t) => t.v),
+        ))
+      : kind;
   if (!scheme) return { ok: false, reason: 'cannot tell the version scheme of its versions' };
   const ranges: RangeInput[] = [];
   const points: string[] = [];
@@ -755,10 +882,12 @@ export function parseVers(
       default: {
         const r: RangeInput = {};
         if (open && lower !== undefined) r.introduced = lower;
-        else if (ranges.length) return { ok: false, reason: 'an upper bound without a lower bound after another range' };
+        else if (ranges.length)
+          return { ok: false, reason: 'an upper bound without a lower bound after another range' };
         if (r.introduced !== undefined) {
           const c = compareIn(scheme, r.introduced, v)!;
-          if (t.op === '<' ? c >= 0 : c > 0) return { ok: false, reason: `empty range ${r.introduced} … ${t.op}${t.v}` };
+          if (t.op === '<' ? c >= 0 : c > 0)
+            return { ok: false, reason: `empty range ${r.introduced} … ${t.op}${t.v}` };
         }
         r[t.op === '<' ? 'fixed' : 'last_affected'] = v;
         ranges.push(r);
@@ -804,9 +933,12 @@ function makeFixes(
       if (r.details) fix.notes = r.details.length > 2000 ? `${r.details.slice(0, 1999)}…` : r.details;
       // The package version this update installs: the remediation's products that this CVE lists as fixed.
       const fixed = new Set<string>();
-      for (const b of builders.values()) if (b.product === product) for (const v of b.fixedVersions) fixed.add(v);
+      for (const b of builders.values())
+        if (b.product === product) for (const v of b.fixedVersions) fixed.add(v);
       const pkgVersions = new Set(ps.filter((p) => p.version && p.packageName).map((p) => p.version!));
-      const installs = [...pkgVersions].filter((v) => [...fixed].some((f) => f === v || f.endsWith(`:${v}`) || v.endsWith(`:${f}`)));
+      const installs = [...pkgVersions].filter((v) =>
+        [...fixed].some((f) => f === v || f.endsWith(`:${v}`) || v.endsWith(`:${f}`)),
+      );
       if (fix.kind === 'package_update' && installs.length === 1 && ps[0]!.packageName)
         fix.package = { name: ps[0]!.packageName, version: installs[0]! };
       out.push(fix);
@@ -817,7 +949,11 @@ function makeFixes(
 
 function mergeFix(fixes: FixInput[], f: FixInput): void {
   const same = fixes.find(
-    (x) => x.id === f.id && x.product === f.product && x.url === f.url && JSON.stringify(x.package) === JSON.stringify(f.package),
+    (x) =>
+      x.id === f.id &&
+      x.product === f.product &&
+      x.url === f.url &&
+      JSON.stringify(x.package) === JSON.stringify(f.package),
   );
   if (same) {
     for (const c of f.cves) if (!same.cves.includes(c)) same.cves.push(c);

@@ -67,7 +67,7 @@ import {
   versionProblem,
   wholeTrainRange,
 } from './products.js';
-import { ImportError, type ImportContext, type ImportResult, type ImportWarning } from './types.js';
+import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 
@@ -122,16 +122,28 @@ interface Group {
  */
 export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
   if (!isRecord(doc))
-    throw new ImportError('', `expected a CVE JSON 5 record (an object with dataType "CVE_RECORD"), got ${describeValue(doc)}`);
+    throw new ImportError(
+      '',
+      `expected a CVE JSON 5 record (an object with dataType "CVE_RECORD"), got ${describeValue(doc)}`,
+    );
   if (doc.dataType !== 'CVE_RECORD')
-    throw new ImportError('dataType', `expected "CVE_RECORD" (a CVE JSON 5 record), got ${describeValue(doc.dataType)}`);
+    throw new ImportError(
+      'dataType',
+      `expected "CVE_RECORD" (a CVE JSON 5 record), got ${describeValue(doc.dataType)}`,
+    );
   if (typeof doc.dataVersion !== 'string' || !/^5\.\d+(\.\d+)?$/.test(doc.dataVersion))
-    throw new ImportError('dataVersion', `expected a CVE JSON 5.x data version such as "5.1", got ${describeValue(doc.dataVersion)}`);
+    throw new ImportError(
+      'dataVersion',
+      `expected a CVE JSON 5.x data version such as "5.1", got ${describeValue(doc.dataVersion)}`,
+    );
   const meta = doc.cveMetadata;
   if (!isRecord(meta)) throw new ImportError('cveMetadata', `expected an object, got ${describeValue(meta)}`);
   const cveId = typeof meta.cveId === 'string' ? meta.cveId.trim().toUpperCase() : undefined;
   if (!cveId || !CVE_ID.test(cveId))
-    throw new ImportError('cveMetadata.cveId', `expected a CVE id such as CVE-2021-26855, got ${describeValue(meta.cveId)}`);
+    throw new ImportError(
+      'cveMetadata.cveId',
+      `expected a CVE id such as CVE-2021-26855, got ${describeValue(meta.cveId)}`,
+    );
 
   const warnings: ImportWarning[] = [];
   const result: ImportResult = { format: 'cve5', advisories: [], kev: new Map(), warnings };
@@ -145,16 +157,26 @@ export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
       message: `expected "PUBLISHED", got ${describeValue(meta.state)}; imported as published`,
     });
   const containers = doc.containers;
-  if (!isRecord(containers)) throw new ImportError('containers', `expected an object, got ${describeValue(containers)}`);
+  if (!isRecord(containers))
+    throw new ImportError('containers', `expected an object, got ${describeValue(containers)}`);
   const cna = containers.cna;
   if (!isRecord(cna))
-    throw new ImportError('containers.cna', `expected the CNA container (an object), got ${describeValue(cna)}`);
+    throw new ImportError(
+      'containers.cna',
+      `expected the CNA container (an object), got ${describeValue(cna)}`,
+    );
   const adps = (asArray(containers.adp) ?? []).filter(isRecord);
   if (containers.adp !== undefined && !Array.isArray(containers.adp))
-    warnings.push({ path: 'containers.adp', message: `expected an array, got ${describeValue(containers.adp)}; ignored` });
+    warnings.push({
+      path: 'containers.adp',
+      message: `expected an array, got ${describeValue(containers.adp)}; ignored`,
+    });
 
   const published =
-    isoDay(meta.datePublished) ?? isoDay(cna.datePublic) ?? isoDay(meta.dateUpdated) ?? isoDay(meta.dateReserved);
+    isoDay(meta.datePublished) ??
+    isoDay(cna.datePublic) ??
+    isoDay(meta.dateUpdated) ??
+    isoDay(meta.dateReserved);
   if (!published)
     throw new ImportError(
       'cveMetadata.datePublished',
@@ -193,17 +215,22 @@ export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
   const lostWithoutBuilder: { product: string; path: string; reason: string }[] = [];
   // Products listed under several release names ("… 2016 Cumulative Update 19", "… 2019"): per-release bounds.
   const names = new Map<string, Set<string>>();
-  for (const g of groups) names.set(g.product, (names.get(g.product) ?? new Set()).add(normaliseReleaseName(g.name)));
+  for (const g of groups)
+    names.set(g.product, (names.get(g.product) ?? new Set()).add(normaliseReleaseName(g.name)));
   const perRelease = new Set([...names].filter(([, n]) => n.size > 1).map(([p]) => p));
   for (const g of groups) convertGroup(g, ctx.catalogs, perRelease, builders, lostWithoutBuilder, warnings);
   // A claim lost before its scheme was known still makes the product's other entries unsafe.
   for (const l of lostWithoutBuilder)
-    for (const b of builders.values()) if (b.product === l.product) b.lose({ path: l.path, reason: l.reason });
+    for (const b of builders.values())
+      if (b.product === l.product) b.lose({ path: l.path, reason: l.reason });
   const affected = [...builders.values()]
     .map((b) => b.finish([cveId], warnings))
     .filter((e): e is NonNullable<typeof e> => e !== undefined);
   if (groups.length === 0)
-    warnings.push({ path: 'containers.cna.affected', message: 'no affected products listed; the advisory has no affected entries' });
+    warnings.push({
+      path: 'containers.cna.affected',
+      message: 'no affected products listed; the advisory has no affected entries',
+    });
 
   const advisory: AdvisoryInput = {
     schema_version: 1,
@@ -220,7 +247,10 @@ export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
   const checked = advisorySchema.safeParse(advisory);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
-    throw new ImportError(issue.path.join('.'), `converted advisory does not fit the model: ${issue.message}`);
+    throw new ImportError(
+      issue.path.join('.'),
+      `converted advisory does not fit the model: ${issue.message}`,
+    );
   }
   result.advisories.push(advisory);
   return result;
@@ -236,7 +266,9 @@ function englishText(value: unknown, path: string, warnings: ImportWarning[]): s
   }
   const texts = items
     .map((d, i) => ({ d, i }))
-    .filter((x): x is { d: Record<string, unknown>; i: number } => isRecord(x.d) && asText(x.d.value) !== undefined);
+    .filter(
+      (x): x is { d: Record<string, unknown>; i: number } => isRecord(x.d) && asText(x.d.value) !== undefined,
+    );
   const en = texts.find((x) => typeof x.d.lang === 'string' && /^en\b/i.test(x.d.lang)) ?? texts[0];
   return en ? (en.d.value as string).trim() : undefined;
 }
@@ -267,7 +299,10 @@ function collectCvss(
   };
   scan(cna.metrics, 'containers.cna.metrics');
   // The CNA's score is preferred; ADP scores (CISA vulnrichment) only fill in when the CNA has none.
-  if (found.length === 0) adps.forEach((adp, i) => scan(adp.metrics, `containers.adp[${i}].metrics`));
+  if (found.length === 0)
+    adps.forEach((adp, i) => {
+      scan(adp.metrics, `containers.adp[${i}].metrics`);
+    });
   return pickCvss(found);
 }
 
@@ -279,7 +314,8 @@ function collectCwe(cna: Record<string, unknown>, adps: Record<string, unknown>[
       for (const d of asArray(pt.descriptions) ?? []) {
         if (!isRecord(d)) continue;
         const id =
-          cweFromText(d.cweId) ?? (d.type === 'CWE' || d.cweId !== undefined ? cweFromText(d.description) : undefined);
+          cweFromText(d.cweId) ??
+          (d.type === 'CWE' || d.cweId !== undefined ? cweFromText(d.description) : undefined);
         if (id && !out.includes(id)) out.push(id);
       }
     }
@@ -297,7 +333,12 @@ const REFERENCE_KIND: Record<string, Reference['kind']> = {
   'media-coverage': 'article',
 };
 
-function collectReferences(value: unknown, path: string, into: ReferenceInput[], warnings: ImportWarning[]): void {
+function collectReferences(
+  value: unknown,
+  path: string,
+  into: ReferenceInput[],
+  warnings: ImportWarning[],
+): void {
   const items = asArray(value);
   if (!items) {
     warnings.push({ path, message: `expected an array, got ${describeValue(value)}; ignored` });
@@ -305,14 +346,21 @@ function collectReferences(value: unknown, path: string, into: ReferenceInput[],
   }
   items.forEach((r, i) => {
     if (!isRecord(r)) {
-      warnings.push({ path: `${path}[${i}]`, message: `expected an object, got ${describeValue(r)}; skipped` });
+      warnings.push({
+        path: `${path}[${i}]`,
+        message: `expected an object, got ${describeValue(r)}; skipped`,
+      });
       return;
     }
     const tags = (asArray(r.tags) ?? []).filter((t): t is string => typeof t === 'string');
     const kind = tags.map((t) => REFERENCE_KIND[t]).find((k) => k !== undefined);
     const ref = makeReference(r.url, r.name, kind);
     if (ref) addReference(into, ref);
-    else warnings.push({ path: `${path}[${i}].url`, message: `not an http(s) URL (${describeValue(r.url)}); skipped` });
+    else
+      warnings.push({
+        path: `${path}[${i}].url`,
+        message: `not an http(s) URL (${describeValue(r.url)}); skipped`,
+      });
   });
 }
 
@@ -329,10 +377,18 @@ const REGISTRY_PURL_TYPES: [RegExp, string][] = [
   [/^https?:\/\/(www\.)?nuget\.org(\/packages)?\/?$/i, 'nuget'],
 ];
 
-function collectGroups(cna: Record<string, unknown>, catalogs: readonly Catalog[], warnings: ImportWarning[]): Group[] {
+function collectGroups(
+  cna: Record<string, unknown>,
+  catalogs: readonly Catalog[],
+  warnings: ImportWarning[],
+): Group[] {
   const groups: Group[] = [];
   const affected = asArray(cna.affected);
-  if (!affected) warnings.push({ path: 'containers.cna.affected', message: `expected an array, got ${describeValue(cna.affected)}; ignored` });
+  if (!affected)
+    warnings.push({
+      path: 'containers.cna.affected',
+      message: `expected an array, got ${describeValue(cna.affected)}; ignored`,
+    });
   (affected ?? []).forEach((item, i) => {
     const path = `containers.cna.affected[${i}]`;
     if (!isRecord(item)) {
@@ -345,7 +401,10 @@ function collectGroups(cna: Record<string, unknown>, catalogs: readonly Catalog[
     const claims: Claim[] = [];
     const versions = asArray(item.versions);
     if (!versions)
-      warnings.push({ path: `${path}.versions`, message: `expected an array, got ${describeValue(item.versions)}; ignored` });
+      warnings.push({
+        path: `${path}.versions`,
+        message: `expected an array, got ${describeValue(item.versions)}; ignored`,
+      });
     (versions ?? []).forEach((v, j) => {
       const claim = readClaim(v, `${path}.versions[${j}]`, warnings);
       if (claim) claims.push(claim);
@@ -362,7 +421,10 @@ function collectGroups(cna: Record<string, unknown>, catalogs: readonly Catalog[
       const npath = `${cpath}.nodes[${n}]`;
       if (!isRecord(node)) return;
       if (node.negate === true) {
-        warnings.push({ path: `${npath}.negate`, message: 'negated CPE criteria cannot be represented; node skipped' });
+        warnings.push({
+          path: `${npath}.negate`,
+          message: 'negated CPE criteria cannot be represented; node skipped',
+        });
         return;
       }
       const matches = (asArray(node.cpeMatch) ?? []).map((m, x) => ({ m, path: `${npath}.cpeMatch[${x}]` }));
@@ -370,7 +432,8 @@ function collectGroups(cna: Record<string, unknown>, catalogs: readonly Catalog[
       if (node.operator === 'AND' && vulnerable.length < matches.length)
         warnings.push({
           path: `${npath}.operator`,
-          message: 'an AND of CPE criteria (a platform condition) is read as its vulnerable criteria alone; the condition is not kept',
+          message:
+            'an AND of CPE criteria (a platform condition) is read as its vulnerable criteria alone; the condition is not kept',
         });
       for (const { m, path } of vulnerable) {
         const g = cpeMatchGroup(m as Record<string, unknown>, path, warnings);
@@ -404,7 +467,10 @@ function identifyProduct(
   if (purl) {
     const id = productFromPurl(purl);
     if (id) return { product: id, name: name ?? id, exactId: true };
-    warnings.push({ path: `${path}.packageURL`, message: `not a package URL (${describeValue(purl)}); ignored` });
+    warnings.push({
+      path: `${path}.packageURL`,
+      message: `not a package URL (${describeValue(purl)}); ignored`,
+    });
   }
   for (const [x, cpe] of (asArray(item.cpes) ?? []).entries()) {
     if (typeof cpe !== 'string') continue;
@@ -421,24 +487,41 @@ function identifyProduct(
     }
   }
   if (!name) {
-    warnings.push({ path, message: 'names no product (no vendor/product, packageName, CPE or package URL); skipped' });
+    warnings.push({
+      path,
+      message: 'names no product (no vendor/product, packageName, CPE or package URL); skipped',
+    });
     return undefined;
   }
   // A release name of a product with a catalog ("… Exchange Server 2016 Cumulative Update 19") is that product.
   const match = trainFromName(name, catalogs);
   if (match) return { product: match.catalog.product, name, exactId: false };
-  return { product: vendor ? productFromReleaseName(vendor, name) : productFromNames('unknown', name), name, exactId: false };
+  return {
+    product: vendor ? productFromReleaseName(vendor, name) : productFromNames('unknown', name),
+    name,
+    exactId: false,
+  };
 }
 
 /** undefined when absent, null when present but unusable (warned). */
-function readStatus(value: unknown, path: string, warnings: ImportWarning[], optional: boolean): Status | undefined | null {
+function readStatus(
+  value: unknown,
+  path: string,
+  warnings: ImportWarning[],
+  optional: boolean,
+): Status | undefined | null {
   if (value === undefined && optional) return undefined;
   if (typeof value === 'string' && STATUSES.includes(value)) return value as Status;
   warnings.push({ path, message: `expected one of ${STATUSES.join(', ')}, got ${describeValue(value)}` });
   return null;
 }
 
-function readBound(obj: Record<string, unknown>, key: string, path: string, warnings: ImportWarning[]): Bound | undefined | null {
+function readBound(
+  obj: Record<string, unknown>,
+  key: string,
+  path: string,
+  warnings: ImportWarning[],
+): Bound | undefined | null {
   const v = obj[key];
   if (v === undefined) return undefined;
   if (typeof v === 'string' && v.trim() !== '') return { value: v.trim(), path: `${path}.${key}` };
@@ -471,7 +554,10 @@ function readClaim(v: unknown, path: string, warnings: ImportWarning[]): Claim |
   const changes: Claim['changes'] = [];
   const rawChanges = asArray(v.changes);
   if (!rawChanges) {
-    warnings.push({ path: `${path}.changes`, message: `expected an array, got ${describeValue(v.changes)}; entry skipped` });
+    warnings.push({
+      path: `${path}.changes`,
+      message: `expected an array, got ${describeValue(v.changes)}; entry skipped`,
+    });
     return unusable();
   }
   for (const [x, ch] of rawChanges.entries()) {
@@ -489,7 +575,10 @@ function readClaim(v: unknown, path: string, warnings: ImportWarning[]): Claim |
     changes.push({ at, status: st });
   }
   if (changes.length && !lessThan && !lessThanOrEqual) {
-    warnings.push({ path: `${path}.changes`, message: 'changes need a range (lessThan or lessThanOrEqual); entry skipped' });
+    warnings.push({
+      path: `${path}.changes`,
+      message: 'changes need a range (lessThan or lessThanOrEqual); entry skipped',
+    });
     return unusable();
   }
   const versionType = typeof v.versionType === 'string' ? v.versionType.trim() : undefined;
@@ -504,12 +593,19 @@ function readClaim(v: unknown, path: string, warnings: ImportWarning[]): Claim |
   };
 }
 
-function cpeMatchGroup(m: Record<string, unknown>, path: string, warnings: ImportWarning[]): Group | undefined {
+function cpeMatchGroup(
+  m: Record<string, unknown>,
+  path: string,
+  warnings: ImportWarning[],
+): Group | undefined {
   const criteria = asText(m.criteria);
   const cpe = criteria ? parseCpe(criteria) : undefined;
   const product = criteria ? productFromCpe(criteria) : undefined;
   if (!cpe || !product) {
-    warnings.push({ path: `${path}.criteria`, message: `not a CPE name (${describeValue(m.criteria)}); skipped` });
+    warnings.push({
+      path: `${path}.criteria`,
+      message: `not a CPE name (${describeValue(m.criteria)}); skipped`,
+    });
     return undefined;
   }
   const base = { path, product, name: cpeName(cpe), exactId: true, cpeUpdate: cpe.update };
@@ -525,7 +621,10 @@ function cpeMatchGroup(m: Record<string, unknown>, path: string, warnings: Impor
   const endIn = readBound(m, 'versionEndIncluding', path, warnings);
   if (start === null || endEx === null || endIn === null) return { ...base, claims: [lostClaimAt(path)] };
   if (endEx && endIn) {
-    warnings.push({ path, message: 'gives both versionEndExcluding and versionEndIncluding; CPE match skipped' });
+    warnings.push({
+      path,
+      message: 'gives both versionEndExcluding and versionEndIncluding; CPE match skipped',
+    });
     return { ...base, claims: [lostClaimAt(path)] };
   }
   // No bounds: the CPE's own version (for a product with a catalog, its fields only name a train).
@@ -599,7 +698,12 @@ function convertGroup(
   }
   if (g.bare) {
     const version = g.bare.version ?? '*';
-    g.claims.push({ path: g.path, status: 'affected', version: { value: version, path: `${g.path}.criteria` }, changes: [] });
+    g.claims.push({
+      path: g.path,
+      status: 'affected',
+      version: { value: version, path: `${g.path}.criteria` },
+      changes: [],
+    });
   }
   const builderFor = (scheme: SchemeId) => {
     const key = `${g.product}\u0000${scheme}`;
@@ -613,7 +717,8 @@ function convertGroup(
   // The scheme of entries without a typed versionType is inferred from all their values together.
   const untyped = g.claims.filter((c) => c.version.value !== '' && !c.versionType?.replace(/^custom$/i, ''));
   const inferred = inferScheme(g.product, untyped.flatMap(claimValues));
-  const loseUnknown = (path: string, reason: string) => lostWithoutBuilder.push({ product: g.product, path, reason });
+  const loseUnknown = (path: string, reason: string) =>
+    lostWithoutBuilder.push({ product: g.product, path, reason });
 
   const unaffected = new Map<SchemeId, Interval[]>();
   const affectedEnds = new Map<SchemeId, string[]>();
@@ -632,7 +737,8 @@ function convertGroup(
           path: `${c.path}.versionType`,
           message: `versions of type ${JSON.stringify(c.versionType)} cannot be compared by Bulwark; entry skipped`,
         });
-        if (c.status !== 'unaffected') loseUnknown(c.path, `versionType ${JSON.stringify(c.versionType)} is not supported`);
+        if (c.status !== 'unaffected')
+          loseUnknown(c.path, `versionType ${JSON.stringify(c.versionType)} is not supported`);
         continue;
       }
     } else scheme = inferred;
@@ -656,7 +762,10 @@ function convertGroup(
         if (p.status === 'affected') b.versions.add(p.version);
         else if (p.status === 'unaffected') b.notAffectedVersions.add(p.version);
         else {
-          warnings.push({ path: p.path, message: `status unknown for ${p.version} cannot be represented; entry skipped` });
+          warnings.push({
+            path: p.path,
+            message: `status unknown for ${p.version} cannot be represented; entry skipped`,
+          });
           b.lose({ path: p.path, reason: 'status unknown' });
         }
         continue;
@@ -685,7 +794,10 @@ function convertGroup(
       const b = builderFor(scheme);
       const gaps = complement(unaffected.get(scheme) ?? [], scheme, undefined, `${g.path}.defaultStatus`);
       if (!gaps.ok) {
-        warnings.push({ path: gaps.path, message: `defaultStatus affected cannot be applied: ${gaps.reason}` });
+        warnings.push({
+          path: gaps.path,
+          message: `defaultStatus affected cannot be applied: ${gaps.reason}`,
+        });
         b.lose({ path: `${g.path}.defaultStatus`, reason: gaps.reason });
       } else for (const iv of gaps.intervals) b.addRange(rangeOf(iv));
     }
@@ -696,7 +808,8 @@ function convertGroup(
         if (g.defaultStatus !== 'unaffected' && !confirmsFix)
           warnings.push({
             path: iv.path,
-            message: 'an unaffected range cannot be represented (only unaffected versions can); versions in it get no claim from this entry',
+            message:
+              'an unaffected range cannot be represented (only unaffected versions can); versions in it get no claim from this entry',
           });
       }
   }
@@ -721,14 +834,18 @@ function convertWithCatalog(
   if (!match) {
     if (claimsAffected) {
       const reason = `no train of catalog "${catalog.id}" matches ${JSON.stringify(g.name)}`;
-      warnings.push({ path: g.cpeUpdate ? g.path : `${g.path}.product`, message: `${reason}; its versions are skipped` });
+      warnings.push({
+        path: g.cpeUpdate ? g.path : `${g.path}.product`,
+        message: `${reason}; its versions are skipped`,
+      });
       b.lose({ path: g.path, reason });
     }
     return;
   }
   const label = trainLabel(match.train);
   const fallback = wholeTrainRange(match);
-  const lose = (path: string, reason: string) => b.lose({ path, reason: `${label}: ${reason}`, fallback });
+  const lose = (path: string, reason: string) =>
+    b.lose({ path, reason: reason.startsWith(label) ? reason : `${label}: ${reason}`, fallback });
   const unaffected: Interval[] = [];
   for (const c of g.claims) {
     if (c.version.value === '') {
@@ -745,7 +862,10 @@ function convertWithCatalog(
         if (p.status === 'affected') b.versions.add(p.version);
         else if (p.status === 'unaffected') b.notAffectedVersions.add(p.version);
         else {
-          warnings.push({ path: p.path, message: `status unknown for ${p.version} cannot be represented; skipped` });
+          warnings.push({
+            path: p.path,
+            message: `status unknown for ${p.version} cannot be represented; skipped`,
+          });
           lose(p.path, 'status unknown');
         }
         continue;
@@ -774,7 +894,8 @@ function convertWithCatalog(
     for (const iv of unaffected)
       warnings.push({
         path: iv.path,
-        message: 'an unaffected range cannot be represented (only unaffected versions can); versions in it get no claim from this entry',
+        message:
+          'an unaffected range cannot be represented (only unaffected versions can); versions in it get no claim from this entry',
       });
 }
 
@@ -796,7 +917,7 @@ function addTrainRange(
   }
   const path = r.field === 'introduced' ? (iv.start?.path ?? iv.path) : (iv.end?.path ?? iv.path);
   const also = twin ? ` (the same bounds are in ${twin})` : '';
-  warnings.push({ path, message: `${trainLabel(match.train)}: ${r.reason}; range skipped${also}` });
+  warnings.push({ path, message: `${r.reason}; range skipped${also}` });
   lose(path, r.reason);
 }
 
@@ -814,7 +935,8 @@ function trainByUpdate(g: Group, own: Catalog[]): TrainMatch | undefined {
         found.push(match);
         continue;
       }
-      if (rangeInTrain(match, { fixed: bound }).ok || rangeInTrain(match, { last_affected: bound }).ok) found.push(match);
+      if (rangeInTrain(match, { fixed: bound }).ok || rangeInTrain(match, { last_affected: bound }).ok)
+        found.push(match);
     }
   return found.length === 1 ? found[0] : undefined;
 }
@@ -824,7 +946,12 @@ type Part =
   | { kind: 'interval'; interval: Interval };
 
 function claimValues(c: Claim): string[] {
-  const out = [c.version.value, c.lessThan?.value, c.lessThanOrEqual?.value, ...c.changes.map((x) => x.at.value)];
+  const out = [
+    c.version.value,
+    c.lessThan?.value,
+    c.lessThanOrEqual?.value,
+    ...c.changes.map((x) => x.at.value),
+  ];
   return out
     .filter((v): v is string => v !== undefined && v !== '*')
     .flatMap((v) => (OPERATORS.test(v) ? [...v.matchAll(OPERATOR_TERM)].map((m) => m[2]!) : [v]));
@@ -842,7 +969,10 @@ function checked(b: Bound, scheme: SchemeId, warnings: ImportWarning[]): Bound |
   const value = canonicalVersion(scheme, b.value);
   const problem = versionProblem(scheme, value);
   if (!problem) return { value, path: b.path };
-  warnings.push({ path: b.path, message: `${JSON.stringify(b.value)} is not a version: ${problem}; entry skipped` });
+  warnings.push({
+    path: b.path,
+    message: `${JSON.stringify(b.value)} is not a version: ${problem}; entry skipped`,
+  });
   return undefined;
 }
 
@@ -887,7 +1017,10 @@ function toIntervals(c: Claim, scheme: SchemeId, warnings: ImportWarning[]): Par
     const aboveStart = !start || compareIn(scheme, at.value, start.value)! >= 0;
     const belowEnd = !end || compareIn(scheme, at.value, end.value)! < 0;
     if (!aboveStart || !belowEnd) {
-      warnings.push({ path: ch.at.path, message: `change at ${JSON.stringify(ch.at.value)} is outside its range; entry skipped` });
+      warnings.push({
+        path: ch.at.path,
+        message: `change at ${JSON.stringify(ch.at.value)} is outside its range; entry skipped`,
+      });
       return undefined;
     }
     changes.push({ at, status: ch.status });
@@ -898,7 +1031,10 @@ function toIntervals(c: Claim, scheme: SchemeId, warnings: ImportWarning[]): Par
   let status = c.status;
   for (const ch of changes) {
     if (!from || compareIn(scheme, from.value, ch.at.value)! < 0)
-      parts.push({ kind: 'interval', interval: { status, start: from, end: { ...ch.at, inclusive: false }, path: c.path } });
+      parts.push({
+        kind: 'interval',
+        interval: { status, start: from, end: { ...ch.at, inclusive: false }, path: c.path },
+      });
     from = ch.at;
     status = ch.status;
   }
@@ -912,10 +1048,14 @@ function operatorIntervals(c: Claim, scheme: SchemeId, warnings: ImportWarning[]
   const terms = [...v.matchAll(OPERATOR_TERM)];
   const rest = v.replace(OPERATOR_TERM, '').replace(/[\s,]/g, '');
   const bad = (why: string) => {
-    warnings.push({ path: c.version.path, message: `cannot read ${JSON.stringify(v)} as version bounds: ${why}; entry skipped` });
+    warnings.push({
+      path: c.version.path,
+      message: `cannot read ${JSON.stringify(v)} as version bounds: ${why}; entry skipped`,
+    });
     return undefined;
   };
-  if (rest !== '' || terms.length === 0 || terms.length > 2) return bad('expected one or two comparisons such as ">= 1.0, < 1.5"');
+  if (rest !== '' || terms.length === 0 || terms.length > 2)
+    return bad('expected one or two comparisons such as ">= 1.0, < 1.5"');
   let start: Bound | undefined;
   let end: (Bound & { inclusive: boolean }) | undefined;
   for (const t of terms) {
@@ -969,7 +1109,11 @@ function complement(
   let done = false;
   for (const u of sorted) {
     if (u.end?.inclusive)
-      return { ok: false, reason: 'an unaffected range ending with lessThanOrEqual leaves a gap Bulwark cannot express', path: u.end.path };
+      return {
+        ok: false,
+        reason: 'an unaffected range ending with lessThanOrEqual leaves a gap Bulwark cannot express',
+        path: u.end.path,
+      };
     if (u.start && (cursor === undefined || cmp(u.start.value, cursor) > 0)) {
       const end = span?.hi !== undefined && cmp(u.start.value, span.hi) > 0 ? span.hi : u.start.value;
       out.push({
@@ -992,7 +1136,10 @@ function complement(
       end: span?.hi === undefined ? undefined : { value: span.hi, path, inclusive: false },
       path,
     });
-  return { ok: true, intervals: out.filter((iv) => !iv.start || !iv.end || cmp(iv.start.value, iv.end.value) < 0) };
+  return {
+    ok: true,
+    intervals: out.filter((iv) => !iv.start || !iv.end || cmp(iv.start.value, iv.end.value) < 0),
+  };
 }
 
 function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {

@@ -22,8 +22,8 @@ import {
   addReference,
   advisoryIdSlug,
   asText,
-  type CvssInput,
   type CveInput,
+  type CvssInput,
   cvssFrom,
   cweFromText,
   describeValue,
@@ -44,7 +44,7 @@ import {
   trainRangeForKb,
   wholeTrainRange,
 } from './products.js';
-import { ImportError, type ImportContext, type ImportResult, type ImportWarning } from './types.js';
+import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
 const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 /** Bigger than any monthly MSRC document (the March 2021 one is 2 MB) by far; refuses runaway input early. */
@@ -96,11 +96,15 @@ interface VendorFix {
  */
 export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
   if (typeof xml !== 'string') throw new ImportError('', `expected CVRF XML text, got ${describeValue(xml)}`);
-  if (xml.length > MAX_CVRF_BYTES) throw new ImportError('', `the document is larger than ${MAX_CVRF_BYTES} bytes`);
+  if (xml.length > MAX_CVRF_BYTES)
+    throw new ImportError('', `the document is larger than ${MAX_CVRF_BYTES} bytes`);
   const text = xml.replace(/^\uFEFF/, '');
   const valid = XMLValidator.validate(text);
   if (valid !== true)
-    throw new ImportError(`line ${valid.err.line}, column ${valid.err.col}`, `not well-formed XML: ${valid.err.msg}`);
+    throw new ImportError(
+      `line ${valid.err.line}, column ${valid.err.col}`,
+      `not well-formed XML: ${valid.err.msg}`,
+    );
   let parsed: unknown;
   try {
     parsed = new XMLParser({
@@ -116,14 +120,18 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
     throw new ImportError('', `cannot read the XML: ${(err as Error).message}`);
   }
   const doc = isRecord(parsed) ? parsed.cvrfdoc : undefined;
-  if (!isRecord(doc)) throw new ImportError('cvrfdoc', 'not a CVRF document: the root element is not cvrf:cvrfdoc');
+  if (!isRecord(doc))
+    throw new ImportError('cvrfdoc', 'not a CVRF document: the root element is not cvrf:cvrfdoc');
   const title = textOf(doc.DocumentTitle);
   if (!title) throw new ImportError('cvrfdoc.DocumentTitle', 'missing; a CVRF document needs a title');
   const tracking = isRecord(doc.DocumentTracking) ? doc.DocumentTracking : undefined;
   const ident = tracking && isRecord(tracking.Identification) ? tracking.Identification : undefined;
   const trackingId = textOf(ident?.ID);
   if (!trackingId || !advisoryIdSlug(trackingId))
-    throw new ImportError('cvrfdoc.DocumentTracking.Identification.ID', `expected the document id such as 2021-Mar, got ${describeValue(ident?.ID)}`);
+    throw new ImportError(
+      'cvrfdoc.DocumentTracking.Identification.ID',
+      `expected the document id such as 2021-Mar, got ${describeValue(ident?.ID)}`,
+    );
   const published = isoDay(textOf(tracking?.InitialReleaseDate));
   if (!published)
     throw new ImportError(
@@ -150,11 +158,17 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
     if (!isRecord(v)) return;
     const cveId = textOf(v.CVE)?.toUpperCase();
     if (!cveId || !CVE_ID.test(cveId)) {
-      warnings.push({ path: `${path}.CVE`, message: `not a CVE id (${describeValue(textOf(v.CVE))}); vulnerability skipped` });
+      warnings.push({
+        path: `${path}.CVE`,
+        message: `not a CVE id (${describeValue(textOf(v.CVE))}); vulnerability skipped`,
+      });
       return;
     }
     if (cves.some((c) => c.id === cveId)) {
-      warnings.push({ path: `${path}.CVE`, message: `${cveId} is listed twice; the second entry is skipped` });
+      warnings.push({
+        path: `${path}.CVE`,
+        message: `${cveId} is listed twice; the second entry is skipped`,
+      });
       return;
     }
     cves.push(readCve(v, cveId, path, warnings));
@@ -188,7 +202,9 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
       if (!isRecord(s)) return;
       const type = asText(s['@_Type']) ?? '(no type)';
       const spath = `${path}.ProductStatuses.Status[${j}]`;
-      const ids = asList(s.ProductID).map(textOf).filter((x): x is string => !!x);
+      const ids = asList(s.ProductID)
+        .map(textOf)
+        .filter((x): x is string => !!x);
       if (!AFFECTED_STATUS.has(type)) {
         const o = otherStatus.get(type);
         if (o) o.count += ids.length;
@@ -199,7 +215,10 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
         const ipath = `${spath}.ProductID[${x}]`;
         const product = products.get(id);
         if (!product) {
-          warnings.push({ path: ipath, message: `unknown ProductID ${JSON.stringify(id)} (not in the product tree); skipped` });
+          warnings.push({
+            path: ipath,
+            message: `unknown ProductID ${JSON.stringify(id)} (not in the product tree); skipped`,
+          });
           return;
         }
         const match = trainFromName(product.name, ctx.catalogs);
@@ -210,7 +229,10 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
           if (line) {
             const reason = `no train of catalog "${line.id}" matches ${JSON.stringify(product.name)}`;
             warnings.push({ path: ipath, message: `${reason}; skipped` });
-            builderFor(builders, line.product, line.scheme as SchemeId, product.name, ipath, line).lose({ path: ipath, reason });
+            builderFor(builders, line.product, line.scheme as SchemeId, product.name, ipath, line).lose({
+              path: ipath,
+              reason,
+            });
             return;
           }
           const u = unmapped.get(product.name);
@@ -224,7 +246,14 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
             });
           return;
         }
-        const b = builderFor(builders, match.catalog.product, match.catalog.scheme as SchemeId, product.name, ipath, match.catalog);
+        const b = builderFor(
+          builders,
+          match.catalog.product,
+          match.catalog.scheme as SchemeId,
+          product.name,
+          ipath,
+          match.catalog,
+        );
         affectedByKb(b, match, id, product, vendorFixes.get(id) ?? [], ipath, cveId, fixes, warnings);
       });
     });
@@ -264,7 +293,10 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
     fixes: [...fixes.values()].filter((f) => {
       const ok = fixSchema.safeParse(f);
       if (!ok.success)
-        warnings.push({ path: 'cvrfdoc.Vulnerability', message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}` });
+        warnings.push({
+          path: 'cvrfdoc.Vulnerability',
+          message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
+        });
       return ok.success;
     }),
     references: references as Reference[],
@@ -272,7 +304,10 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
   const checked = advisorySchema.safeParse(advisory);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
-    throw new ImportError(issue.path.join('.'), `converted advisory does not fit the model: ${issue.message}`);
+    throw new ImportError(
+      issue.path.join('.'),
+      `converted advisory does not fit the model: ${issue.message}`,
+    );
   }
   result.advisories.push(advisory);
   return result;
@@ -314,19 +349,29 @@ function readProductTree(tree: unknown, warnings: ImportWarning[]): Map<string, 
       warnings.push({ path, message: 'branches nested deeper than 30; ignored' });
       return;
     }
-    asList(node.FullProductName).forEach((f, i) => add(f, `${path}.FullProductName[${i}]`));
+    asList(node.FullProductName).forEach((f, i) => {
+      add(f, `${path}.FullProductName[${i}]`);
+    });
     asList(node.Branch).forEach((b, i) => {
       if (isRecord(b)) walk(b, `${path}.Branch[${i}]`, depth + 1);
     });
     asList(node.Relationship).forEach((r, i) => {
-      if (isRecord(r)) asList(r.FullProductName).forEach((f, j) => add(f, `${path}.Relationship[${i}].FullProductName[${j}]`));
+      if (isRecord(r))
+        asList(r.FullProductName).forEach((f, j) => {
+          add(f, `${path}.Relationship[${i}].FullProductName[${j}]`);
+        });
     });
   };
   walk(tree, 'cvrfdoc.ProductTree', 0);
   return out;
 }
 
-function readCve(v: Record<string, unknown>, cveId: string, path: string, warnings: ImportWarning[]): CveInput {
+function readCve(
+  v: Record<string, unknown>,
+  cveId: string,
+  path: string,
+  warnings: ImportWarning[],
+): CveInput {
   const cve: CveInput = { id: cveId, cwe: [] };
   const title = textOf(v.Title);
   if (title) cve.title = title;
@@ -354,25 +399,37 @@ function readCve(v: Record<string, unknown>, cveId: string, path: string, warnin
     // Score sets are per product; they rarely differ, and the highest is the one to act on.
     const best = found.filter((f) => f.version === cvss.version).sort((a, b) => b.score - a.score)[0]!;
     cve.cvss = best;
-  } else if (firstProblem) warnings.push({ path: firstProblem.path, message: `CVSS skipped: ${firstProblem.reason}` });
+  } else if (firstProblem)
+    warnings.push({ path: firstProblem.path, message: `CVSS skipped: ${firstProblem.reason}` });
   return cve;
 }
 
-function readReferences(value: unknown, path: string, into: ReferenceInput[], warnings: ImportWarning[]): void {
+function readReferences(
+  value: unknown,
+  path: string,
+  into: ReferenceInput[],
+  warnings: ImportWarning[],
+): void {
   const refs = isRecord(value) ? asList(value.Reference) : [];
   refs.forEach((r, i) => {
     if (!isRecord(r)) return;
     const url = textOf(r.URL);
     const ref = makeReference(url, textOf(r.Description), 'vendor');
     if (ref) addReference(into, ref);
-    else warnings.push({ path: `${path}.Reference[${i}].URL`, message: `not an http(s) URL (${describeValue(url)}); skipped` });
+    else
+      warnings.push({
+        path: `${path}.Reference[${i}].URL`,
+        message: `not an http(s) URL (${describeValue(url)}); skipped`,
+      });
   });
 }
 
 function summaryOf(notes: unknown): string | undefined {
   const list = isRecord(notes) ? asList(notes.Note).filter(isRecord) : [];
   const pick =
-    list.find((n) => n['@_Type'] === 'Summary') ?? list.find((n) => n['@_Type'] === 'General') ?? list.find((n) => textOf(n));
+    list.find((n) => n['@_Type'] === 'Summary') ??
+    list.find((n) => n['@_Type'] === 'General') ??
+    list.find((n) => textOf(n));
   const raw = pick ? textOf(pick) : undefined;
   if (!raw) return undefined;
   const plain = stripHtml(raw);
@@ -435,14 +492,21 @@ function affectedByKb(
   for (const f of withKb) {
     const r = trainRangeForKb(match, f.kb!);
     if (!r.ok) {
-      warnings.push({ path: `${f.path}.Description`, message: `${r.reason} (${product.name}, ${cveId}); skipped` });
+      warnings.push({
+        path: `${f.path}.Description`,
+        message: `${r.reason} (${product.name}, ${cveId}); skipped`,
+      });
       continue;
     }
     b.addRange(r.range);
     addFix(fixes, match, f, r.range, r.produces, cveId);
     return;
   }
-  b.lose({ path, reason: `${label}: the catalog has no build for ${withKb.map((f) => f.kb).join(', ')}`, fallback });
+  b.lose({
+    path,
+    reason: `${label}: the catalog has no build for ${withKb.map((f) => f.kb).join(', ')}`,
+    fallback,
+  });
 }
 
 function addFix(
@@ -471,5 +535,6 @@ function addFix(
   }
   if (!fix.cves.includes(cveId)) fix.cves.push(cveId);
   const targets = fix.targets!;
-  if (!targets.some((t) => t.applies_to.train === range.train)) targets.push({ applies_to: { ...range }, produces });
+  if (!targets.some((t) => t.applies_to.train === range.train))
+    targets.push({ applies_to: { ...range }, produces });
 }

@@ -2,8 +2,7 @@
  * One entry for every feed importer: tell the format from the content, run the importer, and check what it
  * produced against the advisory schema and version schemes so a bad conversion is a warning, never a verdict.
  */
-import { advisorySchema, type Catalog, formatPath } from '../../core/index.js';
-import { type Advisory } from '../../core/index.js';
+import { type Advisory, advisorySchema, type Catalog, formatPath } from '../../core/index.js';
 import { parseAdvisory } from '../load.js';
 import { importCsaf } from './csaf.js';
 import { importCve5 } from './cve5.js';
@@ -44,7 +43,10 @@ export function importDocument(
 ): ImportedFile {
   const format = options.format ?? detectFormat(text);
   if (!format) {
-    throw new ImportError('', `cannot tell the format; pass --format with one of ${IMPORT_FORMATS.join(', ')}`);
+    throw new ImportError(
+      '',
+      `cannot tell the format; pass --format with one of ${IMPORT_FORMATS.join(', ')}`,
+    );
   }
   const ctx = { origin: options.origin, catalogs: options.catalogs };
   let result: ImportResult;
@@ -66,14 +68,20 @@ export function importDocument(
     const parsed = advisorySchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      warnings.push({ path: formatPath(issue.path), message: `converted advisory rejected: ${issue.message}` });
+      warnings.push({
+        path: formatPath(issue.path),
+        message: `converted advisory rejected: ${issue.message}`,
+      });
       continue;
     }
     try {
       // Same checks as a hand-written file: every version parses under its scheme, no empty range.
       advisories.push(parseAdvisory(JSON.stringify(parsed.data), parsed.data.id));
     } catch (err) {
-      warnings.push({ path: parsed.data.id, message: `converted advisory rejected: ${(err as Error).message}` });
+      warnings.push({
+        path: parsed.data.id,
+        message: `converted advisory rejected: ${(err as Error).message}`,
+      });
     }
   }
   return { ...result, advisories, warnings };

@@ -405,12 +405,13 @@ export function rangeInTrain(match: TrainMatch, bounds: SourceBounds): TrainRang
       return {
         ok: false,
         field: 'introduced',
-        reason: `"${bounds.introduced}" is not a version: ${versionProblem(scheme, intro) ?? 'cannot compare'}`,
+        reason: `${label}: "${bounds.introduced}" is not a version: ${versionProblem(scheme, intro) ?? 'cannot compare'}`,
       };
     if (c > 0) introduced = intro;
   }
   const next = nextTrain(match);
-  const upperField = bounds.fixed !== undefined ? 'fixed' : bounds.last_affected !== undefined ? 'last_affected' : undefined;
+  const upperField =
+    bounds.fixed !== undefined ? 'fixed' : bounds.last_affected !== undefined ? 'last_affected' : undefined;
   if (!upperField) {
     // Open-ended in the source: the whole rest of this train, up to the next train of the line.
     if (next) return { ok: true, range: { train: label, introduced, fixed: next.build } };
@@ -419,13 +420,14 @@ export function rangeInTrain(match: TrainMatch, bounds: SourceBounds): TrainRang
   const raw = bounds[upperField]!;
   const upper = canon(raw);
   const problem = versionProblem(scheme, upper);
-  if (problem) return { ok: false, field: upperField, reason: `"${raw}" is not a version: ${problem}` };
+  if (problem)
+    return { ok: false, field: upperField, reason: `${label}: "${raw}" is not a version: ${problem}` };
   const vsStart = compareIn(scheme, upper, introduced)!;
   if (upperField === 'fixed' ? vsStart <= 0 : vsStart < 0)
     return {
       ok: false,
       field: upperField,
-      reason: `empty range: ${upperField} ${raw} is not above ${introduced === start ? `the first build of ${label}` : 'introduced'} (${introduced})`,
+      reason: `${label}: empty range: ${upperField} ${raw} is not above ${introduced === start ? 'the first build of the train' : 'introduced'} (${introduced})`,
     };
   if (next) {
     const vsNext = compareIn(scheme, upper, next.build)!;
@@ -433,7 +435,7 @@ export function rangeInTrain(match: TrainMatch, bounds: SourceBounds): TrainRang
       return {
         ok: false,
         field: upperField,
-        reason: `${upperField} ${raw} is beyond ${label}: the next train ${trainLabel(next)} starts at ${next.build}`,
+        reason: `${label}: ${upperField} ${raw} is beyond this train: the next train ${trainLabel(next)} starts at ${next.build}`,
       };
   }
   return { ok: true, range: { train: label, introduced, [upperField]: upper } };
@@ -444,9 +446,13 @@ export function rangeInTrain(match: TrainMatch, bounds: SourceBounds): TrainRang
  * (no fix known). Undefined when the catalog has no next train to bound it with, since an open range would
  * also cover every later train.
  */
-export function wholeTrainRange(match: TrainMatch): { train: string; introduced: string; fixed: string } | undefined {
+export function wholeTrainRange(
+  match: TrainMatch,
+): { train: string; introduced: string; fixed: string } | undefined {
   const next = nextTrain(match);
-  return next ? { train: trainLabel(match.train), introduced: match.train.build, fixed: next.build } : undefined;
+  return next
+    ? { train: trainLabel(match.train), introduced: match.train.build, fixed: next.build }
+    : undefined;
 }
 
 function isOpenStart(v: string): boolean {
@@ -498,6 +504,19 @@ export class AffectedBuilder {
     if (!this.ranges.some((r) => JSON.stringify(r) === key)) this.ranges.push(range);
   }
 
+  /** Ranges in version order of their lower bound (open first), so equal entries of different CVEs compare equal. */
+  private sortedRanges(): RangeInput[] {
+    const key = (r: RangeInput) => r.introduced;
+    return this.ranges
+      .map((r) => ({ ...r }))
+      .sort((a, b) => {
+        const ka = key(a);
+        const kb = key(b);
+        if (ka === undefined || kb === undefined) return ka === kb ? 0 : ka === undefined ? -1 : 1;
+        return compareIn(this.scheme, ka, kb) ?? ka.localeCompare(kb);
+      });
+  }
+
   lose(claim: LostClaim): void {
     this.lost.push(claim);
   }
@@ -547,7 +566,7 @@ export class AffectedBuilder {
       product: this.product,
       scheme: this.scheme,
       cves: [...cves],
-      ranges: this.ranges.map((r) => ({ ...r })),
+      ranges: this.sortedRanges(),
       versions: [...this.versions],
       fixed_versions: [...this.fixedVersions],
       not_affected_versions: [...this.notAffectedVersions],
@@ -643,10 +662,15 @@ export function cweFromText(text: unknown): string | undefined {
 }
 
 /** A reference the model accepts, or undefined when the URL is not http(s). */
-export function makeReference(url: unknown, title?: unknown, kind?: ReferenceInput['kind']): ReferenceInput | undefined {
+export function makeReference(
+  url: unknown,
+  title?: unknown,
+  kind?: ReferenceInput['kind'],
+): ReferenceInput | undefined {
   if (!isHttpUrl(url)) return undefined;
   const ref: ReferenceInput = { url };
-  if (typeof title === 'string' && title.trim() && title.trim() !== url) ref.title = title.trim().slice(0, 300);
+  if (typeof title === 'string' && title.trim() && title.trim() !== url)
+    ref.title = title.trim().slice(0, 300);
   if (kind) ref.kind = kind;
   return referenceSchema.safeParse(ref).success ? ref : undefined;
 }
@@ -658,7 +682,11 @@ export function addReference(list: ReferenceInput[], ref: ReferenceInput | undef
 
 /** A short one-line title from longer text. */
 export function firstLine(text: string, max = 160): string {
-  const line = text.split('\n').find((l) => l.trim())?.trim() ?? '';
+  const line =
+    text
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? '';
   return line.length > max ? `${line.slice(0, max - 1).trimEnd()}…` : line;
 }
 

@@ -97,7 +97,14 @@ export const ECP_REDUCED_FIELDS: readonly string[] = ['TimeStamp', 'EventData'];
  * OAB Generator log (`#Log-type: OAB Generator Log`), used only when a file has no `#Fields:` line. Taken from the
  * log schema of Exchange's OABLogger (fields Timestamp, RecordType, TraceId, OabGuid, AddressListGuid, Message).
  */
-export const OABGEN_FIELDS: readonly string[] = ['Timestamp', 'RecordType', 'TraceId', 'OabGuid', 'AddressListGuid', 'Message'];
+export const OABGEN_FIELDS: readonly string[] = [
+  'Timestamp',
+  'RecordType',
+  'TraceId',
+  'OabGuid',
+  'AddressListGuid',
+  'Message',
+];
 
 /** Exchange's default IIS W3C field list (front end and back end sites). */
 export const IIS_DEFAULT_FIELDS: readonly string[] = [

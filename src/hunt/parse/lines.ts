@@ -61,9 +61,18 @@ export function detectEncoding(head: Uint8Array): { encoding: TextEncoding; bomL
   if (b0 === 0xff && b1 === 0xfe) return { encoding: 'utf16le-bom', bomLength: 2 };
   if (b0 === 0xfe && b1 === 0xff) return { encoding: 'utf16be-bom', bomLength: 2 };
   // UTF-16LE without BOM: ASCII text such as `#Software`, `<Event`, `"DateTime"` or `Level,` has a zero high byte.
-  if (head.length >= 4 && b0 !== 0 && b0 !== undefined && b0 < 0x80 && b1 === 0 && head[2] !== 0 && head[3] === 0) {
+  if (
+    head.length >= 4 &&
+    b0 !== 0 &&
+    b0 !== undefined &&
+    b0 < 0x80 &&
+    b1 === 0 &&
+    head[2] !== 0 &&
+    head[3] === 0
+  ) {
     const c = String.fromCharCode(b0);
-    if (c === '#' || c === '<' || c === '"' || /[A-Za-z0-9]/.test(c)) return { encoding: 'utf16le', bomLength: 0 };
+    if (c === '#' || c === '<' || c === '"' || /[A-Za-z0-9]/.test(c))
+      return { encoding: 'utf16le', bomLength: 0 };
   }
   return { encoding: 'utf8', bomLength: 0 };
 }
@@ -200,7 +209,8 @@ export async function splitUtf8Lines(
   let pending = false;
 
   const sample = (lineNo: number, reason: string, text: string) => {
-    if (stats.samples.length < MAX_SAMPLES) stats.samples.push({ line: lineNo, reason, text: sampleText(text) });
+    if (stats.samples.length < MAX_SAMPLES)
+      stats.samples.push({ line: lineNo, reason, text: sampleText(text) });
   };
 
   /** Emit buf[start, end) as one line (CR already removed). `checked`: known to be NUL-free valid UTF-8. */
@@ -211,7 +221,11 @@ export async function splitUtf8Lines(
       const slice = buf.subarray(start, end);
       if (slice.indexOf(0) !== -1) {
         stats.binary++;
-        sample(lineNo, cut ? 'binary (NUL bytes), cut to the line bound' : 'binary (NUL bytes)', slice.toString('latin1'));
+        sample(
+          lineNo,
+          cut ? 'binary (NUL bytes), cut to the line bound' : 'binary (NUL bytes)',
+          slice.toString('latin1'),
+        );
         return;
       }
       if (!isUtf8(slice)) {

@@ -76,7 +76,8 @@ export function splitSpaces(line: string): string[] {
   return out;
 }
 
-const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s?(Z|[+-]\d{2}:?\d{2})?$/;
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?\s?(Z|[+-]\d{2}:?\d{2})?$/;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -100,7 +101,16 @@ export function isCanonicalIso(s: string): boolean {
   );
 }
 
-function build(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number, offsetMin: number) {
+function build(
+  y: number,
+  mo: number,
+  d: number,
+  h: number,
+  mi: number,
+  s: number,
+  ms: number,
+  offsetMin: number,
+) {
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || s > 60) return undefined;
   const t = Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMin * 60_000;
   if (!Number.isFinite(t)) return undefined;
@@ -199,7 +209,8 @@ export function looksLikeIp(s: string): boolean {
     if (c === 46) dots++;
     else if (c === 58) colons++;
     else if ((c >= 97 && c <= 102) || (c >= 65 && c <= 70)) hex = true;
-    else if (c === 37) return colons >= 2 && i < s.length - 1; // IPv6 %zone
+    else if (c === 37)
+      return colons >= 2 && i < s.length - 1; // IPv6 %zone
     else if (!isDigit(c)) return false;
   }
   if (colons === 0) {
