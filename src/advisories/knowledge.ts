@@ -74,5 +74,12 @@ export function loadKnowledgeBase(options: { dataDir?: string } = {}): Knowledge
   }
   const catalogs = loadBuiltinCatalogs();
   const catalogIndex = new CatalogIndex(catalogs);
-  return { advisories, sourceOf, fileOf, catalogs, catalogIndex, engine: new ExposureEngine(advisories, catalogIndex) };
+  return {
+    advisories,
+    sourceOf,
+    fileOf,
+    catalogs,
+    catalogIndex,
+    engine: new ExposureEngine(advisories, catalogIndex),
+  };
 }

@@ -53,7 +53,12 @@ function checkRuleFiles(advisory: Advisory, baseDir: string): DataIssue | undefi
 
 /** Parses advisory text; with `baseDir`, rule files it names must exist there. */
 export function parseAdvisory(text: string, file: string, baseDir?: string): Advisory {
-  return parseDataText(text, file, advisorySchema, (a) => checkAdvisoryVersions(a) ?? (baseDir ? checkRuleFiles(a, baseDir) : undefined));
+  return parseDataText(
+    text,
+    file,
+    advisorySchema,
+    (a) => checkAdvisoryVersions(a) ?? (baseDir ? checkRuleFiles(a, baseDir) : undefined),
+  );
 }
 
 export function loadAdvisoryFile(path: string): Advisory {

@@ -12,7 +12,8 @@ export interface CoverageEntry {
   type: LogType;
   files: number;
   bytes: number;
-  records: number;
+  /** Lines read (every line is searched; only lines a rule could match are parsed). */
+  lines: number;
   first: string | null;
   last: string | null;
   /** Whether the oldest record is from before the advisory's exploitation start; null without timestamps. */
@@ -36,6 +37,8 @@ export interface TimelineEntry {
   file: string;
   line: number;
   client: string | null;
+  /** Other rules that matched the same record (titles). */
+  also: string[];
 }
 
 export interface HostReport {
@@ -127,23 +130,7 @@ function assessHost(host: string, findings: Finding[], files: FileOutcome[], ctx
     .map((f) => f.timestamp)
     .filter((t): t is string => Boolean(t))
     .sort();
-  const timelineAll: TimelineEntry[] = [...findings]
-    .sort(
-      (a, b) =>
-        (a.timestamp ?? '').localeCompare(b.timestamp ?? '') ||
-        a.file.localeCompare(b.file) ||
-        a.line - b.line,
-    )
-    .map((f) => ({
-      timestamp: f.timestamp,
-      stage: f.stage,
-      cve: f.cve,
-      rule: f.rule,
-      title: f.title,
-      file: f.file,
-      line: f.line,
-      client: f.client ?? null,
-    }));
+  const timelineAll = timelineOf(findings);
   const timeline =
     timelineAll.length > TIMELINE_LIMIT
       ? [...timelineAll.slice(0, TIMELINE_LIMIT / 2), ...timelineAll.slice(-TIMELINE_LIMIT / 2)]
@@ -167,6 +154,37 @@ function assessHost(host: string, findings: Finding[], files: FileOutcome[], ctx
   return report;
 }
 
+/** One entry per record (file and line), led by its gravest finding, in time order. */
+function timelineOf(findings: Finding[]): TimelineEntry[] {
+  const byRecord = new Map<string, Finding[]>();
+  for (const f of findings) {
+    const key = `${f.file}\u0000${f.line}\u0000${f.line === 0 ? f.rule : ''}`;
+    const list = byRecord.get(key);
+    if (list) list.push(f);
+    else byRecord.set(key, [f]);
+  }
+  const entries: TimelineEntry[] = [];
+  for (const group of byRecord.values()) {
+    group.sort((a, b) => STAGE_RANK[b.stage] - STAGE_RANK[a.stage]);
+    const lead = group[0]!;
+    entries.push({
+      timestamp: lead.timestamp,
+      stage: lead.stage,
+      cve: lead.cve ?? group.find((g) => g.cve)?.cve ?? null,
+      rule: lead.rule,
+      title: lead.title,
+      file: lead.file,
+      line: lead.line,
+      client: lead.client ?? null,
+      also: [...new Set(group.slice(1).map((g) => g.title))],
+    });
+  }
+  return entries.sort(
+    (a, b) =>
+      (a.timestamp ?? '').localeCompare(b.timestamp ?? '') || a.file.localeCompare(b.file) || a.line - b.line,
+  );
+}
+
 function coverageOf(files: FileOutcome[], start?: string): CoverageEntry[] {
   const bySource = new Map<string, CoverageEntry>();
   const startIso = start ? `${start}T00:00:00.000Z` : undefined;
@@ -178,14 +196,14 @@ function coverageOf(files: FileOutcome[], start?: string): CoverageEntry[] {
       type: f.stats.type,
       files: 0,
       bytes: 0,
-      records: 0,
+      lines: 0,
       first: null,
       last: null,
       reaches_back: null,
     };
     e.files++;
     e.bytes += f.stats.bytes;
-    e.records += f.stats.records;
+    e.lines += f.stats.lines;
     if (f.stats.first && (!e.first || f.stats.first < e.first)) e.first = f.stats.first;
     if (f.stats.last && (!e.last || f.stats.last > e.last)) e.last = f.stats.last;
     bySource.set(source, e);

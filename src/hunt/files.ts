@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { splitCsv } from './parse/index.js';
 import type { Finding, Severity, Stage } from './types.js';
 
 export interface IocSet {
@@ -191,14 +192,15 @@ export function parseIocText(
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = lines[0]?.toLowerCase() ?? '';
   const csv = header.includes('indicator') && header.includes('indicatortype');
-  const cols = csv ? splitCsv(lines[0]!).map((c) => c.toLowerCase()) : [];
+  const cols = csv ? (splitCsv(lines[0]!) ?? []).map((c) => c.toLowerCase()) : [];
   const iInd = cols.indexOf('indicator');
   const iType = cols.indexOf('indicatortype');
   lines.slice(csv ? 1 : 0).forEach((line, i) => {
     const lineNo = i + (csv ? 2 : 1);
     if (!line.trim() || line.startsWith('#')) return;
-    const value = csv ? splitCsv(line)[iInd]?.trim() : line.trim();
-    const type = csv ? splitCsv(line)[iType]?.trim().toLowerCase() : undefined;
+    const cells = csv ? (splitCsv(line) ?? []) : [];
+    const value = csv ? cells[iInd]?.trim() : line.trim();
+    const type = csv ? cells[iType]?.trim().toLowerCase() : undefined;
     if (!value) {
       skipped.push(`${file}:${lineNo}: no indicator`);
       return;
@@ -228,26 +230,4 @@ export function buildIocSet(
     paths,
     names: new Set([...paths].map((p) => p.split('/').pop() ?? '')),
   };
-}
-
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
 }

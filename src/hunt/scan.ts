@@ -21,6 +21,7 @@ export interface ScanRule {
   match(record: LogRecord): Record<string, string> | undefined;
   /** Every line the rule matches contains one of these (ASCII, case-insensitive); null: no such set. */
   literals: readonly string[] | null;
+  author?: string;
 }
 
 export interface ScanOptions {
@@ -135,6 +136,7 @@ function toFinding(
     raw: record.raw.length > RAW_LIMIT ? record.raw.slice(0, RAW_LIMIT) : record.raw,
     matched,
     ...(client && client !== '-' ? { client } : {}),
+    ...(rule.author ? { author: rule.author } : {}),
   };
 }
 
@@ -290,34 +292,46 @@ async function scanRecords(
   onRecord: (r: LogRecord) => void,
 ): Promise<void> {
   const parser = createRecordParser(detected, target.display);
-  let lineNo = 0;
-  let carry = '';
-  const feed = (line: string) => {
-    lineNo++;
-    if (line.length > opts.maxLineBytes) {
-      stats.truncated++;
-      sample(stats, opts, lineNo, 'line over the length bound', line);
-      line = line.slice(0, opts.maxLineBytes);
-    }
-    for (const r of parser.push(stripCr(line), lineNo)) onRecord(r);
-  };
   const decoder = new TextDecoder('utf-8');
-  for await (const chunk of chunks) {
-    stats.bytes += chunk.length;
-    const text = carry + decoder.decode(chunk, { stream: true });
-    const lines = text.split('\n');
-    carry = lines.pop() ?? '';
-    if (carry.length > opts.maxLineBytes * 2) {
-      feed(carry);
-      carry = '';
+  let lines = 0;
+  // XML exports may be one huge line: the parser finds events in the raw text, with no line bound.
+  if (parser.pushText) {
+    for await (const chunk of chunks) {
+      stats.bytes += chunk.length;
+      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
+      for (const r of parser.pushText(decoder.decode(chunk, { stream: true }))) onRecord(r);
     }
-    for (const line of lines) feed(line);
+    for (const r of parser.pushText(decoder.decode())) onRecord(r);
+  } else {
+    let carry = '';
+    const feed = (line: string) => {
+      lines++;
+      if (line.length > opts.maxLineBytes) {
+        stats.truncated++;
+        sample(stats, opts, lines, 'line over the length bound', line);
+        line = line.slice(0, opts.maxLineBytes);
+      }
+      for (const r of parser.push(stripCr(line), lines)) onRecord(r);
+    };
+    for await (const chunk of chunks) {
+      stats.bytes += chunk.length;
+      const parts = (carry + decoder.decode(chunk, { stream: true })).split('\n');
+      carry = parts.pop() ?? '';
+      for (const line of parts) feed(line);
+      // A "line" without an end in sight: cut it rather than hold it.
+      if (carry.length > opts.maxLineBytes * 2) {
+        feed(carry);
+        carry = '';
+      }
+    }
+    carry += decoder.decode();
+    if (carry) feed(carry);
   }
-  carry += decoder.decode();
-  if (carry) feed(carry);
   for (const r of parser.end()) onRecord(r);
-  stats.lines = lineNo;
-  stats.malformed += parser.malformed ?? 0;
+  stats.lines = lines;
+  stats.malformed += parser.malformed;
+  stats.truncated += parser.truncated;
+  for (const s of parser.samples) if (stats.samples.length < opts.maxSamples) stats.samples.push(s);
 }
 
 function sample(stats: ParseStats, opts: ScanOptions, line: number, reason: string, text: string) {

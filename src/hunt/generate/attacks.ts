@@ -95,17 +95,41 @@ const UA_ESC = ua('ExchangeServicesClient/0.0.0.0');
 const UA_PY = [ua('python-requests/2.25.1'), ua('python-requests/2.19.1')];
 const UA_ANTSWORD = ua('antSword/v2.1');
 const UA_PROBES: readonly Ua[] = [
-  ua('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/69.0.3497.81 Safari/537.36'),
+  ua(
+    'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/69.0.3497.81 Safari/537.36',
+  ),
   ua('Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)'),
-  ua('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0.4280.88 Safari/537.36'),
+  ua(
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/87.0.4280.88 Safari/537.36',
+  ),
 ];
 const UA_SCANNER = ua(
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/88.0.4324.182 Safari/537.36',
 );
 
 /** Web-shell names seen in March 2021 (MSTIC feed, Volexity, helsecert), by location. */
-const SHELLS_ASPNET = ['discover', 'supp0rt', 'HttpProxy', 'OutlookEN', 'shell', 'errorcheck', 'iispage', 'aspnet_www', 'xx', 'session'];
-const SHELLS_OWA = ['RedirSuiteServerProxy', 'errorPages', 'OutlookZH', 'one1', 'shel90', 'logg', 'bob', 'authhead'];
+const SHELLS_ASPNET = [
+  'discover',
+  'supp0rt',
+  'HttpProxy',
+  'OutlookEN',
+  'shell',
+  'errorcheck',
+  'iispage',
+  'aspnet_www',
+  'xx',
+  'session',
+];
+const SHELLS_OWA = [
+  'RedirSuiteServerProxy',
+  'errorPages',
+  'OutlookZH',
+  'one1',
+  'shel90',
+  'logg',
+  'bob',
+  'authhead',
+];
 /** Names requested by web-shell scanners (helsecert ip2, trustedsec list). */
 const SCAN_OWA = [
   'Current/themes/errorFS.aspx',
@@ -121,7 +145,15 @@ const SCAN_OWA = [
   'healthcheck1.aspx',
   'shellex.aspx',
 ];
-const SCAN_ASPNET = ['xx.aspx', 'shell.aspx', 'discover.aspx', 'HttpProxy.aspx', 'aspnet_iisstart.aspx', 'supp0rt.aspx', 'one.aspx'];
+const SCAN_ASPNET = [
+  'xx.aspx',
+  'shell.aspx',
+  'discover.aspx',
+  'HttpProxy.aspx',
+  'aspnet_iisstart.aspx',
+  'supp0rt.aspx',
+  'one.aspx',
+];
 
 const URLSAFE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -143,7 +175,8 @@ export class Planter {
       cve: kind === 'webshell-scan' ? null : CVE_SSRF,
       cves: [],
       stage: 'probe',
-      verdict: kind === 'proxylogon-chain' ? 'compromised' : kind === 'autodiscover-only' ? 'attempted' : 'probed',
+      verdict:
+        kind === 'proxylogon-chain' ? 'compromised' : kind === 'autodiscover-only' ? 'attempted' : 'probed',
       start: '',
       end: '',
       lines: [],
@@ -183,10 +216,25 @@ export class Planter {
     what: string,
   ): void {
     if (!w) return;
-    seq.lines.push({ file: w.file, line: w.line, timestamp: this.logs.clock.iso(t), log: w.kind, cve, stage, what });
+    seq.lines.push({
+      file: w.file,
+      line: w.line,
+      timestamp: this.logs.clock.iso(t),
+      log: w.kind,
+      cve,
+      stage,
+      what,
+    });
   }
 
-  private recordReq(seq: PlantedSequence, lines: ReqLines, t: number, cve: string | null, stage: Stage, what: string): void {
+  private recordReq(
+    seq: PlantedSequence,
+    lines: ReqLines,
+    t: number,
+    cve: string | null,
+    stage: Stage,
+    what: string,
+  ): void {
     this.record(seq, lines.proxy, t, cve, stage, `HttpProxy: ${what}`);
     this.record(seq, lines.fe, t, cve, stage, `IIS front end: ${what}`);
     this.record(seq, lines.be, t, cve, stage, `IIS back end: ${what}`);
@@ -249,7 +297,10 @@ export class Planter {
           protocol: 'Owa' as const,
           stem: `/owa/auth/Current/themes/resources/${rng.pick(['logon.css', 'owafont_ja.css', 'lgnbotl.gif', 'owafont_ko.css', 'SegoeUI-SemiBold.eot', 'SegoeUI-SemiLight.ttf'])}`,
         }
-      : { protocol: 'Ecp' as const, stem: `/ecp/${rng.chars('abcdefghijklmnopqrstuvwxyz', rng.range(1, 4))}.js` };
+      : {
+          protocol: 'Ecp' as const,
+          stem: `/ecp/${rng.chars('abcdefghijklmnopqrstuvwxyz', rng.range(1, 4))}.js`,
+        };
     const prefix = rng.pick(['a]', 'a]', 'b]', 'x]']);
     const host = this.host();
     const py = rng.pick(UA_PY);
@@ -315,7 +366,13 @@ export class Planter {
     add(tGet, () => {
       this.record(
         seq,
-        this.logs.ecpServer(tGet - 60, ecpLine('Get-OabVirtualDirectory.ADPropertiesOnly=$true.Identity=$null', `${ddi}/GetObject?${qGet}`)),
+        this.logs.ecpServer(
+          tGet - 60,
+          ecpLine(
+            'Get-OabVirtualDirectory.ADPropertiesOnly=$true.Identity=$null',
+            `${ddi}/GetObject?${qGet}`,
+          ),
+        ),
         tGet - 60,
         CVE_SSRF,
         'exploitation',
@@ -337,7 +394,10 @@ export class Planter {
         seq,
         this.logs.ecpServer(
           tSet - 40,
-          ecpLine(`Set-OabVirtualDirectory.ExternalUrl='${script}'.Identity='${vdir}'`, `${ddi}/SetObject?${qSet}`),
+          ecpLine(
+            `Set-OabVirtualDirectory.ExternalUrl='${script}'.Identity='${vdir}'`,
+            `${ddi}/SetObject?${qSet}`,
+          ),
         ),
         tSet - 40,
         CVE_VDIR_WRITE,
@@ -346,7 +406,13 @@ export class Planter {
       );
       this.record(
         seq,
-        this.logs.ecpServer(tSet - 5, ecpLine(`Get-OabVirtualDirectory.ADPropertiesOnly=$true.Identity='${vdir}'`, `${ddi}/SetObject?${qSet}`)),
+        this.logs.ecpServer(
+          tSet - 5,
+          ecpLine(
+            `Get-OabVirtualDirectory.ADPropertiesOnly=$true.Identity='${vdir}'`,
+            `${ddi}/SetObject?${qSet}`,
+          ),
+        ),
         tSet - 5,
         CVE_VDIR_WRITE,
         'exploitation',
@@ -366,7 +432,10 @@ export class Planter {
     add(tReset, () => {
       this.record(
         seq,
-        this.logs.ecpServer(tReset - 80, ecpLine(`Get-OABVirtualDirectory.Identity='${vdir}'`, `${ddi}/SetObject?${qReset}`)),
+        this.logs.ecpServer(
+          tReset - 80,
+          ecpLine(`Get-OABVirtualDirectory.Identity='${vdir}'`, `${ddi}/SetObject?${qReset}`),
+        ),
         tReset - 80,
         CVE_VDIR_WRITE,
         'exploitation',
@@ -374,7 +443,10 @@ export class Planter {
       );
       this.record(
         seq,
-        this.logs.ecpServer(tReset - 30, ecpLine(`Get-ExchangeServer.Identity='${s.name}'`, `${ddi}/SetObject?${qReset}`)),
+        this.logs.ecpServer(
+          tReset - 30,
+          ecpLine(`Get-ExchangeServer.Identity='${s.name}'`, `${ddi}/SetObject?${qReset}`),
+        ),
         tReset - 30,
         CVE_VDIR_WRITE,
         'exploitation',
@@ -393,7 +465,12 @@ export class Planter {
     add(tOab, () =>
       this.record(
         seq,
-        this.logs.oab(tOab, 'Error', rng.guid(), `Download failed and temporary file '${unc}' needs to be removed.`),
+        this.logs.oab(
+          tOab,
+          'Error',
+          rng.guid(),
+          `Download failed and temporary file '${unc}' needs to be removed.`,
+        ),
         tOab,
         CVE_OAB_WRITE,
         'exploitation',
@@ -404,7 +481,10 @@ export class Planter {
     add(tClean, () => {
       this.record(
         seq,
-        this.logs.ecpServer(tClean - 50, ecpLine(`Set-OabVirtualDirectory.ExternalUrl=$null.Identity='${vdir}'`, `${ddi}/SetObject?${qSet}`)),
+        this.logs.ecpServer(
+          tClean - 50,
+          ecpLine(`Set-OabVirtualDirectory.ExternalUrl=$null.Identity='${vdir}'`, `${ddi}/SetObject?${qSet}`),
+        ),
         tClean - 50,
         CVE_VDIR_WRITE,
         'exploitation',
@@ -506,7 +586,14 @@ export class Planter {
           r.respBytes = 85;
           r.infoExtra = 'ProxyToDownLevel=True;NewConnection=::1&0;';
           r.encoding = true;
-          this.recordReq(seq, this.logs.request(r), at, CVE_SSRF, 'probe', `${method} /owa/auth/x.js SSRF probe (localhost, 500)`);
+          this.recordReq(
+            seq,
+            this.logs.request(r),
+            at,
+            CVE_SSRF,
+            'probe',
+            `${method} /owa/auth/x.js SSRF probe (localhost, 500)`,
+          );
         },
       });
       t += rng.range(200, 5000);
@@ -518,7 +605,10 @@ export class Planter {
     const rng = this.rng;
     const steps: Step[] = [];
     const n = rng.range(1, 3);
-    const decoy = { protocol: 'Ecp' as const, stem: `/ecp/${rng.chars('abcdefghijklmnopqrstuvwxyz', rng.range(1, 4))}.js` };
+    const decoy = {
+      protocol: 'Ecp' as const,
+      stem: `/ecp/${rng.chars('abcdefghijklmnopqrstuvwxyz', rng.range(1, 4))}.js`,
+    };
     const prefix = rng.pick(['a]', 'b]', 'x]']);
     let t = t0;
     for (let i = 0; i < n; i++) {
@@ -530,7 +620,17 @@ export class Planter {
         run: () =>
           this.recordReq(
             seq,
-            this.ssrf(at, seq.attackerIp, decoy, host, prefix, '/autodiscover/autodiscover.xml', '', 200, agent),
+            this.ssrf(
+              at,
+              seq.attackerIp,
+              decoy,
+              host,
+              prefix,
+              '/autodiscover/autodiscover.xml',
+              '',
+              200,
+              agent,
+            ),
             at,
             CVE_SSRF,
             'exploitation',
@@ -569,7 +669,14 @@ export class Planter {
             r.status = 302;
             r.infoExtra = 'NoCookies=302 - GET/E14AuthPost;';
             r.encoding = true;
-            this.recordReq(seq, this.logs.request(r), at, null, 'probe', `web-shell name scan GET /owa/auth/${name} (302)`);
+            this.recordReq(
+              seq,
+              this.logs.request(r),
+              at,
+              null,
+              'probe',
+              `web-shell name scan GET /owa/auth/${name} (302)`,
+            );
           },
         });
         t += rng.range(20, 900);
@@ -582,7 +689,20 @@ export class Planter {
         run: () =>
           this.record(
             seq,
-            this.logs.iisOnly(1, at, 'GET', `/aspnet_client/${name}`, '', '', seq.attackerIp, UA_SCANNER, '', 404, 0, rng.range(0, 3)),
+            this.logs.iisOnly(
+              1,
+              at,
+              'GET',
+              `/aspnet_client/${name}`,
+              '',
+              '',
+              seq.attackerIp,
+              UA_SCANNER,
+              '',
+              404,
+              0,
+              rng.range(0, 3),
+            ),
             at,
             null,
             'probe',

@@ -76,7 +76,12 @@ const ECP_SCRIPTS = [
 /** ECP calls that leave an ECP Server line: stem, schema (or ''), command in ECP's `Verb-Noun.Param=value` form. */
 const ECP_CALLS: ReadonlyArray<readonly [string, string, (u: User) => string, number]> = [
   ['/ecp/RulesEditor/InboxRules.svc/GetList', '', () => 'Get-InboxRule', 4],
-  ['/ecp/DDI/DDIService.svc/GetObject', 'MailboxRegionalConfiguration', () => 'Pipeline.1|Get-MailboxRegionalConfiguration', 3],
+  [
+    '/ecp/DDI/DDIService.svc/GetObject',
+    'MailboxRegionalConfiguration',
+    () => 'Pipeline.1|Get-MailboxRegionalConfiguration',
+    3,
+  ],
   [
     '/ecp/DDI/DDIService.svc/GetObject',
     'MailboxAutoReplyConfiguration',
@@ -90,10 +95,25 @@ const ECP_CALLS: ReadonlyArray<readonly [string, string, (u: User) => string, nu
       `Set-MailboxAutoReplyConfiguration.AutoReplyState='Enabled'.InternalMessage='<html><body><p>I am out of the office until Monday, please contact the service desk.</p></body></html>'.Identity='${u.smtp}'`,
     1,
   ],
-  ['/ecp/DDI/DDIService.svc/GetList', 'MobileDevices', (u) => `Get-MobileDeviceStatistics.Mailbox='${u.smtp}'`, 2],
+  [
+    '/ecp/DDI/DDIService.svc/GetList',
+    'MobileDevices',
+    (u) => `Get-MobileDeviceStatistics.Mailbox='${u.smtp}'`,
+    2,
+  ],
   ['/ecp/DDI/DDIService.svc/GetList', 'MailboxCalendarFolder', () => 'Get-MailboxCalendarFolder', 1],
-  ['/ecp/DDI/DDIService.svc/GetObject', 'MailboxCalendarConfiguration', () => 'Get-MailboxCalendarConfiguration', 2],
-  ['/ecp/DDI/DDIService.svc/GetList', 'Mailboxes', () => "Get-Recipient.RecipientTypeDetails='UserMailbox'", 1],
+  [
+    '/ecp/DDI/DDIService.svc/GetObject',
+    'MailboxCalendarConfiguration',
+    () => 'Get-MailboxCalendarConfiguration',
+    2,
+  ],
+  [
+    '/ecp/DDI/DDIService.svc/GetList',
+    'Mailboxes',
+    () => "Get-Recipient.RecipientTypeDetails='UserMailbox'",
+    1,
+  ],
   ['/ecp/DDI/DDIService.svc/GetObject', 'MessageCategory', () => 'Get-MailboxMessageConfiguration', 1],
 ];
 const ECP_CALL_PICK = new Weighted(ECP_CALLS.map((c, i) => [i, c[3]] as const));
@@ -123,7 +143,14 @@ const EAS_COMMANDS = new Weighted<string>([
   ['GetItemEstimate', 2],
 ]);
 
-const PS_ACTIONS = ['Get-Mailbox:Command', 'Get-ExchangeServer:Command', 'Get-MailboxDatabase:Command', 'New-PSSession:Receive', 'Get-Queue:Command', 'Get-MessageTrackingLog:Command'];
+const PS_ACTIONS = [
+  'Get-Mailbox:Command',
+  'Get-ExchangeServer:Command',
+  'Get-MailboxDatabase:Command',
+  'New-PSSession:Receive',
+  'Get-Queue:Command',
+  'Get-MessageTrackingLog:Command',
+];
 
 type Emitter = (t: number) => void;
 
@@ -227,7 +254,16 @@ export class Benign {
     const nspi = rng.chance(0.2);
     const kind = nspi
       ? rng.pick(['Bind', 'QueryRows', 'GetMatches', 'ResolveNames', 'Unbind'])
-      : rng.pick(['Execute', 'Execute', 'Execute', 'Execute', 'NotificationWait', 'NotificationWait', 'Connect', 'Disconnect']);
+      : rng.pick([
+          'Execute',
+          'Execute',
+          'Execute',
+          'Execute',
+          'NotificationWait',
+          'NotificationWait',
+          'Connect',
+          'Disconnect',
+        ]);
     const total = kind === 'NotificationWait' ? rng.range(20_000, 300_000) : rng.exp(40) + 3;
     const r = this.start(t, 'Mapi', u, total);
     r.method = 'POST';
@@ -241,7 +277,13 @@ export class Benign {
       r.reqBytes = 0;
     } else {
       r.status = 200;
-      this.authed(r, u, rng.chance(0.7) ? 'Negotiate' : 'NTLM', `MailboxGuid~${u.mailboxGuid}`, 'MailboxGuidWithDomain');
+      this.authed(
+        r,
+        u,
+        rng.chance(0.7) ? 'Negotiate' : 'NTLM',
+        `MailboxGuid~${u.mailboxGuid}`,
+        'MailboxGuidWithDomain',
+      );
       r.reqBytes = this.reqBytes(90, 4000);
       r.respBytes = rng.range(100, 60_000);
     }
@@ -480,7 +522,13 @@ export class Benign {
       this.unauth(r, 401, '');
       r.authType = 'Negotiate';
     } else {
-      this.authed(r, u, rng.chance(0.5) ? 'NTLM' : 'Negotiate', rng.chance(0.5) ? u.anchorSid : u.anchorSmtp, 'WindowsIdentity');
+      this.authed(
+        r,
+        u,
+        rng.chance(0.5) ? 'NTLM' : 'Negotiate',
+        rng.chance(0.5) ? u.anchorSid : u.anchorSmtp,
+        'WindowsIdentity',
+      );
       r.infoExtra = `RandomBE=${s.fqdn}~${s.build.packed};`;
       r.reqBytes = this.reqBytes(300, 700);
       r.respBytes = rng.range(2000, 6000);
@@ -494,7 +542,9 @@ export class Benign {
     const u = this.user();
     const r = this.start(t, 'Oab', u, rng.exp(30) + 3);
     const lzx = rng.chance(0.15);
-    r.stem = lzx ? `/OAB/${s.oabGuid}/${rng.guid()}-data-${rng.range(1, 300)}.lzx` : `/OAB/${s.oabGuid}/oab.xml`;
+    r.stem = lzx
+      ? `/OAB/${s.oabGuid}/${rng.guid()}-data-${rng.range(1, 300)}.lzx`
+      : `/OAB/${s.oabGuid}/oab.xml`;
     r.ua = rng.chance(0.6) ? UA.bits : u.outlook;
     r.status = lzx ? 200 : rng.chance(0.7) ? 304 : 200;
     this.authed(r, u, 'Negotiate', u.anchorSid, 'OABGuid');
@@ -537,7 +587,13 @@ export class Benign {
       : `clientApplication=ActiveMonitor;${ps}`;
     r.ua = UA.winrm;
     r.cip = admin ? u.ips[0]! : s.ip;
-    this.authed(r, u, 'Kerberos', `ServerVersion~Version ${s.build.major}.${s.build.minor} (Build ${s.build.build}.0)`, 'ExchClientVer-ServerCookie');
+    this.authed(
+      r,
+      u,
+      'Kerberos',
+      `ServerVersion~Version ${s.build.major}.${s.build.minor} (Build ${s.build.build}.0)`,
+      'ExchClientVer-ServerCookie',
+    );
     r.beCookie = `Server~${s.fqdn.toLowerCase()}~${s.build.packed}~${this.logs.clock.iso(t + 600_000).slice(0, 19)}`;
     r.infoExtra = `SessionId=${rng.guid().toUpperCase()};ShellId=${rng.guid().toUpperCase()};`;
     r.reqBytes = this.reqBytes(800, 6000);
@@ -618,7 +674,20 @@ export class Benign {
     this.logs.iisOnly(1, t, 'GET', page, '', '', rng.pick(s.lbIps), undefined, '', 200, 0, rng.range(0, 4));
     if (rng.chance(0.1)) {
       // Plain HTTP root hit redirected to OWA.
-      this.logs.iisOnly(1, t, 'GET', '/', '', '', publicIp(rng), rng.pick(BROWSERS), '', 302, 0, rng.range(0, 3));
+      this.logs.iisOnly(
+        1,
+        t,
+        'GET',
+        '/',
+        '',
+        '',
+        publicIp(rng),
+        rng.pick(BROWSERS),
+        '',
+        302,
+        0,
+        rng.range(0, 3),
+      );
     }
   }
 
@@ -634,11 +703,36 @@ export class Benign {
       return at;
     };
     const entries = rng.range(s.users.length + 40, s.users.length + 400);
-    this.logs.oab(at, 'Information', trace, `OABGeneratorAssistant: starting generation of offline address book 'Default Offline Address Book' (${s.oabGuid}).`);
+    this.logs.oab(
+      at,
+      'Information',
+      trace,
+      `OABGeneratorAssistant: starting generation of offline address book 'Default Offline Address Book' (${s.oabGuid}).`,
+    );
     this.logs.oab(step(), 'Information', trace, `Using temporary directory '${tmp}'.`);
-    this.logs.oab(step(), 'Information', trace, `Downloaded address list 'Default Global Address List': ${thousands(entries)} entries, 0 skipped.`);
-    this.logs.oab(step(), 'Information', trace, 'Generated full OAB files (version 4, Unicode) and differential update files.');
-    this.logs.oab(step(), 'Information', trace, `Uploaded OAB files to the organization mailbox 'SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${s.domain}'.`);
-    this.logs.oab(step(), 'Information', trace, `OAB generation completed successfully in ${(rng.float() * 30 + 2).toFixed(3)} seconds.`);
+    this.logs.oab(
+      step(),
+      'Information',
+      trace,
+      `Downloaded address list 'Default Global Address List': ${thousands(entries)} entries, 0 skipped.`,
+    );
+    this.logs.oab(
+      step(),
+      'Information',
+      trace,
+      'Generated full OAB files (version 4, Unicode) and differential update files.',
+    );
+    this.logs.oab(
+      step(),
+      'Information',
+      trace,
+      `Uploaded OAB files to the organization mailbox 'SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${s.domain}'.`,
+    );
+    this.logs.oab(
+      step(),
+      'Information',
+      trace,
+      `OAB generation completed successfully in ${(rng.float() * 30 + 2).toFixed(3)} seconds.`,
+    );
   }
 }

@@ -11,7 +11,7 @@
  * requested days. Lines are built from precomputed pieces and written in 2 MB chunks.
  */
 import { mkdirSync } from 'node:fs';
-import { Planter, type PlantedKind, type PlantedSequence, PLANTED_KINDS, type Step } from './attacks.js';
+import { PLANTED_KINDS, type PlantedKind, type PlantedSequence, Planter, type Step } from './attacks.js';
 import { Benign } from './benign.js';
 import { Clock } from './format.js';
 import { Req, ServerLogs } from './logs.js';
@@ -23,6 +23,7 @@ export type { ExpectedVerdict, PlantedKind, PlantedLine, PlantedSequence } from 
 export { ATTACKER_IPS, PLANTED_KINDS } from './attacks.js';
 export type { LogKind, Protocol } from './logs.js';
 export { ECP_FIELDS, HTTPPROXY_FIELDS, IIS_FIELDS, OAB_FIELDS, PROTOCOLS } from './logs.js';
+export { type FindingLocation, type Score, scoreFindings } from './truth.js';
 
 export interface GenerateOptions {
   /** Output directory (created if missing; existing files with the same names are overwritten). */
@@ -79,8 +80,8 @@ const HOUR = 3_600_000;
 
 /** Relative request rate per UTC hour of a weekday; weekends run at 35%. */
 const HOURLY = [
-  0.25, 0.22, 0.2, 0.2, 0.22, 0.3, 0.55, 1.2, 2.2, 2.4, 2.3, 2.2, 1.6, 2.2, 2.3, 2.2, 2.0, 1.4, 0.9, 0.75, 0.65, 0.5,
-  0.4, 0.3,
+  0.25, 0.22, 0.2, 0.2, 0.22, 0.3, 0.55, 1.2, 2.2, 2.4, 2.3, 2.2, 1.6, 2.2, 2.3, 2.2, 2.0, 1.4, 0.9, 0.75,
+  0.65, 0.5, 0.4, 0.3,
 ];
 
 /** Maps the share of bytes written (0..1) to a time, following the activity curve. */
@@ -119,7 +120,9 @@ function apportion(n: number, weights: Record<PlantedKind, number>): PlantedKind
   const exact = kinds.map((k) => (n * weights[k]) / total);
   const counts = exact.map(Math.floor);
   let left = n - counts.reduce((a, b) => a + b, 0);
-  const byRem = kinds.map((_, i) => i).sort((a, b) => exact[b]! - counts[b]! - (exact[a]! - counts[a]!) || a - b);
+  const byRem = kinds
+    .map((_, i) => i)
+    .sort((a, b) => exact[b]! - counts[b]! - (exact[a]! - counts[a]!) || a - b);
   for (const i of byRem) {
     if (left <= 0) break;
     counts[i]!++;
@@ -131,9 +134,12 @@ function apportion(n: number, weights: Record<PlantedKind, number>): PlantedKind
 export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> {
   const servers = opts.servers ?? 1;
   const attacks = opts.attacks ?? 5;
-  if (!Number.isFinite(opts.bytes) || opts.bytes < 1) throw new Error('generateLogs: bytes must be a positive number');
-  if (!Number.isInteger(servers) || servers < 1) throw new Error('generateLogs: servers must be an integer ≥ 1');
-  if (!Number.isInteger(attacks) || attacks < 0) throw new Error('generateLogs: attacks must be an integer ≥ 0');
+  if (!Number.isFinite(opts.bytes) || opts.bytes < 1)
+    throw new Error('generateLogs: bytes must be a positive number');
+  if (!Number.isInteger(servers) || servers < 1)
+    throw new Error('generateLogs: servers must be an integer ≥ 1');
+  if (!Number.isInteger(attacks) || attacks < 0)
+    throw new Error('generateLogs: attacks must be an integer ≥ 0');
   const start = Date.parse(opts.start ?? '2021-03-01T00:00:00Z');
   if (Number.isNaN(start)) throw new Error(`generateLogs: start is not an ISO date: ${opts.start}`);
   const days = opts.days ?? Math.min(14, Math.max(1, Math.ceil(opts.bytes / 2 ** 28)));
@@ -173,7 +179,12 @@ export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> 
     const hi = start + span * 0.97;
     kinds.forEach((kind, i) => {
       const anchor = Math.floor(start + span * (0.03 + 0.82 * place.float()));
-      const { seq, steps: s } = planter.plan(kind, `${server.name}-${String(i + 1).padStart(2, '0')}-${kind}`, anchor, hi);
+      const { seq, steps: s } = planter.plan(
+        kind,
+        `${server.name}-${String(i + 1).padStart(2, '0')}-${kind}`,
+        anchor,
+        hi,
+      );
       seqs.push(seq);
       steps.push(...s);
     });

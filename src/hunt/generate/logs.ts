@@ -11,8 +11,7 @@
  * Every record method returns the file and 1-based line it wrote, for the ground truth.
  */
 import { type Clock, csv, dayStamp, hourStamp, iisDayStamp } from './format.js';
-import type { Ua } from './world.js';
-import type { Server } from './world.js';
+import type { Server, Ua } from './world.js';
 import type { OpenFile, TreeWriter } from './writer.js';
 
 /** HttpProxy columns of Exchange 2016 CU22 / 2019 (74), reference §1.10. */
@@ -39,7 +38,14 @@ export const ECP_FIELDS: readonly string[] = ['TimeStamp', 'ServerName', 'EventI
  * "Download failed and temporary file '<path>' needs to be removed" is documented); this layout follows the
  * fields of Exchange's OAB logger as the hunt parser expects them (src/hunt/parse/fields.ts OABGEN_FIELDS).
  */
-export const OAB_FIELDS: readonly string[] = ['Timestamp', 'RecordType', 'TraceId', 'OabGuid', 'AddressListGuid', 'Message'];
+export const OAB_FIELDS: readonly string[] = [
+  'Timestamp',
+  'RecordType',
+  'TraceId',
+  'OabGuid',
+  'AddressListGuid',
+  'Message',
+];
 
 export const IIS_FIELDS =
   'date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken';
@@ -238,7 +244,12 @@ export class ServerLogs {
     return f;
   }
 
-  private dailyFile(key: string, t: number, path: (t: number) => string, header: (t: number) => string[]): OpenFile {
+  private dailyFile(
+    key: string,
+    t: number,
+    path: (t: number) => string,
+    header: (t: number) => string[],
+  ): OpenFile {
     const day = Math.floor(t / 86_400_000);
     const cur = this.daily.get(key);
     if (cur && cur.day >= day) return cur.f;
@@ -312,7 +323,7 @@ export class ServerLogs {
     let proxyCols: string;
     if (r.proxied) {
       const be = r.be;
-      const core = r.total - be > 0 ? r.total - be : 0;
+      const core = Math.max(r.total - be, 0);
       const pre = core > 2 ? 1 : 0;
       latencies = `,,,0,${pre},,0,,0,,0,0,,0,${r.total},0,${pre},0,${pre},${be},0,0,0,0,0,${r.total},0,${be + pre},${core},${core},${core},${r.total},`;
       const t1 = begin + pre;
@@ -327,11 +338,13 @@ export class ServerLogs {
         `BeginRequest=${c.iso(begin)};CorrelationID=<empty>;${r.infoExtra}SharedCacheGuard=0;EndRequest=${c.iso(t)};`;
       proxyCols = ',,,,,,,,';
     }
+    // GenericInfo is built from comma- and quote-free pieces, so it is written unquoted (the tests check the
+    // field count of every row).
     const row =
       `${c.iso(t)},${r.reqId},${s.build.columns},${r.clientReqId},${r.protocol},${r.host},${r.stem},${r.action},` +
       `${r.authType},${r.user ? 'true' : 'false'},${r.user},${r.org},${r.anchor},${ua},${r.cip},${s.name},` +
       `${r.status},${r.beStatus},${r.errorCode},${r.method},${proxyCols}${r.reqBytes},${r.proxied ? r.respBytes : ''}` +
-      `${latencies},${r.query ? csv(`?${r.query}`) : ''},,${csv(info)},${csv(r.genericErrors)},,${r.dbCol},,,${r.proxied ? 'CafeV1' : ''}`;
+      `${latencies},${r.query ? csv(`?${r.query}`) : ''},,${info},${r.genericErrors ? csv(r.genericErrors) : ''},,${r.dbCol},,,${r.proxied ? 'CafeV1' : ''}`;
     const pf = this.proxyFile(r.protocol, t);
     const out: ReqLines = { proxy: { file: pf.rel, line: this.put(pf, row), kind: 'httpproxy' } };
     const cafe = `&CorrelationID=<empty>;&cafeReqId=${r.reqId};${r.encoding ? '&encoding=;' : ''}`;
@@ -344,7 +357,7 @@ export class ServerLogs {
       const f = this.iisFile(2, t);
       const taken = r.be > 0 ? r.be : 1;
       const bq = r.beQuery ? `${r.beQuery}&` : '&';
-      const line = `${c.iis(t - 1)} ${s.ip} ${r.method} ${r.beStem} ${bq}CorrelationID=<empty>;&cafeReqId=${r.reqId}; 444 ${r.beUser || '-'} ${s.ip} ${(r.beUa ?? r.ua)?.iis || '-'} - ${r.beStatus || r.status} 0 0 ${taken}`;
+      const line = `${c.iis(t)} ${s.ip} ${r.method} ${r.beStem} ${bq}CorrelationID=<empty>;&cafeReqId=${r.reqId}; 444 ${r.beUser || '-'} ${s.ip} ${(r.beUa ?? r.ua)?.iis || '-'} - ${r.beStatus || r.status} 0 0 ${taken}`;
       out.be = { file: f.rel, line: this.put(f, line), kind: 'iis-be' };
     }
     return out;

@@ -33,7 +33,7 @@ export {
   splitUtf8Lines,
   type TextEncoding,
 } from './lines.js';
-export { type ParseLogResult, parseLog } from './log.js';
+export { HEAD_BYTES, type ParseLogResult, parseLog, readHead } from './log.js';
 export {
   createLineParser,
   createRecordParser,

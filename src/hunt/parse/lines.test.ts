@@ -249,10 +249,7 @@ describe('readLines fuzz', () => {
           const c = await collect(buf, sizes);
           const want = finalEol || ls[ls.length - 1] !== '' ? ls : ls.slice(0, -1);
           // A UTF-16 lone surrogate becomes U+FFFD after transcoding; compare on well-formed strings only.
-          if (
-            ls.every((l) => Buffer.from(l, 'utf16le').toString('utf16le') === l && !/[\ud800-\udfff]/.test(l))
-          )
-            expect(texts(c)).toEqual(want);
+          if (ls.every((l) => Buffer.from(l, 'utf8').toString('utf8') === l)) expect(texts(c)).toEqual(want);
           expect(c.stats.binary).toBe(0);
         },
       ),

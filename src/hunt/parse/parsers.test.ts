@@ -357,6 +357,42 @@ describe('record parser: wevtutil XML', () => {
     ]);
   });
 
+  it('an export written as one huge line (beyond the line bound) still yields every event', async () => {
+    const events = fixtureText('application-wevtutil.xml').trim().split('\n');
+    const many = Array.from({ length: 3000 }, (_, i) => events[i % 3]!).join('');
+    const doc = `<?xml version="1.0" encoding="UTF-16"?><Events>${many}</Events>`;
+    expect(doc.length).toBeGreaterThan(2_000_000);
+    const r = await parseText(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(doc, 'utf16le')]), 'f', {
+      maxLineBytes: 65536,
+    });
+    expect(r.records).toHaveLength(3000);
+    expect(r.stats).toMatchObject({ lines: 1, records: 3000, malformed: 0, truncated: 0 });
+  });
+
+  it('text pushed in chunks cut anywhere gives the same records and line numbers (fuzz)', () => {
+    const d = detectLog(['<Event>'])!;
+    const text = `<Events>\r\n${fixtureText('application-wevtutil.xml').replaceAll('><', '>\n<')}</Events>\n`;
+    const run = (cuts: number[]) => {
+      const p = createRecordParser(d, 'f');
+      const out: LogRecord[] = [];
+      let pos = 0;
+      for (const c of [...cuts.filter((x) => x < text.length).sort((a, b) => a - b), text.length]) {
+        out.push(...p.pushText!(text.slice(pos, c)));
+        pos = c;
+      }
+      out.push(...p.end());
+      return out;
+    };
+    const whole = run([]);
+    expect(whole.map((r) => r.line)).toEqual([2, 20, 38]);
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: text.length }), { maxLength: 30 }), (cuts) => {
+        expect(run(cuts)).toEqual(whole);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('bounds a record: an over-long event is dropped and reported, the next one is parsed; unclosed at end', () => {
     const d = detectLog(['<Event xmlns=x>'])!;
     const p = createRecordParser(d, 'f', { maxRecordChars: 200 });

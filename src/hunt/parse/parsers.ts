@@ -383,6 +383,11 @@ export interface RecordParser {
   readonly samples: LineSample[];
   /** Feed the next line (without its newline); returns the records it completed. Never throws. */
   push(line: string, lineNo: number): LogRecord[];
+  /**
+   * Raw text in order, cut anywhere (event-xml only: its records are found in the text stream, so a file written
+   * as one huge line — Event Viewer's XML export — needs no line bound). Line numbers come from the newlines.
+   */
+  pushText?(text: string): LogRecord[];
   /** End of input: returns what is left (an unfinished record is reported as malformed). */
   end(): LogRecord[];
 }
@@ -459,11 +464,14 @@ function attr(v: unknown, name: string): string | undefined {
   return undefined;
 }
 
-/** First index of an `<Event` start tag (not `<Events`, `<EventData`, …) at or after `from`, or -1. */
+/**
+ * First index of an `<Event` start tag (not `<Events`, `<EventData`, …) at or after `from`, or -1. A `<Event` at
+ * the very end is not taken: the next character decides (the caller keeps a tail).
+ */
 function eventStart(s: string, from: number): number {
   for (let i = s.indexOf('<Event', from); i !== -1; i = s.indexOf('<Event', i + 6)) {
     const c = s.charCodeAt(i + 6);
-    if (Number.isNaN(c) || c === 32 || c === 62 || c === 9 || c === 13 || c === 10 || c === 47) return i;
+    if (c === 32 || c === 62 || c === 9 || c === 13 || c === 10 || c === 47) return i;
   }
   return -1;
 }
@@ -532,11 +540,28 @@ export function eventFields(text: string): Record<string, string> | string {
   return fields;
 }
 
+/** Newlines in s[from, to). */
+function countNewlines(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = s.indexOf('\n', from); i !== -1 && i < to; i = s.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+const END_TAG = '</Event>';
+
+/**
+ * Events are found in the text stream itself, not per line: wevtutil writes one event per line, Event Viewer's
+ * XML export may write everything on one line, and pretty-printed events span lines. `pushText` takes raw text
+ * chunks (no line bound needed); `push` takes lines.
+ */
 class XmlEventParser extends RecordParserBase {
   private buf = '';
+  private pos = 0; // start of unconsumed text in buf
+  private line = 1; // line number at buf[pos]
   private inEvent = false;
-  private skipping = false; // an event went past the bound: drop text up to its end tag
-  private startLine = 0;
+  private skipping = false; // the current event went past the bound: drop text up to its end tag
+  private eventLine = 0;
+  private scanFrom = 0; // where to look for the end tag next
   private readonly max: number;
 
   constructor(detected: Detected, file: string, opts: RecordParserOptions) {
@@ -544,96 +569,110 @@ class XmlEventParser extends RecordParserBase {
     this.max = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS;
   }
 
-  private emit(text: string, out: LogRecord[]) {
+  private emit(text: string, line: number, out: LogRecord[]) {
     const fields = eventFields(text);
     if (typeof fields === 'string') {
-      this.bad(this.startLine, fields, text);
+      this.bad(line, fields, text);
       return;
     }
-    const rec: LogRecord = {
-      type: this.detected.type,
-      file: this.file,
-      line: this.startLine,
-      fields,
-      raw: text,
-    };
+    const rec: LogRecord = { type: this.detected.type, file: this.file, line, fields, raw: text };
     const ts = fields.TimeCreated ? toIsoUtc(fields.TimeCreated) : undefined;
     if (ts) rec.timestamp = ts;
     out.push(rec);
   }
 
-  /** Consume `rest` (text of the current line not yet looked at) from outside any event. */
-  private scanOutside(rest: string, lineNo: number, out: LogRecord[]) {
-    let s = eventStart(rest, 0);
-    while (s !== -1) {
-      const close = rest.indexOf('</Event>', s);
-      if (close === -1) {
+  private advance(to: number) {
+    this.line += countNewlines(this.buf, this.pos, to);
+    this.pos = to;
+  }
+
+  private feed(text: string, out: LogRecord[]) {
+    // Re-base: keep only unconsumed text (an event in progress, bounded, or a short tail).
+    if (this.pos > 0) {
+      this.scanFrom = Math.max(0, this.scanFrom - this.pos);
+      this.buf = this.buf.slice(this.pos);
+      this.pos = 0;
+    }
+    this.buf += text;
+    const buf = this.buf;
+    for (;;) {
+      if (!this.inEvent) {
+        const s = eventStart(buf, this.pos);
+        if (s === -1) {
+          // Keep a tail that may hold the beginning of `<Event`, but nothing before a newline.
+          let keep = Math.max(this.pos, buf.length - 6);
+          const nl = buf.lastIndexOf('\n');
+          if (nl >= keep) keep = nl + 1;
+          this.advance(keep);
+          return;
+        }
+        this.advance(s);
         this.inEvent = true;
-        this.startLine = lineNo;
-        this.buf = rest.slice(s);
-        this.checkBound();
+        this.eventLine = this.line;
+        this.scanFrom = s;
+      }
+      const e = buf.indexOf(END_TAG, this.scanFrom);
+      if (e === -1) {
+        const keepFrom = Math.max(this.pos, buf.length - (END_TAG.length - 1));
+        if (!this.skipping && buf.length - this.pos > this.max) {
+          this.truncated++;
+          this.bad(
+            this.eventLine,
+            `event longer than ${this.max} characters`,
+            buf.slice(this.pos, this.pos + 400),
+          );
+          this.skipping = true;
+        }
+        if (this.skipping) this.advance(keepFrom);
+        this.scanFrom = keepFrom;
         return;
       }
-      this.startLine = lineNo;
-      const text = rest.slice(s, close + 8);
-      if (text.length > this.max) {
+      const end = e + END_TAG.length;
+      if (this.skipping) this.skipping = false;
+      else if (end - this.pos > this.max) {
         this.truncated++;
-        this.bad(lineNo, `event longer than ${this.max} characters`, text);
-      } else this.emit(text, out);
-      s = eventStart(rest, close + 8);
+        this.bad(
+          this.eventLine,
+          `event longer than ${this.max} characters`,
+          buf.slice(this.pos, this.pos + 400),
+        );
+      } else this.emit(buf.slice(this.pos, end), this.eventLine, out);
+      this.advance(end);
+      this.inEvent = false;
     }
   }
 
-  private checkBound() {
-    if (this.buf.length > this.max) {
-      this.truncated++;
-      this.bad(this.startLine, `event longer than ${this.max} characters`, this.buf);
-      this.buf = '';
-      this.skipping = true;
-    }
-  }
-
-  push(line: string, lineNo: number): LogRecord[] {
+  /** Raw text chunks in order (any size, any cut); line numbers are counted from the newlines. */
+  pushText(text: string): LogRecord[] {
     const out: LogRecord[] = [];
     try {
-      if (!this.inEvent) {
-        this.scanOutside(line, lineNo, out);
-        return out;
-      }
-      const close = line.indexOf('</Event>');
-      if (close === -1) {
-        if (!this.skipping) {
-          this.buf += `\n${line}`;
-          this.checkBound();
-        }
-        return out;
-      }
-      if (this.skipping) this.skipping = false;
-      else {
-        const text = `${this.buf}\n${line.slice(0, close + 8)}`;
-        this.buf = '';
-        if (text.length > this.max) {
-          this.truncated++;
-          this.bad(this.startLine, `event longer than ${this.max} characters`, text);
-        } else this.emit(text, out);
-      }
-      this.inEvent = false;
-      this.buf = '';
-      this.scanOutside(line.slice(close + 8), lineNo, out);
+      this.feed(text, out);
     } catch (err) {
-      this.bad(lineNo, `parser error: ${(err as Error).message}`, line);
-      this.inEvent = false;
-      this.skipping = false;
-      this.buf = '';
+      this.bad(this.line, `parser error: ${(err as Error).message}`, text);
+      this.resetState();
     }
     return out;
   }
 
-  end(): LogRecord[] {
-    if (this.inEvent && !this.skipping) this.bad(this.startLine, 'event not closed at end of file', this.buf);
+  push(line: string, lineNo: number): LogRecord[] {
+    // Between events nothing is kept across lines, so the caller's numbering applies.
+    if (!this.inEvent && this.pos === this.buf.length) this.line = lineNo;
+    return this.pushText(`${line}\n`);
+  }
+
+  private resetState() {
+    this.buf = '';
+    this.pos = 0;
     this.inEvent = false;
     this.skipping = false;
-    this.buf = '';
+    this.scanFrom = 0;
+  }
+
+  end(): LogRecord[] {
+    if (this.inEvent && !this.skipping) {
+      this.bad(this.eventLine, 'event not closed at end of file', this.buf.slice(this.pos, this.pos + 400));
+    }
+    this.resetState();
     return [];
   }
 }

@@ -67,7 +67,7 @@ export function renderText(r: HuntResult, paint: Paint): string {
               ? ' (reaches back)'
               : '';
         out.push(
-          `    ${c.source}: ${c.files} file${c.files === 1 ? '' : 's'}, ${c.records} records, ${c.first ?? '?'} to ${c.last ?? '?'}${back}`,
+          `    ${c.source}: ${c.files} file${c.files === 1 ? '' : 's'}, ${c.lines} lines, ${c.first ?? '?'} to ${c.last ?? '?'}${back}`,
         );
       }
     }
@@ -195,7 +195,7 @@ export function renderHtml(r: HuntResult, meta: { title: string; generated: stri
       ? `<h3>Timeline</h3>${h.timeline_omitted ? `<p>${h.timeline_omitted} entries in the middle are left out; the JSON report has every finding.</p>` : ''}<table><tr><th>Time (UTC)</th><th>Stage</th><th>CVE</th><th>What</th><th>Evidence</th><th>Client</th></tr>${h.timeline
           .map(
             (t) =>
-              `<tr class="${e(t.stage)}"><td>${e(t.timestamp ?? '')}</td><td>${e(t.stage.replace('_', '-'))}</td><td>${e(t.cve ?? '')}</td><td>${e(t.title)}</td><td class="mono">${e(t.file)}:${t.line}</td><td>${e(t.client ?? '')}</td></tr>`,
+              `<tr class="${e(t.stage)}"><td>${e(t.timestamp ?? '')}</td><td>${e(t.stage.replace('_', '-'))}</td><td>${e(t.cve ?? '')}</td><td>${e(t.title)}${t.also.length ? `<br><small>also: ${t.also.map(e).join('; ')}</small>` : ''}</td><td class="mono">${e(t.file)}:${t.line}</td><td>${e(t.client ?? '')}</td></tr>`,
           )
           .join('')}</table>`
       : ''
@@ -203,10 +203,10 @@ export function renderHtml(r: HuntResult, meta: { title: string; generated: stri
   <h3>Logs examined</h3>
   ${
     h.coverage.length
-      ? `<table><tr><th>Log</th><th>Files</th><th>Records</th><th>From</th><th>To</th><th>Reaches back?</th></tr>${h.coverage
+      ? `<table><tr><th>Log</th><th>Files</th><th>Lines</th><th>From</th><th>To</th><th>Reaches back?</th></tr>${h.coverage
           .map(
             (c) =>
-              `<tr><td>${e(c.source)}</td><td>${c.files}</td><td>${c.records}</td><td>${e(c.first ?? '')}</td><td>${e(c.last ?? '')}</td><td>${c.reaches_back === null ? '' : c.reaches_back ? 'yes' : 'no'}</td></tr>`,
+              `<tr><td>${e(c.source)}</td><td>${c.files}</td><td>${c.lines}</td><td>${e(c.first ?? '')}</td><td>${e(c.last ?? '')}</td><td>${c.reaches_back === null ? '' : c.reaches_back ? 'yes' : 'no'}</td></tr>`,
           )
           .join('')}</table>`
       : '<p>No recognised logs for this server.</p>'

@@ -277,13 +277,34 @@ function valuePred(
 
 type Lits = string[] | null;
 
-/** AND: any one child's set is valid; take the one whose shortest literal is longest (then the smallest set). */
+/** Literals nearly every line of some log has (HTTP methods, status codes, …): the last choice for an AND. */
+const COMMON = new Set([
+  'get',
+  'post',
+  'put',
+  'head',
+  'options',
+  'delete',
+  'patch',
+  'http',
+  'https',
+  'mozilla',
+]);
+
+function rank(lit: string): number {
+  return COMMON.has(lit) || /^\d{1,4}$/.test(lit) ? 0 : lit.length;
+}
+
+/**
+ * AND: any one child's set is valid; take the one whose weakest literal is strongest (longest, common words
+ * last), then the smallest set.
+ */
 function best(sets: Lits[]): Lits {
   let chosen: string[] | null = null;
   let chosenMin = -1;
   for (const s of sets) {
     if (s === null || s.length === 0) continue;
-    const min = Math.min(...s.map((x) => x.length));
+    const min = Math.min(...s.map(rank));
     if (min > chosenMin || (min === chosenMin && chosen !== null && s.length < chosen.length)) {
       chosen = s;
       chosenMin = min;
@@ -424,7 +445,7 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
         return { pred: searchFns.get(c.name)!, lits: searchLits.get(c.name) ?? null };
       case 'not': {
         const inner = compileCondition(c.item).pred;
-        return { pred: () => !inner(), lits: null };
+        return { pred: () => !inner(), lits: compileCondition(c.item).lits };
       }
       case 'and': {
         const parts = c.items.map(compileCondition);

@@ -1,0 +1,139 @@
+/**
+ * Test helpers: records built the way the parsers build them (W3C `-` read as '', CSV quoting undone), and rules
+ * written inline. Used by the Sigma tests only.
+ */
+import type { LogRecord, LogType } from '../types.js';
+import { type CompiledSigma, compileRule, loadSigmaRule } from './index.js';
+
+/** Exchange's default IIS W3C field list. */
+export const IIS_COLUMNS = [
+  'date',
+  'time',
+  's-ip',
+  'cs-method',
+  'cs-uri-stem',
+  'cs-uri-query',
+  's-port',
+  'cs-username',
+  'c-ip',
+  'cs(User-Agent)',
+  'cs(Referer)',
+  'sc-status',
+  'sc-substatus',
+  'sc-win32-status',
+  'time-taken',
+] as const;
+
+const IIS_DEFAULTS: Record<string, string> = {
+  date: '2021-03-03',
+  time: '06:49:42',
+  's-ip': '10.0.0.5',
+  'cs-method': 'GET',
+  'cs-uri-stem': '/owa/',
+  'cs-uri-query': '',
+  's-port': '443',
+  'cs-username': '',
+  'c-ip': '203.0.113.7',
+  'cs(User-Agent)': 'Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64)',
+  'cs(Referer)': '',
+  'sc-status': '200',
+  'sc-substatus': '0',
+  'sc-win32-status': '0',
+  'time-taken': '15',
+};
+
+/** An IIS W3C record: the raw line is the values space-separated, '' written as `-`. */
+export function iisRecord(values: Record<string, string> = {}): LogRecord {
+  const fields: Record<string, string> = {};
+  const tokens: string[] = [];
+  for (const c of IIS_COLUMNS) {
+    const v = values[c] ?? IIS_DEFAULTS[c]!;
+    fields[c] = v === '-' ? '' : v;
+    tokens.push(v === '' ? '-' : v);
+  }
+  return { type: 'iis-w3c', file: 'u_ex210303.log', line: 5, fields, raw: tokens.join(' ') };
+}
+
+export const HTTPPROXY_TEST_COLUMNS = [
+  'DateTime',
+  'UrlHost',
+  'UrlStem',
+  'AuthenticatedUser',
+  'AnchorMailbox',
+  'UserAgent',
+  'ClientIpAddress',
+  'ServerHostName',
+  'HttpStatus',
+  'Method',
+  'UrlQuery',
+] as const;
+
+const PROXY_DEFAULTS: Record<string, string> = {
+  DateTime: '2021-03-03T06:49:42.162Z',
+  UrlHost: 'mail.example.org',
+  UrlStem: '/owa/',
+  AuthenticatedUser: '',
+  AnchorMailbox: '',
+  UserAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
+  ClientIpAddress: '203.0.113.7',
+  ServerHostName: 'EXCH01',
+  HttpStatus: '200',
+  Method: 'GET',
+  UrlQuery: '',
+};
+
+export function csvQuote(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
+}
+
+/** An HttpProxy record (a subset of the columns): the raw line is RFC 4180 CSV. */
+export function proxyRecord(values: Record<string, string> = {}): LogRecord {
+  const fields: Record<string, string> = {};
+  const cells: string[] = [];
+  for (const c of HTTPPROXY_TEST_COLUMNS) {
+    const v = values[c] ?? PROXY_DEFAULTS[c]!;
+    fields[c] = v;
+    cells.push(csvQuote(v));
+  }
+  return {
+    type: 'exchange-httpproxy',
+    file: 'HttpProxy_2021030306-1.LOG',
+    line: 7,
+    fields,
+    raw: cells.join(','),
+  };
+}
+
+export function record(type: LogType, fields: Record<string, string>, raw?: string): LogRecord {
+  return { type, file: 'x.log', line: 1, fields, raw: raw ?? Object.values(fields).join(',') };
+}
+
+/** A rule from its detection lines (indented as under `detection:`). */
+export function ruleText(detection: string, logsource = 'category: webserver', extra = ''): string {
+  const body = detection
+    .split('\n')
+    .map((l) => (l.trim() ? `  ${l}` : l))
+    .join('\n');
+  return `title: test rule\nid: test-rule\nlogsource: {${logsource}}\ndetection:\n${body}\n${extra}`;
+}
+
+/** Loads and compiles a rule or throws with the reason it is unsupported. */
+export function compiled(detection: string, type: LogType = 'iis-w3c', logsource?: string): CompiledSigma {
+  const r = loadSigmaRule(ruleText(detection, logsource), 'test.yml');
+  if (r.kind === 'unsupported') throw new Error(`unsupported: ${r.reason}`);
+  const c = compileRule(r, type);
+  if (c.kind === 'unsupported') throw new Error(`unsupported for ${type}: ${c.reason}`);
+  return c;
+}
+
+/** ASCII-only lower case: what a case-insensitive search of latin1 bytes sees. */
+export function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/** The prefilter contract for one record the rule matched. */
+export function prefilterHolds(rule: CompiledSigma, raw: string): boolean {
+  if (rule.literals === null) return true;
+  const text = asciiLower(raw);
+  return rule.literals.some((l) => text.includes(l));
+}
