@@ -239,7 +239,20 @@ export async function run() {
 
     // Generate.
     let t0 = process.hrtime.bigint();
-    const truth = await generateLogs({ out: dir, bytes: requested, seed: SEED, servers });
+    // Server 1 gets 8 sequences of every kind (compromised), 2 only probes and web-shell scans (probed), 3 adds the
+    // autodiscover-only attempt (exploitation_attempted), 4 stays clean; further servers repeat the cycle.
+    const truth = await generateLogs({
+      out: dir,
+      bytes: requested,
+      seed: SEED,
+      servers,
+      perServer: [
+        { attacks: 8 },
+        { mix: { 'proxylogon-chain': 0, 'autodiscover-only': 0 } },
+        { mix: { 'proxylogon-chain': 0 } },
+        { attacks: 0 },
+      ],
+    });
     const genSeconds = seconds(t0);
     const files = walk(dir);
     const proxyFiles = files.filter((f) => f.includes(`${sep}HttpProxy${sep}`));
@@ -350,11 +363,7 @@ export async function run() {
         (sample.length ? ` (e.g. ${sample.join('; ')})` : '') +
         (score.missed.length ? `; missed: ${score.missed.map((s) => s.id).join(', ')}` : '') +
         '.';
-      const rank = { clean: 0, probed: 1, attempted: 2, compromised: 3 };
-      const expected = new Map(truth.servers.map((s) => [s.name, 'clean']));
-      for (const s of truth.sequences) {
-        if (rank[s.verdict] > rank[expected.get(s.server)]) expected.set(s.server, s.verdict);
-      }
+      const expected = new Map(truth.servers.map((s) => [s.name, s.verdict]));
       verdicts = `Host verdicts (bulwark / expected from the planted mix): ${(report.hosts ?? [])
         .map((h) => `${h.host} ${h.verdict} / ${expected.get(h.host) ?? '?'}`)
         .join(', ')}.`;
@@ -367,7 +376,7 @@ export async function run() {
       .map((r) => {
         const rate = r.seconds ? mb(r.bytes) / r.seconds : undefined;
         const ratio = rate && bulwarkRate ? `${(bulwarkRate / rate).toFixed(2)}x` : '–';
-        return `| ${r.tool} | ${fmt(mb(r.bytes))} | ${r.seconds ? r.seconds.toFixed(2) : '–'} | ${rate ? fmt(rate, 1) : '–'} | ${r === bulwarkRow ? '1.00x' : ratio} | ${r.note} |`;
+        return `| ${r.tool} | ${fmt(mb(r.bytes))} | ${r.seconds ? r.seconds.toFixed(2) : '–'} | ${rate ? fmt(rate, 1) : '–'} | ${r === bulwarkRow ? (bulwarkRate ? '1.00x' : '–') : ratio} | ${r.note} |`;
       })
       .join('\n');
     const rgRow = rows.find((r) => r.tool.startsWith('ripgrep') && r.seconds);

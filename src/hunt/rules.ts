@@ -84,7 +84,8 @@ function ipRule(field: string, ips: ReadonlySet<string>): ScanRule {
     title: 'Request from an address in the IOC list',
     source: 'ioc',
     cve: null,
-    stage: 'exploitation',
+    // An address alone proves contact, not exploitation: other rules on the same requests say more.
+    stage: 'probe',
     severity: 'high',
     match: (r: LogRecord) => {
       const ip = r.fields[field];

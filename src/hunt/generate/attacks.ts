@@ -46,8 +46,11 @@ export const PLANTED_KINDS: readonly PlantedKind[] = [
   'webshell-scan',
 ];
 
-/** What a hunt should conclude about a host that has only this sequence. */
-export type ExpectedVerdict = 'compromised' | 'attempted' | 'probed';
+/**
+ * What a hunt should conclude about a host that has only this sequence (names as `HostVerdict` in
+ * src/hunt/assess.ts).
+ */
+export type ExpectedVerdict = 'compromised' | 'exploitation_attempted' | 'probed';
 
 export interface PlantedLine {
   /** Path relative to the output root, `/`-separated. */
@@ -163,10 +166,16 @@ export class Planter {
     private readonly rng: Rng,
     private readonly logs: ServerLogs,
     private readonly r: Req,
+    /** Where scanners (`ssrf-probe`, `webshell-scan`) come from: the IOC list, or unlisted documentation addresses. */
+    private readonly scanners: 'ioc' | 'unlisted' = 'ioc',
   ) {}
 
   plan(kind: PlantedKind, id: string, anchor: number, hi: number): { seq: PlantedSequence; steps: Step[] } {
-    const ip = this.rng.pick(ATTACKER_IPS);
+    const scanner = kind === 'ssrf-probe' || kind === 'webshell-scan';
+    const ip =
+      scanner && this.scanners === 'unlisted'
+        ? `${this.rng.pick(['198.51.100', '203.0.113'])}.${this.rng.range(1, 254)}`
+        : this.rng.pick(ATTACKER_IPS);
     const seq: PlantedSequence = {
       id,
       server: this.logs.server.name,
@@ -176,7 +185,11 @@ export class Planter {
       cves: [],
       stage: 'probe',
       verdict:
-        kind === 'proxylogon-chain' ? 'compromised' : kind === 'autodiscover-only' ? 'attempted' : 'probed',
+        kind === 'proxylogon-chain'
+          ? 'compromised'
+          : kind === 'autodiscover-only'
+            ? 'exploitation_attempted'
+            : 'probed',
       start: '',
       end: '',
       lines: [],

@@ -173,8 +173,8 @@ describe('a generated 20 MB tree with two servers', () => {
       expect(files.some((f) => /^EXCH0\d\/Logging\/OABGeneratorLog\/OABGenerator\d{8}-1\.LOG$/.test(f))).toBe(
         true,
       );
-      expect(files).toContain(`${s}/inetpub/logs/LogFiles/W3SVC1/u_ex210301.log`);
-      expect(files).toContain(`${s}/inetpub/logs/LogFiles/W3SVC2/u_ex210301.log`);
+      expect(files).toContain(`${s}/inetpub/logs/LogFiles/W3SVC1/u_ex210101.log`);
+      expect(files).toContain(`${s}/inetpub/logs/LogFiles/W3SVC2/u_ex210101.log`);
     }
     expect(gt.servers.map((s) => s.domain)).toEqual(['contoso.com', 'fabrikam.com']);
     expect(gt.sequences).toHaveLength(12);
@@ -284,7 +284,7 @@ describe('a generated 20 MB tree with two servers', () => {
     expect(kinds.get('autodiscover-only')).toMatchObject({
       cve: 'CVE-2021-26855',
       stage: 'exploitation',
-      verdict: 'attempted',
+      verdict: 'exploitation_attempted',
     });
     expect(kinds.get('webshell-scan')).toMatchObject({ cve: null, stage: 'probe', verdict: 'probed' });
   });
@@ -314,7 +314,7 @@ describe('a generated 20 MB tree with two servers', () => {
     const relativeToRoot = gt.sequences
       .slice(1)
       .map((s) => ({ file: s.lines.at(-1)!.file, line: s.lines.at(-1)!.line }));
-    const benign = { file: 'EXCH01/inetpub/logs/LogFiles/W3SVC1/u_ex210301.log', line: 5 };
+    const benign = { file: 'EXCH01/inetpub/logs/LogFiles/W3SVC1/u_ex210101.log', line: 5 };
     expect(planted.has(`${benign.file}:${benign.line}`)).toBe(false);
     const score = scoreFindings(gt, [...relativeToRoot, benign], { root: out });
     expect(score.ok).toBe(false);
@@ -360,6 +360,62 @@ describe('a generated 20 MB tree with two servers', () => {
       const n = s.lines.filter((p) => hits.has(`${p.file}:${p.line}`)).length;
       if (s.kind === 'proxylogon-chain') expect(n, s.id).toBeGreaterThanOrEqual(8);
       else expect(n, s.id).toBe(0);
+    }
+  });
+});
+
+describe('per-server mixes', () => {
+  it('plant each server its own kinds', async () => {
+    const gt = await generateLogs({
+      out: tmp(),
+      bytes: 4_000_000,
+      seed: 9,
+      servers: 4,
+      perServer: [
+        {},
+        { mix: { 'proxylogon-chain': 0, 'autodiscover-only': 0 } },
+        { mix: { 'proxylogon-chain': 0 }, attacks: 3 },
+        { attacks: 0 },
+      ],
+    });
+    const kinds = (server: string) =>
+      [...new Set(gt.sequences.filter((s) => s.server === server).map((s) => s.kind))].sort();
+    expect(kinds('EXCH01')).toEqual(['autodiscover-only', 'proxylogon-chain', 'ssrf-probe', 'webshell-scan']);
+    expect(kinds('EXCH02')).toEqual(['ssrf-probe', 'webshell-scan']);
+    expect(kinds('EXCH03')).toEqual(['autodiscover-only', 'ssrf-probe', 'webshell-scan']);
+    expect(kinds('EXCH04')).toEqual([]);
+    expect(gt.sequences.filter((s) => s.server === 'EXCH02')).toHaveLength(5);
+    expect(gt.servers.map((s) => s.verdict)).toEqual([
+      'compromised',
+      'probed',
+      'exploitation_attempted',
+      'clean',
+    ]);
+  });
+
+  it('expects insufficient_logs for a clean host whose logs start after the exploitation start', async () => {
+    const gt = await generateLogs({
+      out: tmp(),
+      bytes: 1_000_000,
+      seed: 9,
+      attacks: 0,
+      start: '2021-03-01T00:00:00Z',
+    });
+    expect(gt.servers[0]!.verdict).toBe('insufficient_logs');
+  });
+
+  it('can draw scanner addresses from outside the IOC list', async () => {
+    const gt = await generateLogs({
+      out: tmp(),
+      bytes: 2_000_000,
+      seed: 9,
+      attacks: 8,
+      scannerIps: 'unlisted',
+    });
+    for (const s of gt.sequences) {
+      const scanner = s.kind === 'ssrf-probe' || s.kind === 'webshell-scan';
+      expect(ATTACKER_IPS.includes(s.attackerIp), s.id).toBe(!scanner);
+      if (scanner) expect(s.attackerIp).toMatch(/^(198\.51\.100|203\.0\.113)\./);
     }
   });
 });

@@ -11,7 +11,14 @@
  * requested days. Lines are built from precomputed pieces and written in 2 MB chunks.
  */
 import { mkdirSync } from 'node:fs';
-import { PLANTED_KINDS, type PlantedKind, type PlantedSequence, Planter, type Step } from './attacks.js';
+import {
+  type ExpectedVerdict,
+  PLANTED_KINDS,
+  type PlantedKind,
+  type PlantedSequence,
+  Planter,
+  type Step,
+} from './attacks.js';
 import { Benign } from './benign.js';
 import { Clock } from './format.js';
 import { Req, ServerLogs } from './logs.js';
@@ -37,13 +44,33 @@ export interface GenerateOptions {
   attacks?: number;
   /** Relative weights of the planted kinds (default chain 2, the others 1 each). */
   mix?: Partial<Record<PlantedKind, number>>;
-  /** First instant of the logs (default 2021-03-01T00:00:00Z). */
+  /**
+   * Per-server overrides of `attacks` and `mix`, by server index (cycled when shorter than `servers`), e.g.
+   * `[{}, { mix: { 'proxylogon-chain': 0, 'autodiscover-only': 0 } }, { attacks: 0 }]` for a compromised, a probed
+   * and a clean server.
+   */
+  perServer?: ReadonlyArray<{ attacks?: number; mix?: Partial<Record<PlantedKind, number>> }>;
+  /**
+   * First instant of the logs (default 2021-01-01T00:00:00Z: before the ProxyLogon advisory's exploitation start,
+   * 2021-01-03, so a host without planted activity can be judged clean rather than "logs too short").
+   */
   start?: string;
   /** Days covered (default: 1 per 256 MiB, at least 1, at most 14). */
   days?: number;
   /** Users per server (default 400). */
   users?: number;
+  /**
+   * Source addresses of the scanner kinds (`ssrf-probe`, `webshell-scan`): `ioc` (default) draws them from the
+   * advisory's IOC list like the exploiting kinds; `unlisted` uses RFC 5737 addresses no IOC list contains, so a
+   * hunt that treats an IOC address as exploitation evidence still sees a mere probe.
+   */
+  scannerIps?: 'ioc' | 'unlisted';
 }
+
+/** ProxyLogon's exploitation start (advisory pack `exploitation_start`): logs must reach back to it for "clean". */
+export const EXPLOITATION_START = '2021-01-03';
+
+export type ExpectedHostVerdict = ExpectedVerdict | 'clean' | 'insufficient_logs';
 
 export interface ServerTruth {
   name: string;
@@ -53,6 +80,13 @@ export interface ServerTruth {
   /** Installed build as in `#Version:` (all builds used are vulnerable, pre-March-2021-SU). */
   build: string;
   bytes: number;
+  /** First HttpProxy timestamp written for this server. */
+  first: string;
+  /**
+   * The verdict a hunt should reach: the gravest of its sequences' verdicts; without planted activity `clean` if the
+   * HttpProxy logs reach back to EXPLOITATION_START, else `insufficient_logs`.
+   */
+  verdict: ExpectedHostVerdict;
 }
 
 export interface GroundTruth {
@@ -140,12 +174,11 @@ export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> 
     throw new Error('generateLogs: servers must be an integer ≥ 1');
   if (!Number.isInteger(attacks) || attacks < 0)
     throw new Error('generateLogs: attacks must be an integer ≥ 0');
-  const start = Date.parse(opts.start ?? '2021-03-01T00:00:00Z');
+  const start = Date.parse(opts.start ?? '2021-01-01T00:00:00Z');
   if (Number.isNaN(start)) throw new Error(`generateLogs: start is not an ISO date: ${opts.start}`);
   const days = opts.days ?? Math.min(14, Math.max(1, Math.ceil(opts.bytes / 2 ** 28)));
   if (!(days > 0)) throw new Error('generateLogs: days must be positive');
   const span = days * 86_400_000;
-  const mix: Record<PlantedKind, number> = { ...DEFAULT_MIX, ...(opts.mix ?? {}) };
   const hours = Math.ceil(span / HOUR);
 
   mkdirSync(opts.out, { recursive: true });
@@ -168,14 +201,16 @@ export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> 
     const server = makeServer(new Rng(opts.seed, si * 8 + 1), si, opts.users ?? 400);
     const logs = new ServerLogs(writer, server, clock);
     const benign = new Benign(new Rng(opts.seed, si * 8 + 2), logs, new Req());
-    const planter = new Planter(new Rng(opts.seed, si * 8 + 3), logs, new Req());
+    const planter = new Planter(new Rng(opts.seed, si * 8 + 3), logs, new Req(), opts.scannerIps ?? 'ioc');
     const place = new Rng(opts.seed, si * 8 + 4);
     const timeline = new Timeline(start, hours);
 
     // Scheduled work: planted steps and the OAB generator's runs (every 8 hours, from 01:1x).
     const steps: Step[] = [];
     const seqs: PlantedSequence[] = [];
-    const kinds = place.shuffle(apportion(attacks, mix));
+    const own = opts.perServer?.length ? opts.perServer[si % opts.perServer.length] : undefined;
+    const mix: Record<PlantedKind, number> = { ...DEFAULT_MIX, ...(opts.mix ?? {}), ...(own?.mix ?? {}) };
+    const kinds = place.shuffle(apportion(own?.attacks ?? attacks, mix));
     const hi = start + span * 0.97;
     kinds.forEach((kind, i) => {
       const anchor = Math.floor(start + span * (0.03 + 0.82 * place.float()));
@@ -209,6 +244,10 @@ export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> 
     for (const seq of seqs) Planter.finish(seq);
     seqs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     truth.sequences.push(...seqs);
+    const rank: ExpectedHostVerdict[] = ['clean', 'probed', 'exploitation_attempted', 'compromised'];
+    let verdict: ExpectedHostVerdict =
+      logs.firstProxy <= Date.parse(`${EXPLOITATION_START}T00:00:00Z`) ? 'clean' : 'insufficient_logs';
+    for (const s of seqs) if (rank.indexOf(s.verdict) > rank.indexOf(verdict)) verdict = s.verdict;
     truth.servers.push({
       name: server.name,
       fqdn: server.fqdn,
@@ -216,6 +255,8 @@ export async function generateLogs(opts: GenerateOptions): Promise<GroundTruth> 
       ip: server.ip,
       build: server.build.header,
       bytes: logs.bytes,
+      first: new Date(logs.firstProxy).toISOString(),
+      verdict,
     });
   }
   truth.bytes = writer.bytes;

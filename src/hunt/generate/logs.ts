@@ -203,6 +203,8 @@ export class ServerLogs {
   private readonly ecpPid: number;
   /** Bytes written for this server (headers included). */
   bytes = 0;
+  /** Earliest HttpProxy row time (epoch ms). */
+  firstProxy = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly w: TreeWriter,
@@ -345,6 +347,7 @@ export class ServerLogs {
       `${r.authType},${r.user ? 'true' : 'false'},${r.user},${r.org},${r.anchor},${ua},${r.cip},${s.name},` +
       `${r.status},${r.beStatus},${r.errorCode},${r.method},${proxyCols}${r.reqBytes},${r.proxied ? r.respBytes : ''}` +
       `${latencies},${r.query ? csv(`?${r.query}`) : ''},,${info},${r.genericErrors ? csv(r.genericErrors) : ''},,${r.dbCol},,,${r.proxied ? 'CafeV1' : ''}`;
+    if (t < this.firstProxy) this.firstProxy = t;
     const pf = this.proxyFile(r.protocol, t);
     const out: ReqLines = { proxy: { file: pf.rel, line: this.put(pf, row), kind: 'httpproxy' } };
     const cafe = `&CorrelationID=<empty>;&cafeReqId=${r.reqId};${r.encoding ? '&encoding=;' : ''}`;

@@ -445,7 +445,7 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
         return { pred: searchFns.get(c.name)!, lits: searchLits.get(c.name) ?? null };
       case 'not': {
         const inner = compileCondition(c.item).pred;
-        return { pred: () => !inner(), lits: compileCondition(c.item).lits };
+        return { pred: () => !inner(), lits: null };
       }
       case 'and': {
         const parts = c.items.map(compileCondition);

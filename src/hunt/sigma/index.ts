@@ -3,7 +3,7 @@
  * with their `bulwark:` block), compile them per log type through the field mappings, and match parsed records.
  * Rules Bulwark cannot evaluate are returned as UnsupportedRule with a reason, never dropped.
  */
-import { lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogType } from '../types.js';
 import { type CompiledSigma, compileRule } from './compile.js';
@@ -32,7 +32,10 @@ export {
 /** At most this many rule files are read from one directory tree. */
 export const MAX_RULE_FILES = 20_000;
 
-/** `.yml`/`.yaml` files of a file or folder, recursively, sorted by name at each level (symlinked folders are not followed). */
+/**
+ * `.yml`/`.yaml` files of a file or folder, recursively, sorted by name at each level. Symbolic links to folders are
+ * not followed; a link named `*.yml` is listed (and reported by loadSigmaDirectory if it is not a readable file).
+ */
 export function sigmaFiles(path: string): string[] {
   if (statSync(path).isFile()) return [path];
   const out: string[] = [];
@@ -43,7 +46,7 @@ export function sigmaFiles(path: string): string[] {
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (/\.ya?ml$/i.test(e.name) && (e.isFile() || (e.isSymbolicLink() && statSync(p).isFile()))) {
+      else if (/\.ya?ml$/i.test(e.name) && (e.isFile() || e.isSymbolicLink())) {
         if (out.length >= MAX_RULE_FILES) throw new Error(`${path}: more than ${MAX_RULE_FILES} rule files`);
         out.push(p);
       }
@@ -69,7 +72,7 @@ export function loadSigmaDirectory(dir: string): { rules: LoadedRule[]; unsuppor
       .replace(/\.ya?ml$/i, '');
     let text: string;
     try {
-      const size = lstatSync(file).isSymbolicLink() ? statSync(file).size : lstatSync(file).size;
+      const size = statSync(file).size;
       if (size > MAX_RULE_BYTES) {
         unsupported.push({
           kind: 'unsupported',
