@@ -4,7 +4,6 @@
  * the web shell places come from Volexity and the community hunting scripts (reference §1.7, §5.3).
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { splitCsv } from './parse/index.js';
 import type { Finding, Severity, Stage } from './types.js';
 
@@ -107,16 +106,14 @@ export function needsHash(rel: string, iocs: IocSet): boolean {
   return HASHABLE.test(name) || iocs.names.has(name);
 }
 
-export async function sha256Of(stream: Readable): Promise<string | undefined> {
+/** SHA-256 of a stream, or undefined past MAX_HASH_BYTES (leaving the loop closes the stream). */
+export async function sha256Of(stream: AsyncIterable<Buffer>): Promise<string | undefined> {
   const hash = createHash('sha256');
   let n = 0;
   for await (const chunk of stream) {
-    n += (chunk as Buffer).length;
-    if (n > MAX_HASH_BYTES) {
-      stream.destroy();
-      return undefined;
-    }
-    hash.update(chunk as Buffer);
+    n += chunk.length;
+    if (n > MAX_HASH_BYTES) return undefined;
+    hash.update(chunk);
   }
   return hash.digest('hex');
 }

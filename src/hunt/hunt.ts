@@ -156,6 +156,8 @@ function runInWorkers(
         stopAll();
         reject(err);
       });
+      // Two jobs in flight per worker so it never waits for the next message between jobs.
+      feed(w);
       feed(w);
     }
   });

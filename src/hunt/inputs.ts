@@ -3,8 +3,7 @@
  * and `.zip` / `.gz` bundles recognised by their magic bytes, not their names. Every file becomes an InputFile
  * that is opened as a stream only when scanned, so nothing is held in memory.
  */
-import { createReadStream } from 'node:fs';
-import { opendir, open as openFile, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, opendirSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -19,7 +18,7 @@ export interface InputFile {
   host: string;
   /** Compressed size for bundles, on-disk size otherwise. */
   size: number;
-  open(): Promise<Readable>;
+  open(): Promise<AsyncIterable<Buffer>>;
 }
 
 export interface InputProblem {
@@ -51,16 +50,16 @@ export function hostFor(relativePath: string, inputName: string, forced?: string
   return inputName;
 }
 
-async function magic(path: string): Promise<'zip' | 'gzip' | 'plain'> {
-  const fh = await openFile(path, 'r');
+function magic(path: string): 'zip' | 'gzip' | 'plain' {
+  const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(buf, 0, 4, 0);
+    const bytesRead = readSync(fd, buf, 0, 4, 0);
     if (bytesRead >= 4 && buf.readUInt32LE(0) === 0x04034b50) return 'zip';
     if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return 'gzip';
     return 'plain';
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -80,7 +79,11 @@ export interface Job {
   size: number;
 }
 
-/** Lists the jobs of the given paths (cheap: stats and 4-byte reads), largest first so workers finish together. */
+/**
+ * Lists the jobs of the given paths, largest first so workers finish together. Synchronous on purpose: stats
+ * and 4-byte reads of thousands of log files cost microseconds each, while awaiting each one costs a round
+ * trip through the thread pool (measured: a fifth of a hunt's time on 1,000 files).
+ */
 export async function enumerateJobs(
   paths: readonly string[],
   opts: { host?: string } = {},
@@ -88,9 +91,9 @@ export async function enumerateJobs(
   const jobs: Job[] = [];
   const problems: InputProblem[] = [];
   for (const root of paths) {
-    let info: Awaited<ReturnType<typeof stat>>;
+    let isDir: boolean;
     try {
-      info = await stat(root);
+      isDir = statSync(root).isDirectory();
     } catch (err) {
       problems.push({
         display: root,
@@ -99,14 +102,14 @@ export async function enumerateJobs(
       continue;
     }
     const name = inputName(root);
-    if (info.isDirectory()) await walk(root, root, name, opts.host, jobs, problems);
-    else await addFile(root, basename(root), name, opts.host, jobs, problems);
+    if (isDir) walk(root, root, name, opts.host, jobs, problems);
+    else addFile(root, basename(root), name, opts.host, jobs, problems);
   }
   jobs.sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1));
   return { jobs, problems };
 }
 
-async function walk(
+function walk(
   dir: string,
   root: string,
   name: string,
@@ -114,23 +117,27 @@ async function walk(
   jobs: Job[],
   problems: InputProblem[],
 ) {
-  let handle: Awaited<ReturnType<typeof opendir>>;
+  let handle: ReturnType<typeof opendirSync>;
   try {
-    handle = await opendir(dir);
+    handle = opendirSync(dir);
   } catch (err) {
     problems.push({ display: dir, problem: `cannot read folder (${(err as NodeJS.ErrnoException).code})` });
     return;
   }
-  for await (const e of handle) {
-    const path = join(dir, e.name);
-    // Symbolic links are not followed: no loops, no escaping the folder the user named.
-    if (e.isDirectory()) await walk(path, root, name, host, jobs, problems);
-    else if (e.isFile())
-      await addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
+  try {
+    for (let e = handle.readSync(); e; e = handle.readSync()) {
+      const path = join(dir, e.name);
+      // Symbolic links are not followed: no loops, no escaping the folder the user named.
+      if (e.isDirectory()) walk(path, root, name, host, jobs, problems);
+      else if (e.isFile())
+        addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
+    }
+  } finally {
+    handle.closeSync();
   }
 }
 
-async function addFile(
+function addFile(
   path: string,
   rel: string,
   name: string,
@@ -139,8 +146,8 @@ async function addFile(
   problems: InputProblem[],
 ) {
   try {
-    const kind = await magic(path);
-    const size = (await stat(path)).size;
+    const kind = magic(path);
+    const size = statSync(path).size;
     jobs.push({ kind: kind === 'plain' ? 'file' : kind, path, relative: rel, inputName: name, host, size });
   } catch (err) {
     problems.push({

@@ -65,6 +65,7 @@ export function buildRuleSet(config: RuleConfig): RuleSet {
         severity: compiled.level,
         match: (r) => compiled.match(r),
         literals: compiled.literals,
+        clauses: compiled.clauses,
         ...(compiled.author ? { author: compiled.author } : {}),
       });
     }
@@ -92,5 +93,6 @@ function ipRule(field: string, ips: ReadonlySet<string>): ScanRule {
       return ip && ips.has(ip) ? { [field]: ip } : undefined;
     },
     literals: [...ips],
+    clauses: [],
   };
 }

@@ -19,8 +19,10 @@ export interface ScanRule {
   stage: Finding['stage'];
   severity: Finding['severity'];
   match(record: LogRecord): Record<string, string> | undefined;
-  /** Every line the rule matches contains one of these (ASCII, case-insensitive); null: no such set. */
+  /** Every line the rule matches contains one of these (lower-case ASCII, compared case-insensitively); null: no such set. */
   literals: readonly string[] | null;
+  /** More such sets, all of which a matching line satisfies (checked on hit lines only, to skip parsing). */
+  clauses: readonly (readonly string[])[];
   author?: string;
 }
 
@@ -99,13 +101,13 @@ export async function scanFile(
     if (done) return;
     for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
   };
-  const onRecord = (record: LogRecord) => {
+  const onRecord = (record: LogRecord, candidates: readonly ScanRule[] = rules) => {
     stats.records++;
     if (record.timestamp) {
       if (!stats.first || record.timestamp < stats.first) stats.first = record.timestamp;
       if (!stats.last || record.timestamp > stats.last) stats.last = record.timestamp;
     }
-    for (const rule of rules) {
+    for (const rule of candidates) {
       const matched = rule.match(record);
       if (matched) findings.push(toFinding(rule, record, matched, target.host));
     }
@@ -140,11 +142,20 @@ function toFinding(
   };
 }
 
+/** Compiled prefilters per rule list: building and JIT-compiling the regular expression per file costs milliseconds. */
+const prefilters = new WeakMap<readonly ScanRule[], RegExp | null>();
+
+function cachedPrefilter(rules: readonly ScanRule[]): RegExp | null {
+  if (!rules.length) return NEVER;
+  if (!prefilters.has(rules)) prefilters.set(rules, prefilterFor(rules));
+  return prefilters.get(rules)!;
+}
+
 /** Builds the prefilter: one case-insensitive alternation of every literal, or null when a rule has none. */
 export function prefilterFor(rules: readonly ScanRule[]): RegExp | null {
   const literals = new Set<string>();
   for (const rule of rules) {
-    if (!rule.literals) return null;
+    if (!rule.literals) return null; // a rule that can match any line: every line must be parsed
     for (const l of rule.literals) {
       // The chunk is searched as latin1; a non-ASCII literal would need UTF-8 aware folding.
       if (!l || /[^\x20-\x7e]/.test(l)) return null;
@@ -156,6 +167,16 @@ export function prefilterFor(rules: readonly ScanRule[]): RegExp | null {
   return new RegExp(escaped.join('|'), 'gi');
 }
 
+/** Rules whose every prefilter clause has a literal in the (lower-cased) line: only these can match it. */
+function candidatesFor(rules: readonly ScanRule[], lower: string): ScanRule[] {
+  const out: ScanRule[] = [];
+  for (const rule of rules) {
+    if (rule.literals && !rule.literals.some((l) => lower.includes(l))) continue;
+    if (rule.clauses.every((clause) => clause.some((l) => lower.includes(l)))) out.push(rule);
+  }
+  return out;
+}
+
 async function scanLines(
   chunks: AsyncIterable<Buffer>,
   detected: Detected,
@@ -163,63 +184,58 @@ async function scanLines(
   stats: ParseStats,
   opts: ScanOptions,
   rules: readonly ScanRule[],
-  onRecord: (r: LogRecord) => void,
+  onRecord: (r: LogRecord, candidates: readonly ScanRule[]) => void,
 ): Promise<void> {
   const parser = createLineParser(detected);
-  const prefilter = rules.length ? prefilterFor(rules) : NEVER;
-  let lineNo = 0; // lines completed before the current buffer
+  const prefilter = cachedPrefilter(rules);
+  let lineNo = 0;
   let carry: Buffer | undefined;
   let skipping = false; // inside a line longer than the bound: drop bytes up to the next newline
-  let lastDataLine: { text: string; no: number } | undefined;
-  // Start and end of the last unparsed data line of the current buffer, kept as text when the buffer is done.
-  let lastDataPos: [number, number, number] | undefined;
   let firstDataSeen = false;
+  // The last data line not parsed yet: parsed at the end for the log's coverage (its last timestamp).
+  let lastData: { text: string; no: number } | undefined;
 
-  const handleLine = (text: string, no: number) => {
-    const result = parser.parse(text, no, target.display);
+  const handleLine = (line: string, no: number, candidates: readonly ScanRule[]) => {
+    const result = parser.parse(line, no, target.display);
     if (result === 'header') return;
     if (result === 'malformed') {
       stats.malformed++;
-      sample(stats, opts, no, 'malformed', text);
+      sample(stats, opts, no, 'malformed', line);
       return;
     }
-    onRecord(result);
+    onRecord(result, candidates);
   };
 
-  const processBuffer = (buf: Buffer, final: boolean) => {
+  const processBuffer = (buf: Buffer, final: boolean): Buffer => {
     const text = buf.toString('latin1');
-    const end = final ? text.length : text.lastIndexOf('\n') + 1; // bytes of complete lines
+    const end = final ? text.length : text.lastIndexOf('\n') + 1; // complete lines only
     if (end === 0 && !final) {
-      // No newline in a buffer larger than the bound: cut the line, search its head, skip the rest.
-      if (buf.length > opts.maxLineBytes) {
-        stats.truncated++;
-        lineNo++;
-        const cut = buf.toString('utf8', 0, opts.maxLineBytes);
-        sample(stats, opts, lineNo, 'line over the length bound', cut);
-        // The kept head of an over-long line is always parsed: cheap, and a cut line may still match.
-        handleLine(cut, lineNo);
-        skipping = true;
-        return Buffer.alloc(0);
-      }
-      return buf;
+      if (buf.length <= opts.maxLineBytes) return buf;
+      // No newline within the bound: keep the head of the line, drop the rest up to the next newline.
+      stats.truncated++;
+      lineNo++;
+      const cut = buf.toString('utf8', 0, opts.maxLineBytes);
+      sample(stats, opts, lineNo, 'line over the length bound', cut);
+      handleLine(cut, lineNo, candidatesFor(rules, cut.toLowerCase()));
+      skipping = true;
+      return Buffer.alloc(0);
     }
     let pos = 0;
     if (skipping) {
-      const nl = text.indexOf('\n');
-      if (nl < 0) return Buffer.alloc(0);
-      pos = nl + 1;
+      pos = text.indexOf('\n') + 1;
       skipping = false;
     }
-    // Walk line boundaries once for counts, long lines and binary content; parse only hit lines.
-    let nextHit = -1;
-    const findHit = (from: number) => {
+    const findHit = (from: number): number => {
       if (!prefilter) return from;
       prefilter.lastIndex = from;
       const m = prefilter.exec(text);
-      if (!m || m.index >= end) return -1;
-      return m.index;
+      return m && m.index < end ? m.index : -1;
     };
-    nextHit = pos < end ? findHit(pos) : -1;
+    let nextHit = pos < end ? findHit(pos) : -1;
+    let nextNul = text.indexOf('\0', pos);
+    let lastUnparsed = -1;
+    let lastUnparsedEnd = -1;
+    let lastUnparsedNo = 0;
     while (pos < end) {
       let nl = text.indexOf('\n', pos);
       if (nl < 0 || nl >= end) nl = end;
@@ -228,17 +244,13 @@ async function scanLines(
       if (lineEnd - pos > opts.maxLineBytes) {
         stats.truncated++;
         lineEnd = pos + opts.maxLineBytes;
-        sample(
-          stats,
-          opts,
-          lineNo,
-          'line over the length bound',
-          buf.toString('utf8', pos, Math.min(lineEnd, pos + 200)),
-        );
+        sample(stats, opts, lineNo, 'line over the length bound', buf.toString('utf8', pos, pos + 200));
       }
-      const isHit = !prefilter || (nextHit >= pos && nextHit <= nl) || text.charCodeAt(pos) === 35;
-      if (isHit || !firstDataSeen) {
-        if (text.indexOf('\0', pos) >= 0 && text.indexOf('\0', pos) < lineEnd) {
+      const header = text.charCodeAt(pos) === 35; // '#'
+      const hit = nextHit >= 0 && nextHit <= nl;
+      if (hit || header || !firstDataSeen) {
+        if (nextNul >= 0 && nextNul < pos) nextNul = text.indexOf('\0', pos);
+        if (nextNul >= pos && nextNul < lineEnd) {
           stats.malformed++;
           sample(
             stats,
@@ -248,34 +260,33 @@ async function scanLines(
             buf.toString('latin1', pos, Math.min(lineEnd, pos + 200)),
           );
         } else if (lineEnd > pos) {
-          const line = buf.toString('utf8', pos, lineEnd);
-          if (line.charCodeAt(0) !== 35) firstDataSeen = true;
-          handleLine(line, lineNo);
+          const candidates = hit ? candidatesFor(rules, text.slice(pos, lineEnd).toLowerCase()) : [];
+          if (candidates.length || header || !firstDataSeen) {
+            if (!header) firstDataSeen = true;
+            handleLine(buf.toString('utf8', pos, lineEnd), lineNo, candidates);
+          }
         }
-        if (prefilter && nextHit >= 0 && nextHit <= nl) nextHit = findHit(nl);
+        if (hit) nextHit = findHit(nl);
       } else if (lineEnd > pos) {
-        lastDataPos = [pos, lineEnd, lineNo];
+        lastUnparsed = pos;
+        lastUnparsedEnd = lineEnd;
+        lastUnparsedNo = lineNo;
       }
       pos = nl + 1;
     }
-    if (lastDataPos) {
-      const [s, e, n] = lastDataPos;
-      lastDataLine = { text: buf.toString('utf8', s, e), no: n };
-      lastDataPos = undefined;
-    }
+    if (lastUnparsed >= 0)
+      lastData = { text: buf.toString('utf8', lastUnparsed, lastUnparsedEnd), no: lastUnparsedNo };
     return final ? Buffer.alloc(0) : buf.subarray(end);
   };
 
   for await (const chunk of chunks) {
     stats.bytes += chunk.length;
-    const buf = carry?.length ? Buffer.concat([carry, chunk]) : chunk;
-    carry = processBuffer(buf, false);
+    carry = processBuffer(carry?.length ? Buffer.concat([carry, chunk]) : chunk, false);
   }
   if (carry?.length) processBuffer(carry, true);
   stats.lines = lineNo;
-  // The last line of the file gives the log's coverage even when no rule looked at it.
-  if (lastDataLine) {
-    const r = parser.parse(lastDataLine.text, lastDataLine.no, target.display);
+  if (lastData) {
+    const r = parser.parse(lastData.text, lastData.no, target.display);
     if (r !== 'header' && r !== 'malformed' && r.timestamp) {
       if (!stats.last || r.timestamp > stats.last) stats.last = r.timestamp;
       if (!stats.first || r.timestamp < stats.first) stats.first = r.timestamp;

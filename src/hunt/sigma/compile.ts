@@ -21,8 +21,8 @@ import type {
   UnsupportedRule,
   ValueTest,
 } from './model.js';
-import { compileGlob, fold, type Glob, globMatch, patternLiteral } from './pattern.js';
-import { regexLiteral } from './regex-literal.js';
+import { compileGlob, fold, type Glob, globMatch, patternLiteral, patternLiterals } from './pattern.js';
+import { regexLiteral, regexLiterals } from './regex-literal.js';
 
 export interface CompiledSigma {
   kind: 'compiled';
@@ -40,6 +40,11 @@ export interface CompiledSigma {
   match(record: LogRecord): Record<string, string> | undefined;
   /** Prefilter: any matched record's raw text contains one of these (lower-case ASCII), or null when unknown. */
   literals: string[] | null;
+  /**
+   * The full prefilter, in conjunctive form: a matched record's raw text contains one literal of EVERY clause.
+   * `literals` is the rarest clause; scanners search for it and check the others on the hit line only.
+   */
+  clauses: string[][];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -291,8 +296,12 @@ const COMMON = new Set([
   'mozilla',
 ]);
 
+/** Characters rare in web and Exchange logs: a literal holding one is found on few lines. */
+const RARE = /[~#\]$'<>{}|^`!@\\]/g;
+
 function rank(lit: string): number {
-  return COMMON.has(lit) || /^\d{1,4}$/.test(lit) ? 0 : lit.length;
+  if (COMMON.has(lit) || /^\d{1,4}$/.test(lit)) return 0;
+  return lit.length + 8 * (lit.match(RARE)?.length ?? 0);
 }
 
 /**
@@ -323,8 +332,47 @@ function union(sets: Lits[]): Lits {
   return out.size ? [...out].sort() : null;
 }
 
+/** Conjunctive normal form: every clause must have a literal in the text. [] = nothing known. */
+type Cnf = string[][];
+
+function cnfAnd(parts: Cnf[]): Cnf {
+  const seen = new Set<string>();
+  const out: Cnf = [];
+  for (const clause of parts.flat()) {
+    const key = [...clause].sort().join('\u0000');
+    if (!seen.has(key)) {
+      seen.add(key);
+      out.push(clause);
+    }
+  }
+  return out;
+}
+
+/** OR keeps one clause: the union of each part's best clause (exact, if weaker than distributing). */
+function cnfOr(parts: Cnf[]): Cnf {
+  const lits = union(parts.map((p) => best(p)));
+  return lits ? [lits] : [];
+}
+
+function cnfOf(lits: Lits): Cnf {
+  return lits && lits.length ? [lits] : [];
+}
+
 function one(lit: string | null): Lits {
   return lit === null ? null : [lit];
+}
+
+/** All clauses a field test implies: a single pattern contributes each of its literal pieces. */
+function testClauses(test: ValueTest, verbatim: boolean): Cnf {
+  if (verbatim && test.kind === 'string' && !test.neq && !test.orNull && test.patterns.length === 1) {
+    const alts = test.patterns[0]!;
+    if (alts.length === 1) return patternLiterals(alts[0]!).map((l) => [l]);
+  }
+  if (verbatim && test.kind === 're' && !test.neq && test.regexes.length === 1) {
+    const pieces = regexLiterals(test.regexes[0]!.source);
+    if (pieces?.length) return pieces.map((l) => [l]);
+  }
+  return cnfOf(testLiterals(test, verbatim));
 }
 
 function testLiterals(test: ValueTest, verbatim: boolean): Lits {
@@ -377,23 +425,23 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
     return s;
   };
 
-  const searchLits = new Map<string, Lits>();
+  const searchCnfs = new Map<string, Cnf>();
   const searchFns = new Map<string, Pred>();
 
   const compileSearch = (search: Search) => {
     const itemPreds: Pred[][] = [];
-    const itemLits: Lits[] = [];
+    const itemCnfs: Cnf[] = [];
     for (const item of search.items) {
       const preds: Pred[] = [];
-      const lits: Lits[] = [];
+      const cnfs: Cnf[] = [];
       for (const ft of item) {
-        const p = compileFieldTest(ft, search.name, lits);
+        const p = compileFieldTest(ft, search.name, cnfs);
         if (p) preds.push(p);
       }
       itemPreds.push(preds);
-      itemLits.push(best(lits));
+      itemCnfs.push(cnfAnd(cnfs));
     }
-    searchLits.set(search.name, union(itemLits));
+    searchCnfs.set(search.name, itemCnfs.length === 1 ? itemCnfs[0]! : cnfOr(itemCnfs));
     let at = -1;
     let value = false;
     searchFns.set(search.name, () => {
@@ -417,9 +465,9 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
     });
   };
 
-  const compileFieldTest = (ft: FieldTest, searchName: string, lits: Lits[]): Pred | null => {
+  const compileFieldTest = (ft: FieldTest, searchName: string, cnfs: Cnf[]): Pred | null => {
     if (ft.field === null) {
-      lits.push(testLiterals(ft.test, true));
+      cnfs.push(testClauses(ft.test, true));
       return valuePred(ft.test, keyword, null, () => keyword);
     }
     const src = fieldSource(ft.field, `${searchName}: ${ft.key}`);
@@ -432,20 +480,20 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
         refs.set(r, rs);
       }
     }
-    lits.push(testLiterals(ft.test, src.access.verbatim));
+    cnfs.push(testClauses(ft.test, src.access.verbatim));
     return valuePred(ft.test, src, src.access, (name) => refs.get(name)!);
   };
 
   for (const s of rule.detection.searches) compileSearch(s);
   if (missing !== null) return unsupportedFor(rule, type, missing);
 
-  const compileCondition = (c: Condition): { pred: Pred; lits: Lits } => {
+  const compileCondition = (c: Condition): { pred: Pred; cnf: Cnf } => {
     switch (c.kind) {
       case 'ref':
-        return { pred: searchFns.get(c.name)!, lits: searchLits.get(c.name) ?? null };
+        return { pred: searchFns.get(c.name)!, cnf: searchCnfs.get(c.name) ?? [] };
       case 'not': {
         const inner = compileCondition(c.item).pred;
-        return { pred: () => !inner(), lits: null };
+        return { pred: () => !inner(), cnf: [] };
       }
       case 'and': {
         const parts = c.items.map(compileCondition);
@@ -455,7 +503,7 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
             for (const p of preds) if (!p()) return false;
             return true;
           },
-          lits: best(parts.map((p) => p.lits)),
+          cnf: cnfAnd(parts.map((p) => p.cnf)),
         };
       }
       case 'or': {
@@ -466,12 +514,13 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
             for (const p of preds) if (p()) return true;
             return false;
           },
-          lits: union(parts.map((p) => p.lits)),
+          cnf: cnfOr(parts.map((p) => p.cnf)),
         };
       }
     }
   };
-  const { pred, lits } = compileCondition(rule.detection.condition);
+  const { pred, cnf } = compileCondition(rule.detection.condition);
+  const lits = best(cnf);
 
   const match = (record: LogRecord): Record<string, string> | undefined => {
     st.record = record;
@@ -502,5 +551,6 @@ export function compileRule(rule: LoadedRule, type: LogType): CompiledSigma | Un
     type,
     match,
     literals: lits,
+    clauses: lits ? cnf : [],
   };
 }

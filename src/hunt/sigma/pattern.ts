@@ -223,6 +223,23 @@ export function longestSafeRun(text: string): string | null {
 }
 
 /** The prefilter literal of a pattern: the longest literal-safe piece between wildcards and classes. */
+/** Every usable literal run of a pattern (all of them must occur in a matching value), longest first. */
+export function patternLiterals(tokens: readonly Token[]): string[] {
+  const out: string[] = [];
+  let run = '';
+  const flush = () => {
+    const lit = longestSafeRun(run);
+    if (lit !== null) out.push(lit);
+    run = '';
+  };
+  for (const t of tokens) {
+    if (typeof t === 'string') run += t;
+    else flush();
+  }
+  flush();
+  return out.sort((a, b) => b.length - a.length);
+}
+
 export function patternLiteral(tokens: readonly Token[]): string | null {
   let best: string | null = null;
   let run = '';

@@ -49,7 +49,14 @@ function skipGroup(src: string, i: number): number {
   return -1;
 }
 
+/** The longest required literal, lower-cased, or null. */
 export function regexLiteral(src: string): string | null {
+  const all = regexLiterals(src);
+  return all ? (all[0] ?? null) : null;
+}
+
+/** Every required literal run (each occurs in any match), lower-cased, longest first; null when unknown. */
+export function regexLiterals(src: string): string[] | null {
   const pieces: string[] = [];
   let run = '';
   /** The previous atom was a literal character that is the last character of `run`. */
@@ -143,7 +150,8 @@ export function regexLiteral(src: string): string | null {
     }
   }
   flush();
-  let best = '';
-  for (const p of pieces) if (p.length > best.length) best = p;
-  return best.length >= MIN_LITERAL ? best.toLowerCase() : null;
+  return pieces
+    .filter((p) => p.length >= MIN_LITERAL)
+    .map((p) => p.toLowerCase())
+    .sort((a, b) => b.length - a.length);
 }

@@ -135,5 +135,7 @@ export function asciiLower(s: string): string {
 export function prefilterHolds(rule: CompiledSigma, raw: string): boolean {
   if (rule.literals === null) return true;
   const text = asciiLower(raw);
-  return rule.literals.some((l) => text.includes(l));
+  return (
+    rule.literals.some((l) => text.includes(l)) && rule.clauses.every((c) => c.some((l) => text.includes(l)))
+  );
 }
