@@ -5,7 +5,6 @@
  */
 import { closeSync, createReadStream, fstatSync, opendirSync, openSync, readSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
 
@@ -179,8 +178,28 @@ export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProbl
     relative: job.relative,
     host,
     size: job.size,
-    open: async () => createReadStream(job.path, { highWaterMark: 1 << 20 }),
+    open: async () => readChunksSync(job.path),
   };
+}
+
+/**
+ * Plain files are read with blocking 4 MB reads: a hunt thread has nothing else to do while it waits, and this
+ * avoids the idle gaps and per-chunk bookkeeping of an asynchronous stream.
+ */
+async function* readChunksSync(path: string, chunk = 4 << 20): AsyncGenerator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    // Small files get a buffer of their size (+1 to see the end in one read), not a whole chunk.
+    const size = Math.min(chunk, fstatSync(fd).size + 1);
+    for (;;) {
+      const buf = Buffer.allocUnsafe(size);
+      const n = readSync(fd, buf, 0, size, null);
+      if (n === 0) return;
+      yield n === size ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function openZip(path: string): Promise<yauzl.ZipFile> {

@@ -355,7 +355,7 @@ function cnfOr(parts: Cnf[]): Cnf {
 }
 
 function cnfOf(lits: Lits): Cnf {
-  return lits && lits.length ? [lits] : [];
+  return lits?.length ? [lits] : [];
 }
 
 function one(lit: string | null): Lits {
