@@ -9,7 +9,7 @@
 import type { Advisory, Affected, Fix, VersionRange } from '../advisory/model.js';
 import type { CatalogIndex } from '../catalog/lookup.js';
 import { formatPath } from '../datafile.js';
-import { getScheme, type SchemeId, type VersionScheme } from '../versions/index.js';
+import { getScheme, type ParseResult, type SchemeId, type VersionScheme } from '../versions/index.js';
 import type { AssetFacts, ProductFact } from './facts.js';
 
 export type Verdict = 'affected' | 'fixed' | 'not_affected' | 'unknown';
@@ -84,8 +84,15 @@ interface CompiledRule {
   versions: Bound[];
   fixedVersions: Bound[];
   notAffectedVersions: Bound[];
+  /** Any explicit version list is non-empty (most rules have ranges only). */
+  hasExplicit: boolean;
   fixes: CompiledFix[];
+  /** Judgements by version string (see judgeCached). */
+  memo: Map<string, { outcome: RuleOutcome; applicable: ApplicableFix[] }>;
 }
+
+/** Distinct versions remembered per rule before the memo starts over; bounds memory on hostile input. */
+const MEMO_LIMIT = 4096;
 
 /** Position of one version relative to one rule, shared by all the rule's CVEs. */
 interface RuleOutcome {
@@ -124,28 +131,28 @@ export class ExposureEngine {
     const kbs = asset.installed_kbs.length
       ? new Set(asset.installed_kbs.map((k) => k.toUpperCase()))
       : undefined;
-    const facts: [string, ProductFact][] = asset.products.map((p, i) => [`products[${i}]`, p]);
-    if (asset.os) facts.push(['os', asset.os]);
-
-    for (const [factPath, fact] of facts) {
+    const n = asset.products.length + (asset.os ? 1 : 0);
+    for (let i = 0; i < n; i++) {
+      const fact = i < asset.products.length ? asset.products[i]! : asset.os!;
       const rules = this.rulesByProduct.get(fact.product);
       if (!rules) continue;
+      const factPath = i < asset.products.length ? `products[${i}]` : 'os';
       const factText = `${factPath} ${fact.product} ${fact.version}`;
       for (const rule of rules) {
-        const outcome = this.judge(rule, fact);
+        const { outcome, applicable } = this.judgeCached(rule, fact);
         for (const cve of rule.affected.cves) {
           let verdict = outcome.verdict;
           let ruleText = outcome.rule;
           let comparison = outcome.comparison;
-          let fixes: string[] = [];
+          const fixes: string[] = [];
           if (verdict === 'affected') {
-            fixes = applicableFixes(rule, cve, outcome.parsed).map((f) => f.fix.id);
-            const byKb = kbs && installedFix(rule, cve, outcome.parsed, kbs);
+            const byKb = kbs && installedFix(applicable, cve, kbs);
             if (byKb) {
               verdict = 'fixed';
               ruleText = byKb.path;
               comparison = `${byKb.fix.kb} is installed and fixes ${cve} on ${fact.version} (${comparison})`;
-              fixes = [];
+            } else {
+              for (const f of applicable) if (f.fix.cves.includes(cve)) fixes.push(f.fix.id);
             }
           }
           const key = `${rule.advisory.id}\u0000${cve}\u0000${factPath}`;
@@ -166,25 +173,50 @@ export class ExposureEngine {
     return { asset: asset.id, tenant: asset.tenant, verdicts: [...byKey.values()] };
   }
 
-  private judge(rule: CompiledRule, fact: ProductFact): RuleOutcome {
+  /**
+   * A fleet has few distinct versions of a product (hundreds of builds across 100,000 servers), so a rule's
+   * judgement, and the fixes that apply, are remembered per version string.
+   */
+  private judgeCached(
+    rule: CompiledRule,
+    fact: ProductFact,
+  ): { outcome: RuleOutcome; applicable: ApplicableFix[] } {
+    const hit = rule.memo.get(fact.version);
+    if (hit) return hit;
+    const outcome = this.judge(rule, fact, rule.scheme.parse(fact.version));
+    // Fixes whose targets apply to this version, found once for all the rule's CVEs.
+    const applicable = outcome.verdict === 'affected' ? applicableFixes(rule, outcome.parsed) : EMPTY_FIXES;
+    if (rule.memo.size >= MEMO_LIMIT) rule.memo.clear();
+    const entry = { outcome, applicable };
+    rule.memo.set(fact.version, entry);
+    return entry;
+  }
+
+  private judge(rule: CompiledRule, fact: ProductFact, parsedResult: ParseResult<unknown>): RuleOutcome {
     const { scheme } = rule;
-    const parsedResult = scheme.parse(fact.version);
     if (!parsedResult.ok) {
       return { verdict: 'unknown', rule: rule.path, comparison: `cannot compare: ${parsedResult.error}` };
     }
     const v = parsedResult.value;
     const cmp = (b: Bound) => scheme.compareParsed(v, b.parsed);
-    const explicit = (list: Bound[], key: string, verdict: Verdict): RuleOutcome | undefined => {
-      const i = list.findIndex((b) => cmp(b) === 0);
-      return i < 0
-        ? undefined
-        : { verdict, rule: `${rule.path}.${key}[${i}]`, comparison: `${fact.version} is listed`, parsed: v };
-    };
-    const listed =
-      explicit(rule.versions, 'versions', 'affected') ??
-      explicit(rule.fixedVersions, 'fixed_versions', 'fixed') ??
-      explicit(rule.notAffectedVersions, 'not_affected_versions', 'not_affected');
-    if (listed) return listed;
+    if (rule.hasExplicit) {
+      const explicit = (list: Bound[], key: string, verdict: Verdict): RuleOutcome | undefined => {
+        const i = list.findIndex((b) => cmp(b) === 0);
+        return i < 0
+          ? undefined
+          : {
+              verdict,
+              rule: `${rule.path}.${key}[${i}]`,
+              comparison: `${fact.version} is listed`,
+              parsed: v,
+            };
+      };
+      const listed =
+        explicit(rule.versions, 'versions', 'affected') ??
+        explicit(rule.fixedVersions, 'fixed_versions', 'fixed') ??
+        explicit(rule.notAffectedVersions, 'not_affected_versions', 'not_affected');
+      if (listed) return listed;
+    }
 
     for (const range of rule.ranges) {
       if (inRange(scheme, v, range)) {
@@ -250,27 +282,30 @@ function describeInRange(version: string, r: CompiledRange): string {
   return parts.length ? `${version} ${parts.join(' and ')}` : `${version}: every version is affected`;
 }
 
-function applicableFixes(rule: CompiledRule, cve: string, v: unknown): CompiledFix[] {
-  return rule.fixes.filter(
-    (f) =>
-      f.fix.cves.includes(cve) &&
-      (!f.targets.length || f.targets.some((t) => inRange(rule.scheme, v, t.range))),
-  );
+/** A fix with the target that applies to the judged version (the fix itself when it has no targets). */
+interface ApplicableFix {
+  fix: Fix;
+  path: string;
 }
 
-function installedFix(
-  rule: CompiledRule,
-  cve: string,
-  v: unknown,
-  kbs: Set<string>,
-): { fix: Fix; path: string } | undefined {
+const EMPTY_FIXES: ApplicableFix[] = [];
+
+function applicableFixes(rule: CompiledRule, v: unknown): ApplicableFix[] {
+  if (!rule.fixes.length) return EMPTY_FIXES;
+  const out: ApplicableFix[] = [];
   for (const f of rule.fixes) {
-    if (!f.fix.kb || !kbs.has(f.fix.kb.toUpperCase()) || !f.fix.cves.includes(cve)) continue;
-    if (!f.targets.length) return { fix: f.fix, path: f.path };
-    const target = f.targets.find((t) => inRange(rule.scheme, v, t.range));
-    if (target) return { fix: f.fix, path: target.path };
+    if (!f.targets.length) out.push({ fix: f.fix, path: f.path });
+    else {
+      const target = f.targets.find((t) => inRange(rule.scheme, v, t.range));
+      if (target) out.push({ fix: f.fix, path: target.path });
+    }
   }
-  return undefined;
+  return out;
+}
+
+/** An installed KB among the applicable fixes that names the CVE. */
+function installedFix(applicable: ApplicableFix[], cve: string, kbs: Set<string>): ApplicableFix | undefined {
+  return applicable.find((f) => f.fix.kb && kbs.has(f.fix.kb.toUpperCase()) && f.fix.cves.includes(cve));
 }
 
 function compileRule(advisory: Advisory, affected: Affected, index: number): CompiledRule {
@@ -325,6 +360,9 @@ function compileRule(advisory: Advisory, affected: Affected, index: number): Com
     versions: list(affected.versions, 'versions'),
     fixedVersions: list(affected.fixed_versions, 'fixed_versions'),
     notAffectedVersions: list(affected.not_affected_versions, 'not_affected_versions'),
+    hasExplicit:
+      affected.versions.length + affected.fixed_versions.length + affected.not_affected_versions.length > 0,
     fixes,
+    memo: new Map(),
   };
 }
