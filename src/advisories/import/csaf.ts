@@ -23,7 +23,7 @@
  * ranges, `vers:` ranges with `!=` or an exclusive lower bound, ranges marked fixed / not affected, and
  * versions of ecosystems Bulwark cannot order.
  */
-import { type AdvisoryInput, advisorySchema, fixSchema, type Reference } from '../../core/advisory/model.js';
+import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
 import type { Catalog } from '../../core/catalog/model.js';
 import type { SchemeId } from '../../core/versions/scheme.js';
 import {
@@ -36,6 +36,7 @@ import {
   type CvssInput,
   canonicalVersion,
   catalogsFor,
+  checkedAdvisory,
   compareIn,
   cvssFrom,
   cweFromText,
@@ -64,6 +65,7 @@ import {
   trainFromName,
   trainLabel,
   trainRangeForKb,
+  validFixes,
   versionProblem,
   wholeTrainRange,
 } from './products.js';
@@ -220,26 +222,10 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
     origin: `csaf:${ctx.origin}`,
     cves,
     affected: mergeAffected(entries),
-    fixes: fixes.filter((f) => {
-      const ok = fixSchema.safeParse(f);
-      if (!ok.success)
-        warnings.push({
-          path: 'vulnerabilities',
-          message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
-        });
-      return ok.success;
-    }),
+    fixes: validFixes(fixes, warnings, 'vulnerabilities'),
     references: references as Reference[],
   };
-  const checked = advisorySchema.safeParse(advisory);
-  if (!checked.success) {
-    const issue = checked.error.issues[0]!;
-    throw new ImportError(
-      issue.path.join('.'),
-      `converted advisory does not fit the model: ${issue.message}`,
-    );
-  }
-  result.advisories.push(advisory);
+  result.advisories.push(checkedAdvisory(advisory));
   return result;
 }
 

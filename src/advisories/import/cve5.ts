@@ -29,7 +29,7 @@
  * [15.1.2176.2, 15.1.2176.9). A bound that does not fit the train (empty, or beyond the next train) is warned;
  * see `AffectedBuilder.finish` for what happens to the product's other ranges then.
  */
-import { type AdvisoryInput, advisorySchema, type Reference } from '../../core/advisory/model.js';
+import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
 import type { Catalog } from '../../core/catalog/model.js';
 import type { SchemeId } from '../../core/versions/scheme.js';
 import {
@@ -40,6 +40,7 @@ import {
   type CvssInput,
   canonicalVersion,
   catalogsFor,
+  checkedAdvisory,
   compareIn,
   cvssFrom,
   cweFromText,
@@ -244,15 +245,7 @@ export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
     fixes: [],
     references: references as Reference[],
   };
-  const checked = advisorySchema.safeParse(advisory);
-  if (!checked.success) {
-    const issue = checked.error.issues[0]!;
-    throw new ImportError(
-      issue.path.join('.'),
-      `converted advisory does not fit the model: ${issue.message}`,
-    );
-  }
-  result.advisories.push(advisory);
+  result.advisories.push(checkedAdvisory(advisory));
   return result;
 }
 

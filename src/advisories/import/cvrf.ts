@@ -14,7 +14,7 @@
  * documents and are summarised in one warning per status type. Notes are HTML: tags are stripped.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { type AdvisoryInput, advisorySchema, fixSchema, type Reference } from '../../core/advisory/model.js';
+import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
 import type { Catalog } from '../../core/catalog/model.js';
 import type { SchemeId } from '../../core/versions/scheme.js';
 import {
@@ -24,6 +24,7 @@ import {
   asText,
   type CveInput,
   type CvssInput,
+  checkedAdvisory,
   cvssFrom,
   cweFromText,
   describeValue,
@@ -42,6 +43,7 @@ import {
   trainFromName,
   trainLabel,
   trainRangeForKb,
+  validFixes,
   wholeTrainRange,
 } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
@@ -290,26 +292,10 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
     origin: `cvrf:${ctx.origin}`,
     cves,
     affected: mergeAffected(entries),
-    fixes: [...fixes.values()].filter((f) => {
-      const ok = fixSchema.safeParse(f);
-      if (!ok.success)
-        warnings.push({
-          path: 'cvrfdoc.Vulnerability',
-          message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
-        });
-      return ok.success;
-    }),
+    fixes: validFixes([...fixes.values()], warnings, 'cvrfdoc.Vulnerability'),
     references: references as Reference[],
   };
-  const checked = advisorySchema.safeParse(advisory);
-  if (!checked.success) {
-    const issue = checked.error.issues[0]!;
-    throw new ImportError(
-      issue.path.join('.'),
-      `converted advisory does not fit the model: ${issue.message}`,
-    );
-  }
-  result.advisories.push(advisory);
+  result.advisories.push(checkedAdvisory(advisory));
   return result;
 }
 

@@ -3,11 +3,17 @@
  * product ids, and free-text release names ("Microsoft Exchange Server 2016 Cumulative Update 19") into a
  * train of a product catalog. Shared by every importer so they agree on ids.
  */
-import { type AdvisoryInput, affectedSchema, referenceSchema } from '../../core/advisory/model.js';
+import {
+  type AdvisoryInput,
+  advisorySchema,
+  affectedSchema,
+  fixSchema,
+  referenceSchema,
+} from '../../core/advisory/model.js';
 import type { Catalog, CatalogTrain } from '../../core/catalog/model.js';
 import { compareVersions, parseVersion } from '../../core/versions/index.js';
 import type { SchemeId } from '../../core/versions/scheme.js';
-import type { ImportWarning } from './types.js';
+import { ImportError, type ImportWarning } from './types.js';
 
 /** Lower-cases and turns runs of anything but [a-z0-9._+-] into `_`, as CPE product names are written. */
 export function slug(text: string): string {
@@ -712,4 +718,30 @@ export function asText(v: unknown): string | undefined {
 export function asArray(v: unknown): unknown[] | undefined {
   if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : undefined;
+}
+
+/** Fixes that fit the model; each one that does not is dropped with a warning at `path`. */
+export function validFixes(fixes: readonly FixInput[], warnings: ImportWarning[], path: string): FixInput[] {
+  return fixes.filter((f) => {
+    const ok = fixSchema.safeParse(f);
+    if (!ok.success)
+      warnings.push({
+        path,
+        message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
+      });
+    return ok.success;
+  });
+}
+
+/** The last check of an importer: a converted advisory that does not fit the model is an error, never output. */
+export function checkedAdvisory(advisory: AdvisoryInput): AdvisoryInput {
+  const checked = advisorySchema.safeParse(advisory);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new ImportError(
+      issue.path.join('.'),
+      `converted advisory does not fit the model: ${issue.message}`,
+    );
+  }
+  return advisory;
 }

@@ -225,6 +225,7 @@ export type Kev = z.infer<typeof kevSchema>;
 export type Affected = z.infer<typeof affectedSchema>;
 export type VersionRange = z.infer<typeof versionRangeSchema>;
 export type Fix = z.infer<typeof fixSchema>;
+export type FixInput = z.input<typeof fixSchema>;
 export type FixTarget = z.infer<typeof fixTargetSchema>;
 export type Mitigation = z.infer<typeof mitigationSchema>;
 export type Reference = z.infer<typeof referenceSchema>;
