@@ -26,7 +26,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import type { LogRecord, LogType } from '../types.js';
 import { type Detected, directive, fieldsOf } from './detect.js';
-import { HTTPPROXY_MIN_POSITIONAL, httpProxyName, TIMESTAMP_COLUMNS } from './fields.js';
+import { EVENT_FIELDS, HTTPPROXY_MIN_POSITIONAL, httpProxyName, TIMESTAMP_COLUMNS } from './fields.js';
 import { type LineSample, MAX_SAMPLES, sampleText } from './lines.js';
 import {
   countQuotes,
@@ -476,20 +476,8 @@ function eventStart(s: string, from: number): number {
   return -1;
 }
 
-const SYSTEM_FIELDS: readonly string[] = [
-  'Provider',
-  'Source',
-  'EventID',
-  'Level',
-  'TimeCreated',
-  'Computer',
-  'Channel',
-  'EventRecordID',
-  'Task',
-  'Keywords',
-  'Message',
-];
-const RESERVED = new Set([...SYSTEM_FIELDS, 'Data', 'UserID', 'LevelName', 'Qualifiers', '__proto__']);
+/** Names a named <Data Name=…> value may not take: the event's own fields. */
+const RESERVED = new Set([...EVENT_FIELDS, 'Data', 'UserID', 'LevelName', 'Qualifiers', '__proto__']);
 
 /** One `<Event>…</Event>` text → fields, or a reason it is not one. */
 export function eventFields(text: string): Record<string, string> | string {
