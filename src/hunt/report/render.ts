@@ -195,7 +195,7 @@ export function renderHtml(r: HuntResult, meta: { title: string; generated: stri
       ? `<h3>Timeline</h3>${h.timeline_omitted ? `<p>${h.timeline_omitted} entries in the middle are left out; the JSON report has every finding.</p>` : ''}<table><tr><th>Time (UTC)</th><th>Stage</th><th>CVE</th><th>What</th><th>Evidence</th><th>Client</th></tr>${h.timeline
           .map(
             (t) =>
-              `<tr class="${e(t.stage)}"><td>${e(t.timestamp ?? '')}</td><td>${e(t.stage.replace('_', '-'))}</td><td>${e(t.cve ?? '')}</td><td>${e(t.title)}${t.also.length ? `<br><small>also: ${t.also.map(e).join('; ')}</small>` : ''}</td><td class="mono">${e(t.file)}:${t.line}</td><td>${e(t.client ?? '')}</td></tr>`,
+              `<tr class="${e(t.stage)}"><td class="nowrap">${e(t.timestamp ?? '')}</td><td>${e(t.stage.replace('_', '-'))}</td><td class="nowrap">${e(t.cve ?? '')}</td><td>${e(t.title)}${t.also.length ? `<br><small>also: ${t.also.map(e).join('; ')}</small>` : ''}</td><td class="mono">${e(t.file)}:${t.line}</td><td>${e(t.client ?? '')}</td></tr>`,
           )
           .join('')}</table>`
       : ''
@@ -222,7 +222,7 @@ h1{font-size:1.6rem;margin-bottom:.2rem}.meta{color:#555;margin-top:0}
 section.host{border:1px solid #ddd;border-radius:8px;padding:0 1.2rem 1rem;margin:1.5rem 0}
 .verdict{color:#fff;border-radius:4px;padding:.1rem .5rem;font-size:.9rem;vertical-align:middle}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9rem}th,td{border-bottom:1px solid #eee;padding:.3rem .4rem;text-align:left;vertical-align:top}
-th{background:#f6f6f6}.mono{font-family:ui-monospace,Consolas,monospace;word-break:break-all}
+th{background:#f6f6f6}td.nowrap{white-space:nowrap}.mono{font-family:ui-monospace,Consolas,monospace;word-break:break-all}
 tr.post_exploitation td:nth-child(2){color:#b3261e;font-weight:600}tr.exploitation td:nth-child(2){color:#c4561b}
 footer{color:#666;font-size:.85rem;margin-top:2rem}
 </style></head><body>
