@@ -16,6 +16,8 @@ import { runImport, runList, runShow, runValidate } from './commands/advisories.
 import { runCheck } from './commands/check.js';
 import { runExchange } from './commands/exchange.js';
 import type { HuntCliOptions } from './commands/hunt.js';
+import type { LabExchangeOptions } from './commands/lab.js';
+import type { ScanCliOptions } from './commands/scan.js';
 import { EXIT, type Io, processIo, UsageError } from './io.js';
 
 const VERSION = '0.1.0';
@@ -76,6 +78,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       code = runCheck(io, kb(), { ...opts, facts: resolve(io.cwd, opts.facts) });
     });
 
+  /** Option parser for whole numbers within bounds: a bad value is a usage error naming the option. */
+  const int = (name: string, min: number, max: number) => (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${name} takes a whole number from ${min} to ${max}`);
+    return n;
+  };
   const collect = (value: string, previous: string[]) => [...previous, value];
   program
     .command('hunt')
@@ -119,6 +128,76 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           html: opts.html ? resolve(io.cwd, opts.html) : undefined,
         },
       );
+    });
+
+  program
+    .command('scan')
+    .description(
+      'find Exchange servers from the outside: build, CVEs, ProxyLogon check (safe), TLS certificate',
+    )
+    .argument('[target...]', 'URLs, host names, IPv4/IPv6 addresses, CIDR ranges')
+    .option('--targets <file>', 'read targets from FILE, one per line')
+    .option('--ports <list>', 'ports for targets without one, e.g. 443,8443 (default 443, then 80 over HTTP)')
+    .option('--sni <name>', 'TLS server name and Host header for address targets')
+    .option('--force', 'allow CIDR ranges larger than /20 (4,096 addresses)')
+    .option('--passive', 'skip the active ProxyLogon check')
+    .option('--concurrency <n>', 'hosts scanned at once (default 64)', int('--concurrency', 1, 4096))
+    .option('--per-host <n>', 'connections at once to one host (default 2)', int('--per-host', 1, 64))
+    .option(
+      '--timeout <ms>',
+      'deadline per request in milliseconds (default 5000)',
+      int('--timeout', 100, 600_000),
+    )
+    .option('--retries <n>', 'retries after a connect failure (default 1)', int('--retries', 0, 5))
+    .option('--json', 'one JSON object per host as it finishes, then a summary object (JSON Lines)')
+    .option('--csv', 'one CSV row per host')
+    .action(async (targets: string[], opts: ScanCliOptions) => {
+      const { runScan } = await import('./commands/scan.js');
+      code = await runScan(io, kb(), targets, {
+        ...opts,
+        targets: opts.targets ? resolve(io.cwd, opts.targets) : undefined,
+      });
+    });
+
+  const lab = program.command('lab').description('emulated servers for tests and demos (loopback only)');
+  lab
+    .command('exchange')
+    .description(
+      'run one emulated Exchange OWA/ECP front end of a given build (a test fixture, not a real server)',
+    )
+    .requiredOption('--build <build>', 'Exchange build to emulate, e.g. 15.1.2176.2')
+    .option('--shielded', 'behave as if the EOMT URL Rewrite mitigation were installed')
+    .option('--http', 'plain HTTP instead of HTTPS')
+    .option('--host <address>', 'loopback address to listen on (default 127.0.0.1)')
+    .option('--port <n>', 'port (default: any free port)', int('--port', 0, 65535))
+    .option('--name <name>', 'front-end server name (X-FEServer)')
+    .option('--log-dir <dir>', 'write HttpProxy and IIS logs of what it receives under DIR')
+    .option('--hide-version-header', 'do not send X-OWA-Version')
+    .option('--hide-manifest', 'answer 404 for /ecp/Current/exporttool/… (build probes still work)')
+    .action(async (opts: LabExchangeOptions) => {
+      const { runLabExchange } = await import('./commands/lab.js');
+      code = await runLabExchange(io, kb(), {
+        ...opts,
+        logDir: opts.logDir ? resolve(io.cwd, opts.logDir) : undefined,
+      });
+    });
+  lab
+    .command('farm')
+    .description('run many emulated Exchange servers on 127.0.x.y addresses; prints the ground truth as JSON')
+    .option(
+      '--count <n>',
+      'servers (default: every 2013/2016/2019 CU of the catalog in every state)',
+      int('--count', 1, 60_000),
+    )
+    .option('--http', 'plain HTTP instead of HTTPS')
+    .option('--same-address', 'all on 127.0.0.1 with one port each')
+    .option('--log-dir <dir>', 'each server logs under DIR/<server name>/')
+    .action(async (opts: { count?: number; http?: boolean; logDir?: string; sameAddress?: boolean }) => {
+      const { runLabFarm } = await import('./commands/lab.js');
+      code = await runLabFarm(io, kb(), {
+        ...opts,
+        logDir: opts.logDir ? resolve(io.cwd, opts.logDir) : undefined,
+      });
     });
 
   const advisories = program.command('advisories').description('the advisory knowledge base');
