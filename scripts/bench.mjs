@@ -6,6 +6,7 @@ import { cpus, totalmem } from 'node:os';
 const BENCHES = {
   exposure: () => import('./bench/exposure.mjs'),
   hunt: () => import('./bench/hunt.mjs'),
+  scan: () => import('./bench/scan.mjs'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));

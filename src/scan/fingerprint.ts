@@ -177,14 +177,18 @@ export async function fingerprint(get: Get, opts: FingerprintOptions = {}): Prom
   };
   if (!exchange) return result;
 
-  // 2. The ClickOnce manifest.
+  // 2. The ClickOnce manifest, unless X-OWA-Version already gave the exact build (one request less per host).
   let manifest: string | null = null;
-  const m = await get(MANIFEST_CURRENT);
-  if (m.kind === 'response' && m.status === 200) {
-    manifest = manifestVersion(m.body);
-    evidence.push(`GET ${MANIFEST_CURRENT}: 200, version ${manifest ?? 'not found'}`);
+  if (seen.owa !== null && seen.owa.split('.').length === 4) {
+    evidence.push(`${MANIFEST_CURRENT} not requested: X-OWA-Version gave the exact build`);
   } else {
-    evidence.push(`GET ${MANIFEST_CURRENT}: ${outcomeText(m)}`);
+    const m = await get(MANIFEST_CURRENT);
+    if (m.kind === 'response' && m.status === 200) {
+      manifest = manifestVersion(m.body);
+      evidence.push(`GET ${MANIFEST_CURRENT}: 200, version ${manifest ?? 'not found'}`);
+    } else {
+      evidence.push(`GET ${MANIFEST_CURRENT}: ${outcomeText(m)}`);
+    }
   }
 
   const pathExact = paths.find((b) => b.split('.').length === 4) ?? null;

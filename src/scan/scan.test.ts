@@ -247,7 +247,7 @@ describe('fingerprint() on canned responses', () => {
     tls: null,
     ms: 1,
   });
-  it('notes a disagreement between X-OWA-Version and the manifest', async () => {
+  it('trusts an exact X-OWA-Version without asking for the manifest', async () => {
     const get = async (p: string): Promise<HttpOutcome> => {
       if (p === '/owa/') return resp(200, { 'x-owa-version': '15.01.2176.009' }, '<title>Outlook</title>');
       if (p.startsWith('/ecp/Current/'))
@@ -258,9 +258,14 @@ describe('fingerprint() on canned responses', () => {
         );
       return resp(404, {});
     };
-    const f = await fingerprint(get);
+    const asked: string[] = [];
+    const f = await fingerprint((p) => {
+      asked.push(p);
+      return get(p);
+    });
     expect(f).toMatchObject({ exchange: true, build: '15.1.2176.9', exact: true, method: 'x-owa-version' });
-    expect(f.evidence.join('\n')).toMatch(/differs from the exporttool manifest 15\.1\.2176\.2/);
+    expect(asked.some((p) => p.startsWith('/ecp/'))).toBe(false);
+    expect(f.evidence.join('\n')).toMatch(/not requested: X-OWA-Version gave the exact build/);
   });
   it('ignores a catch-all 200 that is not the manifest of the candidate', async () => {
     const get = async (p: string): Promise<HttpOutcome> => {
