@@ -6,8 +6,8 @@
 import type { FileOutcome } from './assess.js';
 import { fileFindings, type IocSet, needsHash, sha256Of } from './files.js';
 import { type Job, jobFiles } from './inputs.js';
+import { DEFAULT_SCAN_OPTIONS, type ScanRule, scanFile } from './logscan.js';
 import { type DecodeInfo, decodeToUtf8Chunks } from './parse/index.js';
-import { DEFAULT_SCAN_OPTIONS, type ScanRule, scanFile } from './scan.js';
 import type { Finding, LogType } from './types.js';
 
 export interface JobOutcome {

@@ -3,8 +3,8 @@
  * IOC attacker-address rule. Built from plain data (RuleConfig) so every worker thread builds the same set.
  */
 import { buildIocSet, type IocSet } from './files.js';
+import type { ScanRule } from './logscan.js';
 import type { UnsupportedRuleNote } from './report/model.js';
-import type { ScanRule } from './scan.js';
 import { compileRule, loadSigmaRule } from './sigma/index.js';
 import { LOG_TYPES, type LogRecord, type LogType } from './types.js';
 
