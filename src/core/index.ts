@@ -4,4 +4,5 @@ export { type BuildInfo, type CatalogEntry, CatalogIndex, describeEntry } from '
 export * from './catalog/model.js';
 export { DataFileError, type DataIssue, formatPath, MAX_DATA_FILE_BYTES, parseDataText } from './datafile.js';
 export * from './exposure/index.js';
+export * from './logformats.js';
 export * from './versions/index.js';

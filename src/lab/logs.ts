@@ -8,89 +8,13 @@
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { HTTPPROXY_FIELDS, type HttpProxyField, IIS_EXCHANGE_FIELDS } from '../core/logformats.js';
 
-export const HTTPPROXY_FIELDS = [
-  'DateTime',
-  'RequestId',
-  'MajorVersion',
-  'MinorVersion',
-  'BuildVersion',
-  'RevisionVersion',
-  'ClientRequestId',
-  'Protocol',
-  'UrlHost',
-  'UrlStem',
-  'ProtocolAction',
-  'AuthenticationType',
-  'IsAuthenticated',
-  'AuthenticatedUser',
-  'Organization',
-  'AnchorMailbox',
-  'UserAgent',
-  'ClientIpAddress',
-  'ServerHostName',
-  'HttpStatus',
-  'BackEndStatus',
-  'ErrorCode',
-  'Method',
-  'ProxyAction',
-  'TargetServer',
-  'TargetServerVersion',
-  'RoutingType',
-  'RoutingHint',
-  'BackEndCookie',
-  'ServerLocatorHost',
-  'ServerLocatorLatency',
-  'RequestBytes',
-  'ResponseBytes',
-  'TargetOutstandingRequests',
-  'AuthModulePerfContext',
-  'HttpPipelineLatency',
-  'CalculateTargetBackEndLatency',
-  'GlsLatencyBreakup',
-  'TotalGlsLatency',
-  'AccountForestLatencyBreakup',
-  'TotalAccountForestLatency',
-  'ResourceForestLatencyBreakup',
-  'TotalResourceForestLatency',
-  'ADLatency',
-  'SharedCacheLatencyBreakup',
-  'TotalSharedCacheLatency',
-  'ActivityContextLifeTime',
-  'ModuleToHandlerSwitchingLatency',
-  'ClientReqStreamLatency',
-  'BackendReqInitLatency',
-  'BackendReqStreamLatency',
-  'BackendProcessingLatency',
-  'BackendRespInitLatency',
-  'BackendRespStreamLatency',
-  'ClientRespStreamLatency',
-  'KerberosAuthHeaderLatency',
-  'HandlerCompletionLatency',
-  'RequestHandlerLatency',
-  'HandlerToModuleSwitchingLatency',
-  'ProxyTime',
-  'CoreLatency',
-  'RoutingLatency',
-  'HttpProxyOverhead',
-  'TotalRequestTime',
-  'RouteRefresherLatency',
-  'UrlQuery',
-  'BackEndGenericInfo',
-  'GenericInfo',
-  'GenericErrors',
-  'EdgeTraceId',
-  'DatabaseGuid',
-  'UserADObjectGuid',
-  'PartitionEndpointLookupLatency',
-  'RoutingStatus',
-] as const;
+export { HTTPPROXY_FIELDS } from '../core/logformats.js';
 
-export type HttpProxyField = (typeof HTTPPROXY_FIELDS)[number];
 export type HttpProxyRow = Partial<Record<HttpProxyField, string | number | boolean>>;
 
-export const W3C_FIELDS =
-  'date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken';
+export const W3C_FIELDS = IIS_EXCHANGE_FIELDS.join(' ');
 
 export interface W3cRow {
   time: Date;

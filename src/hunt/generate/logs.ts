@@ -10,26 +10,12 @@
  *
  * Every record method returns the file and 1-based line it wrote, for the ground truth.
  */
+import { HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/logformats.js';
 import { type Clock, csv, dayStamp, hourStamp, iisDayStamp } from './format.js';
 import type { Server, Ua } from './world.js';
 import type { OpenFile, TreeWriter } from './writer.js';
 
-/** HttpProxy columns of Exchange 2016 CU22 / 2019 (74), reference §1.10. */
-export const HTTPPROXY_FIELDS: readonly string[] = (
-  'DateTime,RequestId,MajorVersion,MinorVersion,BuildVersion,RevisionVersion,ClientRequestId,Protocol,UrlHost,' +
-  'UrlStem,ProtocolAction,AuthenticationType,IsAuthenticated,AuthenticatedUser,Organization,AnchorMailbox,UserAgent,' +
-  'ClientIpAddress,ServerHostName,HttpStatus,BackEndStatus,ErrorCode,Method,ProxyAction,TargetServer,' +
-  'TargetServerVersion,RoutingType,RoutingHint,BackEndCookie,ServerLocatorHost,ServerLocatorLatency,RequestBytes,' +
-  'ResponseBytes,TargetOutstandingRequests,AuthModulePerfContext,HttpPipelineLatency,CalculateTargetBackEndLatency,' +
-  'GlsLatencyBreakup,TotalGlsLatency,AccountForestLatencyBreakup,TotalAccountForestLatency,' +
-  'ResourceForestLatencyBreakup,TotalResourceForestLatency,ADLatency,SharedCacheLatencyBreakup,' +
-  'TotalSharedCacheLatency,ActivityContextLifeTime,ModuleToHandlerSwitchingLatency,ClientReqStreamLatency,' +
-  'BackendReqInitLatency,BackendReqStreamLatency,BackendProcessingLatency,BackendRespInitLatency,' +
-  'BackendRespStreamLatency,ClientRespStreamLatency,KerberosAuthHeaderLatency,HandlerCompletionLatency,' +
-  'RequestHandlerLatency,HandlerToModuleSwitchingLatency,ProxyTime,CoreLatency,RoutingLatency,HttpProxyOverhead,' +
-  'TotalRequestTime,RouteRefresherLatency,UrlQuery,BackEndGenericInfo,GenericInfo,GenericErrors,EdgeTraceId,' +
-  'DatabaseGuid,UserADObjectGuid,PartitionEndpointLookupLatency,RoutingStatus'
-).split(',');
+export { HTTPPROXY_FIELDS } from '../../core/logformats.js';
 
 export const ECP_FIELDS: readonly string[] = ['TimeStamp', 'ServerName', 'EventId', 'EventData'];
 
@@ -47,8 +33,7 @@ export const OAB_FIELDS: readonly string[] = [
   'Message',
 ];
 
-export const IIS_FIELDS =
-  'date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip cs(User-Agent) cs(Referer) sc-status sc-substatus sc-win32-status time-taken';
+export const IIS_FIELDS = IIS_EXCHANGE_FIELDS.join(' ');
 
 export type Protocol =
   | 'Owa'

@@ -4,82 +4,9 @@
  */
 
 /** HttpProxy log columns of Exchange 2016 CU22 / 2019 (74), in file order. Older builds write a prefix of it. */
-export const HTTPPROXY_FIELDS: readonly string[] = [
-  'DateTime',
-  'RequestId',
-  'MajorVersion',
-  'MinorVersion',
-  'BuildVersion',
-  'RevisionVersion',
-  'ClientRequestId',
-  'Protocol',
-  'UrlHost',
-  'UrlStem',
-  'ProtocolAction',
-  'AuthenticationType',
-  'IsAuthenticated',
-  'AuthenticatedUser',
-  'Organization',
-  'AnchorMailbox',
-  'UserAgent',
-  'ClientIpAddress',
-  'ServerHostName',
-  'HttpStatus',
-  'BackEndStatus',
-  'ErrorCode',
-  'Method',
-  'ProxyAction',
-  'TargetServer',
-  'TargetServerVersion',
-  'RoutingType',
-  'RoutingHint',
-  'BackEndCookie',
-  'ServerLocatorHost',
-  'ServerLocatorLatency',
-  'RequestBytes',
-  'ResponseBytes',
-  'TargetOutstandingRequests',
-  'AuthModulePerfContext',
-  'HttpPipelineLatency',
-  'CalculateTargetBackEndLatency',
-  'GlsLatencyBreakup',
-  'TotalGlsLatency',
-  'AccountForestLatencyBreakup',
-  'TotalAccountForestLatency',
-  'ResourceForestLatencyBreakup',
-  'TotalResourceForestLatency',
-  'ADLatency',
-  'SharedCacheLatencyBreakup',
-  'TotalSharedCacheLatency',
-  'ActivityContextLifeTime',
-  'ModuleToHandlerSwitchingLatency',
-  'ClientReqStreamLatency',
-  'BackendReqInitLatency',
-  'BackendReqStreamLatency',
-  'BackendProcessingLatency',
-  'BackendRespInitLatency',
-  'BackendRespStreamLatency',
-  'ClientRespStreamLatency',
-  'KerberosAuthHeaderLatency',
-  'HandlerCompletionLatency',
-  'RequestHandlerLatency',
-  'HandlerToModuleSwitchingLatency',
-  'ProxyTime',
-  'CoreLatency',
-  'RoutingLatency',
-  'HttpProxyOverhead',
-  'TotalRequestTime',
-  'RouteRefresherLatency',
-  'UrlQuery',
-  'BackEndGenericInfo',
-  'GenericInfo',
-  'GenericErrors',
-  'EdgeTraceId',
-  'DatabaseGuid',
-  'UserADObjectGuid',
-  'PartitionEndpointLookupLatency',
-  'RoutingStatus',
-];
+import { HTTPPROXY_FIELDS as CORE_HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/logformats.js';
+
+export const HTTPPROXY_FIELDS: readonly string[] = CORE_HTTPPROXY_FIELDS;
 
 /**
  * A headerless HttpProxy row needs at least this many values (through `HttpStatus`) to be mapped by position onto
@@ -107,23 +34,7 @@ export const OABGEN_FIELDS: readonly string[] = [
 ];
 
 /** Exchange's default IIS W3C field list (front end and back end sites). */
-export const IIS_DEFAULT_FIELDS: readonly string[] = [
-  'date',
-  'time',
-  's-ip',
-  'cs-method',
-  'cs-uri-stem',
-  'cs-uri-query',
-  's-port',
-  'cs-username',
-  'c-ip',
-  'cs(User-Agent)',
-  'cs(Referer)',
-  'sc-status',
-  'sc-substatus',
-  'sc-win32-status',
-  'time-taken',
-];
+export const IIS_DEFAULT_FIELDS: readonly string[] = IIS_EXCHANGE_FIELDS;
 
 /** Field names of Windows event records, whether from wevtutil XML or an Event Viewer / Export-Csv CSV. */
 export const EVENT_FIELDS: readonly string[] = [
