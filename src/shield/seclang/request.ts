@@ -1,0 +1,134 @@
+import type { RulePhase, ShieldRequest } from '../types.js';
+import { urlDecode } from './transforms.js';
+
+/** Percent-decoding as libmodsecurity's utils::uri_decode: `%XX` only (no `+`), invalid escapes kept. */
+export function uriDecode(s: string): string {
+  if (s.indexOf('%') < 0) return s;
+  return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+}
+
+/** `a=1&b=2` → pairs; name and value url-decoded (`+` → space) as ModSecurity does; empty pieces skipped. */
+export function parseArgs(s: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const piece of s.split('&')) {
+    if (piece === '') continue;
+    const eq = piece.indexOf('=');
+    const k = eq < 0 ? piece : piece.slice(0, eq);
+    const v = eq < 0 ? '' : piece.slice(eq + 1);
+    out.push([urlDecode(k), urlDecode(v)]);
+  }
+  return out;
+}
+
+/** One Cookie header → pairs, exactly as libmodsecurity v3 Transaction::addRequestHeader splits it. */
+export function parseCookieHeader(value: string): Array<[string, string]> {
+  const parts = value.split(';');
+  const last = parts.length - 1;
+  parts[last] = parts[last]!.replace(/[ \t\n\v\f\r]+$/, '');
+  const out: Array<[string, string]> = [];
+  for (const c of parts) {
+    if (c === '') continue;
+    const eq = c.indexOf('=');
+    let k = eq < 0 ? c : c.slice(0, eq);
+    const v = eq < 0 ? '' : c.slice(eq + 1);
+    k = k.replace(/^[ \t\n\v\f\r]+/, '');
+    if (k === '') continue;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+/** Per-request view of a ShieldRequest; every derived value is computed lazily, at most once. */
+export class RequestView {
+  private _hdrLower?: string[];
+  private _cookies?: Array<[string, string]>;
+  private _argsGet?: Array<[string, string]>;
+  private _argsPost?: Array<[string, string]>;
+  private _uriNoFrag?: string;
+  private _decoded?: string;
+  private _body?: string | null;
+  /** TX:0..9 from `capture`. */
+  readonly tx = new Map<string, string>();
+
+  constructor(
+    readonly req: ShieldRequest,
+    readonly phase: RulePhase,
+  ) {}
+
+  get headerNamesLower(): string[] {
+    if (!this._hdrLower) this._hdrLower = this.req.headers.map(([n]) => n.toLowerCase());
+    return this._hdrLower;
+  }
+
+  get uriNoFragment(): string {
+    if (this._uriNoFrag === undefined) {
+      const u = this.req.uri;
+      const h = u.indexOf('#');
+      this._uriNoFrag = h < 0 ? u : u.slice(0, h);
+    }
+    return this._uriNoFrag;
+  }
+
+  get uriDecoded(): string {
+    if (this._decoded === undefined) this._decoded = uriDecode(this.uriNoFragment);
+    return this._decoded;
+  }
+
+  /** REQUEST_URI: decoded, with `scheme://host` removed from an absolute-form target (libmodsecurity v3). */
+  get requestUri(): string {
+    const d = this.uriDecoded;
+    if (d.startsWith('/') || d === '') return d;
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/.exec(d);
+    return m ? d.slice(m[0].length) || '/' : d;
+  }
+
+  /** REQUEST_FILENAME: decoded path, cut at the first (decoded) `?`, as libmodsecurity v3 does. */
+  get filename(): string {
+    const r = this.requestUri;
+    const q = r.indexOf('?');
+    return q < 0 ? r : r.slice(0, q);
+  }
+
+  get queryString(): string | undefined {
+    const u = this.uriNoFragment;
+    const q = u.indexOf('?');
+    return q < 0 ? undefined : u.slice(q + 1);
+  }
+
+  get argsGet(): Array<[string, string]> {
+    if (!this._argsGet) this._argsGet = parseArgs(this.queryString ?? '');
+    return this._argsGet;
+  }
+
+  get argsPost(): Array<[string, string]> {
+    if (!this._argsPost) {
+      this._argsPost = [];
+      const body = this.body;
+      if (body !== null) {
+        const i = this.headerNamesLower.indexOf('content-type');
+        const ct = i < 0 ? '' : this.req.headers[i]![1].toLowerCase();
+        if (ct.trimStart().startsWith('application/x-www-form-urlencoded')) this._argsPost = parseArgs(body);
+      }
+    }
+    return this._argsPost;
+  }
+
+  /** Body as a byte string (phase 2 only); null when absent. */
+  get body(): string | null {
+    if (this._body === undefined) {
+      this._body = this.phase === 2 && this.req.body ? this.req.body.toString('latin1') : null;
+    }
+    return this._body;
+  }
+
+  get cookies(): Array<[string, string]> {
+    if (!this._cookies) {
+      this._cookies = [];
+      const names = this.headerNamesLower;
+      for (let i = 0; i < names.length; i++) {
+        if (names[i] === 'cookie') this._cookies.push(...parseCookieHeader(this.req.headers[i]![1]));
+      }
+    }
+    return this._cookies;
+  }
+}
