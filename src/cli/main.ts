@@ -18,6 +18,7 @@ import { runExchange } from './commands/exchange.js';
 import type { HuntCliOptions } from './commands/hunt.js';
 import type { LabExchangeOptions } from './commands/lab.js';
 import type { ScanCliOptions } from './commands/scan.js';
+import type { ShieldExportOptions } from './commands/shield.js';
 import { EXIT, type Io, processIo, UsageError } from './io.js';
 
 const VERSION = '0.1.0';
@@ -198,6 +199,33 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         ...opts,
         logDir: opts.logDir ? resolve(io.cwd, opts.logDir) : undefined,
       });
+    });
+
+  const shield = program.command('shield').description('virtual patches (the gateway is not built yet)');
+  shield
+    .command('export')
+    .description(
+      "translate SecLang rules (files, or an advisory's virtual patch) for ModSecurity, nginx, IIS or HAProxy",
+    )
+    .argument('[file...]', 'SecLang rule files')
+    .addOption(
+      new Option('--format <format>', 'target')
+        .choices(['modsecurity', 'nginx', 'iis', 'haproxy'])
+        .makeOptionMandatory(),
+    )
+    .option('--advisory <id>', "export this advisory's virtual patch, e.g. proxylogon-2021-03")
+    .option('--strict', "include the advisory's broader -strict patches")
+    .option('--lossy', 'drop decoding steps the target cannot express (then encoded evasions get through)')
+    .option('--allow-crs-ids', 'allow rule ids in the CRS ranges (modsecurity)')
+    .option('--json', 'print one JSON object with the text, skipped rules and notes')
+    .action(async (files: string[], opts: ShieldExportOptions) => {
+      const { runShieldExport } = await import('./commands/shield.js');
+      code = runShieldExport(
+        io,
+        kb(),
+        files.map((f) => resolve(io.cwd, f)),
+        opts,
+      );
     });
 
   const advisories = program.command('advisories').description('the advisory knowledge base');

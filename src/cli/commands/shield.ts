@@ -1,0 +1,75 @@
+/** `bulwark shield export`: an advisory's virtual patch (or any SecLang file) for the WAF or IIS a customer runs. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { KnowledgeBase } from '../../advisories/index.js';
+import { type ExportFormat, exportRules } from '../../shield/export/index.js';
+import { parseSecLangAst, SecLangError } from '../../shield/seclang/index.js';
+import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
+
+export interface ShieldExportOptions {
+  format: ExportFormat;
+  advisory?: string;
+  strict?: boolean;
+  /** Drop decoding steps the target cannot express (misses encoded evasions; every such rule gets a note). */
+  lossy?: boolean;
+  allowCrsIds?: boolean;
+  json?: boolean;
+}
+
+/** The SecLang files of an advisory's virtual patches; patches whose id ends in `-strict` only with --strict. */
+function advisoryRuleFiles(kb: KnowledgeBase, id: string, strict: boolean): string[] {
+  const advisory = kb.advisories.find((a) => a.id === id);
+  if (!advisory) throw new UsageError(`no advisory "${id}" (see: bulwark advisories list)`);
+  const base = resolve(kb.fileOf.get(id)!, '..');
+  const files: string[] = [];
+  for (const ref of advisory.virtual_patches) {
+    if (ref.format !== 'seclang' || !ref.file || (!strict && ref.id.endsWith('-strict'))) continue;
+    const path = resolve(base, ref.file);
+    const names = ref.file.endsWith('/')
+      ? readdirSync(path)
+          .filter((n) => n.endsWith('.conf'))
+          .sort()
+      : [''];
+    for (const n of names) files.push(n ? join(path, n) : path);
+  }
+  if (!files.length) throw new UsageError(`advisory ${id} has no SecLang virtual patch`);
+  return files;
+}
+
+export function runShieldExport(
+  io: Io,
+  kb: KnowledgeBase,
+  files: string[],
+  opts: ShieldExportOptions,
+): number {
+  if (!files.length && !opts.advisory) throw new UsageError('give rule files or --advisory ID');
+  const paths = [
+    ...files,
+    ...(opts.advisory ? advisoryRuleFiles(kb, opts.advisory, Boolean(opts.strict)) : []),
+  ];
+  const asts = paths.map((p) => {
+    let text: string;
+    try {
+      text = readFileSync(p, 'utf8');
+    } catch (err) {
+      throw new UsageError(
+        `${p}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
+    }
+    try {
+      return parseSecLangAst(text, p);
+    } catch (err) {
+      if (err instanceof SecLangError) throw new UsageError(err.message);
+      throw err;
+    }
+  });
+  const out = exportRules(asts, opts.format, { lossy: opts.lossy, allowCrsIds: opts.allowCrsIds });
+  if (opts.json) printJson(io, { format: opts.format, files: paths, ...out });
+  else {
+    io.out(out.text.endsWith('\n') ? out.text : `${out.text}\n`);
+    for (const s of out.skipped) io.err(`${paint(io, 'yellow', 'not exported')} rule ${s.id}: ${s.reason}\n`);
+    for (const n of out.notes) io.err(`${paint(io, 'dim', 'note')} rule ${n.id}: ${n.note}\n`);
+  }
+  // Findings here are rules the target cannot express: the export is incomplete.
+  return out.skipped.length ? EXIT.findings : EXIT.clean;
+}
