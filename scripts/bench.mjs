@@ -7,6 +7,7 @@ const BENCHES = {
   exposure: () => import('./bench/exposure.mjs'),
   hunt: () => import('./bench/hunt.mjs'),
   scan: () => import('./bench/scan.mjs'),
+  shield: () => import('./bench/shield.mjs'),
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));

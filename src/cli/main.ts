@@ -15,6 +15,7 @@ import { DataFileError } from '../core/index.js';
 import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
 import { runCheck } from './commands/check.js';
 import { runExchange } from './commands/exchange.js';
+import type { GatewayCliOptions } from './commands/gateway.js';
 import type { HuntCliOptions } from './commands/hunt.js';
 import type { LabExchangeOptions } from './commands/lab.js';
 import type { ScanCliOptions } from './commands/scan.js';
@@ -201,7 +202,31 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       });
     });
 
-  const shield = program.command('shield').description('virtual patches (the gateway is not built yet)');
+  program
+    .command('gateway')
+    .description(
+      'reverse proxy that enforces virtual patches in front of OWA/ECP (reloads on SIGHUP and file change)',
+    )
+    .option(
+      '--config <file>',
+      'gateway configuration (YAML or JSON): listeners, TLS, routes, rules, limits, logs',
+    )
+    .option('--listen <host:port>', 'quick form: where to listen, e.g. 127.0.0.1:8443')
+    .option('--upstream <url>', 'quick form: the server to protect, e.g. https://10.0.0.5')
+    .option('--advisory <id>', "quick form: enforce this advisory's virtual patch, e.g. proxylogon-2021-03")
+    .option('--strict', "quick form: include the advisory's broader -strict patches")
+    .option('--detect', 'quick form: detection only (log, never block)')
+    .option('--access-log <file>', "quick form: JSON access log ('-' for standard output)")
+    .option('--audit-log <file>', 'quick form: JSON audit log of blocked and flagged requests')
+    .action(async (opts: GatewayCliOptions) => {
+      const { runGateway } = await import('./commands/gateway.js');
+      code = await runGateway(io, kb(), {
+        ...opts,
+        config: opts.config ? resolve(io.cwd, opts.config) : undefined,
+      });
+    });
+
+  const shield = program.command('shield').description('virtual patches: export them for other WAFs and IIS');
   shield
     .command('export')
     .description(

@@ -17,7 +17,7 @@ export interface ShieldExportOptions {
 }
 
 /** The SecLang files of an advisory's virtual patches; patches whose id ends in `-strict` only with --strict. */
-function advisoryRuleFiles(kb: KnowledgeBase, id: string, strict: boolean): string[] {
+export function advisoryRuleFiles(kb: KnowledgeBase, id: string, strict: boolean): string[] {
   const advisory = kb.advisories.find((a) => a.id === id);
   if (!advisory) throw new UsageError(`no advisory "${id}" (see: bulwark advisories list)`);
   const base = resolve(kb.fileOf.get(id)!, '..');

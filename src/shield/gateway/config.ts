@@ -1,0 +1,356 @@
+/**
+ * Gateway configuration: the zod schema of the config file (YAML or JSON), loading with paths resolved against
+ * the file, and compilation (every route's SecLang files parsed, merged, exclusions and detect mode applied,
+ * TLS certificates read). Any problem is one GatewayConfigError naming the file (and line, field or rule file:line).
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { SecLangAst } from '../seclang/index.js';
+import { compileRuleset, parseSecLangAst, type Ruleset, SecLangError } from '../seclang/index.js';
+
+export class GatewayConfigError extends Error {
+  override readonly name = 'GatewayConfigError';
+}
+
+const KeyPair = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
+
+const TlsSchema = z
+  .object({
+    certificates: z.array(KeyPair.extend({ names: z.array(z.string().min(1)).min(1) }).strict()).default([]),
+    default: KeyPair.optional(),
+  })
+  .strict()
+  .refine((t) => t.certificates.length > 0 || t.default !== undefined, {
+    message: 'tls needs at least one certificate or a default',
+  });
+
+const ListenSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535),
+    tls: TlsSchema.optional(),
+  })
+  .strict();
+
+const UpstreamSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(/^https?:\/\/[^/?#@\s]+\/?$/i, 'upstream url must be http(s)://host:port with no path'),
+    /** PEM file of the CA (or self-signed certificate) that signs the upstream's certificate. */
+    ca: z.string().min(1).optional(),
+    /**
+     * Pin of the upstream's leaf certificate: SHA-256 of the certificate DER as 64 hex digits (colons allowed,
+     * as `openssl x509 -fingerprint -sha256` prints), or `sha256//<base64>` of the SubjectPublicKeyInfo (curl's
+     * --pinnedpubkey form). With a pin and no `ca`, the chain is not checked, only the pin.
+     */
+    pin_sha256: z
+      .string()
+      .refine(
+        (s) => /^([0-9a-f]{2}:?){31}[0-9a-f]{2}$/i.test(s) || /^sha256\/\/[A-Za-z0-9+/]{43}=$/.test(s),
+        'pin_sha256 must be 64 hex digits (colons allowed) or sha256//<base64 of 32 bytes>',
+      )
+      .optional(),
+    servername: z.string().min(1).optional(),
+    max_sockets: z.number().int().min(1).max(10_000).default(64),
+    /** Idle pooled connections are closed after this long. */
+    idle_timeout_ms: z.number().int().min(100).default(30_000),
+    connect_timeout_ms: z.number().int().min(100).default(10_000),
+  })
+  .strict();
+
+const RouteSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'route name: letters, digits, _ . - only'),
+    match: z
+      .object({
+        hosts: z.array(z.string().min(1)).optional(),
+        path_prefix: z.string().startsWith('/').optional(),
+      })
+      .strict()
+      .default({}),
+    upstream: UpstreamSchema,
+    rules: z.array(z.string().min(1)).default([]),
+    mode: z.enum(['enforce', 'detect']).default('enforce'),
+    exclude_rule_ids: z.array(z.number().int().positive()).default([]),
+  })
+  .strict();
+
+const LimitsSchema = z
+  .object({
+    max_header_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(32 * 1024),
+    /** Request bodies are inspected (phase 2) up to this many bytes; the rest streams through uninspected. */
+    max_inspect_body_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024),
+    /** Hard bound on a request body (Content-Length or chunk sum): above → 413. RPC_IN_DATA needs ~1 GiB. */
+    max_body_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(4 * 1024 * 1024 * 1024),
+    /** Whole request head (from the first byte, or from the connection's opening) must arrive within this. */
+    header_timeout_ms: z.number().int().min(10).default(10_000),
+    /** Keep-alive connection with no request in progress is closed after this. */
+    idle_timeout_ms: z.number().int().min(10).default(60_000),
+    /** Whole request body of an ordinary request must arrive within this (not RPC_IN/OUT_DATA or upgrades). */
+    body_timeout_ms: z.number().int().min(10).default(300_000),
+    /** RPC_IN_DATA/RPC_OUT_DATA streams and upgraded (WebSocket) tunnels: closed after this long without bytes. */
+    stream_idle_timeout_ms: z
+      .number()
+      .int()
+      .min(10)
+      .default(15 * 60_000),
+    /** close(): in-flight requests get this long to finish before their connections are destroyed. */
+    shutdown_grace_ms: z.number().int().min(0).default(10_000),
+  })
+  .strict();
+
+export const GatewayConfigSchema = z
+  .object({
+    listen: z.array(ListenSchema).min(1),
+    routes: z.array(RouteSchema).min(1),
+    limits: LimitsSchema.default(LimitsSchema.parse({})),
+    access_log: z.string().min(1).optional(),
+    audit_log: z.string().min(1).optional(),
+    metrics: z
+      .object({ path: z.string().startsWith('/').default('/.bulwark/metrics') })
+      .strict()
+      .default({ path: '/.bulwark/metrics' }),
+    health_path: z.string().startsWith('/').default('/.bulwark/health'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    c.routes.forEach((r, i) => {
+      if (names.has(r.name))
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route ${r.name}` });
+      names.add(r.name);
+    });
+  });
+
+/** A validated config (defaults filled in). Paths are absolute once it comes from loadGatewayConfig/quickConfig. */
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+export type RouteConfig = GatewayConfig['routes'][number];
+export type ListenConfig = GatewayConfig['listen'][number];
+export type Limits = GatewayConfig['limits'];
+
+function formatZod(file: string, err: z.ZodError): string {
+  const first = err.issues[0];
+  const where = first && first.path.length > 0 ? first.path.map(String).join('.') : '(top level)';
+  const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more problem(s))` : '';
+  return `${file}: ${where}: ${first?.message ?? 'invalid'}${more}`;
+}
+
+/** Validate a parsed object; `base` resolves relative paths; `file` names the source in errors. */
+export function validateGatewayConfig(raw: unknown, file = '<config>', base = process.cwd()): GatewayConfig {
+  const r = GatewayConfigSchema.safeParse(raw);
+  if (!r.success) throw new GatewayConfigError(formatZod(file, r.error));
+  const c = r.data;
+  const abs = (p: string) => (p === '-' ? p : path.resolve(base, p));
+  for (const l of c.listen) {
+    if (!l.tls) continue;
+    for (const cert of l.tls.certificates) {
+      cert.cert = abs(cert.cert);
+      cert.key = abs(cert.key);
+    }
+    if (l.tls.default) {
+      l.tls.default.cert = abs(l.tls.default.cert);
+      l.tls.default.key = abs(l.tls.default.key);
+    }
+  }
+  for (const route of c.routes) {
+    route.rules = route.rules.map(abs);
+    if (route.upstream.ca) route.upstream.ca = abs(route.upstream.ca);
+  }
+  if (c.access_log) c.access_log = abs(c.access_log);
+  if (c.audit_log) c.audit_log = abs(c.audit_log);
+  return c;
+}
+
+/** Read a YAML/JSON config file, validate it, resolve relative paths against its folder. Compiles nothing yet. */
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new GatewayConfigError(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = e.linePos?.[0]?.line;
+    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new GatewayConfigError(`${file}${line ? `:${line}` : ''}: ${msg}`);
+  }
+  return validateGatewayConfig(doc.toJS(), file, path.dirname(path.resolve(file)));
+}
+
+/** The quick form `--listen HOST:PORT --upstream URL` (+ an advisory's rule files). */
+export function quickConfig(opts: {
+  listen: string;
+  upstream: string;
+  ruleFiles: string[];
+  mode?: 'enforce' | 'detect';
+  accessLog?: string;
+  auditLog?: string;
+}): GatewayConfig {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(opts.listen);
+  if (!m)
+    throw new GatewayConfigError(`--listen: want HOST:PORT (e.g. 127.0.0.1:8080), got "${opts.listen}"`);
+  const raw: GatewayConfigInput = {
+    listen: [{ host: m[1] ?? m[2]!, port: Number(m[3]) }],
+    routes: [
+      {
+        name: 'default',
+        upstream: { url: opts.upstream },
+        rules: opts.ruleFiles,
+        mode: opts.mode ?? 'enforce',
+      },
+    ],
+  };
+  if (opts.accessLog) raw.access_log = opts.accessLog;
+  if (opts.auditLog) raw.audit_log = opts.auditLog;
+  return validateGatewayConfig(raw, '--upstream/--listen');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Compilation
+
+export interface CompiledUpstream {
+  tls: boolean;
+  host: string;
+  port: number;
+  /** Value for the TLS servername (SNI); undefined for IP literals without `servername`. */
+  servername: string | undefined;
+  ca: string | undefined;
+  pin: { kind: 'cert' | 'spki'; value: Buffer } | undefined;
+  maxSockets: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+  /** `host:port` as written (logs). */
+  label: string;
+}
+
+export interface CompiledRoute {
+  name: string;
+  hosts: string[] | undefined;
+  pathPrefix: string;
+  mode: 'enforce' | 'detect';
+  ruleset: Ruleset;
+  upstream: CompiledUpstream;
+}
+
+export interface CompiledTls {
+  contexts: Array<{ names: string[]; cert: string; key: string }>;
+  fallback: { cert: string; key: string };
+}
+
+export interface CompiledConfig {
+  config: GatewayConfig;
+  routes: CompiledRoute[];
+  /** Per listen entry (same index), when it has `tls`. */
+  tls: Array<CompiledTls | undefined>;
+}
+
+function readOrThrow(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new GatewayConfigError(`${file}: cannot read ${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Compile one route's rule files into its ruleset (exclusions removed; DetectionOnly in detect mode). */
+export function compileRouteRules(route: RouteConfig): Ruleset {
+  const asts: SecLangAst[] = [];
+  try {
+    for (const f of route.rules) asts.push(parseSecLangAst(readOrThrow(f, 'rule file'), f));
+    const ids = new Set<number>();
+    for (const a of asts) for (const r of a.rules) ids.add(r.id);
+    for (const id of route.exclude_rule_ids) {
+      if (!ids.has(id)) {
+        throw new GatewayConfigError(
+          `route ${route.name}: exclude_rule_ids: rule ${id} is not defined in the route's rule files`,
+        );
+      }
+    }
+    const extra: SecLangAst = {
+      file: `route ${route.name}`,
+      rules: [],
+      removedIds: route.exclude_rule_ids.map((id) => [id, id] as [number, number]),
+      defaultActions: [],
+    };
+    if (route.mode === 'detect') extra.engine = 'DetectionOnly';
+    return compileRuleset([...asts, extra]);
+  } catch (e) {
+    if (e instanceof SecLangError) throw new GatewayConfigError(`route ${route.name}: ${e.message}`);
+    throw e;
+  }
+}
+
+function parsePin(pin: string | undefined): CompiledUpstream['pin'] {
+  if (!pin) return undefined;
+  if (pin.startsWith('sha256//')) return { kind: 'spki', value: Buffer.from(pin.slice(8), 'base64') };
+  return { kind: 'cert', value: Buffer.from(pin.replace(/:/g, ''), 'hex') };
+}
+
+function compileUpstream(route: RouteConfig): CompiledUpstream {
+  const u = new URL(route.upstream.url);
+  const tls = u.protocol === 'https:';
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : tls ? 443 : 80;
+  if (!tls && (route.upstream.ca || route.upstream.pin_sha256 || route.upstream.servername)) {
+    throw new GatewayConfigError(
+      `route ${route.name}: upstream ca/pin_sha256/servername need an https:// url`,
+    );
+  }
+  return {
+    tls,
+    host,
+    port,
+    servername: route.upstream.servername ?? (isIP(host) ? undefined : host),
+    ca: route.upstream.ca ? readOrThrow(route.upstream.ca, 'upstream CA') : undefined,
+    pin: parsePin(route.upstream.pin_sha256),
+    maxSockets: route.upstream.max_sockets,
+    idleTimeoutMs: route.upstream.idle_timeout_ms,
+    connectTimeoutMs: route.upstream.connect_timeout_ms,
+    label: `${u.protocol}//${u.host}`,
+  };
+}
+
+/** Compile everything a running gateway needs. Throws GatewayConfigError; nothing is started. */
+export function compileGatewayConfig(config: GatewayConfig): CompiledConfig {
+  const routes: CompiledRoute[] = config.routes.map((r) => ({
+    name: r.name,
+    hosts: r.match.hosts?.map((h) => h.toLowerCase()),
+    pathPrefix: r.match.path_prefix ?? '/',
+    mode: r.mode,
+    ruleset: compileRouteRules(r),
+    upstream: compileUpstream(r),
+  }));
+  const tls = config.listen.map((l): CompiledTls | undefined => {
+    if (!l.tls) return undefined;
+    const contexts = l.tls.certificates.map((c) => ({
+      names: c.names.map((n) => n.toLowerCase()),
+      cert: readOrThrow(c.cert, 'certificate'),
+      key: readOrThrow(c.key, 'private key'),
+    }));
+    const d = l.tls.default;
+    const fallback = d
+      ? { cert: readOrThrow(d.cert, 'certificate'), key: readOrThrow(d.key, 'private key') }
+      : { cert: contexts[0]!.cert, key: contexts[0]!.key };
+    return { contexts, fallback };
+  });
+  return { config, routes, tls };
+}

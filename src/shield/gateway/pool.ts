@@ -1,0 +1,176 @@
+/**
+ * Per-route keep-alive pool of upstream connections (plain TCP or TLS with the route's CA and/or a SHA-256 pin of
+ * the leaf certificate). At most `maxSockets` connections are open or in use; further requests wait in order.
+ */
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { CompiledUpstream } from './config.js';
+
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+}
+
+export interface Lease {
+  socket: net.Socket;
+  /** Taken from the idle list (a previous request used it): a failure before any response byte may be retried. */
+  reused: boolean;
+}
+
+export class UpstreamPool {
+  private idle: net.Socket[] = [];
+  private active = 0;
+  private waiters: Array<{ resolve: (l: Lease) => void; reject: (e: Error) => void }> = [];
+  private closed = false;
+
+  constructor(readonly upstream: CompiledUpstream) {}
+
+  get stats() {
+    return { idle: this.idle.length, active: this.active, waiting: this.waiters.length };
+  }
+
+  acquire(): Promise<Lease> {
+    if (this.closed)
+      return Promise.reject(new UpstreamError('upstream pool closed (configuration reloaded)'));
+    const s = this.idle.pop();
+    if (s) {
+      this.unidle(s);
+      this.active++;
+      return Promise.resolve({ socket: s, reused: true });
+    }
+    if (this.active < this.upstream.maxSockets) {
+      this.active++;
+      return this.connect().then(
+        (socket) => ({ socket, reused: false }),
+        (e: Error) => {
+          this.active--;
+          this.next();
+          throw e;
+        },
+      );
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Give a leased socket back: kept for reuse when `reusable`, else destroyed. */
+  release(socket: net.Socket, reusable: boolean): void {
+    this.active--;
+    if (reusable && !this.closed && !socket.destroyed && socket.readyState === 'open') {
+      socket.removeAllListeners('data');
+      socket.removeAllListeners('end');
+      socket.removeAllListeners('close');
+      socket.removeAllListeners('error');
+      socket.removeAllListeners('drain');
+      socket.removeAllListeners('timeout');
+      socket.setTimeout(0);
+      socket.resume();
+      const waiter = this.waiters.shift();
+      if (waiter) {
+        this.active++;
+        waiter.resolve({ socket, reused: true });
+        return;
+      }
+      const drop = () => {
+        const i = this.idle.indexOf(socket);
+        if (i >= 0) this.idle.splice(i, 1);
+        socket.destroy();
+      };
+      socket.on('error', drop);
+      socket.on('close', drop);
+      socket.on('end', drop);
+      socket.on('data', drop); // an idle upstream must not talk
+      socket.setTimeout(this.upstream.idleTimeoutMs, drop);
+      this.idle.push(socket);
+    } else {
+      socket.destroy();
+      this.next();
+    }
+  }
+
+  /** Close idle connections; refuse new leases; leased ones are destroyed when released. */
+  close(): void {
+    this.closed = true;
+    for (const s of this.idle) s.destroy();
+    this.idle = [];
+    for (const w of this.waiters) w.reject(new UpstreamError('upstream pool closed'));
+    this.waiters = [];
+  }
+
+  private unidle(s: net.Socket) {
+    s.removeAllListeners('error');
+    s.removeAllListeners('close');
+    s.removeAllListeners('end');
+    s.removeAllListeners('data');
+    s.setTimeout(0);
+  }
+
+  private next() {
+    if (this.waiters.length === 0 || this.active >= this.upstream.maxSockets) return;
+    const w = this.waiters.shift()!;
+    this.active++;
+    this.connect().then(
+      (socket) => w.resolve({ socket, reused: false }),
+      (e: Error) => {
+        this.active--;
+        w.reject(e);
+        this.next();
+      },
+    );
+  }
+
+  private connect(): Promise<net.Socket> {
+    const u = this.upstream;
+    return new Promise((resolve, reject) => {
+      let socket: net.Socket;
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(e instanceof UpstreamError ? e : new UpstreamError(`upstream ${u.label}: ${e.message}`));
+      };
+      const timer = setTimeout(
+        () => fail(new UpstreamError(`upstream ${u.label}: connect timeout (${u.connectTimeoutMs} ms)`)),
+        u.connectTimeoutMs,
+      );
+      const ok = () => {
+        clearTimeout(timer);
+        socket.removeListener('error', fail);
+        socket.setNoDelay(true);
+        resolve(socket);
+      };
+      if (!u.tls) {
+        socket = net.connect({ host: u.host, port: u.port });
+        socket.once('connect', ok);
+        socket.once('error', fail);
+        return;
+      }
+      const opts: tls.ConnectionOptions = {
+        host: u.host,
+        port: u.port,
+        ALPNProtocols: ['http/1.1'],
+        rejectUnauthorized: !u.pin || u.ca !== undefined,
+      };
+      if (u.servername) opts.servername = u.servername;
+      if (u.ca) opts.ca = u.ca;
+      if (u.pin && u.ca) opts.checkServerIdentity = () => undefined; // the pin names the certificate
+      const t = tls.connect(opts);
+      socket = t;
+      t.once('error', fail);
+      t.once('secureConnect', () => {
+        if (u.pin) {
+          const cert = t.getPeerCertificate(false);
+          const der = u.pin.kind === 'cert' ? cert.raw : cert.pubkey;
+          const got = der ? createHash('sha256').update(der).digest() : Buffer.alloc(0);
+          if (!got.equals(u.pin.value)) {
+            fail(
+              new UpstreamError(
+                `upstream ${u.label}: certificate pin mismatch (leaf ${u.pin.kind === 'cert' ? 'certificate' : 'public key'} sha256 ${got.toString('hex')})`,
+              ),
+            );
+            return;
+          }
+        }
+        ok();
+      });
+    });
+  }
+}

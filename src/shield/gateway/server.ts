@@ -1,0 +1,1135 @@
+/**
+ * The shield gateway: a reverse proxy over Bulwark's strict HTTP/1 parser that evaluates each request against its
+ * route's virtual patch before forwarding it.
+ *
+ * Forwarding decisions (see also docs in the module report):
+ * - One request at a time per client connection: pipelined requests are parsed ahead but wait (the socket is
+ *   paused) until the previous response is complete, so responses are always in order.
+ * - Request bodies are re-framed towards the upstream: Content-Length bodies keep their length; chunked bodies
+ *   are re-chunked from the parser's decoded data (chunk extensions and trailers dropped). The upstream
+ *   therefore never sees the client's framing bytes.
+ * - Responses are re-framed towards the client: Content-Length kept, chunked and read-until-close bodies
+ *   re-chunked for HTTP/1.1 clients (close-delimited for HTTP/1.0 clients); HEAD/1xx/204/304 without body.
+ * - Hop-by-hop headers (Connection and every header it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+ *   Upgrade, Transfer-Encoding, Content-Length) are removed and the framing headers set by the gateway; Upgrade
+ *   and `Connection: Upgrade` are kept for upgrade requests and 101 responses. X-Forwarded-For is appended,
+ *   X-Forwarded-Proto and X-Forwarded-Host replaced. Other headers keep their order and case.
+ * - RPC_IN_DATA / RPC_OUT_DATA and upgrades stream without body inspection or body timeout; only an inactivity
+ *   timeout (limits.stream_idle_timeout_ms) applies.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { toShieldRequest } from '../http1/index.js';
+import {
+  createRequestParser,
+  type ParserEvent,
+  type RequestHead,
+  type RequestParser,
+} from '../http1/parser.js';
+import type { Decision, RuleMatch, ShieldRequest } from '../types.js';
+import {
+  type CompiledConfig,
+  type CompiledRoute,
+  compileGatewayConfig,
+  type GatewayConfig,
+  GatewayConfigError,
+} from './config.js';
+import { auditMatches, GatewayMetrics, JsonLog } from './observe.js';
+import { type Lease, UpstreamPool } from './pool.js';
+import { createResponseParser, type ResponseHead, type ResponseParser } from './response.js';
+
+export interface GatewayAddress {
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+export interface Gateway {
+  addresses: GatewayAddress[];
+  /** Compile the new config fully; on success swap routes, rules, TLS certificates and logs. Throws otherwise. */
+  reload(newConfig: GatewayConfig): Promise<void>;
+  /** Stop accepting, close idle connections, let in-flight requests finish (bounded by shutdown_grace_ms). */
+  close(): Promise<void>;
+  metrics: GatewayMetrics;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
+
+const RPC_METHODS = new Set(['RPC_IN_DATA', 'RPC_OUT_DATA']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'transfer-encoding',
+  'content-length',
+]);
+const MAX_PENDING = 256 * 1024;
+
+function simpleResponse(status: number, body = '', close = true, type = 'text/plain; charset=utf-8'): string {
+  const text = STATUS_TEXT[status] ?? (status < 300 ? 'OK' : 'Error');
+  return (
+    `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `${body ? `Content-Type: ${type}\r\n` : ''}` +
+    `${close ? 'Connection: close\r\n' : ''}\r\n${body}`
+  );
+}
+
+function isLoopback(addr: string): boolean {
+  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
+}
+
+function normalizeAddr(addr: string | undefined): string {
+  if (!addr) return '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+/** Percent-decode unreserved characters only (routing must not be evaded by `%6fwa` for `owa`). */
+function routingPath(target: string): string {
+  if (target === '*') return '/'; // OPTIONS * is routed by host alone
+  let p = target;
+  const abs = /^https?:\/\/[^/?#]*/i.exec(p);
+  if (abs) p = p.slice(abs[0].length) || '/';
+  const q = p.search(/[?#]/);
+  if (q >= 0) p = p.slice(0, q);
+  return p
+    .replace(/%([0-9a-fA-F]{2})/g, (m, h: string) => {
+      const c = String.fromCharCode(Number.parseInt(h, 16));
+      return /[A-Za-z0-9\-._~]/.test(c) ? c : m;
+    })
+    .toLowerCase();
+}
+
+function hostOf(head: RequestHead): string | undefined {
+  const abs = /^https?:\/\/([^/?#]+)/i.exec(head.target);
+  if (abs) return abs[1];
+  for (const [n, v] of head.headers) if (n.toLowerCase() === 'host') return v;
+  return undefined;
+}
+
+function hostName(host: string | undefined): string {
+  if (!host) return '';
+  const h = host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const c = h.lastIndexOf(':');
+  return c >= 0 ? h.slice(0, c) : h;
+}
+
+function nameMatches(pattern: string, name: string): boolean {
+  if (pattern === name) return true;
+  if (pattern.startsWith('*.'))
+    return name.endsWith(pattern.slice(1)) && name.indexOf('.') === name.length - pattern.length + 1;
+  return false;
+}
+
+/** One compiled configuration with its upstream pools and TLS contexts; replaced as a whole on reload. */
+class Generation {
+  readonly pools = new Map<string, UpstreamPool>();
+  readonly tlsContexts: Array<
+    { byName: Array<{ names: string[]; ctx: tls.SecureContext }>; fallback: tls.SecureContext } | undefined
+  >;
+
+  constructor(readonly compiled: CompiledConfig) {
+    for (const r of compiled.routes) this.pools.set(r.name, new UpstreamPool(r.upstream));
+    this.tlsContexts = compiled.tls.map((t) => {
+      if (!t) return undefined;
+      try {
+        return {
+          byName: t.contexts.map((c) => ({
+            names: c.names,
+            ctx: tls.createSecureContext({ cert: c.cert, key: c.key }),
+          })),
+          fallback: tls.createSecureContext({ cert: t.fallback.cert, key: t.fallback.key }),
+        };
+      } catch (e) {
+        throw new GatewayConfigError(`TLS certificate or key is invalid: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  contextFor(listenIndex: number, servername: string): tls.SecureContext | undefined {
+    const t = this.tlsContexts[listenIndex];
+    if (!t) return undefined;
+    const name = servername.toLowerCase();
+    for (const c of t.byName) if (c.names.some((p) => p === name)) return c.ctx;
+    for (const c of t.byName) if (c.names.some((p) => nameMatches(p, name))) return c.ctx;
+    return t.fallback;
+  }
+
+  route(head: RequestHead): CompiledRoute | undefined {
+    const host = hostName(hostOf(head));
+    const p = routingPath(head.target);
+    for (const r of this.compiled.routes) {
+      if (r.hosts && !r.hosts.some((h) => nameMatches(h, host))) continue;
+      if (!p.startsWith(r.pathPrefix.toLowerCase())) continue;
+      return r;
+    }
+    return undefined;
+  }
+
+  retire() {
+    for (const p of this.pools.values()) p.close();
+  }
+}
+
+interface Listener {
+  server: net.Server;
+  index: number;
+  tls: boolean;
+}
+
+export async function startGateway(config: GatewayConfig): Promise<Gateway> {
+  const gw = new GatewayImpl(new Generation(compileGatewayConfig(config)));
+  await gw.listen();
+  return {
+    addresses: gw.addresses,
+    reload: (c) => gw.reload(c),
+    close: () => gw.close(),
+    metrics: gw.metrics,
+  };
+}
+
+class GatewayImpl {
+  readonly metrics = new GatewayMetrics();
+  readonly connections = new Set<ClientConn>();
+  accessLog: JsonLog;
+  auditLog: JsonLog;
+  listeners: Listener[] = [];
+  addresses: GatewayAddress[] = [];
+  closing = false;
+
+  constructor(public gen: Generation) {
+    this.accessLog = new JsonLog(gen.compiled.config.access_log);
+    this.auditLog = new JsonLog(gen.compiled.config.audit_log);
+  }
+
+  get config(): GatewayConfig {
+    return this.gen.compiled.config;
+  }
+
+  async listen(): Promise<void> {
+    const cfg = this.config;
+    try {
+      for (let i = 0; i < cfg.listen.length; i++) {
+        const l = cfg.listen[i]!;
+        let server: net.Server;
+        if (l.tls) {
+          const fallback = this.gen.compiled.tls[i]!.fallback;
+          const s = tls.createServer({
+            cert: fallback.cert,
+            key: fallback.key,
+            allowHalfOpen: true,
+            ALPNProtocols: ['http/1.1'],
+            handshakeTimeout: cfg.limits.header_timeout_ms,
+            SNICallback: (name, cb) => cb(null, this.gen.contextFor(i, name)),
+          });
+          s.on('secureConnection', (sock) => this.accept(sock, true));
+          s.on('tlsClientError', () => {});
+          server = s;
+        } else {
+          server = net.createServer({ allowHalfOpen: true }, (sock) => this.accept(sock, false));
+        }
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(l.port, l.host, () => {
+            server.removeListener('error', reject);
+            resolve();
+          });
+        });
+        const a = server.address() as net.AddressInfo;
+        this.listeners.push({ server, index: i, tls: !!l.tls });
+        this.addresses.push({ host: a.address, port: a.port, tls: !!l.tls });
+      }
+    } catch (e) {
+      for (const l of this.listeners) l.server.close();
+      this.gen.retire();
+      await Promise.all([this.accessLog.close(), this.auditLog.close()]);
+      throw e;
+    }
+  }
+
+  accept(sock: net.Socket, isTls: boolean) {
+    if (this.closing) {
+      sock.destroy();
+      return;
+    }
+    const c = new ClientConn(this, sock, isTls);
+    this.connections.add(c);
+    this.metrics.connections.inc();
+    sock.once('close', () => {
+      this.connections.delete(c);
+      this.metrics.connections.dec();
+    });
+  }
+
+  async reload(newConfig: GatewayConfig): Promise<void> {
+    let next: Generation;
+    try {
+      const old = this.config;
+      const same =
+        newConfig.listen.length === old.listen.length &&
+        newConfig.listen.every((l, i) => {
+          const o = old.listen[i]!;
+          return l.host === o.host && (l.port === o.port || o.port === 0) && !!l.tls === !!o.tls;
+        });
+      if (!same) throw new GatewayConfigError('listen addresses changed: restart the gateway to apply them');
+      next = new Generation(compileGatewayConfig(newConfig));
+    } catch (e) {
+      this.metrics.reloads.inc({ result: 'error' });
+      throw e;
+    }
+    const prev = this.gen;
+    this.gen = next;
+    for (const l of this.listeners) {
+      const t = next.compiled.tls[l.index];
+      if (t && l.server instanceof tls.Server)
+        l.server.setSecureContext({ cert: t.fallback.cert, key: t.fallback.key });
+    }
+    // Logs are always reopened (same path too): `mv access.log access.log.1 && kill -HUP` rotates them.
+    const oldAccess = this.accessLog;
+    const oldAudit = this.auditLog;
+    this.accessLog = new JsonLog(newConfig.access_log);
+    this.auditLog = new JsonLog(newConfig.audit_log);
+    void oldAccess.close();
+    void oldAudit.close();
+    prev.retire();
+    this.metrics.reloads.inc({ result: 'ok' });
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed = Promise.all(
+      this.listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))),
+    );
+    for (const c of this.connections) c.shutdown();
+    const grace = this.config.limits.shutdown_grace_ms;
+    const drained = new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.connections.size === 0) resolve();
+        else setTimeout(check, 20).unref();
+      };
+      check();
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      drained,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          for (const c of this.connections) c.destroy();
+          resolve();
+        }, grace);
+      }),
+    ]);
+    clearTimeout(timer);
+    await closed;
+    this.gen.retire();
+    await Promise.all([this.accessLog.close(), this.auditLog.close()]);
+  }
+}
+
+/** One request/response exchange on a client connection. */
+interface Exchange {
+  head: RequestHead;
+  gen: Generation;
+  route: CompiledRoute | undefined;
+  start: bigint;
+  hasBody: boolean;
+  stream: boolean;
+  /** Body bytes received so far. */
+  bodyIn: number;
+  bytesOut: number;
+  matches: RuleMatch[];
+  detectionOnly: boolean;
+  decision: 'allow' | 'deny' | 'drop' | 'flag' | 'local' | 'error';
+  status: number;
+  error?: string;
+  reqDone: boolean;
+  resDone: boolean;
+  /** 'inspect' buffers the body for phase 2; 'connect' waits for an upstream; 'forward' streams. */
+  phase: 'inspect' | 'connect' | 'forward' | 'local';
+  pending: Buffer[];
+  pendingBytes: number;
+  trailers?: Array<[string, string]>;
+  sentContinue: boolean;
+  lease?: Lease;
+  pool?: UpstreamPool;
+  resParser?: ResponseParser;
+  resHead?: ResponseHead;
+  resChunked: boolean;
+  resStarted: boolean;
+  closeAfter: boolean;
+  tunnel: boolean;
+  tunnelPending: Buffer[];
+  upstreamReqDone: boolean;
+  retried: boolean;
+  logged: boolean;
+}
+
+class ClientConn {
+  readonly parser: RequestParser;
+  readonly remote: string;
+  private backlog: ParserEvent[] = [];
+  private cur: Exchange | undefined;
+  private headerTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private bodyTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private dead = false;
+  private clientEnded = false;
+  private waitingDrain = false;
+
+  constructor(
+    readonly gw: GatewayImpl,
+    readonly sock: net.Socket,
+    readonly isTls: boolean,
+  ) {
+    const limits = gw.config.limits;
+    this.parser = createRequestParser({
+      maxHeaderBytes: limits.max_header_bytes,
+      maxBodyBytes: limits.max_body_bytes,
+    });
+    this.remote = normalizeAddr(sock.remoteAddress);
+    sock.setNoDelay(true);
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('end', () => this.onEnd());
+    sock.on('error', () => this.destroy());
+    sock.on('close', () => this.onClose());
+    this.armHeaderTimer();
+  }
+
+  private get limits() {
+    return this.gw.config.limits;
+  }
+
+  // ---- timers ----------------------------------------------------------------------------------------------
+
+  private armHeaderTimer() {
+    clearTimeout(this.headerTimer);
+    this.headerTimer = setTimeout(() => {
+      this.headerTimer = undefined;
+      if (this.cur) return;
+      if (this.parser.idle) this.destroy();
+      else this.failLocal(408, 'request head not received in time');
+    }, this.limits.header_timeout_ms);
+  }
+
+  private armIdleTimer() {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.destroy(), this.limits.idle_timeout_ms);
+  }
+
+  private clearTimers() {
+    clearTimeout(this.headerTimer);
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.bodyTimer);
+    this.headerTimer = this.idleTimer = this.bodyTimer = undefined;
+  }
+
+  // ---- client input ----------------------------------------------------------------------------------------
+
+  private onData(d: Buffer) {
+    if (this.dead) return;
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
+    const events = this.parser.push(d);
+    for (const e of events) this.backlog.push(e);
+    if (!this.cur && !this.headerTimer && this.parser.state === 'head' && !this.parser.idle)
+      this.armHeaderTimer();
+    this.pump();
+  }
+
+  private onEnd() {
+    this.clientEnded = true;
+    if (this.dead) return;
+    if (this.cur?.tunnel) {
+      this.cur.lease?.socket.end();
+      return;
+    }
+    for (const e of this.parser.finish()) this.backlog.push(e);
+    this.pump();
+    // As nginx (proxy_ignore_client_abort off): a client that closes while its response is pending aborts it.
+    if (this.cur && !this.cur.resDone && this.cur.reqDone) {
+      this.cur.error ??= 'client closed the connection';
+      this.destroy();
+    } else if (!this.cur && this.backlog.length === 0) this.destroy();
+  }
+
+  private onClose() {
+    this.dead = true;
+    this.clearTimers();
+    const x = this.cur;
+    if (x) {
+      if (!x.resDone) x.error ??= 'client closed the connection';
+      this.abortUpstream(x);
+      this.log(x);
+      this.cur = undefined;
+    }
+  }
+
+  private pump() {
+    while (this.backlog.length > 0 && !this.dead) {
+      const ev = this.backlog[0]!;
+      if (this.cur?.reqDone && (ev.type === 'head' || ev.type === 'error')) {
+        this.sock.pause(); // pipelined: wait for the current response
+        return;
+      }
+      this.backlog.shift();
+      this.handle(ev);
+    }
+  }
+
+  private handle(ev: ParserEvent) {
+    switch (ev.type) {
+      case 'head':
+        this.onHead(ev.request);
+        return;
+      case 'body':
+        if (this.cur) this.onBody(this.cur, ev.data);
+        return;
+      case 'end':
+        if (this.cur) this.onReqEnd(this.cur, ev.trailers);
+        return;
+      case 'tunnel':
+        if (this.cur) this.onTunnelData(this.cur, ev.data);
+        return;
+      case 'error': {
+        this.gw.metrics.protocolErrors.inc({ status: String(ev.status) });
+        const x = this.cur;
+        if (x) {
+          x.error = `client: ${ev.reason}`;
+          x.decision = 'error';
+          this.abortUpstream(x);
+          x.closeAfter = true;
+          if (!x.resStarted) {
+            x.status = ev.status;
+            this.writeAndClose(simpleResponse(ev.status, `${ev.reason}\n`));
+          } else this.destroy();
+          this.finishExchange(x);
+        } else {
+          this.gw.accessLog.write({
+            time: new Date().toISOString(),
+            client: this.remote,
+            status: ev.status,
+            decision: 'error',
+            error: `client: ${ev.reason}`,
+          });
+          this.failLocal(ev.status, ev.reason);
+        }
+        return;
+      }
+    }
+  }
+
+  private failLocal(status: number, reason: string) {
+    this.writeAndClose(simpleResponse(status, `${reason}\n`));
+  }
+
+  /** Write then close gracefully (read and discard what the client still sends, for a short while). */
+  private writeAndClose(data: string | Buffer) {
+    if (this.dead) return;
+    this.dead = true;
+    this.clearTimers();
+    this.backlog = [];
+    this.sock.removeAllListeners('data');
+    this.sock.on('data', () => {});
+    this.sock.resume();
+    this.sock.end(data);
+    setTimeout(() => this.sock.destroy(), 2000).unref();
+  }
+
+  destroy() {
+    this.dead = true;
+    this.clearTimers();
+    this.sock.destroy();
+  }
+
+  /** Gateway shutdown: close now when idle, else after the current exchange. */
+  shutdown() {
+    this.closing = true;
+    if (!this.cur && this.parser.idle) this.destroy();
+  }
+
+  // ---- request processing ----------------------------------------------------------------------------------
+
+  private onHead(head: RequestHead) {
+    clearTimeout(this.headerTimer);
+    this.headerTimer = undefined;
+    const gen = this.gw.gen;
+    const cfg = gen.compiled.config;
+    const isRpc = RPC_METHODS.has(head.method);
+    const x: Exchange = {
+      head,
+      gen,
+      route: undefined,
+      start: process.hrtime.bigint(),
+      hasBody: head.chunked || (head.contentLength ?? 0) > 0,
+      stream: isRpc || head.upgrade,
+      bodyIn: 0,
+      bytesOut: 0,
+      matches: [],
+      detectionOnly: false,
+      decision: 'allow',
+      status: 0,
+      reqDone: false,
+      resDone: false,
+      phase: 'connect',
+      pending: [],
+      pendingBytes: 0,
+      sentContinue: false,
+      resChunked: false,
+      resStarted: false,
+      closeAfter: !head.keepAlive || this.closing,
+      tunnel: false,
+      tunnelPending: [],
+      upstreamReqDone: false,
+      retried: false,
+      logged: false,
+    };
+    this.cur = x;
+    if (x.hasBody && !x.stream) {
+      this.bodyTimer = setTimeout(() => {
+        x.error = 'request body not received in time';
+        x.closeAfter = true;
+        this.abortUpstream(x);
+        if (!x.resStarted) {
+          x.status = 408;
+          x.decision = 'error';
+          this.writeAndClose(simpleResponse(408, 'request body not received in time\n'));
+        } else this.destroy();
+        this.finishExchange(x);
+      }, this.limits.body_timeout_ms);
+    }
+
+    // Local endpoints.
+    const p = routingPath(head.target);
+    if (p === cfg.health_path.toLowerCase() || p === cfg.metrics.path.toLowerCase()) {
+      x.phase = 'local';
+      x.decision = 'local';
+      if (p === cfg.health_path.toLowerCase()) {
+        this.respondLocal(x, 200, '{"status":"ok"}\n', 'application/json');
+      } else if (!isLoopback(this.remote)) {
+        this.respondLocal(x, 404, 'not found\n');
+      } else {
+        void this.gw.metrics.registry.metrics().then(
+          (text) => this.respondLocal(x, 200, text, this.gw.metrics.registry.contentType),
+          () => this.respondLocal(x, 500, 'metrics failed\n'),
+        );
+      }
+      return;
+    }
+
+    const route = gen.route(head);
+    x.route = route;
+    if (!route) {
+      x.phase = 'local';
+      x.decision = 'local';
+      this.respondLocal(x, 404, 'no route for this host and path\n');
+      return;
+    }
+    const sreq = toShieldRequest(head, this.remote);
+    if (!this.evaluate(x, sreq, 1)) return;
+    const limit = this.limits.max_inspect_body_bytes;
+    if (route.ruleset.needsBody && x.hasBody && !x.stream && limit > 0) {
+      x.phase = 'inspect';
+      if (this.hasExpectContinue(head)) {
+        x.sentContinue = true;
+        this.sock.write('HTTP/1.1 100 Continue\r\n\r\n');
+      }
+      return;
+    }
+    if (!this.evaluate(x, sreq, 2)) return;
+    this.auditFlag(x);
+    this.connectUpstream(x);
+  }
+
+  private hasExpectContinue(head: RequestHead): boolean {
+    return head.headers.some(([n, v]) => n.toLowerCase() === 'expect' && v.toLowerCase() === '100-continue');
+  }
+
+  /** Phase evaluation; false when the request was blocked (and handled). */
+  private evaluate(x: Exchange, sreq: ShieldRequest, phase: 1 | 2): boolean {
+    const route = x.route!;
+    let d: Decision;
+    try {
+      d = route.ruleset.evaluate(sreq, phase);
+    } catch (e) {
+      x.error = `rule evaluation failed: ${(e as Error).message}`;
+      x.decision = 'error';
+      x.phase = 'local';
+      this.respondLocal(x, 500, 'internal error\n', undefined, true);
+      return false;
+    }
+    x.matches.push(...d.matches);
+    if (d.detectionOnly) x.detectionOnly = true;
+    for (const m of d.matches) {
+      this.gw.metrics.ruleHits.inc({
+        rule_id: String(m.id),
+        route: route.name,
+        mode: d.detectionOnly ? 'detect' : 'enforce',
+      });
+    }
+    if (d.action === 'allow') return true;
+    x.decision = d.action;
+    x.phase = 'local';
+    this.audit(x, d.action, d.status);
+    if (d.action === 'drop') {
+      x.status = 0;
+      x.closeAfter = true;
+      this.destroy();
+      this.finishExchange(x);
+    } else {
+      this.respondLocal(x, d.status ?? 403, '', undefined, true);
+    }
+    return false;
+  }
+
+  private audit(x: Exchange, action: string, status?: number) {
+    this.gw.auditLog.write({
+      time: new Date().toISOString(),
+      client: this.remote,
+      route: x.route?.name,
+      method: x.head.method,
+      target: x.head.target.slice(0, 2048),
+      action,
+      ...(status !== undefined ? { status } : {}),
+      mode: x.detectionOnly ? 'detect' : 'enforce',
+      rule_ids: x.matches.map((m) => m.id),
+      matches: auditMatches(x.matches),
+    });
+  }
+
+  /** Allowed with matches (detect mode or `pass` rules): audit once, as `flag`. */
+  private auditFlag(x: Exchange) {
+    if (x.matches.length === 0) return;
+    x.decision = 'flag';
+    this.audit(x, 'flag');
+  }
+
+  private respondLocal(x: Exchange, status: number, body: string, type?: string, close = false) {
+    if (x.resDone || this.dead) return;
+    x.status = status;
+    x.resStarted = true;
+    const closeNow = close || x.closeAfter || this.closing;
+    const data = simpleResponse(status, body, closeNow, type);
+    x.bytesOut += Buffer.byteLength(data);
+    x.resDone = true;
+    if (closeNow) {
+      x.closeAfter = true;
+      this.writeAndClose(data);
+      this.finishExchange(x);
+      return;
+    }
+    this.sock.write(data);
+    if (x.reqDone) this.finishExchange(x);
+  }
+
+  private onBody(x: Exchange, data: Buffer) {
+    x.bodyIn += data.length;
+    if (x.phase === 'local') return; // answered locally: discard
+    if (x.phase === 'forward') {
+      this.writeBody(x, data);
+      return;
+    }
+    x.pending.push(data);
+    x.pendingBytes += data.length;
+    if (x.phase === 'inspect' && x.pendingBytes >= this.limits.max_inspect_body_bytes) {
+      this.inspectBody(x, false);
+      return;
+    }
+    if (x.phase === 'connect' && x.pendingBytes > MAX_PENDING) this.sock.pause();
+  }
+
+  private onReqEnd(x: Exchange, trailers?: Array<[string, string]>) {
+    x.reqDone = true;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = undefined;
+    if (trailers) x.trailers = trailers;
+    if (x.phase === 'inspect') this.inspectBody(x, true);
+    else if (x.phase === 'forward') this.endUpstreamRequest(x);
+    else if (x.phase === 'local' && x.resDone) this.finishExchange(x);
+  }
+
+  private inspectBody(x: Exchange, ended: boolean) {
+    const limit = this.limits.max_inspect_body_bytes;
+    const all = Buffer.concat(x.pending);
+    const truncated = !ended || all.length > limit;
+    const sreq = toShieldRequest(x.head, this.remote, all.subarray(0, limit), truncated);
+    x.phase = 'connect';
+    if (!this.evaluate(x, sreq, 2)) return;
+    this.auditFlag(x);
+    this.connectUpstream(x);
+  }
+
+  // ---- upstream --------------------------------------------------------------------------------------------
+
+  private connectUpstream(x: Exchange) {
+    const route = x.route!;
+    const pool = x.gen.pools.get(route.name)!;
+    x.pool = pool;
+    x.phase = 'connect';
+    pool.acquire().then(
+      (lease) => {
+        if (this.cur !== x || this.dead) {
+          pool.release(lease.socket, false);
+          return;
+        }
+        x.lease = lease;
+        this.startForward(x, lease);
+      },
+      (e: Error) => this.upstreamFailed(x, e.message),
+    );
+  }
+
+  private upstreamFailed(x: Exchange, reason: string) {
+    if (this.cur !== x || x.resDone) return;
+    this.gw.metrics.upstreamErrors.inc({ route: x.route?.name ?? '' });
+    x.error = reason;
+    x.decision = 'error';
+    this.abortUpstream(x);
+    x.closeAfter = true;
+    if (!x.resStarted) {
+      x.status = 502;
+      x.resDone = true;
+      this.writeAndClose(simpleResponse(502, 'upstream unavailable\n'));
+    } else this.destroy();
+    this.finishExchange(x);
+  }
+
+  private abortUpstream(x: Exchange) {
+    if (x.lease && x.pool) {
+      const s = x.lease.socket;
+      x.lease = undefined;
+      x.pool.release(s, false);
+    }
+  }
+
+  private buildUpstreamHead(x: Exchange): string {
+    const head = x.head;
+    const connTokens = new Set<string>();
+    for (const [n, v] of head.headers)
+      if (n.toLowerCase() === 'connection')
+        for (const t of v.split(',')) connTokens.add(t.trim().toLowerCase());
+    let target = head.target;
+    const abs = /^https?:\/\/[^/?#]*/i.exec(target);
+    if (abs) target = target.slice(abs[0].length) || '/';
+    if (!target.startsWith('/') && target !== '*') target = `/${target}`;
+    const lines: string[] = [`${head.method} ${target} HTTP/1.1`];
+    let host: string | undefined;
+    let xff: string | undefined;
+    for (const [n, v] of head.headers) {
+      const l = n.toLowerCase();
+      if (HOP_BY_HOP.has(l) || connTokens.has(l)) continue;
+      if (l === 'x-forwarded-proto' || l === 'x-forwarded-host') continue;
+      if (l === 'expect' && x.sentContinue) continue;
+      if (l === 'host') host = v;
+      if (l === 'x-forwarded-for') {
+        xff = xff ? `${xff}, ${v}` : v;
+        continue;
+      }
+      lines.push(`${n}: ${v}`);
+    }
+    const origHost = hostOf(head);
+    if (host === undefined) {
+      const h = origHost ?? `${x.route!.upstream.host}:${x.route!.upstream.port}`;
+      lines.splice(1, 0, `Host: ${h}`);
+    }
+    lines.push(`X-Forwarded-For: ${xff ? `${xff}, ${this.remote}` : this.remote}`);
+    lines.push(`X-Forwarded-Proto: ${this.isTls ? 'https' : 'http'}`);
+    if (origHost) lines.push(`X-Forwarded-Host: ${origHost}`);
+    if (head.upgrade) {
+      const up = head.headers.find(([n]) => n.toLowerCase() === 'upgrade');
+      lines.push('Connection: Upgrade', `Upgrade: ${up?.[1] ?? ''}`);
+    }
+    if (head.chunked) lines.push('Transfer-Encoding: chunked');
+    else if (head.contentLength !== null) lines.push(`Content-Length: ${head.contentLength}`);
+    return `${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  private startForward(x: Exchange, lease: Lease) {
+    const up = lease.socket;
+    x.phase = 'forward';
+    x.resParser = createResponseParser(x.head.method);
+    up.on('data', (d: Buffer) => this.onUpstreamData(x, d));
+    up.on('end', () => this.onUpstreamEnd(x));
+    up.on('close', () => this.onUpstreamEnd(x));
+    up.on('error', (e) => this.onUpstreamError(x, e.message));
+    up.on('drain', () => {
+      if (this.cur === x && !this.dead) this.sock.resume();
+    });
+    if (x.stream) {
+      up.setTimeout(this.limits.stream_idle_timeout_ms, () => {
+        x.error = 'stream idle timeout';
+        this.destroy();
+      });
+      this.sock.setTimeout(this.limits.stream_idle_timeout_ms, () => {
+        x.error = 'stream idle timeout';
+        this.destroy();
+      });
+    }
+    up.cork();
+    up.write(this.buildUpstreamHead(x), 'latin1');
+    const pending = x.pending;
+    x.pending = [];
+    x.pendingBytes = 0;
+    for (const b of pending) this.writeBody(x, b);
+    up.uncork();
+    if (x.reqDone) this.endUpstreamRequest(x);
+    for (const b of x.tunnelPending) up.write(b);
+    x.tunnelPending = [];
+    this.sock.resume();
+  }
+
+  private writeBody(x: Exchange, data: Buffer) {
+    const up = x.lease?.socket;
+    if (!up || data.length === 0) return;
+    let ok: boolean;
+    if (x.head.chunked) {
+      up.write(`${data.length.toString(16)}\r\n`);
+      up.write(data);
+      ok = up.write('\r\n');
+    } else ok = up.write(data);
+    if (!ok) this.sock.pause();
+  }
+
+  private endUpstreamRequest(x: Exchange) {
+    const up = x.lease?.socket;
+    if (!up || x.upstreamReqDone) return;
+    x.upstreamReqDone = true;
+    // Request trailers are dropped: the rules never saw them, so forwarding them would be a bypass.
+    if (x.head.chunked) up.write('0\r\n\r\n', 'latin1');
+  }
+
+  private onTunnelData(x: Exchange, data: Buffer) {
+    const up = x.lease?.socket;
+    if (x.tunnel && up) {
+      if (!up.write(data)) this.sock.pause();
+    } else {
+      x.tunnelPending.push(Buffer.from(data));
+      if (x.tunnelPending.length > 64) this.sock.pause();
+    }
+  }
+
+  private onUpstreamData(x: Exchange, d: Buffer) {
+    if (this.cur !== x || this.dead) return;
+    for (const ev of x.resParser!.push(d)) {
+      if (this.cur !== x || this.dead) return;
+      switch (ev.type) {
+        case 'info':
+          if (x.head.httpVersion === '1.1' && !x.sentContinue)
+            this.writeClient(x, this.responseHead(x, ev.head, true));
+          break;
+        case 'head':
+          this.onResponseHead(x, ev.head);
+          break;
+        case 'body':
+          this.writeResBody(x, ev.data);
+          break;
+        case 'end':
+          this.onResponseEnd(x);
+          break;
+        case 'tunnel':
+          this.writeClient(x, ev.data);
+          break;
+        case 'error':
+          this.upstreamFailed(x, `upstream protocol error: ${ev.reason}`);
+          return;
+      }
+    }
+  }
+
+  private onUpstreamEnd(x: Exchange) {
+    if (this.cur !== x || this.dead || !x.lease) return;
+    if (x.tunnel) {
+      this.sock.end();
+      return;
+    }
+    // A reused keep-alive connection closed by the upstream before answering: retry once when nothing was sent.
+    if (x.lease.reused && !x.resStarted && !x.hasBody && !x.retried && !x.resHead) {
+      x.retried = true;
+      this.abortUpstream(x);
+      x.upstreamReqDone = false;
+      this.connectUpstream(x);
+      return;
+    }
+    for (const ev of x.resParser!.finish()) {
+      if (ev.type === 'end') this.onResponseEnd(x);
+      else if (ev.type === 'error') this.upstreamFailed(x, ev.reason);
+    }
+  }
+
+  private onUpstreamError(x: Exchange, msg: string) {
+    if (this.cur !== x || this.dead || !x.lease) return;
+    if (x.lease.reused && !x.resStarted && !x.hasBody && !x.retried && !x.resHead) {
+      this.onUpstreamEnd(x);
+      return;
+    }
+    this.upstreamFailed(x, `upstream ${x.route?.upstream.label}: ${msg}`);
+  }
+
+  private responseHead(x: Exchange, h: ResponseHead, interim: boolean): string {
+    const conn = new Set<string>();
+    for (const [n, v] of h.headers)
+      if (n.toLowerCase() === 'connection') for (const t of v.split(',')) conn.add(t.trim().toLowerCase());
+    const lines = [`HTTP/1.1 ${h.status} ${h.reason || STATUS_TEXT[h.status] || ''}`.trimEnd()];
+    const upgrade = h.status === 101;
+    for (const [n, v] of h.headers) {
+      const l = n.toLowerCase();
+      if (upgrade && (l === 'upgrade' || l === 'connection')) {
+        lines.push(`${n}: ${v}`);
+        continue;
+      }
+      if (h.framing === 'none' && (l === 'content-length' || l === 'transfer-encoding')) {
+        lines.push(`${n}: ${v}`);
+        continue;
+      }
+      if (HOP_BY_HOP.has(l) || conn.has(l)) continue;
+      lines.push(`${n}: ${v}`);
+    }
+    if (!interim && !upgrade) {
+      if (h.framing === 'length') lines.push(`Content-Length: ${h.contentLength}`);
+      else if (h.framing === 'chunked' || h.framing === 'close') {
+        if (x.head.httpVersion === '1.1') {
+          x.resChunked = true;
+          lines.push('Transfer-Encoding: chunked');
+        } else x.closeAfter = true;
+      }
+      if (x.head.upgrade) x.closeAfter = true; // upgrade refused: the client parser is in tunnel mode
+      if (!x.reqDone) x.closeAfter = true;
+      if (this.closing) x.closeAfter = true;
+      if (x.closeAfter) lines.push('Connection: close');
+      else if (x.head.httpVersion === '1.0') lines.push('Connection: keep-alive');
+    }
+    return `${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  private onResponseHead(x: Exchange, h: ResponseHead) {
+    x.resHead = h;
+    x.status = h.status;
+    if (h.status === 101) {
+      if (!x.head.upgrade) {
+        this.upstreamFailed(x, 'upstream answered 101 to a request without Upgrade');
+        return;
+      }
+      x.resStarted = true;
+      x.tunnel = true;
+      this.writeClient(x, this.responseHead(x, h, false));
+      const up = x.lease!.socket;
+      for (const b of x.tunnelPending) up.write(b);
+      x.tunnelPending = [];
+      this.sock.resume();
+      return;
+    }
+    x.resStarted = true;
+    this.writeClient(x, this.responseHead(x, h, false));
+  }
+
+  private writeClient(x: Exchange, data: string | Buffer) {
+    const n = typeof data === 'string' ? Buffer.byteLength(data, 'latin1') : data.length;
+    x.bytesOut += n;
+    const ok = typeof data === 'string' ? this.sock.write(data, 'latin1') : this.sock.write(data);
+    if (!ok && x.lease && !this.waitingDrain) {
+      const up = x.lease.socket;
+      up.pause();
+      this.waitingDrain = true;
+      this.sock.once('drain', () => {
+        this.waitingDrain = false;
+        up.resume();
+      });
+    }
+  }
+
+  private writeResBody(x: Exchange, data: Buffer) {
+    if (data.length === 0) return;
+    if (x.resChunked) {
+      this.writeClient(x, `${data.length.toString(16)}\r\n`);
+      this.writeClient(x, data);
+      this.writeClient(x, '\r\n');
+    } else this.writeClient(x, data);
+  }
+
+  private onResponseEnd(x: Exchange) {
+    if (x.resDone) return;
+    x.resDone = true;
+    if (x.resChunked) this.writeClient(x, '0\r\n\r\n');
+    const h = x.resHead;
+    const reusable =
+      !!h && h.keepAlive && h.framing !== 'close' && x.reqDone && x.upstreamReqDone && !x.stream;
+    if (x.lease && x.pool) {
+      const s = x.lease.socket;
+      x.lease = undefined;
+      x.pool.release(s, reusable);
+    }
+    if (!x.reqDone) x.closeAfter = true;
+    this.finishExchange(x);
+  }
+
+  private finishExchange(x: Exchange) {
+    if (this.cur !== x) {
+      this.log(x);
+      return;
+    }
+    this.cur = undefined;
+    clearTimeout(this.bodyTimer);
+    this.bodyTimer = undefined;
+    this.sock.setTimeout(0);
+    this.log(x);
+    if (this.dead) return;
+    if (this.closing || x.closeAfter) {
+      this.writeAndClose('');
+      return;
+    }
+    this.pump();
+    if (!this.cur && !this.dead) {
+      if (this.clientEnded) {
+        this.writeAndClose('');
+        return;
+      }
+      this.sock.resume();
+      if (this.parser.idle) this.armIdleTimer();
+      else if (!this.headerTimer) this.armHeaderTimer();
+    }
+  }
+
+  private log(x: Exchange) {
+    if (x.logged) return;
+    x.logged = true;
+    const ms = Number(process.hrtime.bigint() - x.start) / 1e6;
+    const route = x.route?.name ?? '';
+    let decision: string = x.decision;
+    if (decision === 'allow' && x.error) decision = 'error';
+    this.gw.metrics.requests.inc({ route, decision });
+    if (x.route) this.gw.metrics.duration.observe({ route }, ms / 1000);
+    this.gw.accessLog.write({
+      time: new Date().toISOString(),
+      client: this.remote,
+      route,
+      method: x.head.method,
+      target: x.head.target.slice(0, 2048),
+      status: x.status,
+      bytes_in: x.head.headBytes + x.bodyIn,
+      bytes_out: x.bytesOut,
+      duration_ms: Math.round(ms * 1000) / 1000,
+      decision,
+      rule_ids: x.matches.map((m) => m.id),
+      ...(x.error ? { error: x.error } : {}),
+    });
+  }
+}
