@@ -3,7 +3,7 @@
 // ModSecurity + CRS 3.3.x (paranoia 1) as a typical WAF; the Bulwark gateway passing through; the Bulwark
 // gateway with the ProxyLogon patch. The backend is nginx answering 200 itself, so it is never the bottleneck.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,9 @@ const SECONDS = Number(process.env.BULWARK_BENCH_SHIELD_SECONDS ?? 8);
 const CONNECTIONS = 50;
 const BIN = new URL('../../bin/bulwark.js', import.meta.url).pathname;
 const PACK = new URL('../../dist/advisories/packs/proxylogon-2021-03/shield/', import.meta.url).pathname;
-const CRS = '/usr/share/modsecurity-crs';
+const CRS_RULES = '/usr/share/modsecurity-crs/rules';
+// Debian keeps the editable setup under /etc.
+const CRS_SETUP = ['/etc/modsecurity/crs/crs-setup.conf', '/usr/share/modsecurity-crs/crs-setup.conf'].find((p) => existsSync(p));
 
 function freePort() {
   return new Promise((resolve) => {
@@ -42,7 +44,7 @@ function waitForPort(port, ms = 10_000) {
   });
 }
 
-function run(cmd, args, opts = {}) {
+function exec(cmd, args, opts = {}) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
@@ -96,7 +98,7 @@ async function wrk(url, script) {
     ...(script ? ['-s', script] : []),
     url,
   ];
-  const { out } = await run('wrk', args);
+  const { out } = await exec("wrk", args);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const pct = (p) => {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
@@ -140,7 +142,7 @@ export async function run() {
     const crsConf = join(dir, 'modsec-crs.conf');
     writeFileSync(
       crsConf,
-      [`Include ${modsecMain}`, `Include ${CRS}/crs-setup.conf`, `Include ${CRS}/rules/*.conf`].join('\n'),
+      [`Include ${modsecMain}`, `Include ${CRS_SETUP}`, `Include ${CRS_RULES}/*.conf`].join('\n'),
     );
 
     const ports = {
