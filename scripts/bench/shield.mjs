@@ -15,7 +15,9 @@ const BIN = new URL('../../bin/bulwark.js', import.meta.url).pathname;
 const PACK = new URL('../../dist/advisories/packs/proxylogon-2021-03/shield/', import.meta.url).pathname;
 const CRS_RULES = '/usr/share/modsecurity-crs/rules';
 // Debian keeps the editable setup under /etc.
-const CRS_SETUP = ['/etc/modsecurity/crs/crs-setup.conf', '/usr/share/modsecurity-crs/crs-setup.conf'].find((p) => existsSync(p));
+const CRS_SETUP = ['/etc/modsecurity/crs/crs-setup.conf', '/usr/share/modsecurity-crs/crs-setup.conf'].find(
+  (p) => existsSync(p),
+);
 
 function freePort() {
   return new Promise((resolve) => {
@@ -98,7 +100,7 @@ async function wrk(url, script) {
     ...(script ? ['-s', script] : []),
     url,
   ];
-  const { out } = await exec("wrk", args);
+  const { out } = await exec('wrk', args);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
   const pct = (p) => {
     const m = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
