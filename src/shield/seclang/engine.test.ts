@@ -428,3 +428,16 @@ describe('hostile input', () => {
     );
   });
 });
+
+describe('the @rx literal pre-check', () => {
+  it('derives only substrings every match must contain', async () => {
+    const { requiredPrefix } = await import('./operators.js');
+    expect(requiredPrefix('x-anonresource-backend')).toBe('x-anonresource-backend');
+    expect(requiredPrefix('x-beresource\\s*=.+/.+~.+')).toBe('x-beresource');
+    expect(requiredPrefix('^/ecp/x')).toBe('/ecp/x');
+    expect(requiredPrefix('abcd?')).toBe('abc');
+    expect(requiredPrefix('abc.def')).toBe('abc');
+    for (const none of ['a|bcd', '(?i)abcd', 'ab', '[abc]def', '\\sabc'])
+      expect(requiredPrefix(none)).toBeNull();
+  });
+});

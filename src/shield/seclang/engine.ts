@@ -114,11 +114,12 @@ function compileChainLink(r: ChainedRuleAst): RuleFn {
   const targets = compileTargets(r.variables);
   const op = compileOperator(r.operator);
   const transform = composeTransforms(r.transformations);
+  const chain = r.transformations.join(',');
   const capture = r.actions.capture;
   const next = r.chain ? compileChainLink(r.chain) : undefined;
   return (view) => {
     for (const t of targets(view)) {
-      const v = transform(t.value);
+      const v = view.transform(chain, t.value, transform);
       const res = op(v, capture);
       if (res === null) continue;
       if (capture && res.length > 0) {

@@ -49,6 +49,25 @@ export class RequestView {
   private _body?: string | null;
   /** TX:0..9 from `capture`. */
   readonly tx = new Map<string, string>();
+  /**
+   * Transformation results of this request, per transformation chain and input value: rules that read the same
+   * variable through the same chain (EOMT's two cookie rules) transform it once.
+   */
+  private readonly transformed = new Map<string, Map<string, string>>();
+
+  transform(chain: string, value: string, fn: (s: string) => string): string {
+    let byValue = this.transformed.get(chain);
+    if (!byValue) {
+      byValue = new Map();
+      this.transformed.set(chain, byValue);
+    }
+    let out = byValue.get(value);
+    if (out === undefined) {
+      out = fn(value);
+      byValue.set(value, out);
+    }
+    return out;
+  }
 
   constructor(
     readonly req: ShieldRequest,
