@@ -8,9 +8,9 @@
  */
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { HTTPPROXY_FIELDS, type HttpProxyField, IIS_EXCHANGE_FIELDS } from '../core/logformats.js';
+import { HTTPPROXY_FIELDS, type HttpProxyField, IIS_EXCHANGE_FIELDS } from '../core/index.js';
 
-export { HTTPPROXY_FIELDS } from '../core/logformats.js';
+export { HTTPPROXY_FIELDS } from '../core/index.js';
 
 export type HttpProxyRow = Partial<Record<HttpProxyField, string | number | boolean>>;
 

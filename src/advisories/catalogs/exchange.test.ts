@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type Catalog, type CatalogTrain, catalogSchema } from '../../core/catalog/model.js';
+import { type Catalog, type CatalogTrain, catalogSchema } from '../../core/index.js';
 
 const text = readFileSync(new URL('./exchange.yaml', import.meta.url), 'utf8');
 const catalog: Catalog = catalogSchema.parse(parse(text));

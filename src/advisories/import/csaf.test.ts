@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AdvisoryInput, advisorySchema } from '../../core/advisory/model.js';
-import { type Catalog, catalogSchema } from '../../core/catalog/model.js';
-import { ExposureEngine } from '../../core/exposure/engine.js';
+import {
+  type AdvisoryInput,
+  advisorySchema,
+  type Catalog,
+  catalogSchema,
+  ExposureEngine,
+} from '../../core/index.js';
 import { importCsaf, parseVers } from './csaf.js';
 import { ImportError, type ImportResult } from './types.js';
 

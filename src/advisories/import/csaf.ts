@@ -23,9 +23,7 @@
  * ranges, `vers:` ranges with `!=` or an exclusive lower bound, ranges marked fixed / not affected, and
  * versions of ecosystems Bulwark cannot order.
  */
-import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
-import type { Catalog } from '../../core/catalog/model.js';
-import type { SchemeId } from '../../core/versions/scheme.js';
+import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,

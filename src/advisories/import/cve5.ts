@@ -29,9 +29,7 @@
  * [15.1.2176.2, 15.1.2176.9). A bound that does not fit the train (empty, or beyond the next train) is warned;
  * see `AffectedBuilder.finish` for what happens to the product's other ranges then.
  */
-import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
-import type { Catalog } from '../../core/catalog/model.js';
-import type { SchemeId } from '../../core/versions/scheme.js';
+import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,

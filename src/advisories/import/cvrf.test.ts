@@ -2,10 +2,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AdvisoryInput, advisorySchema } from '../../core/advisory/model.js';
-import { CatalogIndex } from '../../core/catalog/lookup.js';
-import { type Catalog, catalogSchema } from '../../core/catalog/model.js';
-import { ExposureEngine } from '../../core/exposure/engine.js';
+import {
+  type AdvisoryInput,
+  advisorySchema,
+  type Catalog,
+  CatalogIndex,
+  catalogSchema,
+  ExposureEngine,
+} from '../../core/index.js';
 import { loadCatalogFile } from '../load.js';
 import { importCvrf } from './cvrf.js';
 import { ImportError, type ImportResult } from './types.js';

@@ -14,9 +14,7 @@
  * documents and are summarised in one warning per status type. Notes are HTML: tags are stripped.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { AdvisoryInput, Reference } from '../../core/advisory/model.js';
-import type { Catalog } from '../../core/catalog/model.js';
-import type { SchemeId } from '../../core/versions/scheme.js';
+import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,

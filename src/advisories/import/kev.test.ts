@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AdvisoryInput, advisorySchema, type Kev, kevSchema } from '../../core/advisory/model.js';
+import { type AdvisoryInput, advisorySchema, type Kev, kevSchema } from '../../core/index.js';
 import { applyKev, importKev } from './kev.js';
 import { type ImportContext, ImportError } from './types.js';
 

@@ -10,7 +10,7 @@
  * Hand-written checks rather than a zod schema per entry: the real catalog has ~1,400 entries and is re-read
  * on every feed refresh, and a per-entry problem must become a warning naming the entry, not an exception.
  */
-import type { AdvisoryInput, Kev } from '../../core/advisory/model.js';
+import type { AdvisoryInput, Kev } from '../../core/index.js';
 import { describeValue as describe, isoDay, isRecord } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 

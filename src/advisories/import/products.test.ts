@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Catalog, catalogSchema } from '../../core/catalog/model.js';
+import { type Catalog, catalogSchema } from '../../core/index.js';
 import {
   AffectedBuilder,
   advisoryIdSlug,

@@ -3,16 +3,17 @@
  * product ids, and free-text release names ("Microsoft Exchange Server 2016 Cumulative Update 19") into a
  * train of a product catalog. Shared by every importer so they agree on ids.
  */
+
+import type { Catalog, CatalogTrain, SchemeId } from '../../core/index.js';
 import {
   type AdvisoryInput,
   advisorySchema,
   affectedSchema,
+  compareVersions,
   fixSchema,
+  parseVersion,
   referenceSchema,
-} from '../../core/advisory/model.js';
-import type { Catalog, CatalogTrain } from '../../core/catalog/model.js';
-import { compareVersions, parseVersion } from '../../core/versions/index.js';
-import type { SchemeId } from '../../core/versions/scheme.js';
+} from '../../core/index.js';
 import { ImportError, type ImportWarning } from './types.js';
 
 /** Lower-cases and turns runs of anything but [a-z0-9._+-] into `_`, as CPE product names are written. */

@@ -2,8 +2,7 @@
  * Shared shapes of the feed importers. Every importer is a pure function from an already-parsed document
  * (JSON value or XML text) to Bulwark advisories, so the CLI and the server share them and tests need no I/O.
  */
-import type { AdvisoryInput, Kev } from '../../core/advisory/model.js';
-import type { Catalog } from '../../core/catalog/model.js';
+import type { AdvisoryInput, Catalog, Kev } from '../../core/index.js';
 
 export type ImportFormat = 'kev' | 'cve5' | 'csaf' | 'osv' | 'cvrf';
 

@@ -99,8 +99,7 @@ export function reportVersion(
     fixes: [],
   };
   const open = [...vulnerable, ...unknown];
-  if (open.length && reference)
-    report.fixes = suggestFixes(engine, catalogs, product, build, reference, open);
+  if (open.length && reference) report.fixes = suggestFixes(engine, catalogs, product, reference, open);
   return report;
 }
 
@@ -123,13 +122,11 @@ function suggestFixes(
   engine: ExposureEngine,
   catalogs: CatalogIndex,
   product: string,
-  build: string,
   reference: CatalogEntry,
   open: string[],
 ): FixSuggestion[] {
   const line = reference.train.product_name;
   const currentTrain = reference.train.id;
-  const parsedStart = catalogs.lookup(product, build).entry?.parsed ?? reference.parsed;
   const closes = (e: CatalogEntry) => {
     const { verdicts } = engine.evaluate({
       id: e.build,
@@ -145,7 +142,7 @@ function suggestFixes(
   const out: FixSuggestion[] = [];
   let update: CatalogEntry | undefined;
   let upgrade: CatalogEntry | undefined;
-  for (const e of catalogs.after(product, parsedStart)) {
+  for (const e of catalogs.after(product, reference.parsed)) {
     if (e.train.product_name !== line) continue;
     if (!update && e.update && closes(e)) update = e;
     if (!upgrade && !e.update && closes(e)) upgrade = e;

@@ -10,12 +10,12 @@
  *
  * Every record method returns the file and 1-based line it wrote, for the ground truth.
  */
-import { HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/logformats.js';
+import { HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/index.js';
 import { type Clock, csv, dayStamp, hourStamp, iisDayStamp } from './format.js';
 import type { Server, Ua } from './world.js';
 import type { OpenFile, TreeWriter } from './writer.js';
 
-export { HTTPPROXY_FIELDS } from '../../core/logformats.js';
+export { HTTPPROXY_FIELDS } from '../../core/index.js';
 
 export const ECP_FIELDS: readonly string[] = ['TimeStamp', 'ServerName', 'EventId', 'EventData'];
 

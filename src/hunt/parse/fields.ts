@@ -4,7 +4,7 @@
  */
 
 /** HttpProxy log columns of Exchange 2016 CU22 / 2019 (74), in file order. Older builds write a prefix of it. */
-import { HTTPPROXY_FIELDS as CORE_HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/logformats.js';
+import { HTTPPROXY_FIELDS as CORE_HTTPPROXY_FIELDS, IIS_EXCHANGE_FIELDS } from '../../core/index.js';
 
 export const HTTPPROXY_FIELDS: readonly string[] = CORE_HTTPPROXY_FIELDS;
 

@@ -2,27 +2,12 @@
  * Test helpers: records built the way the parsers build them (W3C `-` read as '', CSV quoting undone), and rules
  * written inline. Used by the Sigma tests only.
  */
+import { IIS_EXCHANGE_FIELDS } from '../../core/index.js';
 import type { LogRecord, LogType } from '../types.js';
 import { type CompiledSigma, compileRule, loadSigmaRule } from './index.js';
 
 /** Exchange's default IIS W3C field list. */
-export const IIS_COLUMNS = [
-  'date',
-  'time',
-  's-ip',
-  'cs-method',
-  'cs-uri-stem',
-  'cs-uri-query',
-  's-port',
-  'cs-username',
-  'c-ip',
-  'cs(User-Agent)',
-  'cs(Referer)',
-  'sc-status',
-  'sc-substatus',
-  'sc-win32-status',
-  'time-taken',
-] as const;
+export const IIS_COLUMNS = IIS_EXCHANGE_FIELDS;
 
 const IIS_DEFAULTS: Record<string, string> = {
   date: '2021-03-03',
