@@ -1,0 +1,196 @@
+/**
+ * The control plane's tables as Kysely sees them. One schema serves SQLite and PostgreSQL, so column types stay
+ * portable: text ids, ISO-8601 UTC text timestamps (they sort as text), integers for flags and counters, JSON as
+ * text. Every table holding customer data carries `tenant_id` leading its primary key.
+ */
+export interface InstallationTable {
+  id: number;
+  name: string;
+  created_at: string;
+  /** SHA-256 of the one-time setup token; null once the first administrator exists. */
+  setup_token_hash: string | null;
+}
+
+export interface TenantTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface SiteTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface AssetTable {
+  tenant_id: string;
+  id: string;
+  site_id: string | null;
+  name: string | null;
+  /** The asset's facts (core AssetFacts) as JSON. */
+  facts: string;
+  /** SHA-256 of the canonical facts: an unchanged push writes nothing and recomputes nothing. */
+  facts_hash: string;
+  /** Where the facts came from: api, scan, agent, import. */
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Product ids an asset runs (its os and products): an advisory import only touches assets listed here. */
+export interface AssetProductTable {
+  tenant_id: string;
+  asset_id: string;
+  product: string;
+}
+
+export interface AdvisoryTable {
+  id: string;
+  title: string;
+  /** built-in, or the import it came from. */
+  source: string;
+  /** The validated advisory document as JSON. */
+  document: string;
+  document_hash: string;
+  /** Product ids the advisory has rules for, as a JSON array. */
+  products: string;
+  published: string | null;
+  imported_at: string;
+}
+
+export interface FindingTable {
+  tenant_id: string;
+  asset_id: string;
+  cve: string;
+  advisory_id: string;
+  product: string;
+  version: string;
+  verdict: string;
+  /** Provenance: the deciding rule path, the fact judged and the comparison in words. */
+  rule: string;
+  fact: string;
+  comparison: string;
+  /** Ids of the advisory's fixes that apply, as a JSON array. */
+  fixes: string;
+  /** Workflow state set by people: open, acknowledged, accepted_risk. */
+  status: string;
+  first_seen: string;
+  updated_at: string;
+}
+
+/** Per asset and advisory, the most cautious verdict over the advisory's CVEs. */
+export interface AssetExposureTable {
+  tenant_id: string;
+  asset_id: string;
+  advisory_id: string;
+  verdict: string;
+  updated_at: string;
+}
+
+/** Assets per tenant, advisory and verdict, maintained with asset_exposure. */
+export interface ExposureCountTable {
+  tenant_id: string;
+  advisory_id: string;
+  verdict: string;
+  assets: number;
+}
+
+/** Every change of a finding's verdict or status, oldest first. */
+export interface FindingEventTable {
+  tenant_id: string;
+  asset_id: string;
+  cve: string;
+  at: string;
+  seq: number;
+  kind: string;
+  from_value: string | null;
+  to_value: string;
+  reason: string;
+  actor: string;
+}
+
+export interface UserTable {
+  id: string;
+  email: string;
+  name: string;
+  /** admin, technician, read_only (operators) or customer. */
+  role: string;
+  /** Set for customer users: the only tenant they see. */
+  tenant_id: string | null;
+  password_hash: string;
+  totp_secret: string | null;
+  totp_enabled: number;
+  /** Last TOTP time step accepted: a code is never accepted twice. */
+  totp_last_step: number;
+  disabled: number;
+  created_at: string;
+}
+
+export interface SessionTable {
+  /** SHA-256 of the cookie value; the value itself is never stored. */
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: string;
+  expires_at: string;
+  last_seen_at: string;
+}
+
+export interface ApiTokenTable {
+  id: string;
+  user_id: string;
+  name: string;
+  role: string;
+  tenant_id: string | null;
+  /** SHA-256 of the secret part; the token is shown once. */
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface AuditLogTable {
+  seq: number;
+  at: string;
+  actor: string;
+  tenant_id: string | null;
+  action: string;
+  target: string;
+  /** Details as canonical JSON. */
+  detail: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Advisory evaluations over the fleet: "time to know" from an import to all findings written. */
+export interface ExposureRunTable {
+  id: string;
+  advisory_ids: string;
+  trigger: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  assets_evaluated: number;
+  findings_written: number;
+}
+
+export interface Database {
+  installation: InstallationTable;
+  tenants: TenantTable;
+  sites: SiteTable;
+  assets: AssetTable;
+  asset_products: AssetProductTable;
+  advisories: AdvisoryTable;
+  findings: FindingTable;
+  asset_exposure: AssetExposureTable;
+  exposure_counts: ExposureCountTable;
+  finding_events: FindingEventTable;
+  users: UserTable;
+  sessions: SessionTable;
+  api_tokens: ApiTokenTable;
+  audit_log: AuditLogTable;
+  exposure_runs: ExposureRunTable;
+}
