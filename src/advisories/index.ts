@@ -9,5 +9,15 @@ export {
   loadKevEnrichment,
   loadKnowledgeBase,
 } from './knowledge.js';
-export { loadAdvisoryFile, loadCatalogFile, parseAdvisory, readDataFile, ruleFilePath } from './load.js';
+export { applyKev } from './import/kev.js';
+export {
+  type LoadedAdvisory,
+  loadAdvisoryFile,
+  loadBuiltinAdvisories,
+  loadBuiltinCatalogs,
+  loadCatalogFile,
+  parseAdvisory,
+  readDataFile,
+  ruleFilePath,
+} from './load.js';
 export { type SavedImport, saveImport } from './store.js';

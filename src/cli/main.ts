@@ -58,6 +58,42 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     return kbCache;
   };
 
+  // --- backup, restore and audit verify (embedded database and audit log) ---
+  program
+    .command('backup')
+    .description('copy the embedded SQLite database to a file, also while the server runs')
+    .requiredOption('--out <file>', 'backup file to write (or an existing directory to put one in)')
+    .option('--database <url>', 'the server database URL (env BULWARK_DATABASE_URL); PostgreSQL is refused')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { out: string; database?: string; json?: boolean }) => {
+      const { runBackup } = await import('./commands/backup.js');
+      code = await runBackup(io, { ...opts, dataDir: globals().dataDir, out: resolve(io.cwd, opts.out) });
+    });
+  program
+    .command('restore')
+    .description('replace the embedded SQLite database with a backup (server stopped; keeps the old one)')
+    .argument('<file>', 'backup file written by bulwark backup')
+    .option('--force', "restore even if the backup's audit log is broken")
+    .option('--database <url>', 'the server database URL (env BULWARK_DATABASE_URL); PostgreSQL is refused')
+    .option('--json', 'print one JSON object')
+    .action(async (file: string, opts: { force?: boolean; database?: string; json?: boolean }) => {
+      const { runRestore } = await import('./commands/backup.js');
+      code = await runRestore(io, { ...opts, dataDir: globals().dataDir, file: resolve(io.cwd, file) });
+    });
+  program
+    .command('audit')
+    .description('the server audit log')
+    .command('verify')
+    .description('check the audit log hash chain; exit 1 if a record was changed, removed or inserted')
+    .option('--database <url>', 'PostgreSQL URL (env BULWARK_DATABASE_URL); default: the embedded database')
+    .option('--expect-head <hash>', 'a head hash recorded earlier: also detect records removed from the end')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { database?: string; expectHead?: string; json?: boolean }) => {
+      const { runAuditVerify } = await import('./commands/audit.js');
+      code = await runAuditVerify(io, { ...opts, dataDir: globals().dataDir });
+    });
+  // --- end backup, restore and audit verify ---
+
   program
     .command('exchange')
     .description('identify an Exchange build and report the CVEs it is exposed to and the smallest fix')
@@ -224,6 +260,26 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         ...opts,
         config: opts.config ? resolve(io.cwd, opts.config) : undefined,
       });
+    });
+
+  program
+    .command('serve')
+    .description(
+      'run the control-plane server: tenants, assets, advisories, findings and exposure over an HTTP API',
+    )
+    .option('--config <file>', 'server configuration file (YAML or JSON); see docs/configuration.md')
+    .option('--host <host>', 'address to listen on (default 127.0.0.1; env BULWARK_HOST)')
+    .option('--port <port>', 'port to listen on (default 8440; env BULWARK_PORT)')
+    .option(
+      '--database <url>',
+      'postgres://user:password@host:5432/db (env BULWARK_DATABASE_URL); default: embedded SQLite in the data directory',
+    )
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .action(async (opts: import('./commands/serve.js').ServeCliOptions) => {
+      const { runServe } = await import('./commands/serve.js');
+      const g = program.opts<{ dataDir: string }>();
+      const explicit = program.getOptionValueSource('dataDir') !== 'default' || io.env.BULWARK_DATA_DIR;
+      code = await runServe(io, explicit ? resolve(io.cwd, g.dataDir) : undefined, opts);
     });
 
   const shield = program.command('shield').description('virtual patches: export them for other WAFs and IIS');

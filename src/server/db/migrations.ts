@@ -95,6 +95,7 @@ const initial: Migration = {
       .addColumn('comparison', 'text', (c) => c.notNull())
       .addColumn('fixes', 'text', (c) => c.notNull())
       .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('events', 'integer', (c) => c.notNull())
       .addColumn('first_seen', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('findings_pk', ['tenant_id', 'asset_id', 'cve'])

@@ -76,6 +76,9 @@ export interface FindingTable {
   fixes: string;
   /** Workflow state set by people: open, acknowledged, accepted_risk. */
   status: string;
+  /** Number of events in its history (the next event's seq is this + 1). Findings are never deleted, only
+   * judged not_affected, so the history stays whole. */
+  events: number;
   first_seen: string;
   updated_at: string;
 }

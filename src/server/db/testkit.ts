@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { type DialectName, type Db, migrate, openDatabase } from './connect.js';
+import { type Db, type DialectName, migrate, openDatabase } from './connect.js';
 
 export const TEST_PG_URL =
   process.env.BULWARK_TEST_DATABASE_URL ?? 'postgres://bulwark:bulwark@127.0.0.1:5432/bulwark_test';

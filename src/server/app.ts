@@ -1,0 +1,233 @@
+/**
+ * The control-plane HTTP server: Fastify with JSON-schema validation, an OpenAPI 3.1 description at
+ * /api/openapi.json (readable at /api/docs), sessions in cookies with CSRF protection, bearer API tokens,
+ * rate-limited login, Prometheus metrics and structured JSON logs with secrets redacted.
+ *
+ * Every route declares who may call it (`config.access`); the onRequest hook resolves the principal and the
+ * preHandler enforces the permission, then hands the route a ScopedData bound to the principal's tenants.
+ */
+import cookie from '@fastify/cookie';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { may, type Permission, type Principal } from './auth/principal.js';
+import { sameSecret } from './auth/secrets.js';
+import type { ServerConfig } from './config.js';
+import { Accounts } from './data/accounts.js';
+import { ScopedData } from './data/scoped.js';
+import type { Db } from './db/connect.js';
+import { ApiError, forbidden, unauthorized } from './errors.js';
+import { FleetExposure } from './exposure/service.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { registerRoutes } from './routes/index.js';
+
+export const SESSION_COOKIE = 'bulwark_session';
+export const CSRF_HEADER = 'x-csrf-token';
+export const API_VERSION = '0.1.0';
+
+/** Who may call a route: anyone (health, login), any signed-in principal, or a permission. */
+export type Access = 'public' | 'authenticated' | Permission;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+    /** Customer data, filtered to the principal's tenants. Set for every non-public route. */
+    data: ScopedData;
+  }
+}
+
+export interface AppContext {
+  db: Db;
+  config: ServerConfig;
+  metrics: ServerMetrics;
+  accounts: Accounts;
+  fleet: FleetExposure;
+  /** False until migrations ran and the built-in advisories are synchronised. */
+  ready: boolean;
+}
+
+export interface RouteInfo {
+  method: string;
+  url: string;
+  access: Access;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export async function buildApp(options: {
+  db: Db;
+  config: ServerConfig;
+  logger?: boolean | object;
+  https?: { cert: Buffer; key: Buffer };
+}): Promise<{ app: FastifyInstance; ctx: AppContext; routes: RouteInfo[] }> {
+  const { db, config } = options;
+  const metrics = createMetrics();
+  const ctx: AppContext = {
+    db,
+    config,
+    metrics,
+    accounts: new Accounts(db),
+    fleet: new FleetExposure(db, metrics),
+    ready: false,
+  };
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.log_level,
+      // Never log credentials: headers that carry them, and any body field that could.
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-csrf-token"]',
+          'res.headers["set-cookie"]',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    trustProxy: config.trust_proxy,
+    bodyLimit: 8 * 1024 * 1024,
+    // Ids in URLs are bounded; a longer path is hostile or a mistake.
+    routerOptions: { maxParamLength: 200 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+
+  const routes: RouteInfo[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (method === 'HEAD') continue;
+      routes.push({ method, url: route.url, access: route.config?.access ?? 'public' });
+    }
+  });
+
+  await app.register(cookie);
+  await app.register(rateLimit, { global: false });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Bulwark control plane API',
+        version: API_VERSION,
+        description:
+          'Tenants, assets and their facts, advisories, findings and fleet-wide exposure. Authenticate with a ' +
+          'session cookie from POST /api/v1/session (state-changing requests then need the X-CSRF-Token header) ' +
+          'or with an API token: Authorization: Bearer bwk_….',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'API token (bwk_…)' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('data', undefined as unknown as ScopedData);
+
+  app.addHook('onRequest', async (request) => {
+    request.principal = await authenticate(ctx, request);
+  });
+
+  app.addHook('preHandler', async (request) => {
+    const access = request.routeOptions.config?.access ?? 'public';
+    if (access === 'public') return;
+    const principal = request.principal;
+    if (!principal) throw unauthorized();
+    if (principal.kind === 'session' && !SAFE_METHODS.has(request.method)) {
+      const sent = request.headers[CSRF_HEADER];
+      if (typeof sent !== 'string' || !principal.csrfToken || !sameSecret(sent, principal.csrfToken)) {
+        throw new ApiError(403, 'csrf', `send the ${CSRF_HEADER} header from the sign-in response`);
+      }
+    }
+    if (access !== 'authenticated' && !may(principal, access)) {
+      throw forbidden(`this needs the ${access} permission; your role is ${principal.role}`);
+    }
+    request.data = new ScopedData(db, principal.scope, ctx.fleet);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpRequests.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof ApiError) {
+      return reply
+        .status(error.status)
+        .send({ error: error.code, message: error.message, details: error.details });
+    }
+    const e = error as {
+      validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];
+      validationContext?: string;
+      statusCode?: number;
+      message: string;
+    };
+    if (e.validation) {
+      const first = e.validation[0];
+      const missing = first?.params?.missingProperty;
+      const extra = first?.params?.additionalProperty;
+      const where = `${e.validationContext ?? 'body'}${first?.instancePath?.replace(/\//g, '.') ?? ''}${missing ? `.${missing}` : ''}${extra ? `.${extra}` : ''}`;
+      const what = missing
+        ? 'is required'
+        : extra
+          ? 'is not a known field'
+          : (first?.message ?? 'is invalid');
+      return reply.status(400).send({ error: 'bad_request', message: `${where}: ${what}` });
+    }
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      return reply.status(e.statusCode).send({ error: 'bad_request', message: e.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply
+      .status(500)
+      .send({ error: 'internal', message: 'internal error; the server log has the details' });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  await registerRoutes(app, ctx);
+  return { app, ctx, routes };
+}
+
+async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<Principal | undefined> {
+  const auth = request.headers.authorization;
+  if (auth) {
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m) throw unauthorized('Authorization must be "Bearer <API token>"');
+    const principal = await ctx.accounts.tokenPrincipal(m[1]!);
+    if (!principal) throw unauthorized('the API token is unknown, revoked or expired');
+    return principal;
+  }
+  const sessionId = request.cookies?.[SESSION_COOKIE];
+  if (sessionId && sessionId.length <= 128) return ctx.accounts.sessionPrincipal(sessionId);
+  return undefined;
+}
+
+/** Readiness: the database answers and start-up work is done. */
+export async function checkReady(ctx: AppContext): Promise<{ ready: boolean; database: string }> {
+  if (!ctx.ready) return { ready: false, database: 'starting' };
+  try {
+    await ctx.db.kysely.selectFrom('installation').select('id').limit(1).execute();
+    return { ready: true, database: 'ok' };
+  } catch (err) {
+    return { ready: false, database: (err as Error).message };
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * The audit log: append-only and hash-chained, so that changing, removing, re-ordering or inserting a record is
+ * detectable afterwards.
+ *
+ * Every record carries `prev_hash` (the hash of the record before it; 64 zeros for the first) and `hash`, the
+ * SHA-256 (hex) of the canonical JSON of its own fields:
+ *
+ *   sha256(canonicalJson({ action, actor, at, detail, prev_hash, seq, target, tenant_id }))
+ *
+ * where `detail` is the stored text (itself canonical JSON) and canonical JSON means object keys sorted by UTF-16
+ * code units, no white space, and JSON.stringify's escaping of strings and numbers. Only text and integers go
+ * into the hash, so SQLite and PostgreSQL give the same hashes, and anyone can re-check a chain with `jq` and
+ * `sha256sum`.
+ *
+ * What it does not stop: someone who can write to the database can rewrite the whole chain from the change
+ * onwards with fresh hashes, or cut records off its end. Against both, an operator records the head hash
+ * (`bulwark audit verify` and `bulwark backup` print it) somewhere else and later passes it as `expectHead`:
+ * verification then fails unless that exact record is still in the chain.
+ */
+import { createHash } from 'node:crypto';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { DialectName } from './db/connect.js';
+import type { Database } from './db/schema.js';
+
+/** `prev_hash` of the first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * The PostgreSQL advisory lock that serializes appenders across connections and replicas
+ * (ASCII "bulwaud" + 1, well inside the signed 64-bit range).
+ */
+export const AUDIT_LOCK_KEY = '7094710713734726913';
+
+/** Keys whose values never reach the log, at any depth of `detail`. */
+export const SECRET_KEY = /pass(word)?|secret|token|totp|code|cookie|authorization/i;
+export const REDACTED = '[redacted]';
+
+const MAX_DEPTH = 32;
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+export interface AuditEntry {
+  /** Who acted: a user id or email, `token:<id>`, `system`, `agent:<id>`. */
+  actor: string;
+  /** The tenant the action concerns; null for installation-wide actions. */
+  tenantId: string | null;
+  /** What was done, e.g. `tenant.create`, `user.login`, `rollout.approve`. */
+  action: string;
+  /** What it was done to, e.g. `tenant:acme`, `user:u_123`. */
+  target: string;
+  /** Anything else worth keeping. Secrets are replaced by "[redacted]" before it is stored. */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  at: string;
+  actor: string;
+  tenantId: string | null;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+/** The fields that go into a record's hash, as stored. */
+export interface AuditHashInput {
+  seq: number;
+  at: string;
+  actor: string;
+  tenant_id: string | null;
+  action: string;
+  target: string;
+  /** The stored detail text. */
+  detail: string;
+  prev_hash: string;
+}
+
+export interface AuditProblem {
+  /** The record at fault; for records missing at the end, the first seq that is missing. */
+  seq: number;
+  kind: 'changed' | 'missing' | 'broken_link' | 'out_of_order' | 'head_not_found';
+  problem: string;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  records: number;
+  /** Hash of the last record (GENESIS_HASH for an empty log): record it to detect truncation later. */
+  head: string;
+  /** Seq of the last record (0 for an empty log). */
+  headSeq: number;
+  problems: AuditProblem[];
+  /** Problems not listed because `maxProblems` was reached. */
+  problemsOmitted: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Canonical JSON, hashing and redaction
+
+/**
+ * Canonical JSON: object keys sorted, no white space; `undefined`, functions and symbols are left out of objects
+ * (null in arrays), as JSON.stringify does; `toJSON` is honoured (dates); bigints become strings; non-finite
+ * numbers become null.
+ */
+export function canonicalJson(value: unknown): string {
+  return encode(value, 0);
+}
+
+function encode(value: unknown, depth: number): string {
+  if (depth > MAX_DEPTH) throw new Error('value too deeply nested for canonical JSON');
+  if (value === null) return 'null';
+  if (typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    value = (value as { toJSON(): unknown }).toJSON();
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return JSON.stringify(value.toString());
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        return `[${value.map((v) => (isOmitted(v) ? 'null' : encode(v, depth + 1))).join(',')}]`;
+      }
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj)
+        .filter((k) => !isOmitted(obj[k]))
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${encode(obj[k], depth + 1)}`).join(',')}}`;
+    }
+    default:
+      return 'null';
+  }
+}
+
+function isOmitted(v: unknown): boolean {
+  return v === undefined || typeof v === 'function' || typeof v === 'symbol';
+}
+
+/** The hash of one record: SHA-256 hex over the canonical JSON of its fields. */
+export function auditHash(r: AuditHashInput): string {
+  const canonical = canonicalJson({
+    action: r.action,
+    actor: r.actor,
+    at: r.at,
+    detail: r.detail,
+    prev_hash: r.prev_hash,
+    seq: r.seq,
+    target: r.target,
+    tenant_id: r.tenant_id,
+  });
+  return createHash('sha256').update(canonical, 'utf8').digest('hex');
+}
+
+/**
+ * A copy of `detail` with the value of every key that looks like it names a secret replaced by "[redacted]", at
+ * any depth (arrays included). Cycles become "[circular]", nesting deeper than 32 levels "[too deep]".
+ */
+export function redactDetail(detail: Record<string, unknown>): Record<string, unknown> {
+  return redactValue(detail, 0, new WeakSet()) as Record<string, unknown>;
+}
+
+function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function')
+    return redactValue((value as { toJSON(): unknown }).toJSON(), depth, seen);
+  if (depth >= MAX_DEPTH - 1) return '[too deep]';
+  if (seen.has(value)) return '[circular]';
+  seen.add(value);
+  let out: unknown;
+  if (Array.isArray(value)) {
+    out = value.map((v) => redactValue(v, depth + 1, seen));
+  } else {
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      obj[k] = SECRET_KEY.test(k) ? REDACTED : redactValue(v, depth + 1, seen);
+    }
+    out = obj;
+  }
+  seen.delete(value);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Appending
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Appends one record. Call it inside the transaction that makes the change it describes, so both commit or
+ * neither does. Given a plain Kysely instance it opens a transaction of its own.
+ *
+ * On PostgreSQL it first takes a transaction-scoped advisory lock, so concurrent appenders (on any replica) queue
+ * up and each reads the head its predecessor committed; the lock is held until the caller's transaction ends, so
+ * append late in a long transaction. The transaction must run at READ COMMITTED (PostgreSQL's default): under
+ * REPEATABLE READ a snapshot taken before the lock would see a stale head and the insert would fail on the
+ * duplicate seq. On SQLite, Kysely runs transactions one at a time on its one connection.
+ */
+export async function appendAudit(
+  trx: Executor,
+  dialect: DialectName,
+  entry: AuditEntry,
+): Promise<AuditRecord> {
+  if (!trx.isTransaction) {
+    return (trx as Kysely<Database>).transaction().execute((t) => appendAudit(t, dialect, entry));
+  }
+  for (const [name, v] of [
+    ['actor', entry.actor],
+    ['action', entry.action],
+    ['target', entry.target],
+  ] as const) {
+    if (typeof v !== 'string' || !v) throw new Error(`audit entry: ${name} must be a non-empty string`);
+  }
+  const detailObj = redactDetail(entry.detail ?? {});
+  const detail = canonicalJson(detailObj);
+
+  if (dialect === 'postgres') {
+    await sql`select pg_advisory_xact_lock(${sql.raw(AUDIT_LOCK_KEY)})`.execute(trx);
+  }
+  const last = await trx
+    .selectFrom('audit_log')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const input: AuditHashInput = {
+    seq: last ? Number(last.seq) + 1 : 1,
+    // Taken after the lock, so times rise with seq (as far as the clocks of the replicas agree).
+    at: new Date().toISOString(),
+    actor: entry.actor,
+    tenant_id: entry.tenantId ?? null,
+    action: entry.action,
+    target: entry.target,
+    detail,
+    prev_hash: last?.hash ?? GENESIS_HASH,
+  };
+  const hash = auditHash(input);
+  await trx
+    .insertInto('audit_log')
+    .values({ ...input, hash })
+    .execute();
+  return {
+    seq: input.seq,
+    at: input.at,
+    actor: input.actor,
+    tenantId: input.tenant_id,
+    action: input.action,
+    target: input.target,
+    detail: JSON.parse(detail) as Record<string, unknown>,
+    prevHash: input.prev_hash,
+    hash,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verifying
+
+export interface VerifyOptions {
+  /**
+   * A head hash recorded earlier (from `verify`, `bulwark audit verify` or `bulwark backup`). Verification fails
+   * unless a record with exactly this hash is still in the chain: records cut off the end, or a chain rewritten
+   * from before that record, are detected. A chain that has merely grown since still passes.
+   */
+  expectHead?: string;
+  /** Records read per query (default 500). */
+  pageSize?: number;
+  /** Problems listed at most (default 1000); the rest are counted in `problemsOmitted`. */
+  maxProblems?: number;
+}
+
+export function isAuditHash(value: string): boolean {
+  return HASH_RE.test(value);
+}
+
+/**
+ * Walks the whole chain in seq order, one page at a time (memory stays flat however long the log is), and
+ * reports every record that was changed, removed, inserted or moved. It reads without a transaction, so it never
+ * holds up writers; records appended while it runs are simply included or not.
+ */
+export async function verifyAudit(
+  db: Kysely<Database>,
+  options: VerifyOptions = {},
+): Promise<AuditVerification> {
+  const expectHead = options.expectHead?.trim().toLowerCase();
+  if (expectHead !== undefined && !isAuditHash(expectHead)) {
+    throw new Error('expected head must be a SHA-256 hash: 64 hexadecimal characters');
+  }
+  const pageSize = Math.max(1, Math.min(options.pageSize ?? 500, 10_000));
+  const maxProblems = options.maxProblems ?? 1000;
+  const problems: AuditProblem[] = [];
+  let omitted = 0;
+  const report = (p: AuditProblem) => {
+    if (problems.length < maxProblems) problems.push(p);
+    else omitted++;
+  };
+
+  let records = 0;
+  let prevSeq = 0;
+  let prevHash = GENESIS_HASH;
+  let headFound = expectHead === GENESIS_HASH;
+  let after: number | null = null;
+  for (;;) {
+    let q = db.selectFrom('audit_log').selectAll().orderBy('seq', 'asc').limit(pageSize);
+    if (after !== null) q = q.where('seq', '>', after);
+    const rows = await q.execute();
+    for (const row of rows) {
+      const seq = Number(row.seq);
+      records++;
+      if (!Number.isSafeInteger(seq) || seq <= prevSeq) {
+        report({
+          seq,
+          kind: 'out_of_order',
+          problem: `record ${seq} is out of order after record ${prevSeq}`,
+        });
+      } else if (seq !== prevSeq + 1) {
+        const range =
+          seq - 1 === prevSeq + 1 ? `record ${prevSeq + 1} is` : `records ${prevSeq + 1}–${seq - 1} are`;
+        report({ seq: prevSeq + 1, kind: 'missing', problem: `${range} missing (removed)` });
+      }
+      if (row.prev_hash !== prevHash) {
+        report({
+          seq,
+          kind: 'broken_link',
+          problem:
+            prevSeq === 0
+              ? `prev_hash of record ${seq} is not the genesis hash: records before it were removed or it was inserted`
+              : `prev_hash of record ${seq} does not match the hash of record ${prevSeq}: record ${prevSeq} was changed and re-hashed, or records between them were removed or inserted`,
+        });
+      }
+      const recomputed = auditHash({
+        seq,
+        at: row.at,
+        actor: row.actor,
+        tenant_id: row.tenant_id,
+        action: row.action,
+        target: row.target,
+        detail: row.detail,
+        prev_hash: row.prev_hash,
+      });
+      if (recomputed !== row.hash) {
+        report({
+          seq,
+          kind: 'changed',
+          problem: `record ${seq} was changed: its content does not match its hash`,
+        });
+      }
+      if (expectHead !== undefined && row.hash === expectHead) headFound = true;
+      prevSeq = Math.max(prevSeq, Number.isSafeInteger(seq) ? seq : prevSeq);
+      prevHash = row.hash;
+      after = seq;
+    }
+    if (rows.length < pageSize) break;
+  }
+
+  if (expectHead !== undefined && !headFound) {
+    report({
+      seq: prevSeq + 1,
+      kind: 'head_not_found',
+      problem: `no record has the expected head hash ${expectHead}: records were removed from the end of the log, or the log was rewritten`,
+    });
+  }
+  return {
+    ok: problems.length === 0 && omitted === 0,
+    records,
+    head: prevHash,
+    headSeq: prevSeq,
+    problems,
+    problemsOmitted: omitted,
+  };
+}
+
+/** The last record's seq and hash (seq 0 and GENESIS_HASH for an empty log), without verifying anything. */
+export async function auditHead(db: Executor): Promise<{ seq: number; hash: string }> {
+  const last = await db
+    .selectFrom('audit_log')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return last ? { seq: Number(last.seq), hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Listing
+
+export interface ListAuditOptions {
+  /** undefined: every record; null: installation-wide records only; a tenant id: that tenant's records. */
+  tenantId?: string | null;
+  /** At most this many records (clamped to 1..1000). */
+  limit: number;
+  /** Only records with a seq greater than this: pass the last seq of the previous page. */
+  after?: number;
+}
+
+/**
+ * Records oldest first (ascending seq), starting after `after`. Oldest-first keeps paging stable while records
+ * are appended: the next page starts after the last seq seen, and polling with the last seq returns exactly
+ * what is new. A detail that is not valid JSON (the log was tampered with) is returned as `{ unparsed: text }`.
+ */
+export async function listAudit(db: Executor, options: ListAuditOptions): Promise<AuditRecord[]> {
+  const limit = Math.max(1, Math.min(Math.trunc(options.limit) || 1, 1000));
+  let q = db.selectFrom('audit_log').selectAll().orderBy('seq', 'asc').limit(limit);
+  if (options.after !== undefined) q = q.where('seq', '>', Math.trunc(options.after));
+  if (options.tenantId === null) q = q.where('tenant_id', 'is', null);
+  else if (options.tenantId !== undefined) q = q.where('tenant_id', '=', options.tenantId);
+  const rows = await q.execute();
+  return rows.map((row) => ({
+    seq: Number(row.seq),
+    at: row.at,
+    actor: row.actor,
+    tenantId: row.tenant_id,
+    action: row.action,
+    target: row.target,
+    detail: parseDetail(row.detail),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  }));
+}
+
+function parseDetail(text: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return { unparsed: text };
+}

@@ -1,0 +1,290 @@
+/**
+ * Turns engine verdicts for a batch of assets into stored findings, writing only what changed: a finding per
+ * asset and CVE (the most cautious verdict over every advisory naming the CVE, with the deciding provenance), its
+ * event history, the per-advisory asset verdicts and the exposure counters — all in the caller's transaction.
+ *
+ * Findings are never deleted while their asset exists: when a product disappears from an asset its findings are
+ * judged not_affected, so history and event numbering stay whole.
+ */
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
+import type { Database, FindingTable } from '../db/schema.js';
+
+export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
+
+export interface AssetToJudge {
+  tenantId: string;
+  assetId: string;
+  facts: AssetFacts;
+}
+
+export interface WriteStats {
+  assets: number;
+  /** Finding rows inserted or changed. */
+  findings: number;
+  events: number;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+const GONE = {
+  rule: '-',
+  fact: '-',
+  comparison: 'the asset no longer reports this product',
+};
+
+/** Rows per multi-row statement: well below SQLite's 32,766 bound variables for the widest table. */
+const CHUNK = 400;
+
+const key = (...parts: string[]) => parts.join('\u0000');
+
+function chunks<T>(items: T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The most cautious verdict per CVE over an asset's verdicts (ties keep the first, i.e. the engine's order). */
+function combineByCve(verdicts: CveVerdict[]): Map<string, CveVerdict> {
+  const out = new Map<string, CveVerdict>();
+  for (const v of verdicts) {
+    const prev = out.get(v.cve);
+    if (!prev || CAUTION[v.verdict] > CAUTION[prev.verdict]) out.set(v.cve, v);
+  }
+  return out;
+}
+
+function worstByAdvisory(verdicts: CveVerdict[]): Map<string, Verdict> {
+  const out = new Map<string, Verdict>();
+  for (const v of verdicts) {
+    const prev = out.get(v.advisory);
+    if (!prev || CAUTION[v.verdict] > CAUTION[prev]) out.set(v.advisory, v.verdict);
+  }
+  return out;
+}
+
+export async function writeVerdicts(
+  db: Db,
+  engine: ExposureEngine,
+  assets: AssetToJudge[],
+  context: { at: string; reason: string; actor: string },
+): Promise<WriteStats> {
+  const stats: WriteStats = { assets: assets.length, findings: 0, events: 0 };
+  if (!assets.length) return stats;
+  const { at, reason, actor } = context;
+
+  // What is stored now, per asset: findings by CVE and verdicts by advisory.
+  const oldFindings = new Map<string, Map<string, FindingTable>>();
+  const oldExposure = new Map<string, Map<string, string>>();
+  const slot = <V>(m: Map<string, Map<string, V>>, k: string) => {
+    let inner = m.get(k);
+    if (!inner) {
+      inner = new Map();
+      m.set(k, inner);
+    }
+    return inner;
+  };
+  for (const part of chunks(assets)) {
+    const tuples = part.map((a) => [a.tenantId, a.assetId] as const);
+    const rows = await db
+      .selectFrom('findings')
+      .selectAll()
+      .where((eb) =>
+        eb(
+          eb.refTuple('tenant_id', 'asset_id'),
+          'in',
+          tuples.map(([t, a]) => eb.tuple(t, a)),
+        ),
+      )
+      .execute();
+    for (const r of rows) slot(oldFindings, key(r.tenant_id, r.asset_id)).set(r.cve, r);
+    const exp = await db
+      .selectFrom('asset_exposure')
+      .select(['tenant_id', 'asset_id', 'advisory_id', 'verdict'])
+      .where((eb) =>
+        eb(
+          eb.refTuple('tenant_id', 'asset_id'),
+          'in',
+          tuples.map(([t, a]) => eb.tuple(t, a)),
+        ),
+      )
+      .execute();
+    for (const r of exp) slot(oldExposure, key(r.tenant_id, r.asset_id)).set(r.advisory_id, r.verdict);
+  }
+
+  const upserts: FindingTable[] = [];
+  const events: Database['finding_events'][] = [];
+  const exposureUpserts: Database['asset_exposure'][] = [];
+  const countDelta = new Map<string, number>();
+  const bump = (tenant: string, advisory: string, verdict: string, by: number) => {
+    const k = key(tenant, advisory, verdict);
+    countDelta.set(k, (countDelta.get(k) ?? 0) + by);
+  };
+
+  for (const asset of assets) {
+    const verdicts = engine.evaluate(asset.facts).verdicts;
+    const byCve = combineByCve(verdicts);
+    const assetKey = key(asset.tenantId, asset.assetId);
+    const stored = oldFindings.get(assetKey);
+    for (const [cve, v] of byCve) {
+      const old = stored?.get(cve);
+      const fixes = JSON.stringify(v.fixes);
+      const p = v.provenance;
+      if (
+        old &&
+        old.verdict === v.verdict &&
+        old.advisory_id === v.advisory &&
+        old.version === v.version &&
+        old.rule === p.rule &&
+        old.fact === p.fact &&
+        old.comparison === p.comparison &&
+        old.fixes === fixes
+      )
+        continue;
+      const verdictChanged = !old || old.verdict !== v.verdict;
+      const eventCount = (old?.events ?? 0) + (verdictChanged ? 1 : 0);
+      upserts.push({
+        tenant_id: asset.tenantId,
+        asset_id: asset.assetId,
+        cve,
+        advisory_id: v.advisory,
+        product: v.product,
+        version: v.version,
+        verdict: v.verdict,
+        rule: p.rule,
+        fact: p.fact,
+        comparison: p.comparison,
+        fixes,
+        status: old?.status ?? 'open',
+        events: eventCount,
+        first_seen: old?.first_seen ?? at,
+        updated_at: at,
+      });
+      if (verdictChanged) {
+        events.push({
+          tenant_id: asset.tenantId,
+          asset_id: asset.assetId,
+          cve,
+          seq: eventCount,
+          at,
+          kind: 'verdict',
+          from_value: old?.verdict ?? null,
+          to_value: v.verdict,
+          reason,
+          actor,
+        });
+      }
+    }
+    // Findings of this asset the engine no longer produces: the product is gone (or an advisory dropped it).
+    for (const [cve, old] of stored ?? []) {
+      if (byCve.has(cve)) continue;
+      if (old.verdict === 'not_affected' && old.rule === GONE.rule) continue;
+      const verdictChanged = old.verdict !== 'not_affected';
+      const eventCount = old.events + (verdictChanged ? 1 : 0);
+      upserts.push({
+        ...old,
+        verdict: 'not_affected',
+        ...GONE,
+        fixes: '[]',
+        events: eventCount,
+        updated_at: at,
+      });
+      if (verdictChanged) {
+        events.push({
+          tenant_id: old.tenant_id,
+          asset_id: old.asset_id,
+          cve: old.cve,
+          seq: eventCount,
+          at,
+          kind: 'verdict',
+          from_value: old.verdict,
+          to_value: 'not_affected',
+          reason,
+          actor,
+        });
+      }
+    }
+
+    const worst = worstByAdvisory(verdicts);
+    const storedExposure = oldExposure.get(assetKey);
+    for (const [advisory, verdict] of worst) {
+      const old = storedExposure?.get(advisory);
+      if (old === verdict) continue;
+      exposureUpserts.push({
+        tenant_id: asset.tenantId,
+        asset_id: asset.assetId,
+        advisory_id: advisory,
+        verdict,
+        updated_at: at,
+      });
+      if (old) bump(asset.tenantId, advisory, old, -1);
+      bump(asset.tenantId, advisory, verdict, 1);
+    }
+    for (const [advisory, old] of storedExposure ?? []) {
+      if (worst.has(advisory) || old === 'not_affected') continue;
+      exposureUpserts.push({
+        tenant_id: asset.tenantId,
+        asset_id: asset.assetId,
+        advisory_id: advisory,
+        verdict: 'not_affected',
+        updated_at: at,
+      });
+      bump(asset.tenantId, advisory, old, -1);
+      bump(asset.tenantId, advisory, 'not_affected', 1);
+    }
+  }
+
+  for (const part of chunks(upserts)) {
+    await db
+      .insertInto('findings')
+      .values(part)
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'asset_id', 'cve']).doUpdateSet((eb) => ({
+          advisory_id: eb.ref('excluded.advisory_id'),
+          product: eb.ref('excluded.product'),
+          version: eb.ref('excluded.version'),
+          verdict: eb.ref('excluded.verdict'),
+          rule: eb.ref('excluded.rule'),
+          fact: eb.ref('excluded.fact'),
+          comparison: eb.ref('excluded.comparison'),
+          fixes: eb.ref('excluded.fixes'),
+          events: eb.ref('excluded.events'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+  for (const part of chunks(events)) await db.insertInto('finding_events').values(part).execute();
+  for (const part of chunks(exposureUpserts)) {
+    await db
+      .insertInto('asset_exposure')
+      .values(part)
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'asset_id', 'advisory_id']).doUpdateSet((eb) => ({
+          verdict: eb.ref('excluded.verdict'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+  const counts = [...countDelta]
+    .filter(([, n]) => n !== 0)
+    .map(([k, n]) => {
+      const [tenant_id, advisory_id, verdict] = k.split('\u0000') as [string, string, string];
+      return { tenant_id, advisory_id, verdict, assets: n };
+    });
+  for (const part of chunks(counts)) {
+    await db
+      .insertInto('exposure_counts')
+      .values(part)
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'advisory_id', 'verdict'])
+          .doUpdateSet({ assets: sql`exposure_counts.assets + excluded.assets` }),
+      )
+      .execute();
+  }
+  stats.findings = upserts.length;
+  stats.events = events.length;
+  return stats;
+}

@@ -1,0 +1,149 @@
+/** JSON schemas shared by the routes (TypeBox builds plain JSON Schema, which Fastify validates and documents). */
+import { type TSchema, Type } from '@sinclair/typebox';
+import { ROLES } from '../auth/principal.js';
+import { MAX_LIMIT } from '../data/page.js';
+import { FINDING_STATUSES, ID_PATTERN, VERDICTS } from '../data/scoped.js';
+
+export const Id = Type.String({ pattern: ID_PATTERN, maxLength: 128 });
+export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
+export const VerdictName = Type.Union(VERDICTS.map((v) => Type.Literal(v)));
+export const FindingStatus = Type.Union(FINDING_STATUSES.map((s) => Type.Literal(s)));
+
+export const ErrorBody = Type.Object({
+  error: Type.String({ description: 'stable error code' }),
+  message: Type.String({ description: 'what went wrong and what to do' }),
+  details: Type.Optional(Type.Unknown()),
+});
+
+export const PageParams = {
+  limit: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_LIMIT,
+      description: `page size (default 100, at most ${MAX_LIMIT})`,
+    }),
+  ),
+  offset: Type.Optional(Type.Integer({ minimum: 0, description: 'items to skip' })),
+  sort: Type.Optional(
+    Type.String({ maxLength: 40, description: 'column to sort by; prefix - for descending' }),
+  ),
+};
+
+export function pageOf<T extends TSchema>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer(),
+    limit: Type.Integer(),
+    offset: Type.Integer(),
+  });
+}
+
+export const Counts = Type.Object({
+  affected: Type.Integer(),
+  unknown: Type.Integer(),
+  fixed: Type.Integer(),
+  not_affected: Type.Integer(),
+});
+
+export const Tenant = Type.Object({ id: Type.String(), name: Type.String(), created_at: Type.String() });
+export const Site = Type.Object({
+  tenant_id: Type.String(),
+  id: Type.String(),
+  name: Type.String(),
+  created_at: Type.String(),
+});
+
+export const AssetSummary = Type.Object({
+  tenant_id: Type.String(),
+  id: Type.String(),
+  site_id: Type.Union([Type.String(), Type.Null()]),
+  name: Type.Union([Type.String(), Type.Null()]),
+  source: Type.String(),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+
+/** Facts as in a facts file entry (see docs/configuration.md); checked in full by the core schema. */
+export const AssetFacts = Type.Object(
+  {
+    id: Type.String({ minLength: 1 }),
+    name: Type.Optional(Type.String()),
+    tenant: Type.Optional(Type.String()),
+    os: Type.Optional(
+      Type.Object({ product: Type.String(), version: Type.String(), name: Type.Optional(Type.String()) }),
+    ),
+    products: Type.Optional(
+      Type.Array(
+        Type.Object({ product: Type.String(), version: Type.String(), name: Type.Optional(Type.String()) }),
+        {
+          maxItems: 500,
+        },
+      ),
+    ),
+    installed_kbs: Type.Optional(Type.Array(Type.String(), { maxItems: 5000 })),
+    endpoints: Type.Optional(Type.Array(Type.String(), { maxItems: 500 })),
+    tags: Type.Optional(Type.Array(Type.String(), { maxItems: 500 })),
+  },
+  {
+    additionalProperties: true,
+    description: 'An asset facts entry: products with versions, os, installed KBs',
+  },
+);
+
+export const Asset = Type.Composite([AssetSummary, Type.Object({ facts: AssetFacts })]);
+
+export const Finding = Type.Object({
+  tenant_id: Type.String(),
+  asset_id: Type.String(),
+  cve: Type.String(),
+  advisory_id: Type.String(),
+  product: Type.String(),
+  version: Type.String(),
+  verdict: Type.String(),
+  provenance: Type.Object({
+    advisory: Type.String(),
+    rule: Type.String(),
+    fact: Type.String(),
+    comparison: Type.String(),
+  }),
+  fixes: Type.Array(Type.String()),
+  status: Type.String(),
+  first_seen: Type.String(),
+  updated_at: Type.String(),
+});
+
+export const User = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  tenant_id: Type.Union([Type.String(), Type.Null()]),
+  totp_enabled: Type.Boolean(),
+  disabled: Type.Boolean(),
+  created_at: Type.String(),
+});
+
+export const TokenInfo = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  tenant_id: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String(),
+  expires_at: Type.Union([Type.String(), Type.Null()]),
+  last_used_at: Type.Union([Type.String(), Type.Null()]),
+  revoked_at: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const ExposureRun = Type.Object({
+  id: Type.String(),
+  advisories: Type.Array(Type.String()),
+  trigger: Type.String(),
+  started_at: Type.String(),
+  finished_at: Type.String(),
+  duration_ms: Type.Integer({ description: 'time to know: from the import to every finding written' }),
+  assets_evaluated: Type.Integer(),
+  findings_written: Type.Integer(),
+});
+
+export const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
+export const Password = Type.String({ minLength: 1, maxLength: 256 });

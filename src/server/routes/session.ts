@@ -1,0 +1,217 @@
+/** First administrator, sign-in and sign-out, the current user, password change and TOTP enrolment. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { type AppContext, SESSION_COOKIE } from '../app.js';
+import { actorOf } from '../auth/principal.js';
+import { SESSION_TTL_MS } from '../data/accounts.js';
+import { unauthorized } from '../errors.js';
+import { Email, ErrorBody, Password, User } from './schemas.js';
+
+export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const limit = ctx.config.login_rate_limit;
+  const loginLimit = {
+    rateLimit: {
+      max: limit.max,
+      timeWindow: limit.window_seconds * 1000,
+      // Per client address and per account, so neither one address nor many addresses can guess one password.
+      keyGenerator: (request: { ip: string; body?: unknown }) => {
+        const email = (request.body as { email?: unknown } | undefined)?.email;
+        return `${request.ip}|${typeof email === 'string' ? email.toLowerCase().slice(0, 254) : ''}`;
+      },
+    },
+  };
+
+  app.post(
+    '/api/v1/setup',
+    {
+      config: { access: 'public', ...loginLimit },
+      schema: {
+        tags: ['session'],
+        summary: 'Create the first administrator with the setup token printed on first start',
+        body: Type.Object(
+          {
+            token: Type.String({ minLength: 1, maxLength: 200 }),
+            email: Email,
+            name: Type.String({ minLength: 1, maxLength: 200 }),
+            password: Password,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: User, 403: ErrorBody, 409: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { token: string; email: string; name: string; password: string };
+      const user = await ctx.accounts.completeSetup(body);
+      request.log.info({ user: user.email }, 'first administrator created');
+      return reply.status(201).send(user);
+    },
+  );
+
+  app.post(
+    '/api/v1/session',
+    {
+      config: { access: 'public', ...loginLimit },
+      schema: {
+        tags: ['session'],
+        summary: 'Sign in; sets the session cookie and returns the CSRF token for state-changing requests',
+        body: Type.Object(
+          {
+            email: Email,
+            password: Password,
+            code: Type.Optional(
+              Type.String({ pattern: '^[0-9]{6}$', description: 'TOTP code when enrolled' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ user: User, csrf_token: Type.String(), expires_at: Type.String() }),
+          401: ErrorBody,
+          429: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { email: string; password: string; code?: string };
+      try {
+        const { user, sessionId, csrfToken, expiresAt } = await ctx.accounts.login(body);
+        ctx.metrics.logins.inc({ outcome: 'ok' });
+        reply.setCookie(SESSION_COOKIE, sessionId, {
+          path: '/',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: request.protocol === 'https',
+          maxAge: SESSION_TTL_MS / 1000,
+        });
+        return { user, csrf_token: csrfToken, expires_at: expiresAt };
+      } catch (err) {
+        ctx.metrics.logins.inc({ outcome: 'failed' });
+        request.log.warn({ email: body.email.toLowerCase() }, 'sign-in failed');
+        throw err;
+      }
+    },
+  );
+
+  app.delete(
+    '/api/v1/session',
+    {
+      config: { access: 'authenticated' },
+      schema: { tags: ['session'], summary: 'Sign out (ends this session)', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      const sessionId = request.cookies[SESSION_COOKIE];
+      if (sessionId) await ctx.accounts.logout(sessionId);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.status(204).send();
+    },
+  );
+
+  app.get(
+    '/api/v1/me',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['session'],
+        summary: 'The signed-in user or token owner, with the role and tenant scope in force',
+        response: {
+          200: Type.Object({
+            user: User,
+            via: Type.String(),
+            role: Type.String(),
+            tenant: Type.Union([Type.String(), Type.Null()]),
+            csrf_token: Type.Optional(Type.String()),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const p = request.principal!;
+      return {
+        user: await ctx.accounts.getUser(p.userId),
+        via: p.kind,
+        role: p.role,
+        tenant: p.scope.all ? null : p.scope.tenantId,
+        ...(p.csrfToken ? { csrf_token: p.csrfToken } : {}),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/me/password',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['session'],
+        summary: 'Change your password (ends all your sessions)',
+        body: Type.Object(
+          { current_password: Password, new_password: Password },
+          { additionalProperties: false },
+        ),
+        response: { 204: Type.Null(), 403: ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const p = request.principal!;
+      if (p.kind !== 'session')
+        throw unauthorized('change a password from a signed-in session, not with a token');
+      const body = request.body as { current_password: string; new_password: string };
+      await ctx.accounts.changePassword(p, body.current_password, body.new_password);
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    '/api/v1/me/totp',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['session'],
+        summary: 'Start two-factor enrolment: a TOTP secret and otpauth:// URI for an authenticator app',
+        response: { 200: Type.Object({ secret: Type.String(), uri: Type.String() }) },
+      },
+    },
+    async (request) => {
+      const p = request.principal!;
+      if (p.kind !== 'session') throw unauthorized('enrol from a signed-in session');
+      return ctx.accounts.startTotp(p);
+    },
+  );
+
+  app.post(
+    '/api/v1/me/totp/confirm',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['session'],
+        summary: 'Finish enrolment with a current code; sign-in then needs a code',
+        body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await ctx.accounts.confirmTotp(request.principal!, (request.body as { code: string }).code);
+      return reply.status(204).send();
+    },
+  );
+
+  app.delete(
+    '/api/v1/me/totp',
+    {
+      config: { access: 'authenticated' },
+      schema: {
+        tags: ['session'],
+        summary: 'Turn two-factor sign-in off (needs the password)',
+        body: Type.Object({ password: Password }, { additionalProperties: false }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const p = request.principal!;
+      if (p.kind !== 'session') throw unauthorized('change two-factor settings from a signed-in session');
+      await ctx.accounts.disableTotp(p, (request.body as { password: string }).password);
+      request.log.info({ actor: actorOf(p) }, 'two-factor sign-in turned off');
+      return reply.status(204).send();
+    },
+  );
+}
