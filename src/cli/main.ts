@@ -189,11 +189,15 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--retries <n>', 'retries after a connect failure (default 1)', int('--retries', 0, 5))
     .option('--json', 'one JSON object per host as it finishes, then a summary object (JSON Lines)')
     .option('--csv', 'one CSV row per host')
+    .option('--push <url>', 'register the Exchange servers found as assets on this Bulwark server')
+    .option('--tenant <id>', 'with --push: the tenant they belong to')
+    .option('--token-file <file>', 'with --push: file holding the API token (default: env BULWARK_TOKEN)')
     .action(async (targets: string[], opts: ScanCliOptions) => {
       const { runScan } = await import('./commands/scan.js');
       code = await runScan(io, kb(), targets, {
         ...opts,
         targets: opts.targets ? resolve(io.cwd, opts.targets) : undefined,
+        tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
       });
     });
 

@@ -6,6 +6,7 @@ export {
   type CheckVerdict,
   proxyLogonCheck,
 } from './check.js';
+export { assetIdFor, scanResultsToFacts } from './facts.js';
 export {
   type Fingerprint,
   type FingerprintMethod,

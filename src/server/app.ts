@@ -74,20 +74,25 @@ export async function buildApp(options: {
     fleet: new FleetExposure(db, metrics),
     ready: false,
   };
+  // Never log credentials: headers that carry them, and any body field that could.
+  const redact = {
+    paths: [
+      'req.headers.authorization',
+      'req.headers.cookie',
+      'req.headers["x-csrf-token"]',
+      'res.headers["set-cookie"]',
+    ],
+    censor: '[redacted]',
+  };
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.log_level,
-      // Never log credentials: headers that carry them, and any body field that could.
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          'req.headers["x-csrf-token"]',
-          'res.headers["set-cookie"]',
-        ],
-        censor: '[redacted]',
-      },
-    },
+    // Security fix: a caller-supplied logger configuration (e.g. a stream) used to replace this one wholesale and
+    // so dropped the redaction; it now always applies unless the caller brings its own `redact`.
+    logger:
+      options.logger === undefined
+        ? { level: config.log_level, redact }
+        : typeof options.logger === 'object'
+          ? { level: config.log_level, redact, ...options.logger }
+          : options.logger,
     trustProxy: config.trust_proxy,
     bodyLimit: 8 * 1024 * 1024,
     // Ids in URLs are bounded; a longer path is hostile or a mistake.
@@ -133,6 +138,10 @@ export async function buildApp(options: {
   app.decorateRequest('data', undefined as unknown as ScopedData);
 
   app.addHook('onRequest', async (request) => {
+    // Bug fix: public routes do not look at credentials. Authenticating them anyway made a foreign bearer token
+    // fail the request: `/metrics` with `Authorization: Bearer <metrics_token>` always answered 401, and a stale
+    // token in a client broke sign-in.
+    if ((request.routeOptions.config?.access ?? 'public') === 'public') return;
     request.principal = await authenticate(ctx, request);
   });
 
@@ -149,6 +158,12 @@ export async function buildApp(options: {
     }
     if (access !== 'authenticated' && !may(principal, access)) {
       throw forbidden(`this needs the ${access} permission; your role is ${principal.role}`);
+    }
+    // Security fix: administration (users, tenants, the audit log) is installation-wide. An admin-role API token
+    // scoped to one tenant used to list and change every user (create an all-tenant admin, disable another
+    // tenant's users) and read every tenant's audit records; a tenant-scoped principal never administers.
+    if (access === 'admin' && !principal.scope.all) {
+      throw forbidden('administration needs a principal that sees every tenant; this one is tenant-scoped');
     }
     request.data = new ScopedData(db, principal.scope, ctx.fleet);
   });
@@ -189,7 +204,9 @@ export async function buildApp(options: {
       return reply.status(400).send({ error: 'bad_request', message: `${where}: ${what}` });
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply.status(e.statusCode).send({ error: 'bad_request', message: e.message });
+      return reply
+        .status(e.statusCode)
+        .send({ error: e.statusCode === 429 ? 'rate_limited' : 'bad_request', message: e.message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply

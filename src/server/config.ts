@@ -15,7 +15,13 @@ export const serverConfigSchema = z.strictObject({
   /** Where the embedded database and the server lock live. */
   data_dir: z.string().min(1).default('bulwark-data'),
   /** postgres://user:password@host:5432/db — when absent the embedded SQLite database is used. */
-  database_url: z.string().min(1).optional(),
+  database_url: z
+    .string()
+    .regex(
+      /^postgres(ql)?:\/\//i,
+      'must start with postgres:// or postgresql://; leave it out to use the embedded SQLite database',
+    )
+    .optional(),
   /** The URL people reach the server at (printed on start, used for links). */
   public_url: z.url().optional(),
   log_level: z.enum(LOG_LEVELS).default('info'),
@@ -64,7 +70,8 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
       if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: "${raw}" is not a number`);
       out[key] = Number(raw);
     } else if (key === 'builtin_advisories') {
-      if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${name}: use true or false, not "${raw}"`);
+      if (raw !== 'true' && raw !== 'false')
+        throw new ConfigError(`${name}: use true or false, not "${raw}"`);
       out[key] = raw === 'true';
     } else if (key === 'trust_proxy') {
       out[key] = raw === 'true' ? true : raw === 'false' ? false : raw;
@@ -107,10 +114,15 @@ export function loadServerConfig(options: {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path.join('.') || '(top level)';
-    const envName = Object.entries(ENV_KEYS).find(([, k]) => k === issue.path[0])?.[0];
-    const where = options.file
-      ? `${options.file} (or ${envName ?? 'its flag'})`
-      : (envName ?? 'configuration');
+    const top = String(issue.path[0] ?? '');
+    // Name the layer the bad value came from: a flag, an environment variable, or the file.
+    const envName = Object.entries(ENV_KEYS).find(([, k]) => k === top)?.[0];
+    const where =
+      top in (options.overrides ?? {}) && (options.overrides as Record<string, unknown>)[top] !== undefined
+        ? `--${top.replace(/_url$/, '').replace(/_/g, '-')}`
+        : envName && options.env?.[envName]
+          ? envName
+          : (options.file ?? 'configuration');
     throw new ConfigError(`${where}: ${key}: ${issue.message}`);
   }
   return parsed.data;

@@ -50,7 +50,6 @@ export async function startServer(
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = config.public_url ?? `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     print(`Bulwark server listening on ${url} (database: ${db.dialect} ${db.location})`);
-    print(`API docs: ${url}/api/docs`);
     if (setupToken) {
       print('First start: create the administrator within this run at');
       print(`  ${url}/setup#token=${setupToken}`);
@@ -59,6 +58,7 @@ export async function startServer(
         `      -d '{"token":"${setupToken}","email":"you@example.com","name":"You","password":"<12+ characters>"}'`,
       );
     }
+    print(`API docs: ${url}/api/docs`);
     let closing: Promise<void> | undefined;
     const openDb = db;
     const close = () => {

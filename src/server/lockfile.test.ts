@@ -104,7 +104,7 @@ describe('data-directory lock', () => {
       let r;
       try { acquireDataDirLock(${JSON.stringify(dir)}); r = 'won'; } catch (e) { r = e.name === 'DataDirLockedError' ? 'lost' : String(e); }
       process.stdout.write(r);
-      setTimeout(() => {}, 3000);
+      setTimeout(() => {}, 30000);
     `;
     const runs = Array.from(
       { length: 6 },

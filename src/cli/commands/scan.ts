@@ -8,9 +8,11 @@ import {
   type Judgement,
   parseTargets,
   parseTargetsFile,
+  scanResultsToFacts,
   scanTargets,
   type Target,
 } from '../../scan/index.js';
+import { ApiClientError, type ApiClientOptions, type PushSummary, pushAssets } from '../../server/client.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
 import { progressBar } from '../progress.js';
 import { EXCHANGE_PRODUCT } from './exchange.js';
@@ -27,6 +29,11 @@ export interface ScanCliOptions {
   retries?: number;
   json?: boolean;
   csv?: boolean;
+  /** Control-plane URL to register the Exchange servers found as assets. */
+  push?: string;
+  tenant?: string;
+  /** File holding the API token (else BULWARK_TOKEN); never a flag, so it stays out of ps and shell history. */
+  tokenFile?: string;
 }
 
 /** What the scanner needs from the knowledge base: a judgement per build, and the known builds of a CU. */
@@ -118,6 +125,31 @@ function textRow(io: Io, r: HostResult): string {
   return `${state} ${r.target}  ${build}${cves}${notes.length ? paint(io, 'dim', `  [${notes.join('; ')}]`) : ''}\n`;
 }
 
+/** Where --push goes, checked before scanning so a typo does not waste a scan. */
+function pushTarget(io: Io, opts: ScanCliOptions): { client: ApiClientOptions; tenant: string } {
+  if (!opts.tenant) throw new UsageError('--push needs --tenant <id>: the tenant the servers belong to');
+  let token = io.env.BULWARK_TOKEN;
+  if (opts.tokenFile) {
+    try {
+      token = readFileSync(opts.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(
+        `--token-file ${opts.tokenFile}: cannot read (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+  }
+  if (!token) throw new UsageError('--push needs an API token: set BULWARK_TOKEN or give --token-file FILE');
+  try {
+    const u = new URL(opts.push!);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new UsageError(
+      `--push: "${opts.push}" is not an http(s) URL of a Bulwark server, e.g. http://127.0.0.1:8440`,
+    );
+  }
+  return { client: { baseUrl: opts.push!, token }, tenant: opts.tenant };
+}
+
 export async function runScan(
   io: Io,
   kb: KnowledgeBase,
@@ -125,6 +157,7 @@ export async function runScan(
   opts: ScanCliOptions,
 ): Promise<number> {
   if (opts.json && opts.csv) throw new UsageError('choose one of --json and --csv');
+  const push = opts.push ? pushTarget(io, opts) : undefined;
   const ports = parsePorts(opts.ports);
   const parseOpts = { ports, force: opts.force, sni: opts.sni };
   const targets: Target[] = [];
@@ -178,10 +211,29 @@ export async function runScan(
     hosts_per_s: seconds > 0 ? results.length / seconds : 0,
     states: counts,
   };
-  if (opts.json) io.out(`${JSON.stringify({ summary })}\n`);
+  let pushed: (PushSummary & { assets: number; tenant: string }) | undefined;
+  if (push) {
+    const facts = scanResultsToFacts(results);
+    try {
+      pushed = {
+        ...(await pushAssets(push.client, push.tenant, facts, 'scan')),
+        assets: facts.length,
+        tenant: push.tenant,
+      };
+    } catch (err) {
+      if (err instanceof ApiClientError) throw new UsageError(`--push: ${err.message}`);
+      throw err;
+    }
+  }
+  if (opts.json) io.out(`${JSON.stringify({ summary, ...(pushed ? { pushed } : {}) })}\n`);
   else if (!opts.csv) {
     const parts = Object.entries(counts).map(([s, n]) => `${n} ${s}`);
     io.out(`\n${results.length} host(s) in ${seconds.toFixed(1)} s: ${parts.join(', ')}\n`);
+  }
+  if (pushed && !opts.json) {
+    io.err(
+      `pushed ${pushed.assets} Exchange server(s) to tenant ${pushed.tenant}: ${pushed.created} new, ${pushed.updated} updated, ${pushed.unchanged} unchanged\n`,
+    );
   }
   if (results.some((r) => r.state === 'vulnerable')) return EXIT.findings;
   if (results.every((r) => r.state === 'error')) return EXIT.usage;

@@ -127,8 +127,18 @@ export class Accounts {
           'the setup token is wrong; use the one the server printed on start',
         );
       }
+      // Security fix: consume the token with a conditional update before creating the user. Two concurrent
+      // set-ups (PostgreSQL, read committed) could both pass the checks above and each create an administrator.
+      const consumed = await trx
+        .updateTable('installation')
+        .set({ setup_token_hash: null })
+        .where('id', '=', 1)
+        .where('setup_token_hash', '=', inst.setup_token_hash)
+        .executeTakeFirst();
+      if (Number(consumed.numUpdatedRows) !== 1) {
+        throw new ApiError(409, 'already_set_up', 'the setup token was used meanwhile; sign in instead');
+      }
       const user = await this.insertUser(trx, { ...input, role: 'admin', tenant_id: null });
-      await trx.updateTable('installation').set({ setup_token_hash: null }).where('id', '=', 1).execute();
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${user.email}`,
         tenantId: null,
@@ -271,10 +281,18 @@ export class Accounts {
       if (!input.code)
         throw new ApiError(401, 'totp_required', 'this account has two-factor sign-in; send code');
       const step = totpStep(row.totp_secret, row.email, input.code);
-      if (step === undefined || step <= row.totp_last_step) {
-        throw new ApiError(401, 'bad_totp', 'the code is wrong or was already used; wait for the next one');
-      }
-      await this.k.updateTable('users').set({ totp_last_step: step }).where('id', '=', row.id).execute();
+      const badTotp = () =>
+        new ApiError(401, 'bad_totp', 'the code is wrong or was already used; wait for the next one');
+      if (step === undefined || step <= row.totp_last_step) throw badTotp();
+      // Security fix: claim the step atomically. Two concurrent sign-ins with the same code both passed the
+      // check above (read, then write) and both got a session; now only the one whose update lands does.
+      const claimed = await this.k
+        .updateTable('users')
+        .set({ totp_last_step: step })
+        .where('id', '=', row.id)
+        .where('totp_last_step', '<', step)
+        .executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) !== 1) throw badTotp();
     }
     const sessionId = randomSecret(32);
     const csrfToken = randomSecret(24);
@@ -400,6 +418,9 @@ export class Accounts {
       .where('id', '=', principal.userId)
       .executeTakeFirstOrThrow();
     if (!row.totp_secret) throw badRequest('start enrolment first (POST /api/v1/me/totp)');
+    // Security fix: confirming again while enrolled could move totp_last_step back to an older step and so
+    // re-open an already used code for sign-in.
+    if (row.totp_enabled) throw conflict('two-factor sign-in is already on');
     const step = totpStep(row.totp_secret, row.email, code);
     if (step === undefined) throw badRequest('code: wrong code; check the authenticator clock');
     await this.k.transaction().execute(async (trx) => {
@@ -491,12 +512,14 @@ export class Accounts {
   }
 
   async listTokens(principal: Principal): Promise<ApiTokenInfo[]> {
-    const rows = await this.k
+    let q = this.k
       .selectFrom('api_tokens')
       .select(['id', 'name', 'role', 'tenant_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
-      .where('user_id', '=', principal.userId)
-      .orderBy('created_at', 'desc')
-      .execute();
+      .where('user_id', '=', principal.userId);
+    // Security fix: a tenant-scoped token of an operator listed all of its owner's tokens, naming the other
+    // tenants they are scoped to. A scoped principal sees only tokens scoped to its own tenant.
+    if (!principal.scope.all) q = q.where('tenant_id', '=', principal.scope.tenantId);
+    const rows = await q.orderBy('created_at', 'desc').execute();
     return rows.map((r) => ({ ...r, role: r.role as Role }));
   }
 
@@ -506,9 +529,13 @@ export class Accounts {
       .select(['id', 'user_id', 'tenant_id'])
       .where('id', '=', id)
       .executeTakeFirst();
-    // Administrators may revoke anyone's token; others only their own.
-    if (!row || (row.user_id !== principal.userId && principal.role !== 'admin'))
-      throw notFound(`token ${id}`);
+    // Administrators may revoke anyone's token; others only their own. Security fix: a tenant-scoped principal
+    // (an admin-role token scoped to tenant A, say) could revoke any token of any tenant; it now reaches only
+    // tokens scoped to its own tenant, and only an all-tenant administrator revokes other people's tokens.
+    const inScope = principal.scope.all || row?.tenant_id === principal.scope.tenantId;
+    const mayRevoke =
+      row?.user_id === principal.userId || (principal.role === 'admin' && principal.scope.all);
+    if (!row || !inScope || !mayRevoke) throw notFound(`token ${id}`);
     await this.k.transaction().execute(async (trx) => {
       await trx
         .updateTable('api_tokens')

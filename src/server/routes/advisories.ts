@@ -140,6 +140,12 @@ export async function advisoryRoutes(app: FastifyInstance, ctx: AppContext): Pro
       },
     },
     async (request) => {
+      // Security fix: advisories are shared by every tenant, and an import re-judges every tenant's assets
+      // (its run reports fleet-wide counts). A technician token scoped to one tenant could replace a built-in
+      // advisory and so change other tenants' findings; importing now needs an all-tenant principal.
+      if (!request.data.scope.all) {
+        throw forbidden('advisories are shared by every tenant; importing needs an operator account');
+      }
       const started = Date.now();
       const raw = request.body;
       const text = typeof raw === 'string' ? raw : JSON.stringify(raw);

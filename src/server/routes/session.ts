@@ -1,30 +1,52 @@
 /** First administrator, sign-in and sign-out, the current user, password change and TOTP enrolment. */
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type AppContext, SESSION_COOKIE } from '../app.js';
 import { actorOf } from '../auth/principal.js';
 import { SESSION_TTL_MS } from '../data/accounts.js';
-import { unauthorized } from '../errors.js';
+import { ApiError, unauthorized } from '../errors.js';
 import { Email, ErrorBody, Password, User } from './schemas.js';
 
 export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const limit = ctx.config.login_rate_limit;
+  // Per client address and per account, so neither one address nor many addresses can guess one password.
+  //
+  // Security fix: this used to be one limiter keyed by `${ip}|${email}`. The plugin runs it in onRequest, before
+  // the body is parsed, so the email part was always empty and nothing limited attempts on one account from
+  // many addresses; and had the body been there, the pair key would have let one address try every account.
+  // Now: the plugin limits per address (its default key, which folds IPv6 to /64) before the body is even
+  // read, and a second limiter counts attempts per account once the body is parsed.
+  const cache = 20_000;
   const loginLimit = {
-    rateLimit: {
+    rateLimit: { max: limit.max, timeWindow: limit.window_seconds * 1000, cache },
+  };
+  const accountLimiter = () => {
+    const check = app.createRateLimit({
       max: limit.max,
       timeWindow: limit.window_seconds * 1000,
-      // Per client address and per account, so neither one address nor many addresses can guess one password.
-      keyGenerator: (request: { ip: string; body?: unknown }) => {
+      cache,
+      keyGenerator: (request) => {
         const email = (request.body as { email?: unknown } | undefined)?.email;
-        return `${request.ip}|${typeof email === 'string' ? email.toLowerCase().slice(0, 254) : ''}`;
+        return typeof email === 'string' ? email.trim().toLowerCase().slice(0, 254) : '';
       },
-    },
+    } as Parameters<typeof app.createRateLimit>[0]);
+    return async (request: FastifyRequest) => {
+      const r = await check(request);
+      if (!r.isAllowed && r.isExceeded) {
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `too many sign-in attempts for this account; retry in ${r.ttlInSeconds} s`,
+        );
+      }
+    };
   };
 
   app.post(
     '/api/v1/setup',
     {
       config: { access: 'public', ...loginLimit },
+      preHandler: accountLimiter(),
       schema: {
         tags: ['session'],
         summary: 'Create the first administrator with the setup token printed on first start',
@@ -52,6 +74,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
     '/api/v1/session',
     {
       config: { access: 'public', ...loginLimit },
+      preHandler: accountLimiter(),
       schema: {
         tags: ['session'],
         summary: 'Sign in; sets the session cookie and returns the CSRF token for state-changing requests',
@@ -190,7 +213,10 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       },
     },
     async (request, reply) => {
-      await ctx.accounts.confirmTotp(request.principal!, (request.body as { code: string }).code);
+      const p = request.principal!;
+      // Consistency fix: like starting and turning off enrolment, finishing it needs a signed-in session.
+      if (p.kind !== 'session') throw unauthorized('enrol from a signed-in session');
+      await ctx.accounts.confirmTotp(p, (request.body as { code: string }).code);
       return reply.status(204).send();
     },
   );
