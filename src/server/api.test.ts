@@ -247,7 +247,7 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
           payload: { assets: [{ id: 'x', products: [{ product: 'nope', version: '1' }] }] },
         },
         400,
-        /assets\[0\]\.products\.0\.product/,
+        /assets\[0\]\.products\[0\]\.product/,
       ],
       [
         { method: 'PUT', url: '/api/v1/tenants/acme/assets/a1', payload: { id: 'a2' } },

@@ -3,7 +3,7 @@
  * every query on customer data goes through it and is filtered by that scope here, in one place, so no route can
  * forget. A tenant outside the scope reads exactly like one that does not exist (404), so ids do not leak.
  */
-import { type AssetFacts, assetFactsSchema } from '../../core/index.js';
+import { type AssetFacts, assetFactsSchema, formatPath } from '../../core/index.js';
 import { appendAudit } from '../audit.js';
 import { inScope, type TenantScope } from '../auth/principal.js';
 import type { Db } from '../db/connect.js';
@@ -328,7 +328,7 @@ export class ScopedData {
       const parsed = assetFactsSchema.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
-        throw badRequest(`assets[${i}].${issue.path.join('.')}: ${issue.message}`, {
+        throw badRequest(`assets[${i}].${formatPath(issue.path as (string | number)[])}: ${issue.message}`, {
           index: i,
           path: issue.path,
         });
