@@ -49,11 +49,13 @@ export async function sessionOf(
 export async function openTestServer(
   dialect: DialectName,
   config: Partial<ServerConfigInput> = {},
+  /** `logger`: a Fastify logger configuration (e.g. `{ level, stream }`) to capture the server's log. */
+  options: { logger?: boolean | object } = {},
 ): Promise<TestServer | undefined> {
   const db = await openTestDb(dialect);
   if (!db) return undefined;
   const cfg = loadServerConfig({ overrides: { data_dir: db.dataDir, log_level: 'silent', ...config } });
-  const { app, ctx, routes } = await buildApp({ db, config: cfg, logger: false });
+  const { app, ctx, routes } = await buildApp({ db, config: cfg, logger: options.logger ?? false });
   await ctx.fleet.load();
   await ctx.fleet.syncBuiltins();
   ctx.ready = true;

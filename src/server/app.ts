@@ -102,11 +102,16 @@ export async function buildApp(options: {
   }) as unknown as FastifyInstance;
 
   const routes: RouteInfo[] = [];
+  // Fail closed: a route that does not say who may call it needs a signed-in principal. Only the documentation
+  // pages that @fastify/swagger-ui registers are public without saying so.
   app.addHook('onRoute', (route) => {
+    const access: Access =
+      route.config?.access ?? (route.url.startsWith('/api/docs') ? 'public' : 'authenticated');
+    route.config = { ...route.config, access };
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) {
       if (method === 'HEAD') continue;
-      routes.push({ method, url: route.url, access: route.config?.access ?? 'public' });
+      routes.push({ method, url: route.url, access });
     }
   });
 
@@ -141,7 +146,11 @@ export async function buildApp(options: {
   // preHandler, after parsing and validation, so an anonymous client could make the server buffer and parse
   // request bodies (up to 64 MiB on the advisory import) and learn each route's body schema from 400s.
   app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config?.access ?? 'public';
+    // Unmatched URLs fall through to the 404 handler.
+    const access =
+      request.routeOptions.url === undefined
+        ? 'public'
+        : (request.routeOptions.config?.access ?? 'authenticated');
     // Bug fix: public routes do not look at credentials. Authenticating them anyway made a foreign bearer token
     // fail the request: `/metrics` with `Authorization: Bearer <metrics_token>` always answered 401, and a stale
     // token in a client broke sign-in.

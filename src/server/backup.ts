@@ -32,7 +32,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { type AuditVerification, verifyAudit } from './audit.js';
 import { SQLITE_FILE } from './db/connect.js';
-import { MIGRATIONS } from './db/migrations.js';
+import { migrationsFor } from './db/migrations.js';
 import type { Database } from './db/schema.js';
 import { acquireDataDirLock, DataDirLockedError, dataDirLockHolder, LOCK_FILE } from './lockfile.js';
 
@@ -152,7 +152,7 @@ export async function checkDatabaseCopy(path: string, label: string): Promise<Da
         `${label} is a SQLite database but not a Bulwark one (Bulwark's first migration has not run on it)`,
       );
     }
-    const unknown = migrations.filter((m) => !(m in MIGRATIONS));
+    const unknown = migrations.filter((m) => !(m in migrationsFor('sqlite')));
     if (unknown.length) {
       throw new BackupError(
         `${label} was written by a newer version of Bulwark (unknown migrations: ${unknown.join(', ')}); upgrade Bulwark first`,

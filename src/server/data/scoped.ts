@@ -9,7 +9,7 @@ import { inScope, type TenantScope } from '../auth/principal.js';
 import type { Db } from '../db/connect.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { assetProducts, canonicalHash, type FleetExposure } from '../exposure/service.js';
-import { CAUTION, writeVerdicts } from '../exposure/writer.js';
+import { CAUTION } from '../exposure/writer.js';
 import { type Page, type PageQuery, pageBounds, sortOrder } from './page.js';
 
 export const VERDICTS = ['affected', 'unknown', 'fixed', 'not_affected'] as const;
@@ -420,9 +420,8 @@ export class ScopedData {
         }
         results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
       }
-      const stats = await writeVerdicts(
+      const stats = await this.fleet.judge(
         trx,
-        this.fleet.engine,
         changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
         { at, reason: 'facts updated', actor: actor.name },
       );
@@ -512,16 +511,42 @@ export class ScopedData {
     return { items: rows.map(toFinding), total: Number(total.n), limit, offset };
   }
 
+  /**
+   * A finding's history, oldest first: its first judgement (from the finding itself: first_seen and the verdict
+   * before any change), then every stored verdict and status change.
+   */
   async findingHistory(tenantId: string, assetId: string, cve: string) {
     await this.getAsset(tenantId, assetId);
-    return this.k
+    const upper = cve.toUpperCase();
+    const finding = await this.k
+      .selectFrom('findings')
+      .select(['verdict', 'first_seen'])
+      .where('tenant_id', '=', tenantId)
+      .where('asset_id', '=', assetId)
+      .where('cve', '=', upper)
+      .executeTakeFirst();
+    if (!finding) throw notFound(`finding ${upper} on asset ${assetId} in tenant ${tenantId}`);
+    const events = await this.k
       .selectFrom('finding_events')
       .select(['seq', 'at', 'kind', 'from_value', 'to_value', 'reason', 'actor'])
       .where('tenant_id', '=', tenantId)
       .where('asset_id', '=', assetId)
-      .where('cve', '=', cve.toUpperCase())
+      .where('cve', '=', upper)
       .orderBy('seq')
       .execute();
+    const firstVerdict = events.find((e) => e.kind === 'verdict')?.from_value ?? finding.verdict;
+    return [
+      {
+        seq: 0,
+        at: finding.first_seen,
+        kind: 'verdict',
+        from_value: null,
+        to_value: firstVerdict,
+        reason: 'first judged',
+        actor: 'system',
+      },
+      ...events,
+    ];
   }
 
   async setFindingStatus(

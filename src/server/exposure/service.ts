@@ -5,7 +5,7 @@
  * finding written is the "time to know", kept per run and as a metric.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { loadBuiltinAdvisories, loadBuiltinCatalogs } from '../../advisories/index.js';
 import {
   type Advisory,
@@ -14,6 +14,7 @@ import {
   CatalogIndex,
   ExposureEngine,
 } from '../../core/index.js';
+import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -21,6 +22,14 @@ import { type AssetToJudge, writeVerdicts } from './writer.js';
 
 /** Assets judged per transaction during an advisory run. */
 const RUN_BATCH = 2000;
+/** Batches in flight at once on PostgreSQL. */
+const RUN_LANES = 3;
+
+/** Orders (tenant, asset) keys by code unit, as the database's keyset would in C collation. */
+function compareKeys(t1: string, a1: string, t2: string, a2: string): number {
+  if (t1 !== t2) return t1 < t2 ? -1 : 1;
+  return a1 < a2 ? -1 : a1 > a2 ? 1 : 0;
+}
 
 export interface ExposureRun {
   id: string;
@@ -50,6 +59,7 @@ export function assetProducts(facts: AssetFacts): string[] {
 }
 
 export class FleetExposure {
+  private readonly bulk: BulkWriter;
   private readonly catalogIndex = new CatalogIndex(loadBuiltinCatalogs());
   private byId = new Map<string, Advisory>();
   engine = new ExposureEngine([], this.catalogIndex);
@@ -57,7 +67,18 @@ export class FleetExposure {
   constructor(
     private readonly db: Db,
     private readonly metrics: ServerMetrics,
-  ) {}
+  ) {
+    this.bulk = new BulkWriter(db);
+  }
+
+  /** Judges assets with the current engine and writes what changed, inside the caller's transaction. */
+  judge(
+    trx: Transaction<Database>,
+    assets: AssetToJudge[],
+    context: { at: string; reason: string; actor: string },
+  ) {
+    return writeVerdicts(trx, this.bulk, this.engine, assets, context);
+  }
 
   get kysely(): Kysely<Database> {
     return this.db.kysely;
@@ -169,44 +190,35 @@ export class FleetExposure {
     started: number,
   ): Promise<ExposureRun> {
     const k = this.kysely;
-    let after: [string, string] | undefined;
-    let assetsEvaluated = 0;
-    let findingsWritten = 0;
     const at = new Date(started).toISOString();
     const reason = `advisory ${advisoryIds.join(', ')} ${trigger === 'built-in' ? 'updated' : 'imported'}`;
-    for (;;) {
-      let q = k
-        .selectFrom('assets as a')
-        .select(['a.tenant_id', 'a.id', 'a.facts'])
-        .where((eb) =>
-          eb.or([
-            eb.exists(
-              eb
-                .selectFrom('asset_products as p')
-                .select(sql`1`.as('one'))
-                .whereRef('p.tenant_id', '=', 'a.tenant_id')
-                .whereRef('p.asset_id', '=', 'a.id')
-                .where('p.product', 'in', products.length ? products : ['\u0000']),
-            ),
-            eb.exists(
-              eb
-                .selectFrom('asset_exposure as x')
-                .select(sql`1`.as('one'))
-                .whereRef('x.tenant_id', '=', 'a.tenant_id')
-                .whereRef('x.asset_id', '=', 'a.id')
-                .where('x.advisory_id', 'in', advisoryIds),
-            ),
-          ]),
-        )
-        .orderBy('a.tenant_id')
-        .orderBy('a.id')
-        .limit(RUN_BATCH);
-      if (after) {
-        const [t, id] = after;
-        q = q.where((eb) => eb(eb.refTuple('a.tenant_id', 'a.id'), '>', eb.tuple(t, id)));
-      }
-      const rows = await q.execute();
-      if (!rows.length) break;
+    // The candidates' keys in one query (small: two short strings per asset), then facts batch by batch.
+    const candidates = await k
+      .selectFrom('asset_products')
+      .select(['tenant_id', 'asset_id'])
+      .where('product', 'in', products.length ? products : ['\u0000'])
+      .union(
+        k
+          .selectFrom('asset_exposure')
+          .select(['tenant_id', 'asset_id'])
+          .where('advisory_id', 'in', advisoryIds),
+      )
+      .execute();
+    candidates.sort((a, b) => compareKeys(a.tenant_id, a.asset_id, b.tenant_id, b.asset_id));
+    const batches: AssetKey[][] = [];
+    for (let i = 0; i < candidates.length; i += RUN_BATCH) {
+      batches.push(candidates.slice(i, i + RUN_BATCH).map((c) => [c.tenant_id, c.asset_id] as const));
+    }
+    let assetsEvaluated = 0;
+    let findingsWritten = 0;
+    const runBatch = async (keys: AssetKey[]) => {
+      const rows = await this.bulk.selectByAssets<{ tenant_id: string; id: string; facts: string }>(
+        k,
+        'assets',
+        'id',
+        ['tenant_id', 'id', 'facts'],
+        keys,
+      );
       const batch: AssetToJudge[] = rows.map((r) => ({
         tenantId: r.tenant_id,
         assetId: r.id,
@@ -214,13 +226,19 @@ export class FleetExposure {
       }));
       const stats = await k
         .transaction()
-        .execute((trx) => writeVerdicts(trx, this.engine, batch, { at, reason, actor: 'system' }));
+        .execute((trx) => this.judge(trx, batch, { at, reason, actor: 'system' }));
       assetsEvaluated += stats.assets;
       findingsWritten += stats.findings;
-      const last = rows[rows.length - 1]!;
-      after = [last.tenant_id, last.id];
-      if (rows.length < RUN_BATCH) break;
-    }
+    };
+    // PostgreSQL writes several batches at once on separate connections (while one waits on the database, the
+    // next is judged); SQLite has one writer, so one batch at a time.
+    const lanes = this.db.dialect === 'postgres' ? RUN_LANES : 1;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(lanes, batches.length) }, async () => {
+        while (next < batches.length) await runBatch(batches[next++]!);
+      }),
+    );
     const finished = Date.now();
     const run: ExposureRun = {
       id: randomUUID(),

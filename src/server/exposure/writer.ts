@@ -6,8 +6,9 @@
  * Findings are never deleted while their asset exists: when a product disappears from an asset its findings are
  * judged not_affected, so history and event numbering stay whole.
  */
-import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
+import type { BulkWriter } from '../db/bulk.js';
 import type { Database, FindingTable } from '../db/schema.js';
 
 export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
@@ -25,24 +26,13 @@ export interface WriteStats {
   events: number;
 }
 
-type Db = Kysely<Database> | Transaction<Database>;
-
 const GONE = {
   rule: '-',
   fact: '-',
   comparison: 'the asset no longer reports this product',
 };
 
-/** Rows per multi-row statement: well below SQLite's 32,766 bound variables for the widest table. */
-const CHUNK = 400;
-
 const key = (...parts: string[]) => parts.join('\u0000');
-
-function chunks<T>(items: T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 /** The most cautious verdict per CVE over an asset's verdicts (ties keep the first, i.e. the engine's order). */
 function combineByCve(verdicts: CveVerdict[]): Map<string, CveVerdict> {
@@ -63,8 +53,27 @@ function worstByAdvisory(verdicts: CveVerdict[]): Map<string, Verdict> {
   return out;
 }
 
+const FINDING_COLUMNS = [
+  'tenant_id',
+  'asset_id',
+  'cve',
+  'advisory_id',
+  'product',
+  'version',
+  'verdict',
+  'rule',
+  'fact',
+  'comparison',
+  'fixes',
+  'status',
+  'events',
+  'first_seen',
+  'updated_at',
+] as const;
+
 export async function writeVerdicts(
-  db: Db,
+  db: Transaction<Database>,
+  bulk: BulkWriter,
   engine: ExposureEngine,
   assets: AssetToJudge[],
   context: { at: string; reason: string; actor: string },
@@ -84,33 +93,22 @@ export async function writeVerdicts(
     }
     return inner;
   };
-  for (const part of chunks(assets)) {
-    const tuples = part.map((a) => [a.tenantId, a.assetId] as const);
-    const rows = await db
-      .selectFrom('findings')
-      .selectAll()
-      .where((eb) =>
-        eb(
-          eb.refTuple('tenant_id', 'asset_id'),
-          'in',
-          tuples.map(([t, a]) => eb.tuple(t, a)),
-        ),
-      )
-      .execute();
-    for (const r of rows) slot(oldFindings, key(r.tenant_id, r.asset_id)).set(r.cve, r);
-    const exp = await db
-      .selectFrom('asset_exposure')
-      .select(['tenant_id', 'asset_id', 'advisory_id', 'verdict'])
-      .where((eb) =>
-        eb(
-          eb.refTuple('tenant_id', 'asset_id'),
-          'in',
-          tuples.map(([t, a]) => eb.tuple(t, a)),
-        ),
-      )
-      .execute();
-    for (const r of exp) slot(oldExposure, key(r.tenant_id, r.asset_id)).set(r.advisory_id, r.verdict);
-  }
+  const keys = assets.map((a) => [a.tenantId, a.assetId] as const);
+  const storedFindings = await bulk.selectByAssets<FindingTable>(
+    db,
+    'findings',
+    'asset_id',
+    FINDING_COLUMNS,
+    keys,
+  );
+  for (const r of storedFindings) slot(oldFindings, key(r.tenant_id, r.asset_id)).set(r.cve, r);
+  const exposure = await bulk.selectByAssets<{
+    tenant_id: string;
+    asset_id: string;
+    advisory_id: string;
+    verdict: string;
+  }>(db, 'asset_exposure', 'asset_id', ['tenant_id', 'asset_id', 'advisory_id', 'verdict'], keys);
+  for (const r of exposure) slot(oldExposure, key(r.tenant_id, r.asset_id)).set(r.advisory_id, r.verdict);
 
   const upserts: FindingTable[] = [];
   const events: Database['finding_events'][] = [];
@@ -141,7 +139,9 @@ export async function writeVerdicts(
         old.fixes === fixes
       )
         continue;
-      const verdictChanged = !old || old.verdict !== v.verdict;
+      // A new finding is its own first history entry (first_seen, its verdict); events record changes only,
+      // which keeps an advisory run over a whole fleet to one row per finding.
+      const verdictChanged = !!old && old.verdict !== v.verdict;
       const eventCount = (old?.events ?? 0) + (verdictChanged ? 1 : 0);
       upserts.push({
         tenant_id: asset.tenantId,
@@ -168,7 +168,7 @@ export async function writeVerdicts(
           seq: eventCount,
           at,
           kind: 'verdict',
-          from_value: old?.verdict ?? null,
+          from_value: old!.verdict,
           to_value: v.verdict,
           reason,
           actor,
@@ -234,56 +234,69 @@ export async function writeVerdicts(
     }
   }
 
-  for (const part of chunks(upserts)) {
-    await db
-      .insertInto('findings')
-      .values(part)
-      .onConflict((oc) =>
-        oc.columns(['tenant_id', 'asset_id', 'cve']).doUpdateSet((eb) => ({
-          advisory_id: eb.ref('excluded.advisory_id'),
-          product: eb.ref('excluded.product'),
-          version: eb.ref('excluded.version'),
-          verdict: eb.ref('excluded.verdict'),
-          rule: eb.ref('excluded.rule'),
-          fact: eb.ref('excluded.fact'),
-          comparison: eb.ref('excluded.comparison'),
-          fixes: eb.ref('excluded.fixes'),
-          events: eb.ref('excluded.events'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
-  }
-  for (const part of chunks(events)) await db.insertInto('finding_events').values(part).execute();
-  for (const part of chunks(exposureUpserts)) {
-    await db
-      .insertInto('asset_exposure')
-      .values(part)
-      .onConflict((oc) =>
-        oc.columns(['tenant_id', 'asset_id', 'advisory_id']).doUpdateSet((eb) => ({
-          verdict: eb.ref('excluded.verdict'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
-  }
+  await bulk.upsert(
+    db,
+    {
+      table: 'findings',
+      columns: FINDING_COLUMNS,
+      key: ['tenant_id', 'asset_id', 'cve'],
+      // status and first_seen belong to the stored row: never replaced by a recomputation.
+      replace: FINDING_COLUMNS.filter(
+        (c) => !['tenant_id', 'asset_id', 'cve', 'status', 'first_seen'].includes(c),
+      ),
+      ints: ['events'],
+    },
+    upserts as unknown as Record<string, unknown>[],
+  );
+  await bulk.upsert(
+    db,
+    {
+      table: 'finding_events',
+      columns: [
+        'tenant_id',
+        'asset_id',
+        'cve',
+        'seq',
+        'at',
+        'kind',
+        'from_value',
+        'to_value',
+        'reason',
+        'actor',
+      ],
+      ints: ['seq'],
+    },
+    events as unknown as Record<string, unknown>[],
+  );
+  await bulk.upsert(
+    db,
+    {
+      table: 'asset_exposure',
+      columns: ['tenant_id', 'asset_id', 'advisory_id', 'verdict', 'updated_at'],
+      key: ['tenant_id', 'asset_id', 'advisory_id'],
+      replace: ['verdict', 'updated_at'],
+    },
+    exposureUpserts as unknown as Record<string, unknown>[],
+  );
+  // Sorted, so concurrent runs lock counter rows in one order (no deadlocks on PostgreSQL).
   const counts = [...countDelta]
     .filter(([, n]) => n !== 0)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, n]) => {
       const [tenant_id, advisory_id, verdict] = k.split('\u0000') as [string, string, string];
       return { tenant_id, advisory_id, verdict, assets: n };
     });
-  for (const part of chunks(counts)) {
-    await db
-      .insertInto('exposure_counts')
-      .values(part)
-      .onConflict((oc) =>
-        oc
-          .columns(['tenant_id', 'advisory_id', 'verdict'])
-          .doUpdateSet({ assets: sql`exposure_counts.assets + excluded.assets` }),
-      )
-      .execute();
-  }
+  await bulk.upsert(
+    db,
+    {
+      table: 'exposure_counts',
+      columns: ['tenant_id', 'advisory_id', 'verdict', 'assets'],
+      key: ['tenant_id', 'advisory_id', 'verdict'],
+      add: ['assets'],
+      ints: ['assets'],
+    },
+    counts,
+  );
   stats.findings = upserts.length;
   stats.events = events.length;
   return stats;

@@ -1,0 +1,126 @@
+/**
+ * Bulk upserts for the hot path (an advisory run writes hundreds of thousands of findings). Kysely's multi-row
+ * VALUES costs a large prepare per chunk on SQLite and a large parse per chunk on PostgreSQL; here SQLite reuses
+ * one prepared single-row statement on Kysely's own connection (inside the caller's transaction), and PostgreSQL
+ * gets one array parameter per column through UNNEST, thousands of rows per statement.
+ *
+ * Table and column names come from code (checked against a plain pattern), never from input.
+ */
+import type { Statement } from 'better-sqlite3';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Db } from './connect.js';
+import type { Database } from './schema.js';
+
+export interface UpsertSpec {
+  table: keyof Database;
+  columns: readonly string[];
+  /** Conflict target; absent: plain insert. */
+  key?: readonly string[];
+  /** Columns replaced from the new row on conflict. */
+  replace?: readonly string[];
+  /** Columns added to (stored + new) on conflict: counters. */
+  add?: readonly string[];
+  /** Integer columns (everything else is text): PostgreSQL array casts. */
+  ints?: readonly string[];
+}
+
+const NAME = /^[a-z_]+$/;
+const PG_CHUNK = 5000;
+
+function checked(names: readonly string[]): readonly string[] {
+  for (const n of names) if (!NAME.test(n)) throw new Error(`bad identifier ${n}`);
+  return names;
+}
+
+function conflictClause(spec: UpsertSpec): string {
+  if (!spec.key) return '';
+  const sets = [
+    ...checked(spec.replace ?? []).map((c) => `${c} = excluded.${c}`),
+    ...checked(spec.add ?? []).map((c) => `${c} = ${spec.table}.${c} + excluded.${c}`),
+  ];
+  return ` on conflict (${checked(spec.key).join(', ')}) ${sets.length ? `do update set ${sets.join(', ')}` : 'do nothing'}`;
+}
+
+/** (tenant_id, asset_id) pairs. */
+export type AssetKey = readonly [tenant: string, asset: string];
+
+const SQLITE_KEYS_PER_QUERY = 500;
+
+export class BulkWriter {
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(private readonly db: Db) {}
+
+  async upsert(
+    trx: Transaction<Database>,
+    spec: UpsertSpec,
+    rows: readonly Record<string, unknown>[],
+  ): Promise<void> {
+    if (!rows.length) return;
+    checked([spec.table, ...spec.columns]);
+    const columns = spec.columns;
+    if (this.db.sqlite) {
+      const text = `insert into ${spec.table} (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})${conflictClause(spec)}`;
+      let statement = this.statements.get(text);
+      if (!statement) {
+        statement = this.db.sqlite.prepare(text);
+        this.statements.set(text, statement);
+      }
+      const values = new Array<unknown>(columns.length);
+      for (const row of rows) {
+        for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!];
+        statement.run(values);
+      }
+      return;
+    }
+    const ints = new Set(spec.ints ?? []);
+    const tail = sql.raw(conflictClause(spec));
+    for (let start = 0; start < rows.length; start += PG_CHUNK) {
+      const chunk = rows.slice(start, start + PG_CHUNK);
+      const arrays = columns.map((c) => {
+        const values = chunk.map((r) => r[c] ?? null);
+        return sql`${values}::${sql.raw(ints.has(c) ? 'int4' : 'text')}[]`;
+      });
+      await sql`insert into ${sql.raw(spec.table)} (${sql.raw(columns.join(', '))}) select * from unnest(${sql.join(arrays)})${tail}`.execute(
+        trx,
+      );
+    }
+  }
+
+  /**
+   * Rows of `table` for the given assets (`assetColumn` names the asset id column). SQLite: row-value IN lists;
+   * PostgreSQL: a join against the keys as two arrays, which plans as a hash join instead of thousands of ORs.
+   */
+  async selectByAssets<R>(
+    trx: Transaction<Database> | Kysely<Database>,
+    table: keyof Database,
+    assetColumn: 'id' | 'asset_id',
+    columns: readonly string[],
+    keys: readonly AssetKey[],
+  ): Promise<R[]> {
+    if (!keys.length) return [];
+    checked([table, assetColumn, ...columns]);
+    const list = columns.map((c) => `t.${c}`).join(', ');
+    const out: R[] = [];
+    if (this.db.sqlite) {
+      for (let i = 0; i < keys.length; i += SQLITE_KEYS_PER_QUERY) {
+        const part = keys.slice(i, i + SQLITE_KEYS_PER_QUERY);
+        const text = `select ${list} from ${table} t where (t.tenant_id, t.${assetColumn}) in (values ${part.map(() => '(?, ?)').join(', ')})`;
+        const rows = this.db.sqlite.prepare(text).all(part.flat()) as R[];
+        for (const r of rows) out.push(r);
+      }
+      return out;
+    }
+    for (let i = 0; i < keys.length; i += PG_CHUNK) {
+      const part = keys.slice(i, i + PG_CHUNK);
+      const tenants = part.map((k) => k[0]);
+      const assets = part.map((k) => k[1]);
+      const res =
+        await sql<R>`select ${sql.raw(list)} from ${sql.raw(table)} t join unnest(${tenants}::text[], ${assets}::text[]) as k(tenant_id, asset_id) on t.tenant_id = k.tenant_id and t.${sql.raw(assetColumn)} = k.asset_id`.execute(
+          trx,
+        );
+      for (const r of res.rows) out.push(r);
+    }
+    return out;
+  }
+}
