@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DialectName } from './db/connect.js';
-import type { Database } from './db/schema.js';
+import type { AuditLogTable, Database } from './db/schema.js';
 
 /** `prev_hash` of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -63,18 +63,8 @@ export interface AuditRecord {
   hash: string;
 }
 
-/** The fields that go into a record's hash, as stored. */
-export interface AuditHashInput {
-  seq: number;
-  at: string;
-  actor: string;
-  tenant_id: string | null;
-  action: string;
-  target: string;
-  /** The stored detail text. */
-  detail: string;
-  prev_hash: string;
-}
+/** The fields that go into a record's hash, as stored (the detail as its stored text). */
+export type AuditHashInput = Omit<AuditLogTable, 'hash'>;
 
 export interface AuditProblem {
   /** The record at fault; for records missing at the end, the first seq that is missing. */

@@ -6,29 +6,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Io } from '../cli/io.js';
-import { main } from '../cli/main.js';
+import { runCli } from '../cli/run.test-util.js';
 import { type ExchangeEmulator, startExchangeEmulator } from '../lab/exchange.js';
 import { loadServerConfig } from './config.js';
 import { type RunningServer, startServer } from './index.js';
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
-    color: false,
-    env,
-    cwd: process.cwd(),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCli(argv, env, process.cwd());
 
 describe('bulwark scan --push', () => {
   let dir: string;

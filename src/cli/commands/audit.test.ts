@@ -6,31 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../server/audit.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
 import { openTestDb, TEST_PG_URL } from '../../server/db/testkit.js';
-import type { Io } from '../io.js';
-import { main } from '../main.js';
+import { runCli } from '../run.test-util.js';
 
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
-    color: false,
-    env,
-    cwd: tmpdir(),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCli(argv, env, tmpdir());
 
 async function dataDirWithAudit(records: number): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-cli-audit-'));

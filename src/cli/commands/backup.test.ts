@@ -7,8 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../server/audit.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
 import { acquireDataDirLock } from '../../server/lockfile.js';
-import type { Io } from '../io.js';
-import { main } from '../main.js';
+import { runCli } from '../run.test-util.js';
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -20,23 +19,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}, cwd = tmpdir()) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
-    color: false,
-    env,
-    cwd,
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}, cwd = tmpdir()) => runCli(argv, env, cwd);
 
 /** A data directory with an embedded database: `tenants` tenants, one asset and one audit record each. */
 async function seededDataDir(tenants = 3): Promise<string> {

@@ -7,6 +7,7 @@ import { type AssetFacts, assetFactsSchema, formatPath } from '../../core/index.
 import { appendAudit } from '../audit.js';
 import { inScope, type TenantScope } from '../auth/principal.js';
 import type { Db } from '../db/connect.js';
+import type { FindingTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { assetProducts, canonicalHash, type FleetExposure } from '../exposure/service.js';
 import { CAUTION } from '../exposure/writer.js';
@@ -72,22 +73,7 @@ export const MAX_ASSETS_PER_PUSH = 1000;
 
 const emptyCounts = (): VerdictCounts => ({ affected: 0, unknown: 0, fixed: 0, not_affected: 0 });
 
-function toFinding(r: {
-  tenant_id: string;
-  asset_id: string;
-  cve: string;
-  advisory_id: string;
-  product: string;
-  version: string;
-  verdict: string;
-  rule: string;
-  fact: string;
-  comparison: string;
-  fixes: string;
-  status: string;
-  first_seen: string;
-  updated_at: string;
-}): Finding {
+function toFinding(r: Omit<FindingTable, 'events'>): Finding {
   return {
     tenant_id: r.tenant_id,
     asset_id: r.asset_id,

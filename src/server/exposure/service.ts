@@ -16,7 +16,7 @@ import {
 } from '../../core/index.js';
 import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
-import type { Database } from '../db/schema.js';
+import type { Database, ExposureRunTable } from '../db/schema.js';
 import type { ServerMetrics } from '../metrics.js';
 import { type AssetToJudge, writeVerdicts } from './writer.js';
 
@@ -31,16 +31,8 @@ function compareKeys(t1: string, a1: string, t2: string, a2: string): number {
   return a1 < a2 ? -1 : a1 > a2 ? 1 : 0;
 }
 
-export interface ExposureRun {
-  id: string;
-  advisories: string[];
-  trigger: string;
-  started_at: string;
-  finished_at: string;
-  duration_ms: number;
-  assets_evaluated: number;
-  findings_written: number;
-}
+/** One advisory evaluation over the fleet, as the API shows it. */
+export type ExposureRun = Omit<ExposureRunTable, 'advisory_ids'> & { advisories: string[] };
 
 export function canonicalHash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
