@@ -1,5 +1,6 @@
 // `npm run bench -- <name...>`: runs benchmarks against the built code and records each result table in
 // docs/benchmarks.md between markers, together with the machine it ran on. No name runs them all.
+import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
@@ -7,6 +8,7 @@ const BENCHES = {
   exposure: () => import('./bench/exposure.mjs'),
   hunt: () => import('./bench/hunt.mjs'),
   scan: () => import('./bench/scan.mjs'),
+  server: () => import('./bench/server.mjs'),
   shield: () => import('./bench/shield.mjs'),
 };
 
@@ -18,6 +20,9 @@ for (const name of selected) {
     process.exit(2);
   }
 }
+
+// Benchmarks measure the built code: build it first, so a run never measures a stale dist/.
+if (!process.env.BULWARK_BENCH_NO_BUILD) execSync('npm run build', { stdio: 'inherit' });
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 const docPath = new URL('../docs/benchmarks.md', import.meta.url);
