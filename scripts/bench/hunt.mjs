@@ -392,6 +392,13 @@ export async function run() {
           : `bulwark vs parse-every-row (${x.label}): not measured`;
       }),
     ];
+    // The 20x target against a parse-every-row baseline written in JavaScript is above what ripgrep itself reaches
+    // here: say so with the measured figures rather than weaken or slow the baseline.
+    const fastest = baselines.reduce((a, x) => (mb(x.bytes) / x.seconds > mb(a.bytes) / a.seconds ? x : a));
+    const needed = 20 * (mb(fastest.bytes) / fastest.seconds);
+    const feasibility = rgRate
+      ? `20x the faster baseline would be ${fmt(needed)} MB/s, ${(needed / rgRate).toFixed(1)}x ripgrep's own throughput on this machine: the baselines are V8 code (a tight line loop, String.split or a character loop, one object per row) at ${fmt(mb(fastest.bytes) / fastest.seconds)} MB/s on one core, so meeting ≥ 20x would take a field-aware hunt well over twice as fast as ripgrep's literal search.`
+      : '';
     const kinds = new Map(PLANTED_KINDS.map((k) => [k, 0]));
     for (const s of truth.sequences) kinds.set(s.kind, kinds.get(s.kind) + 1);
 
@@ -409,7 +416,7 @@ cache; MB = 10^6 bytes. Ratio = bulwark's MB/s ÷ the tool's MB/s. The baselines
 ${table}
 
 Targets: ${targets.join('; ')}.
-
+${feasibility ? `\n${feasibility}\n` : ''}
 ${correctness}
 ${verdicts ? `\n${verdicts}\n` : ''}
 ripgrep patterns (\`-i\`, one \`-e\` each): ${RG_PATTERNS.map((p) => `\`${p}\``).join(' ')}`;

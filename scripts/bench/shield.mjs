@@ -3,13 +3,24 @@
 // ModSecurity + CRS 3.3.x (paranoia 1) as a typical WAF; the Bulwark gateway passing through; the Bulwark
 // gateway with the ProxyLogon patch. The backend is nginx answering 200 itself, so it is never the bottleneck.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findModsecNginx } from '../../dist/shield/modsec/index.js';
 
 const SECONDS = Number(process.env.BULWARK_BENCH_SHIELD_SECONDS ?? 8);
+// The two Bulwark setups are then compared in many short alternating runs (see below).
+const AB_ROUNDS = Number(process.env.BULWARK_BENCH_SHIELD_AB_ROUNDS ?? 11);
+const AB_SECONDS = Number(process.env.BULWARK_BENCH_SHIELD_AB_SECONDS ?? 3);
 const CONNECTIONS = 50;
 const BIN = new URL('../../bin/bulwark.js', import.meta.url).pathname;
 const PACK = new URL('../../dist/advisories/packs/proxylogon-2021-03/shield/', import.meta.url).pathname;
@@ -83,19 +94,33 @@ async function gateway(port, upstream, advisory) {
   if (advisory) args.push('--advisory', advisory);
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   await waitForPort(port);
-  return () =>
-    new Promise((resolve) => {
-      child.on('close', resolve);
-      child.kill('SIGTERM');
-    });
+  return {
+    pid: child.pid,
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('close', resolve);
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc); NaN elsewhere. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** wrk once; returns requests/s and p50/p99 latency in ms. */
-async function wrk(url, script) {
+async function wrk(url, script, seconds = SECONDS) {
   const args = [
     '-t1',
     `-c${CONNECTIONS}`,
-    `-d${SECONDS}s`,
+    `-d${seconds}s`,
     '--latency',
     ...(script ? ['-s', script] : []),
     url,
@@ -109,7 +134,8 @@ async function wrk(url, script) {
     return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
   };
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  return { rps, p50: pct(50), p99: pct(99), non2xx };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
+  return { rps, p50: pct(50), p99: pct(99), non2xx, requests };
 }
 
 export async function run() {
@@ -173,8 +199,10 @@ export async function run() {
         found.module,
       ),
     );
-    stops.push(await gateway(ports.pass, backend));
-    stops.push(await gateway(ports.bw, backend, 'proxylogon-2021-03'));
+    const gwPass = await gateway(ports.pass, backend);
+    stops.push(gwPass.stop);
+    const gwPatch = await gateway(ports.bw, backend, 'proxylogon-2021-03');
+    stops.push(gwPatch.stop);
 
     const post = join(dir, 'post64k.lua');
     writeFileSync(
@@ -196,31 +224,55 @@ export async function run() {
       ['Bulwark gateway, ProxyLogon patch', `http://127.0.0.1:${ports.bw}`],
     ];
     const results = [];
+    // One cell each (for the two Bulwark setups a warm-up: their rows come from the alternating runs below).
     for (const [name, url] of setups) {
       const small = await wrk(`${url}/owa/`, get);
       const big = await wrk(`${url}/ews/exchange.asmx`, post);
       results.push({ name, small, big });
     }
-    // The patch's cost is a difference of a few percent between two runs on a shared machine: measure the two
-    // Bulwark setups three more times, alternating, and use the median of the four runs for each.
+    // The patch's cost is a difference of a few percent between two setups on a machine that other jobs share, whose
+    // load comes in bursts longer than one cell: the two Bulwark rows are instead the medians of AB_ROUNDS short runs
+    // per size, alternating pass-through and patch (and which goes first), so both see the same load. The gateways'
+    // own CPU time per request is recorded too: it measures the patch's work independently of the load.
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const rounds = { pass: [results[4].small], bw: [results[5].small] };
-    for (let i = 0; i < 3; i++) {
-      rounds.pass.push(await wrk(`${setups[4][1]}/owa/`, get));
-      rounds.bw.push(await wrk(`${setups[5][1]}/owa/`, get));
+    const ab = { pass: { small: [], big: [] }, bw: { small: [], big: [] } };
+    const gw = { pass: [4, gwPass.pid], bw: [5, gwPatch.pid] };
+    for (let i = 0; i < AB_ROUNDS; i++) {
+      for (const [size, path, script] of [
+        ['small', '/owa/', get],
+        ['big', '/ews/exchange.asmx', post],
+      ]) {
+        const order = i % 2 === 0 ? ['pass', 'bw'] : ['bw', 'pass'];
+        for (const key of order) {
+          const [index, pid] = gw[key];
+          const cpu0 = cpuSeconds(pid);
+          const r = await wrk(`${setups[index][1]}${path}`, script, AB_SECONDS);
+          r.cpuUs = ((cpuSeconds(pid) - cpu0) / r.requests) * 1e6;
+          ab[key][size].push(r);
+        }
+      }
     }
-    for (const [key, index] of [
-      ['pass', 4],
-      ['bw', 5],
-    ]) {
-      const runs = rounds[key];
-      results[index].small = {
-        rps: median(runs.map((r) => r.rps)),
-        p50: median(runs.map((r) => r.p50)),
-        p99: median(runs.map((r) => r.p99)),
-        non2xx: 0,
-      };
+    for (const [key, [index]] of Object.entries(gw)) {
+      for (const size of ['small', 'big']) {
+        const runs = ab[key][size];
+        console.error(
+          `shield bench: ${key} ${size}: ${runs.map((r) => `${Math.round(r.rps)} req/s ${r.cpuUs.toFixed(0)} µs`).join(', ')}`,
+        );
+        results[index][size] = {
+          rps: median(runs.map((r) => r.rps)),
+          p50: median(runs.map((r) => r.p50)),
+          p99: median(runs.map((r) => r.p99)),
+          cpuUs: median(runs.map((r) => r.cpuUs)),
+          non2xx: runs.reduce((n, r) => n + r.non2xx, 0),
+        };
+      }
     }
+    // A 64 KB body on the path and schema the CVE-2021-27065 body rule applies to: buffered and inspected (benign).
+    const inspectedPath = '/ecp/DDI/DDIService.svc/SetObject?schema=OABVirtualDirectory';
+    const inspected = {
+      modsec: await wrk(`${setups[2][1]}${inspectedPath}`, post),
+      bw: await wrk(`${setups[5][1]}${inspectedPath}`, post),
+    };
     const byName = Object.fromEntries(results.map((r) => [r.name, r]));
     const fmt = (n) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '—');
     const ms = (n) => (Number.isFinite(n) ? n.toFixed(2) : '—');
@@ -234,20 +286,28 @@ export async function run() {
           `| ${r.name} | ${fmt(r.small.rps)} | ${ms(r.small.p50)} / ${ms(r.small.p99)} | ${(r.small.rps / bw.small.rps).toFixed(2)} | ${fmt(r.big.rps)} | ${ms(r.big.p50)} / ${ms(r.big.p99)} | ${(r.big.rps / bw.big.rps).toFixed(2)} |${r.small.non2xx || r.big.non2xx ? ` non-2xx: ${r.small.non2xx + r.big.non2xx}` : ''}`,
       )
       .join('\n');
-    const cost = 1 - bw.small.rps / pass.small.rps;
-    const p99 = bw.small.p99 - pass.small.p99;
+    const cpu = (key, size) => (key === 'bw' ? bw : pass)[size].cpuUs.toFixed(1);
+    const cost = (size) => 1 - bw[size].rps / pass[size].rps;
+    const p99 = (size) => bw[size].p99 - pass[size].p99;
+    const target = (size, label) =>
+      `${label} ${(cost(size) * 100).toFixed(1)}% throughput (≤ 5%: ${cost(size) <= 0.05 ? 'met' : 'NOT met'}) and ${p99(size).toFixed(2)} ms p99 (≤ 1 ms: ${p99(size) <= 1 ? 'met' : 'NOT met'})`;
     return `## Shield
 
 wrk 1 thread, ${CONNECTIONS} connections, ${SECONDS} s per cell; one worker process for nginx and one process for
 Bulwark; the backend is a separate nginx answering 200. Small = GET with OWA-like cookies; 64 KB = POST of a
-64 KB body. Ratio = setup's req/s ÷ Bulwark with the patch. The two Bulwark small-request rows are the medians of
-four alternating runs (the patch's cost is a few percent, within one run's noise on a shared machine).
+64 KB body (to a path no body rule applies to: Bulwark streams it; see docs/shield.md). Ratio = setup's req/s ÷
+Bulwark with the patch. The two Bulwark rows are, for each size, the medians of ${AB_ROUNDS} alternating ${AB_SECONDS} s runs
+of the two (the patch's cost is a few percent, within one run's noise on a machine other jobs share).
 
 | setup | small req/s | small p50 / p99 ms | ratio | 64 KB req/s | 64 KB p50 / p99 ms | ratio |
 |---|---|---|---|---|---|---|
 ${rows}
 
-Targets: the patch costs Bulwark ${(cost * 100).toFixed(1)}% throughput (≤ 5%: ${cost <= 0.05 ? 'met' : 'NOT met'}) and ${p99.toFixed(2)} ms p99 (≤ 1 ms: ${p99 <= 1 ? 'met' : 'NOT met'}) over its pass-through; Bulwark with the patch at ${(bw.small.rps / modsec.small.rps).toFixed(2)}× nginx + ModSecurity with the same rules (≥ 1: ${bw.small.rps >= modsec.small.rps ? 'met' : 'NOT met'}) and ${(bw.small.rps / crs.small.rps).toFixed(1)}× nginx + ModSecurity + CRS (≥ 10: ${bw.small.rps >= 10 * crs.small.rps ? 'met' : 'NOT met'}).`;
+A 64 KB body POSTed to \`${inspectedPath}\`, which the CVE-2021-27065 rule inspects (buffered, benign): Bulwark with the patch ${fmt(inspected.bw.rps)} req/s (p50 / p99 ${ms(inspected.bw.p50)} / ${ms(inspected.bw.p99)} ms), nginx + ModSecurity with the patch ${fmt(inspected.modsec.rps)} req/s (${ms(inspected.modsec.p50)} / ${ms(inspected.modsec.p99)} ms).${inspected.bw.non2xx + inspected.modsec.non2xx ? ` Non-2xx: ${inspected.bw.non2xx + inspected.modsec.non2xx}.` : ''}
+
+Bulwark's own CPU time per request (medians): small ${cpu('pass', 'small')} µs pass-through, ${cpu('bw', 'small')} µs with the patch; 64 KB ${cpu('pass', 'big')} µs pass-through, ${cpu('bw', 'big')} µs with the patch.
+
+Targets: over its own pass-through the patch costs Bulwark ${target('small', 'on small requests')}, and ${target('big', 'on 64 KB bodies')}; Bulwark with the patch at ${(bw.small.rps / modsec.small.rps).toFixed(2)}× nginx + ModSecurity with the same rules (≥ 1: ${bw.small.rps >= modsec.small.rps ? 'met' : 'NOT met'}) and ${(bw.small.rps / crs.small.rps).toFixed(1)}× nginx + ModSecurity + CRS (≥ 10: ${bw.small.rps >= 10 * crs.small.rps ? 'met' : 'NOT met'}).`;
   } finally {
     for (const stop of stops.reverse()) await stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 /** Advisory packs, product catalogs and feed importers: the knowledge base every capability reads. */
 export { detectFormat, type ImportedFile, importDocument } from './import/index.js';
+export { applyKev } from './import/kev.js';
 export type { ImportFormat, ImportResult, ImportWarning } from './import/types.js';
 export { ImportError } from './import/types.js';
 export {
@@ -9,7 +10,6 @@ export {
   loadKevEnrichment,
   loadKnowledgeBase,
 } from './knowledge.js';
-export { applyKev } from './import/kev.js';
 export {
   type LoadedAdvisory,
   loadAdvisoryFile,

@@ -17,6 +17,8 @@ export interface InputFile {
   host: string;
   /** Compressed size for bundles, on-disk size otherwise. */
   size: number;
+  /** A plain file on disk (not a bundle member): the scanner may read it itself, with blocking reads. */
+  path?: string;
   open(): Promise<AsyncIterable<Buffer>>;
 }
 
@@ -68,7 +70,8 @@ function inputName(path: string): string {
 
 /** A unit of work for one worker: a plain or gzip file, or a whole zip bundle (its members are read in order). */
 export interface Job {
-  kind: 'file' | 'gzip' | 'zip';
+  /** `auto`: a file whose first bytes have not been read yet (the worker reads them: plain, gzip or zip). */
+  kind: 'file' | 'gzip' | 'zip' | 'auto';
   path: string;
   /** Path relative to the input root, `/`-separated. */
   relative: string;
@@ -79,9 +82,10 @@ export interface Job {
 }
 
 /**
- * Lists the jobs of the given paths, largest first so workers finish together. Synchronous on purpose: stats
- * and 4-byte reads of thousands of log files cost microseconds each, while awaiting each one costs a round
- * trip through the thread pool (measured: a fifth of a hunt's time on 1,000 files).
+ * Lists the jobs of the given paths, largest first so workers finish together. Synchronous on purpose: a stat
+ * of thousands of log files costs microseconds each, while awaiting each one costs a round trip through the
+ * thread pool (measured: a fifth of a hunt's time on 1,000 files). Files inside folders are only stat'ed; their
+ * first bytes (zip, gzip or plain) are read by the worker that takes the job, in parallel.
  */
 export async function enumerateJobs(
   paths: readonly string[],
@@ -102,7 +106,7 @@ export async function enumerateJobs(
     }
     const name = inputName(root);
     if (isDir) walk(root, root, name, opts.host, jobs, problems);
-    else addFile(root, basename(root), name, opts.host, jobs, problems);
+    else addFile(root, basename(root), name, opts.host, jobs, problems, true);
   }
   jobs.sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1));
   return { jobs, problems };
@@ -143,11 +147,19 @@ function addFile(
   host: string | undefined,
   jobs: Job[],
   problems: InputProblem[],
+  sniff = false,
 ) {
   try {
-    const kind = magic(path);
     const size = statSync(path).size;
-    jobs.push({ kind: kind === 'plain' ? 'file' : kind, path, relative: rel, inputName: name, host, size });
+    const kind = sniff ? magic(path) : undefined;
+    jobs.push({
+      kind: kind === undefined ? 'auto' : kind === 'plain' ? 'file' : kind,
+      path,
+      relative: rel,
+      inputName: name,
+      host,
+      size,
+    });
   } catch (err) {
     problems.push({
       display: path,
@@ -158,6 +170,18 @@ function addFile(
 
 /** The files of one job, each opened only when the consumer asks; a zip is closed when the last member is done. */
 export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProblem> {
+  if (job.kind === 'auto') {
+    let kind: ReturnType<typeof magic>;
+    try {
+      kind = magic(job.path);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      yield { display: job.path, problem: `cannot read (${e.code ?? e.message})` };
+      return;
+    }
+    yield* jobFiles({ ...job, kind: kind === 'plain' ? 'file' : kind });
+    return;
+  }
   if (job.kind === 'zip') {
     yield* zipInputs(job.path, job.relative, job.host ?? inputName(job.path), Boolean(job.host));
     return;
@@ -178,6 +202,7 @@ export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProbl
     relative: job.relative,
     host,
     size: job.size,
+    path: job.path,
     open: async () => readChunksSync(job.path),
   };
 }

@@ -6,7 +6,7 @@
 import type { FileOutcome } from './assess.js';
 import { fileFindings, type IocSet, needsHash, sha256Of } from './files.js';
 import { type Job, jobFiles } from './inputs.js';
-import { DEFAULT_SCAN_OPTIONS, type ScanRule, scanFile } from './logscan.js';
+import { DEFAULT_SCAN_OPTIONS, type ScanRule, scanFile, scanPlainFile } from './logscan.js';
 import { type DecodeInfo, decodeToUtf8Chunks } from './parse/index.js';
 import type { Finding, LogType } from './types.js';
 
@@ -38,6 +38,28 @@ export async function runJob(
     if (NOT_A_LOG.test(item.relative)) {
       onBytes(item.size);
       continue;
+    }
+    if (item.path) {
+      // Plain files: blocking reads into one reused buffer (undefined: UTF-16 or a record format, streamed below).
+      try {
+        const scan = scanPlainFile(
+          { display: item.display, host: item.host, path: item.path },
+          rulesFor,
+          DEFAULT_SCAN_OPTIONS,
+          onBytes,
+        );
+        if (scan) {
+          if (!scan.detected) out.skipped.push({ file: item.display, reason: 'not a recognised log' });
+          else {
+            out.files.push({ host: item.host, relative: item.relative, stats: scan.stats });
+            out.findings.push(...scan.findings);
+          }
+          continue;
+        }
+      } catch (err) {
+        out.skipped.push({ file: item.display, reason: `cannot read: ${(err as Error).message}` });
+        continue;
+      }
     }
     const info: DecodeInfo = { bytes: 0 };
     let reported = 0;

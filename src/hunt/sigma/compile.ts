@@ -348,10 +348,35 @@ function cnfAnd(parts: Cnf[]): Cnf {
   return out;
 }
 
-/** OR keeps one clause: the union of each part's best clause (exact, if weaker than distributing). */
+/** Distributing an OR over its parts' clauses yields at most this many clauses; past it, one clause is kept. */
+const MAX_OR_CLAUSES = 16;
+
+/**
+ * OR: (A1 and A2) or (B1 and B2) = (A1 or B1) and (A1 or B2) and (A2 or B1) and (A2 or B2): every pairing of one
+ * clause per part, united. Exact, and it lets the scanner reject a line that has a literal of one part's clause
+ * but not of its other clauses (an ECP line has `/ecp/` but rarely `.js`). When the product would be large, one
+ * clause is kept: the union of each part's best clause (exact too, but weaker).
+ */
 function cnfOr(parts: Cnf[]): Cnf {
-  const lits = union(parts.map((p) => best(p)));
-  return lits ? [lits] : [];
+  if (parts.some((p) => p.length === 0)) return []; // a part that can match any text: nothing is known
+  let size = 1;
+  for (const p of parts) size *= p.length;
+  if (size > MAX_OR_CLAUSES) {
+    const lits = union(parts.map((p) => best(p)));
+    return lits ? [lits] : [];
+  }
+  let product: string[][] = [[]];
+  for (const p of parts) product = product.flatMap((acc) => p.map((clause) => [...acc, ...clause]));
+  const clauses = product.map((c) => [...new Set(c)].sort());
+  // Absorption: a clause that holds every literal of another clause adds nothing.
+  const kept = clauses.filter(
+    (c, i) =>
+      !clauses.some(
+        (o, j) =>
+          j !== i && o.length <= c.length && o.every((l) => c.includes(l)) && (o.length < c.length || j < i),
+      ),
+  );
+  return cnfAnd([kept]);
 }
 
 function cnfOf(lits: Lits): Cnf {

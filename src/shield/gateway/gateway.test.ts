@@ -194,7 +194,10 @@ describe('pass-through', () => {
     const g = await gateway(cfg(be.port));
     const c = await TestClient.connect(g.port);
     cleanups.push(() => c.close());
-    c.write('POST /ecp/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+    // Inspected: the path and query are the ones CVE-2021-27065's body rule applies to.
+    c.write(
+      'POST /ecp/DDI/DDIService.svc/SetObject?schema=OABVirtualDirectory HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+    );
     await new Promise((r) => setTimeout(r, 50));
     c.write('hello');
     const r = await c.response('POST');
@@ -604,6 +607,91 @@ describe('ProxyLogon virtual patch', () => {
     );
     expect(r.head.status).toBe(403);
     expect(be.requests.length).toBe(0);
+  });
+});
+
+describe('request bodies: buffered only for the rules that read them', () => {
+  const SCRIPT = '{"ExternalUrl":"http://f/#<script language=\\"JScript\\" runat=\\"server\\">"}';
+  /** A body of `size` bytes with the 27065 script payload in the middle. */
+  const bodyWithScript = (size: number) => {
+    const b = Buffer.alloc(size, 'a');
+    b.write(SCRIPT, size >> 1);
+    return b;
+  };
+  /** Backend that streams bodies, counting bytes as they arrive, and answers once `total` bytes are in. */
+  async function countingBackend(total: number) {
+    const seen = { heads: 0, bytes: 0 };
+    const be = await backend({
+      onHead: () => {
+        seen.heads++;
+        seen.bytes = 0;
+        return true;
+      },
+      onBody: (d, s) => {
+        seen.bytes += d.length;
+        if (seen.bytes === total) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      },
+    });
+    return { be, seen };
+  }
+
+  it('streams a large POST to a path no body rule applies to, uninspected, before the client has finished', async () => {
+    const total = 512 * 1024;
+    const { be, seen } = await countingBackend(total);
+    // The whole body would fit the inspection bound: buffering would hold all of it until the client finished.
+    const g = await gateway(cfg(be.port, { limits: { max_inspect_body_bytes: 1024 * 1024 } }));
+    const targets = [
+      '/ews/exchange.asmx',
+      // 27065's path without its VirtualDirectory schema, and the schema on another DDI method.
+      '/ecp/DDI/DDIService.svc/SetObject?schema=Mailbox',
+      '/ecp/DDI/DDIService.svc/GetList?schema=OABVirtualDirectory',
+    ];
+    for (const [i, target] of targets.entries()) {
+      const body = bodyWithScript(total);
+      const c = await TestClient.connect(g.port);
+      cleanups.push(() => c.close());
+      c.write(`POST ${target} HTTP/1.1\r\nHost: h\r\nContent-Length: ${total}\r\n\r\n`);
+      c.write(body.subarray(0, total / 2));
+      await waitFor(() => seen.heads === i + 1 && seen.bytes >= total / 2);
+      expect(seen.heads, target).toBe(i + 1);
+      expect(seen.bytes, target).toBe(total / 2);
+      c.write(body.subarray(total / 2));
+      const r = await c.response('POST');
+      expect(r.head.status, target).toBe(200);
+      expect(seen.bytes).toBe(total);
+    }
+    expect(seen.heads).toBe(3);
+  });
+
+  it('still buffers, inspects and blocks a large body on the path and schema CVE-2021-27065 needs', async () => {
+    const total = 512 * 1024;
+    const { be, seen } = await countingBackend(total);
+    const g = await gateway(cfg(be.port, { limits: { max_inspect_body_bytes: 1024 * 1024 } }));
+    const target = '/ecp/DDI/DDIService.svc/SetObject?schema=OABVirtualDirectory&msExchEcpCanary=x';
+    // Benign: held until complete (nothing reaches the backend early), then forwarded intact.
+    const benign = Buffer.alloc(total, 'b');
+    const c = await TestClient.connect(g.port);
+    cleanups.push(() => c.close());
+    c.write(`POST ${target} HTTP/1.1\r\nHost: h\r\nContent-Length: ${total}\r\n\r\n`);
+    c.write(benign.subarray(0, total / 2));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.heads).toBe(0);
+    c.write(benign.subarray(total / 2));
+    expect((await c.response('POST')).head.status).toBe(200);
+    expect(seen).toEqual({ heads: 1, bytes: total });
+    // The script in the middle of a large body, percent-encoded path and mixed case: denied, never forwarded.
+    for (const t of [target, '/ecp/DDI/DDIService.svc/%53etObject?schema=oabvirtualDIRECTORY']) {
+      const r = await fetchRaw(
+        g.port,
+        Buffer.concat([
+          Buffer.from(`POST ${t} HTTP/1.1\r\nHost: h\r\nContent-Length: ${total}\r\n\r\n`),
+          bodyWithScript(total),
+        ]),
+        'POST',
+      );
+      expect(r.head.status, t).toBe(403);
+    }
+    expect(seen.heads).toBe(1);
   });
 });
 

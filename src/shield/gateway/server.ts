@@ -26,7 +26,8 @@ import {
   type RequestHead,
   type RequestParser,
 } from '../http1/parser.js';
-import type { Decision, RuleMatch, ShieldRequest } from '../types.js';
+import type { RuleTransaction } from '../seclang/index.js';
+import type { Decision, RuleMatch } from '../types.js';
 import {
   type CompiledConfig,
   type CompiledRoute,
@@ -363,6 +364,8 @@ interface Exchange {
   resDone: boolean;
   /** 'inspect' buffers the body for phase 2; 'connect' waits for an upstream; 'forward' streams. */
   phase: 'inspect' | 'connect' | 'forward' | 'local';
+  /** The rule evaluation of this request while its body is buffered for phase 2. */
+  txn?: RuleTransaction;
   pending: Buffer[];
   pendingBytes: number;
   trailers?: Array<[string, string]>;
@@ -644,20 +647,32 @@ class ClientConn {
       this.respondLocal(x, 404, 'no route for this host and path\n');
       return;
     }
-    const sreq = toShieldRequest(head, this.remote);
-    if (!this.evaluate(x, sreq, 1)) return;
+    const txn = route.ruleset.begin(toShieldRequest(head, this.remote));
+    if (!this.evaluate(x, txn, 1)) return;
     const limit = this.limits.max_inspect_body_bytes;
-    if (route.ruleset.needsBody && x.hasBody && !x.stream && limit > 0) {
+    // Buffer the body only when a phase-2 rule that reads it can still match this request (its conditions on the
+    // request line and headers hold); otherwise phase 2 decides now and the body streams through uninspected.
+    if (route.ruleset.needsBody && x.hasBody && !x.stream && limit > 0 && this.bodyNeeded(txn)) {
       x.phase = 'inspect';
+      x.txn = txn;
       if (this.hasExpectContinue(head)) {
         x.sentContinue = true;
         this.sock.write('HTTP/1.1 100 Continue\r\n\r\n');
       }
       return;
     }
-    if (!this.evaluate(x, sreq, 2)) return;
+    if (!this.evaluate(x, txn, 2)) return;
     this.auditFlag(x);
     this.connectUpstream(x);
+  }
+
+  /** Does phase 2 need this request's body? When the rules cannot tell (an error), inspect it. */
+  private bodyNeeded(txn: RuleTransaction): boolean {
+    try {
+      return txn.needsBody();
+    } catch {
+      return true;
+    }
   }
 
   private hasExpectContinue(head: RequestHead): boolean {
@@ -665,11 +680,11 @@ class ClientConn {
   }
 
   /** Phase evaluation; false when the request was blocked (and handled). */
-  private evaluate(x: Exchange, sreq: ShieldRequest, phase: 1 | 2): boolean {
+  private evaluate(x: Exchange, txn: RuleTransaction, phase: 1 | 2, body?: Buffer): boolean {
     const route = x.route!;
     let d: Decision;
     try {
-      d = route.ruleset.evaluate(sreq, phase);
+      d = phase === 1 ? txn.phase1() : txn.phase2(body);
     } catch (e) {
       x.error = `rule evaluation failed: ${(e as Error).message}`;
       x.decision = 'error';
@@ -751,7 +766,7 @@ class ClientConn {
     x.pending.push(data);
     x.pendingBytes += data.length;
     if (x.phase === 'inspect' && x.pendingBytes >= this.limits.max_inspect_body_bytes) {
-      this.inspectBody(x, false);
+      this.inspectBody(x);
       return;
     }
     if (x.phase === 'connect' && x.pendingBytes > MAX_PENDING) this.sock.pause();
@@ -762,18 +777,19 @@ class ClientConn {
     clearTimeout(this.bodyTimer);
     this.bodyTimer = undefined;
     if (trailers) x.trailers = trailers;
-    if (x.phase === 'inspect') this.inspectBody(x, true);
+    if (x.phase === 'inspect') this.inspectBody(x);
     else if (x.phase === 'forward') this.endUpstreamRequest(x);
     else if (x.phase === 'local' && x.resDone) this.finishExchange(x);
   }
 
-  private inspectBody(x: Exchange, ended: boolean) {
+  /** Phase 2 on the body buffered so far (all of it, or the first max_inspect_body_bytes). */
+  private inspectBody(x: Exchange) {
     const limit = this.limits.max_inspect_body_bytes;
     const all = Buffer.concat(x.pending);
-    const truncated = !ended || all.length > limit;
-    const sreq = toShieldRequest(x.head, this.remote, all.subarray(0, limit), truncated);
+    const txn = x.txn!;
+    x.txn = undefined;
     x.phase = 'connect';
-    if (!this.evaluate(x, sreq, 2)) return;
+    if (!this.evaluate(x, txn, 2, all.subarray(0, limit))) return;
     this.auditFlag(x);
     this.connectUpstream(x);
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ShieldRequest } from '../types.js';
@@ -191,6 +192,46 @@ describe('transformations', () => {
       expect(rs2.evaluate(r, 1).matches).toHaveLength(input === out ? 1 : 0);
     });
   }
+  it('fast paths of lowercase, compressWhitespace and normalizePath equal the plain algorithms', async () => {
+    const { TRANSFORMS, normalizePath } = await import('./transforms.js');
+    const refNormalize = (s: string) => {
+      if (s.length === 0) return s;
+      const absolute = s[0] === '/';
+      const trailing = s.length > 1 && (s.endsWith('/') || s.endsWith('/.') || s.endsWith('/..'));
+      const out: string[] = [];
+      for (const seg of s.split('/')) {
+        if (seg === '' || seg === '.') continue;
+        if (seg === '..') {
+          if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+          else if (!absolute) out.push('..');
+          continue;
+        }
+        out.push(seg);
+      }
+      let r = (absolute ? '/' : '') + out.join('/');
+      if (trailing && !r.endsWith('/')) r += '/';
+      return r;
+    };
+    const bytes = fc
+      .array(
+        fc.constantFrom('a', 'Z', 'q', '/', '.', ' ', '\t', '\n', '\xa0', '\xc0', '\xde', '\xb5', '\\', 'M'),
+        {
+          maxLength: 24,
+        },
+      )
+      .map((a) => a.join(''));
+    fc.assert(
+      fc.property(bytes, (s) => {
+        expect(TRANSFORMS.lowercase(s)).toBe(s.replace(/[A-Z]+/g, (m) => m.toLowerCase()));
+        expect(TRANSFORMS.compressWhitespace(s)).toBe(s.replace(/[ \t\n\r\f\v\xa0]+/g, ' '));
+        expect(normalizePath(s)).toBe(refNormalize(s));
+        expect(TRANSFORMS.normalizePathWin(s)).toBe(refNormalize(s.replace(/\\/g, '/')));
+      }),
+      { numRuns: 5000 },
+    );
+    // Bytes above 0x7f are not letters for ModSecurity's tolower.
+    expect(TRANSFORMS.lowercase('\xc0BC\xde')).toBe('\xc0bc\xde');
+  });
   it('applies in order; t:none resets SecDefaultAction transformations', () => {
     const r = req({ headers: [['X', '%41']] });
     const base = 'SecDefaultAction "phase:1,pass,t:urlDecode"\n';
@@ -310,6 +351,113 @@ describe('actions and flow', () => {
     expect(parseSecLang('SecRule ARGS "x" "id:1,phase:1"', 't').needsBody).toBe(false);
     expect(parseSecLang('SecRule REQUEST_URI "x" "id:1,phase:2"', 't').needsBody).toBe(false);
     expect(parseSecLang('SecRuleRemoveById 1\nSecRule ARGS "x" "id:1,phase:2"', 't').needsBody).toBe(false);
+  });
+});
+
+describe('body buffering decided per request (RuleTransaction.needsBody)', () => {
+  const C27065 = readFileSync(
+    new URL('../../advisories/packs/proxylogon-2021-03/shield/cve-2021-27065.conf', import.meta.url),
+    'utf8',
+  );
+  const post = (uri: string, body = '<script>x</script>', extra: Array<[string, string]> = []) =>
+    req({ method: 'POST', uri, headers: [['Host', 'h'], ...extra], body: Buffer.from(body) });
+  it('a body rule behind head conditions needs the body only when they hold (ProxyLogon 27065)', () => {
+    const rs = parseSecLang(C27065, 'cve-2021-27065.conf');
+    expect(rs.needsBody).toBe(true);
+    const needs = (uri: string) => rs.begin(post(uri)).needsBody();
+    expect(needs('/ecp/DDI/DDIService.svc/SetObject?schema=OABVirtualDirectory')).toBe(true);
+    // Decoded and normalised as the rule does: encodings and case do not hide the path from the gate.
+    expect(needs('/ecp/DDI/DDIService.svc/%53etObject?schema=OABVirtual%44irectory')).toBe(true);
+    expect(needs('/ecp/ddi/../DDI//DDIService.SVC/SETOBJECT?schema=oabvirtualdirectory')).toBe(true);
+    expect(needs('/ecp/DDI/DDIService.svc/GetList?schema=OABVirtualDirectory')).toBe(false);
+    expect(needs('/ecp/DDI/DDIService.svc/SetObject?schema=Mailbox')).toBe(false);
+    expect(needs('/ews/exchange.asmx')).toBe(false);
+  });
+  it('a body rule with no head-decided link needs every body; TX and ARGS links are not head-decided', () => {
+    expect(parseSecLang('SecRule REQUEST_BODY "x" "id:1,phase:2"', 't').begin(post('/a')).needsBody()).toBe(
+      true,
+    );
+    const tx = parseSecLang(
+      'SecRule REQUEST_HEADERS:X "@rx (a)" "id:1,phase:2,pass,capture"\nSecRule TX:1 "@streq a" "id:2,phase:2,chain"\nSecRule REQUEST_BODY "x"',
+      't',
+    );
+    expect(tx.begin(post('/a')).needsBody()).toBe(true);
+    const args = parseSecLang(
+      'SecRule ARGS:a "@streq 1" "id:1,phase:2,chain"\nSecRule REQUEST_BODY "x"',
+      't',
+    );
+    expect(args.begin(post('/a')).needsBody()).toBe(true);
+    // Any head-decided link of the chain can rule it out, not only the first.
+    const later = parseSecLang(
+      'SecRule REQUEST_BODY "x" "id:1,phase:2,chain"\nSecRule REQUEST_METHOD "@streq PUT"',
+      't',
+    );
+    expect(later.begin(post('/a')).needsBody()).toBe(false);
+    expect(later.begin({ ...post('/a'), method: 'PUT' }).needsBody()).toBe(true);
+    // Phase-1 rules, removed rules and SecRuleEngine Off never need it.
+    expect(parseSecLang('SecRule REQUEST_BODY "x" "id:1,phase:1"', 't').begin(post('/a')).needsBody()).toBe(
+      false,
+    );
+    expect(
+      parseSecLang('SecRuleRemoveById 1\nSecRule REQUEST_BODY "x" "id:1,phase:2"', 't')
+        .begin(post('/a'))
+        .needsBody(),
+    ).toBe(false);
+    expect(
+      parseSecLang('SecRuleEngine Off\nSecRule REQUEST_BODY "x" "id:1,phase:2"', 't')
+        .begin(post('/a'))
+        .needsBody(),
+    ).toBe(false);
+  });
+  it('when the body is not needed, phase 2 decides the same without it (random requests and rule shapes)', () => {
+    const texts = [
+      C27065,
+      [
+        'SecRule REQUEST_FILENAME "@endsWith .aspx" "id:1,phase:2,deny,t:lowercase,chain"',
+        'SecRule ARGS|REQUEST_BODY "@rx <s" "t:urlDecode"',
+        'SecRule REQUEST_HEADERS:Content-Type "@contains form" "id:2,phase:2,deny,chain"',
+        'SecRule ARGS_POST:a "@streq 1" "chain"',
+        'SecRule REQUEST_METHOD "!@streq GET"',
+        'SecRule REQUEST_COOKIES:s "@rx ^(\\w+)$" "id:3,phase:2,pass,capture,chain"',
+        'SecRule TX:1 "@streq x" "chain"',
+        'SecRule ARGS_NAMES "@beginsWith q"',
+      ].join('\n'),
+    ];
+    const rulesets = texts.map((t) => parseSecLang(t, 't'));
+    const arb = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'PUT'),
+      path: fc.constantFrom(
+        '/ecp/DDI/DDIService.svc/SetObject',
+        '/ecp/ddi/ddiservice.svc/%53etobject',
+        '/owa/x.ASPX',
+        '/a',
+      ),
+      query: fc.constantFrom('', '?schema=OABVirtualDirectory', '?a=1', '?q=<script', '?schema=x'),
+      ct: fc.constantFrom('application/x-www-form-urlencoded', 'application/json'),
+      cookie: fc.constantFrom('s=x', 's=y', 'a=b'),
+      body: fc.constantFrom('a=1', 'q=<script>', '{"x":"runat=server"}', 'qq=<s', 'zzz'),
+    });
+    fc.assert(
+      fc.property(arb, fc.constantFrom(0, 1), (a, i) => {
+        const rs = rulesets[i]!;
+        const r = req({
+          method: a.method,
+          uri: `${a.path}${a.query}`,
+          headers: [
+            ['Host', 'h'],
+            ['Content-Type', a.ct],
+            ['Cookie', a.cookie],
+          ],
+        });
+        const txn = rs.begin(r);
+        txn.phase1();
+        if (txn.needsBody()) return;
+        const without = txn.phase2();
+        const withBody = rs.evaluate({ ...r, body: Buffer.from(a.body) }, 2);
+        expect(without).toEqual(withBody);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 

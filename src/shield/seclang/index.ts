@@ -21,7 +21,7 @@ export type {
   VariableRef,
 } from './ast.js';
 export { OPERATORS, TRANSFORMATIONS, VARIABLES } from './ast.js';
-export type { RuleInfo, Ruleset } from './engine.js';
+export type { RuleInfo, Ruleset, RuleTransaction } from './engine.js';
 export { compileRuleset } from './engine.js';
 export { SecLangError } from './errors.js';
 export { parseSecLangAst } from './parser.js';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { RE2JS } from 're2js';
 import type { OperatorRef } from './ast.js';
+import { lowercase } from './transforms.js';
 
 /** Result of an operator: null = no match; otherwise captures (TX:0..9) when the operator produces them. */
 export type OperatorFn = (value: string, wantCapture: boolean) => string[] | null;
@@ -162,7 +163,7 @@ export function compileOperator(op: OperatorRef): OperatorFn {
       ];
       if (phrases.length === 0) throw new Error('@pm needs at least one phrase');
       fn = (v) => {
-        const lv = v.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+        const lv = lowercase(v);
         for (const p of phrases) if (lv.includes(p)) return [p];
         return null;
       };

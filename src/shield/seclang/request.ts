@@ -47,19 +47,56 @@ export class RequestView {
   private _uriNoFrag?: string;
   private _decoded?: string;
   private _body?: string | null;
-  /** TX:0..9 from `capture`. */
-  readonly tx = new Map<string, string>();
+  private _bodyBuf: Buffer | undefined;
+  private _tx?: Map<string, string>;
   /**
-   * Transformation results of this request, per transformation chain and input value: rules that read the same
-   * variable through the same chain (EOMT's two cookie rules) transform it once.
+   * Transformation results of this request, per transformation chain (by number) and input value: rules that read
+   * the same variable through the same chain (EOMT's two cookie rules) transform it once, in either phase.
    */
-  private readonly transformed = new Map<string, Map<string, string>>();
+  private transformed?: Array<Map<string, string> | undefined>;
 
-  transform(chain: string, value: string, fn: (s: string) => string): string {
-    let byValue = this.transformed.get(chain);
+  /** `body`: what REQUEST_BODY reads in phase 2 (default: the request's own). */
+  constructor(
+    readonly req: ShieldRequest,
+    private _phase: RulePhase,
+    body: Buffer | undefined = req.body,
+  ) {
+    this._bodyBuf = body;
+  }
+
+  get phase(): RulePhase {
+    return this._phase;
+  }
+
+  /**
+   * Move on to another phase of the same request (a transaction evaluates phase 1, then phase 2 once the body, if
+   * any was wanted, has arrived). TX is per phase; values derived from the head are kept; the body is replaced.
+   */
+  enterPhase(phase: RulePhase, body?: Buffer): void {
+    this._phase = phase;
+    this._tx = undefined;
+    this._bodyBuf = body;
+    this._body = undefined;
+    this._argsPost = undefined;
+  }
+
+  /** TX:0..9 from `capture`. */
+  get tx(): Map<string, string> {
+    if (!this._tx) this._tx = new Map();
+    return this._tx;
+  }
+
+  /** The TX collection without creating it (empty when no rule captured). */
+  get txEntries(): Array<[string, string]> {
+    return this._tx ? [...this._tx] : [];
+  }
+
+  transform(chainId: number, value: string, fn: (s: string) => string): string {
+    if (!this.transformed) this.transformed = [];
+    let byValue = this.transformed[chainId];
     if (!byValue) {
       byValue = new Map();
-      this.transformed.set(chain, byValue);
+      this.transformed[chainId] = byValue;
     }
     let out = byValue.get(value);
     if (out === undefined) {
@@ -68,11 +105,6 @@ export class RequestView {
     }
     return out;
   }
-
-  constructor(
-    readonly req: ShieldRequest,
-    readonly phase: RulePhase,
-  ) {}
 
   get headerNamesLower(): string[] {
     if (!this._hdrLower) this._hdrLower = this.req.headers.map(([n]) => n.toLowerCase());
@@ -135,7 +167,7 @@ export class RequestView {
   /** Body as a byte string (phase 2 only); null when absent. */
   get body(): string | null {
     if (this._body === undefined) {
-      this._body = this.phase === 2 && this.req.body ? this.req.body.toString('latin1') : null;
+      this._body = this._phase === 2 && this._bodyBuf ? this._bodyBuf.toString('latin1') : null;
     }
     return this._body;
   }

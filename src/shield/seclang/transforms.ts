@@ -85,10 +85,32 @@ export function htmlEntityDecode(s: string): string {
 }
 
 const WS = /[ \t\n\r\f\v\xa0]+/g;
+/** Whitespace that compressWhitespace would change: any whitespace but a space, or two in a row. */
+const WS_CHANGES = /[\t\n\r\f\v\xa0]| [ \t\n\r\f\v\xa0]/;
+const UPPER = /[A-Z]/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: checking for non-ASCII
+const NON_ASCII = /[^\x00-\x7f]/;
+const UPPER_RUNS = /[A-Z]+/g;
+
+/**
+ * ASCII lowercase (C `tolower`, as ModSecurity): bytes ≥ 0x80 are kept. String.prototype.toLowerCase is only used
+ * on all-ASCII strings, where it is the same and much faster than a replace.
+ */
+export function lowercase(s: string): string {
+  if (!UPPER.test(s)) return s;
+  if (!NON_ASCII.test(s)) return s.toLowerCase();
+  return s.replace(UPPER_RUNS, (m) => m.toLowerCase());
+}
+
+export function compressWhitespace(s: string): string {
+  return WS_CHANGES.test(s) ? s.replace(WS, ' ') : s;
+}
 
 export function normalizePath(s: string, win = false): string {
-  if (win) s = s.replace(/\\/g, '/');
+  if (win && s.indexOf('\\') >= 0) s = s.replace(/\\/g, '/');
   if (s.length === 0) return s;
+  // Nothing to normalise: no empty, `.` or `..` segment (every such segment needs `//`, `/.` or a leading `.`).
+  if (s.indexOf('//') < 0 && s.indexOf('/.') < 0 && s.charCodeAt(0) !== 46) return s;
   const absolute = s[0] === '/';
   const trailing = s.length > 1 && (s.endsWith('/') || s.endsWith('/.') || s.endsWith('/..'));
   const out: string[] = [];
@@ -107,11 +129,11 @@ export function normalizePath(s: string, win = false): string {
 }
 
 export const TRANSFORMS: Record<Exclude<TransformationName, 'none'>, Transform> = {
-  lowercase: (s) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase()),
+  lowercase,
   urlDecode,
   urlDecodeUni,
   htmlEntityDecode,
-  compressWhitespace: (s) => s.replace(WS, ' '),
+  compressWhitespace,
   removeWhitespace: (s) => s.replace(WS, ''),
   removeNulls: (s) => (s.indexOf('\0') < 0 ? s : s.replace(/\0/g, '')),
   base64Decode: (s) => Buffer.from(s, 'base64').toString('latin1'),
