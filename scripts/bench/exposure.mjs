@@ -6,20 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadKnowledgeBase } from '../../dist/advisories/index.js';
 import { ExposureEngine } from '../../dist/core/index.js';
+import { prng } from './prng.mjs';
 
 const ASSETS = 100_000;
 const TARGET = 200_000;
-
-/** Small seeded PRNG (mulberry32) so every run judges the same fleet. */
-function prng(seed) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function syntheticFleet(kb, count, seed = 42) {
   const rand = prng(seed);

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng } from './prng.mjs';
 
 const CHILD_FLAG = '--bulwark-bench-server-child';
 const SELF = fileURLToPath(import.meta.url);
@@ -202,16 +203,6 @@ function postgresCpu() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The fleet: real Exchange builds from the catalog, each asset labelled with the verdict it must get.
-
-function prng(seed) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const cmpBuild = (a, b) => {
   const x = a.split('.').map(Number);

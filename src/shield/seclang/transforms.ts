@@ -111,6 +111,12 @@ export function normalizePath(s: string, win = false): string {
   if (s.length === 0) return s;
   // Nothing to normalise: no empty, `.` or `..` segment (every such segment needs `//`, `/.` or a leading `.`).
   if (s.indexOf('//') < 0 && s.indexOf('/.') < 0 && s.charCodeAt(0) !== 46) return s;
+  return normalizeSegments(s);
+}
+
+/** The full algorithm behind normalizePath: drop empty and `.` segments, resolve `..`, keep a trailing slash. */
+export function normalizeSegments(s: string): string {
+  if (s.length === 0) return s;
   const absolute = s[0] === '/';
   const trailing = s.length > 1 && (s.endsWith('/') || s.endsWith('/.') || s.endsWith('/..'));
   const out: string[] = [];
