@@ -186,6 +186,51 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
     expect(h2.json().at(-1)).toMatchObject({ seq: 2, from_value: 'fixed', to_value: 'not_affected' });
   });
 
+  it('files pushed assets under a site, keeps the site and first-stored time on later pushes', async (ctx) => {
+    const t = server(ctx);
+    const site = await t.call(t.admin, {
+      method: 'POST',
+      url: '/api/v1/tenants/acme/sites',
+      payload: { id: 'hq', name: 'HQ' },
+    });
+    expect(site.statusCode).toBe(201);
+    const first = await t.call(t.admin, {
+      method: 'POST',
+      url: '/api/v1/tenants/acme/assets?site=hq',
+      payload: { assets: [exchange('s1', '15.2.792.3'), exchange('s2', '15.2.792.10')] },
+    });
+    expect(first.json().results.map((r: { outcome: string }) => r.outcome)).toEqual(['created', 'created']);
+    const before = (await t.call(t.admin, { method: 'GET', url: '/api/v1/tenants/acme/assets/s1' })).json();
+    expect(before.site_id).toBe('hq');
+    const again = await t.call(t.admin, {
+      method: 'POST',
+      url: '/api/v1/tenants/acme/assets',
+      payload: { assets: [exchange('s1', '15.2.792.10'), exchange('s2', '15.2.792.10')] },
+    });
+    expect(again.json().results.map((r: { outcome: string }) => r.outcome)).toEqual(['updated', 'unchanged']);
+    const after = (await t.call(t.admin, { method: 'GET', url: '/api/v1/tenants/acme/assets/s1' })).json();
+    expect(after).toMatchObject({ site_id: 'hq', created_at: before.created_at });
+    expect(after.facts.products[0].version).toBe('15.2.792.10');
+    const inSite = await t.call(t.admin, {
+      method: 'GET',
+      url: '/api/v1/tenants/acme/assets?site=hq&sort=id',
+    });
+    expect(inSite.json().items.map((a: { id: string }) => a.id)).toEqual(['s1', 's2']);
+    const noSite = await t.call(t.admin, {
+      method: 'POST',
+      url: '/api/v1/tenants/acme/assets?site=nowhere',
+      payload: { assets: [exchange('s3', '15.2.792.10')] },
+    });
+    expect(noSite.statusCode).toBe(400);
+    expect(noSite.json().message).toMatch(/site: nowhere does not exist/);
+    // Clean up so later tests see the fleet they expect.
+    for (const id of ['s1', 's2']) {
+      expect(
+        (await t.call(t.admin, { method: 'DELETE', url: `/api/v1/tenants/acme/assets/${id}` })).statusCode,
+      ).toBe(204);
+    }
+  });
+
   it('sets a finding status with a reason, recorded in its history and the audit log', async (ctx) => {
     const t = server(ctx);
     const res = await t.call(t.admin, {

@@ -51,10 +51,10 @@ export class BulkWriter {
 
   constructor(private readonly db: Db) {}
 
-  async upsert(
+  async upsert<T extends object>(
     trx: Transaction<Database>,
     spec: UpsertSpec,
-    rows: readonly Record<string, unknown>[],
+    rows: readonly T[],
   ): Promise<void> {
     if (!rows.length) return;
     checked([spec.table, ...spec.columns]);
@@ -68,7 +68,7 @@ export class BulkWriter {
       }
       const values = new Array<unknown>(columns.length);
       for (const row of rows) {
-        for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!];
+        for (let i = 0; i < columns.length; i++) values[i] = (row as Record<string, unknown>)[columns[i]!];
         statement.run(values);
       }
       return;
@@ -78,7 +78,7 @@ export class BulkWriter {
     for (let start = 0; start < rows.length; start += PG_CHUNK) {
       const chunk = rows.slice(start, start + PG_CHUNK);
       const arrays = columns.map((c) => {
-        const values = chunk.map((r) => r[c] ?? null);
+        const values = chunk.map((r) => (r as Record<string, unknown>)[c] ?? null);
         return sql`${values}::${sql.raw(ints.has(c) ? 'int4' : 'text')}[]`;
       });
       await sql`insert into ${sql.raw(spec.table)} (${sql.raw(columns.join(', '))}) select * from unnest(${sql.join(arrays)})${tail}`.execute(

@@ -51,7 +51,8 @@ export function assetProducts(facts: AssetFacts): string[] {
 }
 
 export class FleetExposure {
-  private readonly bulk: BulkWriter;
+  /** Bulk writes on this database (statement cache shared by every request). */
+  readonly bulk: BulkWriter;
   private readonly catalogIndex = new CatalogIndex(loadBuiltinCatalogs());
   private byId = new Map<string, Advisory>();
   engine = new ExposureEngine([], this.catalogIndex);

@@ -246,7 +246,7 @@ export async function writeVerdicts(
       ),
       ints: ['events'],
     },
-    upserts as unknown as Record<string, unknown>[],
+    upserts,
   );
   await bulk.upsert(
     db,
@@ -266,7 +266,7 @@ export async function writeVerdicts(
       ],
       ints: ['seq'],
     },
-    events as unknown as Record<string, unknown>[],
+    events,
   );
   await bulk.upsert(
     db,
@@ -276,7 +276,7 @@ export async function writeVerdicts(
       key: ['tenant_id', 'asset_id', 'advisory_id'],
       replace: ['verdict', 'updated_at'],
     },
-    exposureUpserts as unknown as Record<string, unknown>[],
+    exposureUpserts,
   );
   // Sorted, so concurrent runs lock counter rows in one order (no deadlocks on PostgreSQL).
   const counts = [...countDelta]
