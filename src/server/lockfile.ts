@@ -6,16 +6,7 @@
  * The pid check is local: a data directory on a network file system shared between machines is not protected.
  * A lock whose pid has since been reused by an unrelated process looks live; the error names the file to remove.
  */
-import {
-  closeSync,
-  linkSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'server.lock';
@@ -70,53 +61,66 @@ export function dataDirLockHolder(dataDir: string): number | undefined {
   return pid !== undefined && pidAlive(pid) ? pid : undefined;
 }
 
+/** Creates `path` holding `<pid>\n` only if it does not exist. Written to a temporary file and hard-linked into
+ * place, so nobody ever reads a lock file that exists but has no pid in it yet. */
+function createWithPid(path: string, pid: number): boolean {
+  const temp = `${path}.${pid}.tmp`;
+  writeFileSync(temp, `${pid}\n`, { mode: 0o644 });
+  try {
+    linkSync(temp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    try {
+      unlinkSync(temp);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function unlinkIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 /**
  * Takes `<dataDir>/server.lock` (creating the directory if needed) or throws DataDirLockedError naming the live
- * holder. The file is created exclusively, so two processes starting at once cannot both win; a stale lock is
- * moved aside atomically before it is replaced, so two processes replacing the same stale lock cannot both win
- * either.
+ * holder. The lock is created atomically with its pid in it (link of a temporary file), so of several processes
+ * starting at once exactly one wins. A stale lock (its pid is gone) is removed only by the process holding a
+ * second, short-lived lock (`server.lock.break`), after reading it again under that lock: nobody can replace the
+ * stale lock while it is being checked, so a live lock is never removed by mistake. (A breaker left behind by a
+ * process killed in those microseconds is itself removed once its pid is gone.)
  */
 export function acquireDataDirLock(dataDir: string): DataDirLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, LOCK_FILE);
+  const breaker = `${path}.break`;
   const pid = process.pid;
-  for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o644);
-      try {
-        writeSync(fd, `${pid}\n`);
-      } finally {
-        closeSync(fd);
-      }
-      return ownLock(path, pid);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (createWithPid(path, pid)) return ownLock(path, pid);
     const holder = readPid(path);
     if (holder === undefined) continue; // released in between: try again
     if (pidAlive(holder)) throw new DataDirLockedError(dataDir, holder, path);
-    // Stale (or unreadable). Move it aside under a name of our own; only one process can move a given file.
-    const aside = `${path}.stale-${pid}-${Date.now()}-${attempt}`;
-    try {
-      renameSync(path, aside);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    // Between our read and the rename someone may have replaced the stale lock with a live one: put it back.
-    const moved = readPid(aside);
-    if (moved !== undefined && moved !== holder && !Number.isNaN(moved) && pidAlive(moved)) {
+    if (createWithPid(breaker, pid)) {
       try {
-        linkSync(aside, path);
-      } catch {
-        // Another lock is in place already; the loop finds it.
+        // Still the same stale lock? (Object.is: an unreadable lock reads as NaN both times.)
+        if (Object.is(readPid(path), holder)) unlinkIfPresent(path);
+      } finally {
+        unlinkIfPresent(breaker);
       }
+      continue;
     }
-    try {
-      unlinkSync(aside);
-    } catch {
-      // already gone
-    }
+    const breakerHolder = readPid(breaker);
+    if (breakerHolder !== undefined && !pidAlive(breakerHolder)) unlinkIfPresent(breaker);
+    Atomics.wait(pause, 0, 0, 2); // another process is breaking the stale lock: give it a moment
   }
   throw new Error(`could not take the lock ${path}: it keeps changing; is another process starting?`);
 }
