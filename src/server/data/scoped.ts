@@ -184,6 +184,17 @@ export class ScopedData {
     this.requireAllTenants('deleting a tenant');
     await this.requireTenant(id);
     await this.k.transaction().execute(async (trx) => {
+      // The tenant's asset rows first (key order), then counters: the lock order every writer uses.
+      const assetIds = await trx
+        .selectFrom('assets')
+        .select('id')
+        .where('tenant_id', '=', id)
+        .orderBy('id')
+        .execute();
+      await this.fleet.bulk.lockAssets(
+        trx,
+        assetIds.map((a) => [id, a.id] as const),
+      );
       // Children first: SQLite and PostgreSQL cascade alike, but the exposure counters are not keyed to assets.
       await trx.deleteFrom('exposure_counts').where('tenant_id', '=', id).execute();
       await trx.deleteFrom('tenants').where('id', '=', id).execute();
@@ -342,6 +353,13 @@ export class ScopedData {
     }
     const at = new Date().toISOString();
     return this.k.transaction().execute(async (trx) => {
+      // PostgreSQL: lock the pushed assets that exist (in key order, as every writer does) before reading their
+      // hashes, so concurrent pushes of one asset apply one after the other, last writer wins.
+      const sortedIds = [...ids].sort();
+      await this.fleet.bulk.lockAssets(
+        trx,
+        sortedIds.map((id) => [tenantId, id] as const),
+      );
       const existing = new Map<string, string>();
       const idList = [...ids];
       for (let i = 0; i < idList.length; i += 400) {
@@ -383,7 +401,9 @@ export class ScopedData {
         results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
       }
       // In bulk: one prepared statement (SQLite) or one UNNEST per 5,000 rows (PostgreSQL), not a round trip per
-      // asset. created_at stays as first stored; the site changes only when the push names one.
+      // asset. created_at stays as first stored; the site changes only when the push names one. Key order, so row
+      // locks are always taken in the same order (no deadlocks between concurrent writers).
+      rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       await this.fleet.bulk.upsert(
         trx,
         {
@@ -450,6 +470,8 @@ export class ScopedData {
   async deleteAsset(tenantId: string, id: string, actor: Actor): Promise<void> {
     await this.getAsset(tenantId, id);
     await this.k.transaction().execute(async (trx) => {
+      // Asset lock first, then counters: the order every writer uses.
+      await this.fleet.bulk.lockAssets(trx, [[tenantId, id]]);
       const exposure = await trx
         .selectFrom('asset_exposure')
         .select(['advisory_id', 'verdict'])
@@ -563,6 +585,8 @@ export class ScopedData {
     await this.requireTenant(tenantId);
     const upper = cve.toUpperCase();
     return this.k.transaction().execute(async (trx) => {
+      // The asset's row lock orders this against recomputations of the same asset (event numbers stay unique).
+      await this.fleet.bulk.lockAssets(trx, [[tenantId, assetId]]);
       const row = await trx
         .selectFrom('findings')
         .selectAll()

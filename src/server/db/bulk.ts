@@ -97,6 +97,8 @@ export class BulkWriter {
     assetColumn: 'id' | 'asset_id',
     columns: readonly string[],
     keys: readonly AssetKey[],
+    /** PostgreSQL: lock the rows read, in key order (SQLite's single writer needs no row locks). */
+    forUpdate = false,
   ): Promise<R[]> {
     if (!keys.length) return [];
     checked([table, assetColumn, ...columns]);
@@ -115,12 +117,24 @@ export class BulkWriter {
       const part = keys.slice(i, i + PG_CHUNK);
       const tenants = part.map((k) => k[0]);
       const assets = part.map((k) => k[1]);
+      // Locks are taken in the order rows come out: key order, as every writer takes them (no deadlocks).
+      const lock = sql.raw(forUpdate ? ` order by t.tenant_id, t.${assetColumn} for update of t` : '');
       const res =
-        await sql<R>`select ${sql.raw(list)} from ${sql.raw(table)} t join unnest(${tenants}::text[], ${assets}::text[]) as k(tenant_id, asset_id) on t.tenant_id = k.tenant_id and t.${sql.raw(assetColumn)} = k.asset_id`.execute(
+        await sql<R>`select ${sql.raw(list)} from ${sql.raw(table)} t join unnest(${tenants}::text[], ${assets}::text[]) as k(tenant_id, asset_id) on t.tenant_id = k.tenant_id and t.${sql.raw(assetColumn)} = k.asset_id${lock}`.execute(
           trx,
         );
       for (const r of res.rows) out.push(r);
     }
     return out;
+  }
+
+  /**
+   * PostgreSQL: locks the assets' rows, in key order, until the transaction ends, so two writers of one asset's
+   * findings (a facts push, an advisory run, a status change) take turns and each reads what the other committed.
+   * SQLite transactions are serialized already.
+   */
+  async lockAssets(trx: Transaction<Database>, keys: readonly AssetKey[]): Promise<void> {
+    if (this.db.sqlite || !keys.length) return;
+    await this.selectByAssets(trx, 'assets', 'id', ['id'], keys, true);
   }
 }

@@ -205,21 +205,24 @@ export class FleetExposure {
     let assetsEvaluated = 0;
     let findingsWritten = 0;
     const runBatch = async (keys: AssetKey[]) => {
-      const rows = await this.bulk.selectByAssets<{ tenant_id: string; id: string; facts: string }>(
-        k,
-        'assets',
-        'id',
-        ['tenant_id', 'id', 'facts'],
-        keys,
-      );
-      const batch: AssetToJudge[] = rows.map((r) => ({
-        tenantId: r.tenant_id,
-        assetId: r.id,
-        facts: JSON.parse(r.facts) as AssetFacts,
-      }));
-      const stats = await k
-        .transaction()
-        .execute((trx) => this.judge(trx, batch, { at, reason, actor: 'system' }));
+      // Facts are read (and, on PostgreSQL, the asset rows locked) inside the writing transaction: a facts push that
+      // commits meanwhile is either seen here or waits for this batch, never overwritten with stale findings.
+      const stats = await k.transaction().execute(async (trx) => {
+        const rows = await this.bulk.selectByAssets<{ tenant_id: string; id: string; facts: string }>(
+          trx,
+          'assets',
+          'id',
+          ['tenant_id', 'id', 'facts'],
+          keys,
+          true,
+        );
+        const batch: AssetToJudge[] = rows.map((r) => ({
+          tenantId: r.tenant_id,
+          assetId: r.id,
+          facts: JSON.parse(r.facts) as AssetFacts,
+        }));
+        return this.judge(trx, batch, { at, reason, actor: 'system' });
+      });
       assetsEvaluated += stats.assets;
       findingsWritten += stats.findings;
     };
