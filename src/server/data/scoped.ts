@@ -352,119 +352,121 @@ export class ScopedData {
         throw badRequest(`site: ${options.site} does not exist in tenant ${tenantId}; create it first`);
     }
     const at = new Date().toISOString();
-    return this.k.transaction().execute(async (trx) => {
-      // PostgreSQL: lock the pushed assets that exist (in key order, as every writer does) before reading their
-      // hashes, so concurrent pushes of one asset apply one after the other, last writer wins.
-      const sortedIds = [...ids].sort();
-      await this.fleet.bulk.lockAssets(
-        trx,
-        sortedIds.map((id) => [tenantId, id] as const),
-      );
-      const existing = new Map<string, string>();
-      const idList = [...ids];
-      for (let i = 0; i < idList.length; i += 400) {
-        const rows = await trx
-          .selectFrom('assets')
-          .select(['id', 'facts_hash'])
-          .where('tenant_id', '=', tenantId)
-          .where('id', 'in', idList.slice(i, i + 400))
-          .execute();
-        for (const r of rows) existing.set(r.id, r.facts_hash);
-      }
-      const results: PutAssetResult[] = [];
-      const changed: AssetFacts[] = [];
-      const rows: Database['assets'][] = [];
-      const products: Database['asset_products'][] = [];
-      for (const f of facts) {
-        const hash = canonicalHash(f);
-        const old = existing.get(f.id);
-        if (old === hash && options.site === undefined) {
-          results.push({ id: f.id, outcome: 'unchanged' });
-          continue;
+    return this.fleet.withEngine((judge) =>
+      this.k.transaction().execute(async (trx) => {
+        // PostgreSQL: lock the pushed assets that exist (in key order, as every writer does) before reading their
+        // hashes, so concurrent pushes of one asset apply one after the other, last writer wins.
+        const sortedIds = [...ids].sort();
+        await this.fleet.bulk.lockAssets(
+          trx,
+          sortedIds.map((id) => [tenantId, id] as const),
+        );
+        const existing = new Map<string, string>();
+        const idList = [...ids];
+        for (let i = 0; i < idList.length; i += 400) {
+          const rows = await trx
+            .selectFrom('assets')
+            .select(['id', 'facts_hash'])
+            .where('tenant_id', '=', tenantId)
+            .where('id', 'in', idList.slice(i, i + 400))
+            .execute();
+          for (const r of rows) existing.set(r.id, r.facts_hash);
         }
-        rows.push({
-          tenant_id: tenantId,
-          id: f.id,
-          site_id: options.site ?? null,
-          name: f.name ?? null,
-          facts: JSON.stringify(f),
-          facts_hash: hash,
-          source: options.source,
-          created_at: at,
-          updated_at: at,
-        });
-        if (old !== hash) {
-          changed.push(f);
-          for (const product of assetProducts(f))
-            products.push({ tenant_id: tenantId, asset_id: f.id, product });
-        }
-        results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
-      }
-      // In bulk: one prepared statement (SQLite) or one UNNEST per 5,000 rows (PostgreSQL), not a round trip per
-      // asset. created_at stays as first stored; the site changes only when the push names one. Key order, so row
-      // locks are always taken in the same order (no deadlocks between concurrent writers).
-      rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      await this.fleet.bulk.upsert(
-        trx,
-        {
-          table: 'assets',
-          columns: [
-            'tenant_id',
-            'id',
-            'site_id',
-            'name',
-            'facts',
-            'facts_hash',
-            'source',
-            'created_at',
-            'updated_at',
-          ],
-          key: ['tenant_id', 'id'],
-          replace: [
-            'name',
-            'facts',
-            'facts_hash',
-            'source',
-            'updated_at',
-            ...(options.site !== undefined ? ['site_id'] : []),
-          ],
-        },
-        rows,
-      );
-      const changedIds = changed.map((f) => f.id);
-      for (let i = 0; i < changedIds.length; i += 400) {
-        await trx
-          .deleteFrom('asset_products')
-          .where('tenant_id', '=', tenantId)
-          .where('asset_id', 'in', changedIds.slice(i, i + 400))
-          .execute();
-      }
-      await this.fleet.bulk.upsert(
-        trx,
-        { table: 'asset_products', columns: ['tenant_id', 'asset_id', 'product'] },
-        products,
-      );
-      const stats = await this.fleet.judge(
-        trx,
-        changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
-        { at, reason: 'facts updated', actor: actor.name },
-      );
-      if (changed.length || options.site !== undefined) {
-        await appendAudit(trx, this.db.dialect, {
-          actor: actor.name,
-          tenantId,
-          action: 'assets.put',
-          target: `tenant:${tenantId}`,
-          detail: {
+        const results: PutAssetResult[] = [];
+        const changed: AssetFacts[] = [];
+        const rows: Database['assets'][] = [];
+        const products: Database['asset_products'][] = [];
+        for (const f of facts) {
+          const hash = canonicalHash(f);
+          const old = existing.get(f.id);
+          if (old === hash && options.site === undefined) {
+            results.push({ id: f.id, outcome: 'unchanged' });
+            continue;
+          }
+          rows.push({
+            tenant_id: tenantId,
+            id: f.id,
+            site_id: options.site ?? null,
+            name: f.name ?? null,
+            facts: JSON.stringify(f),
+            facts_hash: hash,
             source: options.source,
-            created: results.filter((r) => r.outcome === 'created').length,
-            updated: results.filter((r) => r.outcome === 'updated').length,
-            assets: changed.slice(0, 20).map((f) => f.id),
+            created_at: at,
+            updated_at: at,
+          });
+          if (old !== hash) {
+            changed.push(f);
+            for (const product of assetProducts(f))
+              products.push({ tenant_id: tenantId, asset_id: f.id, product });
+          }
+          results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
+        }
+        // In bulk: one prepared statement (SQLite) or one UNNEST per 5,000 rows (PostgreSQL), not a round trip per
+        // asset. created_at stays as first stored; the site changes only when the push names one. Key order, so row
+        // locks are always taken in the same order (no deadlocks between concurrent writers).
+        rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        await this.fleet.bulk.upsert(
+          trx,
+          {
+            table: 'assets',
+            columns: [
+              'tenant_id',
+              'id',
+              'site_id',
+              'name',
+              'facts',
+              'facts_hash',
+              'source',
+              'created_at',
+              'updated_at',
+            ],
+            key: ['tenant_id', 'id'],
+            replace: [
+              'name',
+              'facts',
+              'facts_hash',
+              'source',
+              'updated_at',
+              ...(options.site !== undefined ? ['site_id'] : []),
+            ],
           },
-        });
-      }
-      return { results, findings_written: stats.findings };
-    });
+          rows,
+        );
+        const changedIds = changed.map((f) => f.id);
+        for (let i = 0; i < changedIds.length; i += 400) {
+          await trx
+            .deleteFrom('asset_products')
+            .where('tenant_id', '=', tenantId)
+            .where('asset_id', 'in', changedIds.slice(i, i + 400))
+            .execute();
+        }
+        await this.fleet.bulk.upsert(
+          trx,
+          { table: 'asset_products', columns: ['tenant_id', 'asset_id', 'product'] },
+          products,
+        );
+        const stats = await judge(
+          trx,
+          changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
+          { at, reason: 'facts updated', actor: actor.name },
+        );
+        if (changed.length || options.site !== undefined) {
+          await appendAudit(trx, this.db.dialect, {
+            actor: actor.name,
+            tenantId,
+            action: 'assets.put',
+            target: `tenant:${tenantId}`,
+            detail: {
+              source: options.source,
+              created: results.filter((r) => r.outcome === 'created').length,
+              updated: results.filter((r) => r.outcome === 'updated').length,
+              assets: changed.slice(0, 20).map((f) => f.id),
+            },
+          });
+        }
+        return { results, findings_written: stats.findings };
+      }),
+    );
   }
 
   async deleteAsset(tenantId: string, id: string, actor: Actor): Promise<void> {
@@ -477,7 +479,10 @@ export class ScopedData {
         .select(['advisory_id', 'verdict'])
         .where('tenant_id', '=', tenantId)
         .where('asset_id', '=', id)
+        .orderBy('advisory_id')
+        .orderBy('verdict')
         .execute();
+      // Counter rows in key order, as the writer updates them.
       for (const e of exposure) {
         await trx
           .updateTable('exposure_counts')

@@ -14,11 +14,18 @@ import {
   CatalogIndex,
   ExposureEngine,
 } from '../../core/index.js';
+import { canonicalJson } from '../audit.js';
 import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database, ExposureRunTable } from '../db/schema.js';
 import type { ServerMetrics } from '../metrics.js';
-import { type AssetToJudge, writeVerdicts } from './writer.js';
+import { type AssetToJudge, type WriteStats, writeVerdicts } from './writer.js';
+
+export interface JudgeContext {
+  at: string;
+  reason: string;
+  actor: string;
+}
 
 /** Assets judged per transaction during an advisory run. */
 const RUN_BATCH = 2000;
@@ -34,8 +41,9 @@ function compareKeys(t1: string, a1: string, t2: string, a2: string): number {
 /** One advisory evaluation over the fleet, as the API shows it. */
 export type ExposureRun = Omit<ExposureRunTable, 'advisory_ids'> & { advisories: string[] };
 
+/** SHA-256 of canonical JSON (sorted keys): equal content, equal hash, whatever order the fields came in. */
 export function canonicalHash(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
 /** Product ids an advisory has rules for. */
@@ -64,12 +72,36 @@ export class FleetExposure {
     this.bulk = new BulkWriter(db);
   }
 
+  /** Writes that judge with a given engine and have not finished yet (see withEngine). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Advisory saves run one at a time: each builds the next engine from the one before. */
+  private saving: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs a write that judges assets (a facts push) with the engine current at its start. An advisory save waits
+   * for such writes before choosing which assets to re-judge, so an asset pushed while an import runs is either
+   * judged with the new engine or committed in time to be picked up by the import — never left judged with the
+   * old advisory.
+   */
+  withEngine<T>(
+    write: (
+      judge: (
+        trx: Transaction<Database>,
+        assets: AssetToJudge[],
+        context: JudgeContext,
+      ) => Promise<WriteStats>,
+    ) => Promise<T>,
+  ): Promise<T> {
+    const engine = this.engine;
+    const p = write((trx, assets, context) => writeVerdicts(trx, this.bulk, engine, assets, context));
+    this.inFlight.add(p);
+    const done = () => this.inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  }
+
   /** Judges assets with the current engine and writes what changed, inside the caller's transaction. */
-  judge(
-    trx: Transaction<Database>,
-    assets: AssetToJudge[],
-    context: { at: string; reason: string; actor: string },
-  ) {
+  judge(trx: Transaction<Database>, assets: AssetToJudge[], context: JudgeContext) {
     return writeVerdicts(trx, this.bulk, this.engine, assets, context);
   }
 
@@ -87,7 +119,12 @@ export class FleetExposure {
 
   /** Reads the stored advisories and compiles the engine. */
   async load(): Promise<void> {
-    const rows = await this.kysely.selectFrom('advisories').select(['id', 'document']).execute();
+    // In id order: the engine's rule order (and so tie-breaking) must not depend on how the table was scanned.
+    const rows = await this.kysely
+      .selectFrom('advisories')
+      .select(['id', 'document'])
+      .orderBy('id')
+      .execute();
     const byId = new Map<string, Advisory>();
     for (const row of rows) byId.set(row.id, advisorySchema.parse(JSON.parse(row.document)));
     this.setAdvisories(byId);
@@ -108,7 +145,16 @@ export class FleetExposure {
    * Stores advisories (replacing any with the same id) and recomputes the findings they can change. Returns the
    * run, or undefined when nothing changed.
    */
-  async saveAdvisories(
+  saveAdvisories(
+    advisories: Advisory[],
+    options: { source: string; trigger: string; onlyChanged?: boolean; startedAt?: number },
+  ): Promise<ExposureRun | undefined> {
+    const run = this.saving.then(() => this.saveAdvisoriesNow(advisories, options));
+    this.saving = run.catch(() => {});
+    return run;
+  }
+
+  private async saveAdvisoriesNow(
     advisories: Advisory[],
     options: { source: string; trigger: string; onlyChanged?: boolean; startedAt?: number },
   ): Promise<ExposureRun | undefined> {
@@ -167,6 +213,8 @@ export class FleetExposure {
     const byId = new Map(this.byId);
     for (const advisory of changed) byId.set(advisory.id, advisory);
     this.setAdvisories(byId);
+    // Pushes that started with the old engine finish (and commit) before the candidates are chosen.
+    await Promise.allSettled([...this.inFlight]);
     return this.recompute(
       changed.map((a) => a.id),
       [...products],

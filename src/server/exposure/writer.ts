@@ -34,12 +34,17 @@ const GONE = {
 
 const key = (...parts: string[]) => parts.join('\u0000');
 
-/** The most cautious verdict per CVE over an asset's verdicts (ties keep the first, i.e. the engine's order). */
+/**
+ * The most cautious verdict per CVE over an asset's verdicts; between equally cautious ones the advisory with the
+ * smaller id, so the deciding provenance never depends on load order.
+ */
 function combineByCve(verdicts: CveVerdict[]): Map<string, CveVerdict> {
   const out = new Map<string, CveVerdict>();
   for (const v of verdicts) {
     const prev = out.get(v.cve);
-    if (!prev || CAUTION[v.verdict] > CAUTION[prev.verdict]) out.set(v.cve, v);
+    const a = CAUTION[v.verdict];
+    const b = prev ? CAUTION[prev.verdict] : -1;
+    if (!prev || a > b || (a === b && v.advisory < prev.advisory)) out.set(v.cve, v);
   }
   return out;
 }
