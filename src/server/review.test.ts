@@ -37,6 +37,12 @@ function advisory(o: AdvisoryOpts) {
 }
 
 const FOO = 'pkg:npm/foo';
+/** An advisory with one CVE on FOO, fixed in `fixed`. */
+const oneCve = (id: string, fixed: string) => ({
+  id,
+  cves: ['CVE-2099-0001'],
+  affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed }],
+});
 const BAR = 'pkg:npm/bar';
 
 async function importAdvisory(t: TestServer, o: AdvisoryOpts) {
@@ -163,11 +169,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     await put(t, 'acme', { id: 'h1', products: [{ product: FOO, version: '1.0.0' }] });
     await put(t, 'acme', { id: 'h2', products: [{ product: BAR, version: '1.0.0' }] });
     await expectConsistent(t);
-    const run = await importAdvisory(t, {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }],
-    });
+    const run = await importAdvisory(t, oneCve('adv-a', '2.0.0'));
     expect(run.run.assets_evaluated).toBe(2);
     await expectConsistent(t);
     const exp = (await t.call(t.admin, { method: 'GET', url: '/api/v1/advisories/adv-a/exposure' })).json();
@@ -177,16 +179,8 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
   it('regression: two advisories naming one CVE, one of them withdrawn from the product', async (ctx) => {
     const t = server(ctx);
     await tenant(t, 'acme');
-    await importAdvisory(t, {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }],
-    });
-    await importAdvisory(t, {
-      id: 'adv-b',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '1.5.0' }],
-    });
+    await importAdvisory(t, oneCve('adv-a', '2.0.0'));
+    await importAdvisory(t, oneCve('adv-b', '1.5.0'));
     await put(t, 'acme', { id: 'h1', products: [{ product: FOO, version: '1.6.0' }] });
     await expectConsistent(t);
     await importAdvisory(t, {
@@ -204,11 +198,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
   it('regression: an asset listing one product twice, then deleted and registered again', async (ctx) => {
     const t = server(ctx);
     await tenant(t, 'acme');
-    await importAdvisory(t, {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }],
-    });
+    await importAdvisory(t, oneCve('adv-a', '2.0.0'));
     await put(t, 'acme', {
       id: 'h1',
       products: [
@@ -244,11 +234,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     const t = server(ctx);
     await tenant(t, 'acme');
     await tenant(t, 'globex');
-    const a = {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }],
-    };
+    const a = oneCve('adv-a', '2.0.0');
     await importAdvisory(t, a);
     await put(t, 'acme', { id: 'h1', products: [{ product: FOO, version: '1.0.0' }] });
     await put(t, 'globex', { id: 'h1', products: [{ product: FOO, version: '3.0.0' }] });
@@ -260,11 +246,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
   it('fixed: an asset pushed while an advisory import runs is judged with the imported version', async (ctx) => {
     const t = server(ctx);
     await tenant(t, 'acme');
-    const v1 = {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '1.0.0' }],
-    };
+    const v1 = oneCve('adv-a', '1.0.0');
     const v2 = { ...v1, affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }] };
     await importAdvisory(t, v1); // 1.5.0 is fixed under v1, affected under v2
     const facts = { id: 'new1', products: [{ product: FOO, version: '1.5.0' }] };
@@ -309,11 +291,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
   it('fixed: a tie between two advisories naming one CVE keeps its provenance across a restart', async (ctx) => {
     const t = server(ctx);
     await tenant(t, 'acme');
-    const a = {
-      id: 'adv-a',
-      cves: ['CVE-2099-0001'],
-      affected: [{ product: FOO, cves: ['CVE-2099-0001'], fixed: '2.0.0' }],
-    };
+    const a = oneCve('adv-a', '2.0.0');
     const b = { ...a, id: 'adv-b' };
     await importAdvisory(t, a);
     await importAdvisory(t, b);
