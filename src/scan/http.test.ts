@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpRequest, type LookupFn } from './http.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { httpRequest } from './http.js';
 import {
   type Cert,
+  closeAfterAll,
   makeCert,
   type Running,
   refusedPort,
   startHttp,
   startHttps,
   startTcp,
+  testLookup,
 } from './testkit.js';
 
-const running: Running[] = [];
-const track = (r: Running) => {
-  running.push(r);
-  return r;
-};
-afterAll(async () => {
-  await Promise.all(running.map((r) => r.close()));
-});
+const track = closeAfterAll();
 
-/** Test DNS: only names under .test, always 127.0.0.1; anything else fails without touching the network. */
-const lookup: LookupFn = async (name) => {
-  if (name.endsWith('.test')) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
-};
+const lookup = testLookup;
 
 let cert: Cert;
 let expired: Cert;

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CHECK_COOKIE } from './check.js';
 import { fingerprint } from './fingerprint.js';
 import type { HttpOutcome, LookupFn } from './http.js';
@@ -9,6 +9,7 @@ import type { Target } from './targets.js';
 import {
   type Cert,
   candidates,
+  closeAfterAll,
   type FakeExchange,
   fakeExchange,
   judge,
@@ -18,21 +19,12 @@ import {
   startHttp,
   startHttps,
   startTcp,
+  testLookup,
 } from './testkit.js';
 
-const running: Running[] = [];
-const track = (r: Running) => {
-  running.push(r);
-  return r;
-};
-afterAll(async () => {
-  await Promise.all(running.map((r) => r.close()));
-});
+const track = closeAfterAll();
 
-const lookup: LookupFn = async (name) => {
-  if (name.endsWith('.test')) return [{ address: '127.0.0.1', family: 4 }];
-  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
-};
+const lookup = testLookup;
 
 let cert: Cert;
 let expired: Cert;

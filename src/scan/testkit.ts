@@ -7,6 +7,8 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { generate } from 'selfsigned';
+import { afterAll } from 'vitest';
+import type { LookupFn } from './http.js';
 
 export interface Cert {
   key: string;
@@ -81,6 +83,24 @@ export function startTls(cert: Cert, onSocket: (s: tls.TLSSocket) => void): Prom
 }
 
 /** A port that refuses connections (bound then closed). */
+/** Test DNS: only names under .test, always 127.0.0.1; anything else fails without touching the network. */
+export const testLookup: LookupFn = async (name) => {
+  if (name.endsWith('.test')) return [{ address: '127.0.0.1', family: 4 }];
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+};
+
+/** A function that registers a test server to be closed after the file's tests (call at module level). */
+export function closeAfterAll(): <R extends Running>(r: R) => R {
+  const running: Running[] = [];
+  afterAll(async () => {
+    await Promise.all(running.map((r) => r.close()));
+  });
+  return (r) => {
+    running.push(r);
+    return r;
+  };
+}
+
 export async function refusedPort(): Promise<number> {
   const r = await startTcp(() => {});
   await r.close();
