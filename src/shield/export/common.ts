@@ -262,6 +262,34 @@ export function analyse(
   return { rules, skipped };
 }
 
+/**
+ * A comment-syntax target's file (nginx, HAProxy): the header, each expressible rule's text, then the rules that
+ * could not be written with why. `ruleText` may still refuse a rule (a reason instead of text) or add notes.
+ */
+export function renderCommented(
+  header: readonly string[],
+  analysed: { rules: Analysed[]; skipped: SkippedRule[] },
+  ruleText: (a: Analysed, notes: ExportNote[]) => string | { reason: string },
+): ExportResult {
+  const { rules, skipped } = analysed;
+  const notes: ExportNote[] = [];
+  const out = [...header];
+  for (const a of rules) {
+    const t = ruleText(a, notes);
+    if (typeof t !== 'string') {
+      skipped.push({ id: a.rule.id, reason: t.reason });
+      continue;
+    }
+    for (const n of a.notes) notes.push({ id: a.rule.id, note: n });
+    out.push('', t);
+  }
+  if (skipped.length > 0) {
+    out.push('', '# Not exported:');
+    for (const s of skipped) out.push(`#   ${s.id}: ${oneLine(s.reason)}`);
+  }
+  return { text: `${out.join('\n')}\n`, skipped, notes };
+}
+
 /** The HTTP reason phrase for common statuses (for targets that print one). */
 export function reasonPhrase(status: number): string {
   const m: Record<number, string> = {

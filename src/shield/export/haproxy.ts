@@ -23,10 +23,10 @@ import type { SecLangAst, VariableRef } from '../seclang/index.js';
 import {
   type Analysed,
   analyse,
-  type ExportNote,
   type ExportOptions,
   type ExportResult,
   oneLine,
+  renderCommented,
   type TargetCaps,
 } from './common.js';
 
@@ -92,24 +92,12 @@ function ruleText(a: Analysed): string | { reason: string } {
 }
 
 export function exportHaproxy(asts: readonly SecLangAst[], opts: ExportOptions = {}): ExportResult {
-  const { rules, skipped } = analyse(asts, haproxyCaps, opts);
-  const notes: ExportNote[] = [];
-  const out = [
-    '# Exported by Bulwark (bulwark shield export --format haproxy).',
-    '# Paste into a frontend/listen section with "mode http".',
-  ];
-  for (const a of rules) {
-    const t = ruleText(a);
-    if (typeof t !== 'string') {
-      skipped.push({ id: a.rule.id, reason: t.reason });
-      continue;
-    }
-    for (const n of a.notes) notes.push({ id: a.rule.id, note: n });
-    out.push('', t);
-  }
-  if (skipped.length > 0) {
-    out.push('', '# Not exported:');
-    for (const s of skipped) out.push(`#   ${s.id}: ${oneLine(s.reason)}`);
-  }
-  return { text: `${out.join('\n')}\n`, skipped, notes };
+  return renderCommented(
+    [
+      '# Exported by Bulwark (bulwark shield export --format haproxy).',
+      '# Paste into a frontend/listen section with "mode http".',
+    ],
+    analyse(asts, haproxyCaps, opts),
+    ruleText,
+  );
 }

@@ -36,6 +36,7 @@ import {
   type ExportOptions,
   type ExportResult,
   oneLine,
+  renderCommented,
   type TargetCaps,
 } from './common.js';
 
@@ -136,25 +137,13 @@ function ruleText(a: Analysed, notes: ExportNote[]): string | { reason: string }
 }
 
 export function exportNginx(asts: readonly SecLangAst[], opts: ExportOptions = {}): ExportResult {
-  const { rules, skipped } = analyse(asts, nginxCaps(opts), opts);
-  const notes: ExportNote[] = [];
-  const out = [
-    '# Exported by Bulwark (bulwark shield export --format nginx).',
-    '# Include inside each server { } block that fronts the protected application.',
-    '# drop → "return 444" (close without a response); deny → "return <status>".',
-  ];
-  for (const a of rules) {
-    const t = ruleText(a, notes);
-    if (typeof t !== 'string') {
-      skipped.push({ id: a.rule.id, reason: t.reason });
-      continue;
-    }
-    for (const n of a.notes) notes.push({ id: a.rule.id, note: n });
-    out.push('', t);
-  }
-  if (skipped.length > 0) {
-    out.push('', '# Not exported:');
-    for (const s of skipped) out.push(`#   ${s.id}: ${oneLine(s.reason)}`);
-  }
-  return { text: `${out.join('\n')}\n`, skipped, notes };
+  return renderCommented(
+    [
+      '# Exported by Bulwark (bulwark shield export --format nginx).',
+      '# Include inside each server { } block that fronts the protected application.',
+      '# drop → "return 444" (close without a response); deny → "return <status>".',
+    ],
+    analyse(asts, nginxCaps(opts), opts),
+    ruleText,
+  );
 }
