@@ -1,6 +1,14 @@
 import type { RE2JS } from 're2js';
 import type { Decision, RuleMatch, RulePhase, ShieldRequest } from '../types.js';
-import type { ChainedRuleAst, Engine, RuleAst, SecLangAst, VariableName, VariableRef } from './ast.js';
+import {
+  type ChainedRuleAst,
+  type Engine,
+  type RuleAst,
+  type SecLangAst,
+  VARIABLES,
+  type VariableName,
+  type VariableRef,
+} from './ast.js';
 import { SecLangError } from './errors.js';
 import { compileOperator, compileRegex, toBytes } from './operators.js';
 import { RequestView } from './request.js';
@@ -185,6 +193,7 @@ function compileLinkTest(r: ChainedRuleAst, ids: ChainIds): (view: RequestView) 
   return (view) => targets(view, (_label, _key, value) => op(transform(view, value), false) !== null);
 }
 
+/** Variables that read the body. A new variable that does must be listed here (HEAD_VARS is the rest). */
 const BODY_VARS = new Set<VariableName>([
   'REQUEST_BODY',
   'ARGS',
@@ -197,22 +206,9 @@ const BODY_VARS = new Set<VariableName>([
  * Variables whose values come from the request line, the headers and the connection alone — the same in phase 1
  * and phase 2, whatever the body and whatever other rules captured. (TX is not: captures of earlier rules.)
  */
-const HEAD_VARS = new Set<VariableName>([
-  'REQUEST_URI',
-  'REQUEST_FILENAME',
-  'REQUEST_BASENAME',
-  'REQUEST_METHOD',
-  'REQUEST_PROTOCOL',
-  'REQUEST_LINE',
-  'QUERY_STRING',
-  'ARGS_GET',
-  'ARGS_GET_NAMES',
-  'REQUEST_HEADERS',
-  'REQUEST_HEADERS_NAMES',
-  'REQUEST_COOKIES',
-  'REQUEST_COOKIES_NAMES',
-  'REMOTE_ADDR',
-]);
+const HEAD_VARS: ReadonlySet<VariableName> = new Set(
+  VARIABLES.filter((v) => !BODY_VARS.has(v) && v !== 'TX'),
+);
 
 function readsBody(r: ChainedRuleAst | undefined): boolean {
   for (let x = r; x; x = x.chain)
