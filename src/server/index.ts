@@ -1,79 +1,31 @@
 /**
- * `bulwark serve`: opens the database (embedded SQLite under the data directory, or PostgreSQL), runs the
- * migrations, loads and synchronises the advisories, prints the setup link on a first start, listens, and shuts
- * down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the database closes).
+ * The control plane's public entry: starting the server, its configuration, and what the CLI's backup, restore,
+ * audit and `scan --push` commands use. The HTTP app (Fastify and everything behind it) loads only when a server
+ * starts, so commands that merely talk to a server or read its database stay quick to start.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { type AppContext, buildApp } from './app.js';
 import type { ServerConfig } from './config.js';
-import { type Db, migrate, openDatabase } from './db/connect.js';
-import { acquireDataDirLock, type DataDirLock } from './lockfile.js';
+import type { RunningServer } from './start.js';
 
-export { buildApp } from './app.js';
+export { type AuditVerification, isAuditHash, verifyAudit } from './audit.js';
+export {
+  BackupError,
+  backupSqlite,
+  type DatabaseSummary,
+  openExistingSqlite,
+  PG_BACKUP_HINT,
+  restoreSqlite,
+} from './backup.js';
+export { ApiClientError, type ApiClientOptions, type PushSummary, pushAssets } from './client.js';
 export { ConfigError, ENV_KEYS, loadServerConfig, type ServerConfig, serverConfigSchema } from './config.js';
-
-export interface RunningServer {
-  app: FastifyInstance;
-  ctx: AppContext;
-  url: string;
-  /** The one-time setup token, on a first start. */
-  setupToken?: string;
-  close(): Promise<void>;
-}
+export { isPostgresUrl, openDatabase, redactUrl, SQLITE_FILE } from './db/connect.js';
+export type { Database } from './db/schema.js';
+export { DataDirLockedError } from './lockfile.js';
+export type { RunningServer } from './start.js';
 
 export async function startServer(
   config: ServerConfig,
   options: { print?: (line: string) => void; logger?: boolean | object } = {},
 ): Promise<RunningServer> {
-  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const dataDir = resolve(config.data_dir);
-  let lock: DataDirLock | undefined;
-  let db: Db | undefined;
-  try {
-    if (!config.database_url) lock = acquireDataDirLock(dataDir);
-    db = await openDatabase({ url: config.database_url, dataDir, poolSize: config.database_pool_size });
-    await migrate(db);
-    const https = config.tls
-      ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }
-      : undefined;
-    const { app, ctx } = await buildApp({ db, config, logger: options.logger, https });
-    await ctx.fleet.load();
-    const run = config.builtin_advisories ? await ctx.fleet.syncBuiltins() : undefined;
-    if (run) app.log.info({ run }, 'built-in advisories synchronised');
-    const setupToken = await ctx.accounts.issueSetupToken();
-    await app.listen({ host: config.host, port: config.port });
-    ctx.ready = true;
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const url = config.public_url ?? `${config.tls ? 'https' : 'http'}://${host}:${port}`;
-    print(`Bulwark server listening on ${url} (database: ${db.dialect} ${db.location})`);
-    if (setupToken) {
-      print('First start: create the administrator within this run at');
-      print(`  ${url}/setup#token=${setupToken}`);
-      print(`or: curl -X POST ${url}/api/v1/setup -H 'content-type: application/json' \\`);
-      print(
-        `      -d '{"token":"${setupToken}","email":"you@example.com","name":"You","password":"<12+ characters>"}'`,
-      );
-    }
-    print(`API docs: ${url}/api/docs`);
-    let closing: Promise<void> | undefined;
-    const openDb = db;
-    const close = () => {
-      closing ??= (async () => {
-        ctx.ready = false;
-        await app.close();
-        await openDb.close();
-        lock?.release();
-      })();
-      return closing;
-    };
-    return { app, ctx, url, setupToken, close };
-  } catch (err) {
-    await db?.close().catch(() => {});
-    lock?.release();
-    throw err;
-  }
+  const { startServer: start } = await import('./start.js');
+  return start(config, options);
 }

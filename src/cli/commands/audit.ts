@@ -1,10 +1,18 @@
 /** `bulwark audit verify`: walks the audit log's hash chain and reports every record changed, removed or added. */
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { type AuditVerification, isAuditHash, verifyAudit } from '../../server/audit.js';
-import { BackupError, openExistingSqlite } from '../../server/backup.js';
-import { isPostgresUrl, openDatabase, redactUrl, SQLITE_FILE } from '../../server/db/connect.js';
-import type { Database } from '../../server/db/schema.js';
+import {
+  type AuditVerification,
+  BackupError,
+  type Database,
+  isAuditHash,
+  isPostgresUrl,
+  openDatabase,
+  openExistingSqlite,
+  redactUrl,
+  SQLITE_FILE,
+  verifyAudit,
+} from '../../server/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
 
 export interface AuditVerifyOptions {

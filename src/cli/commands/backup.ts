@@ -4,10 +4,11 @@ import {
   BackupError,
   backupSqlite,
   type DatabaseSummary,
+  isPostgresUrl,
   PG_BACKUP_HINT,
   restoreSqlite,
-} from '../../server/backup.js';
-import { isPostgresUrl, SQLITE_FILE } from '../../server/db/connect.js';
+  SQLITE_FILE,
+} from '../../server/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
 
 export interface BackupCliOptions {

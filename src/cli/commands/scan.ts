@@ -12,7 +12,7 @@ import {
   scanTargets,
   type Target,
 } from '../../scan/index.js';
-import { ApiClientError, type ApiClientOptions, type PushSummary, pushAssets } from '../../server/client.js';
+import type { ApiClientOptions, PushSummary } from '../../server/index.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
 import { progressBar } from '../progress.js';
 import { EXCHANGE_PRODUCT } from './exchange.js';
@@ -214,6 +214,8 @@ export async function runScan(
   let pushed: (PushSummary & { assets: number; tenant: string }) | undefined;
   if (push) {
     const facts = scanResultsToFacts(results);
+    // Loaded only for --push: a plain scan does not pay for the server's modules.
+    const { ApiClientError, pushAssets } = await import('../../server/index.js');
     try {
       pushed = {
         ...(await pushAssets(push.client, push.tenant, facts, 'scan')),

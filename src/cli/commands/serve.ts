@@ -2,8 +2,7 @@
  * `bulwark serve`: the control-plane server. Configuration from --config, BULWARK_* variables and flags (in that
  * order of precedence, lowest first); SIGINT/SIGTERM stop it gracefully.
  */
-import { ConfigError, loadServerConfig, startServer } from '../../server/index.js';
-import { DataDirLockedError } from '../../server/lockfile.js';
+import { ConfigError, DataDirLockedError, loadServerConfig, startServer } from '../../server/index.js';
 import { EXIT, type Io, UsageError } from '../io.js';
 
 export interface ServeCliOptions {
