@@ -61,7 +61,9 @@ export function assetProducts(facts: AssetFacts): string[] {
 export class FleetExposure {
   /** Bulk writes on this database (statement cache shared by every request). */
   readonly bulk: BulkWriter;
-  private readonly catalogIndex = new CatalogIndex(loadBuiltinCatalogs());
+  /** The built-in product catalogs, read once: importers and the engine both use them. */
+  readonly catalogs = loadBuiltinCatalogs();
+  private readonly catalogIndex = new CatalogIndex(this.catalogs);
   private byId = new Map<string, Advisory>();
   engine = new ExposureEngine([], this.catalogIndex);
 

@@ -6,7 +6,6 @@ import {
   detectFormat,
   ImportError,
   importDocument,
-  loadBuiltinCatalogs,
   parseAdvisory,
 } from '../../advisories/index.js';
 import { type Advisory, DataFileError } from '../../core/index.js';
@@ -160,7 +159,7 @@ export async function advisoryRoutes(app: FastifyInstance, ctx: AppContext): Pro
         } else if (format === 'kev') {
           const imported = importDocument(text, {
             origin: 'api',
-            catalogs: loadBuiltinCatalogs(),
+            catalogs: ctx.fleet.catalogs,
             format: 'kev',
           });
           warnings = imported.warnings;
@@ -169,7 +168,7 @@ export async function advisoryRoutes(app: FastifyInstance, ctx: AppContext): Pro
         } else {
           const imported = importDocument(text, {
             origin: 'api',
-            catalogs: loadBuiltinCatalogs(),
+            catalogs: ctx.fleet.catalogs,
             format: format as 'cve5',
           });
           advisories = imported.advisories;
