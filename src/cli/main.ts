@@ -303,6 +303,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--lossy', 'drop decoding steps the target cannot express (then encoded evasions get through)')
     .option('--allow-crs-ids', 'allow rule ids in the CRS ranges (modsecurity)')
     .option('--json', 'print one JSON object with the text, skipped rules and notes')
+    .option('--require-all', 'exit 1 when the target cannot express some rule (default: report it, exit 0)')
     .action(async (files: string[], opts: ShieldExportOptions) => {
       const { runShieldExport } = await import('./commands/shield.js');
       code = runShieldExport(

@@ -14,6 +14,8 @@ export interface ShieldExportOptions {
   lossy?: boolean;
   allowCrsIds?: boolean;
   json?: boolean;
+  /** Exit 1 when any rule is left out (for pipelines that accept only a complete translation). */
+  requireAll?: boolean;
 }
 
 /** The SecLang files of an advisory's virtual patches; patches whose id ends in `-strict` only with --strict. */
@@ -64,12 +66,22 @@ export function runShieldExport(
     }
   });
   const out = exportRules(asts, opts.format, { lossy: opts.lossy, allowCrsIds: opts.allowCrsIds });
+  const total = asts.reduce((n, a) => n + a.rules.length, 0);
+  // An export that enforces nothing is not a result: say why instead of printing a file of comments.
+  if (total > 0 && out.skipped.length >= total) {
+    const first = out.skipped[0]!;
+    throw new UsageError(
+      `none of the ${total} rule(s) can be expressed for ${opts.format} (rule ${first.id}: ${first.reason})` +
+        (opts.lossy ? '' : '; --lossy drops the decoding steps the target lacks'),
+    );
+  }
   if (opts.json) printJson(io, { format: opts.format, files: paths, ...out });
   else {
     io.out(out.text.endsWith('\n') ? out.text : `${out.text}\n`);
     for (const s of out.skipped) io.err(`${paint(io, 'yellow', 'not exported')} rule ${s.id}: ${s.reason}\n`);
     for (const n of out.notes) io.err(`${paint(io, 'dim', 'note')} rule ${n.id}: ${n.note}\n`);
   }
-  // Findings here are rules the target cannot express: the export is incomplete.
-  return out.skipped.length ? EXIT.findings : EXIT.clean;
+  // A written export is a success even when some rules are left out (each is reported above and commented in the
+  // output): the target simply cannot express them. --require-all makes that a failure for strict pipelines.
+  return opts.requireAll && out.skipped.length ? EXIT.findings : EXIT.clean;
 }
