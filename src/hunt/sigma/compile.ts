@@ -394,7 +394,8 @@ function testClauses(test: ValueTest, verbatim: boolean): Cnf {
     if (alts.length === 1) return patternLiterals(alts[0]!).map((l) => [l]);
   }
   if (verbatim && test.kind === 're' && !test.neq && test.regexes.length === 1) {
-    const pieces = regexLiterals(test.regexes[0]!.source);
+    const only = test.regexes[0]!;
+    const pieces = regexLiterals(only.source, only.re.flags());
     if (pieces?.length) return pieces.map((l) => [l]);
   }
   return cnfOf(testLiterals(test, verbatim));
@@ -410,7 +411,7 @@ function testLiterals(test: ValueTest, verbatim: boolean): Lits {
     }
     case 're': {
       if (test.neq) return null;
-      const perValue = test.regexes.map((r) => one(regexLiteral(r.source)));
+      const perValue = test.regexes.map((r) => one(regexLiteral(r.source, r.re.flags())));
       return test.all ? best(perValue) : union(perValue);
     }
     default:

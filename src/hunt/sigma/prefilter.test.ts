@@ -19,7 +19,7 @@ import {
 } from './index.js';
 import { ANY, DASH, DASH_CHARS, STAR, type Token } from './model.js';
 import { compileGlob, fold, globMatch, parseWildcards, patternLiteral, wrap } from './pattern.js';
-import { regexLiteral } from './regex-literal.js';
+import { regexLiteral, regexLiterals } from './regex-literal.js';
 import { asciiLower, csvQuote, IIS_COLUMNS, prefilterHolds } from './testkit.js';
 
 const CORPUS = fileURLToPath(new URL('../../../../shared/corpus/sigma-exchange/', import.meta.url));
@@ -336,53 +336,171 @@ describe('glob matching', () => {
 
 describe('regex literals', () => {
   const atom = fc.oneof(
-    fc.constantFrom('a', 'b', 'c', 'ab', 'abc', 'bca', '-', '\\.', '.', '[ab]', '[^c]', '\\d', '\\w', 'x'),
-    fc.constantFrom('(a|b)', '(abc)', '(?:ca)', '(?i)', '^', '$', ' ', '\\x41'),
+    fc.constantFrom(
+      'a',
+      'b',
+      'c',
+      'ab',
+      'abc',
+      'bca',
+      '-',
+      '\\.',
+      '.',
+      '[ab]',
+      '[^c]',
+      '\\d',
+      '\\w',
+      'x',
+      'k',
+      's',
+    ),
+    fc.constantFrom(
+      '(a|b)',
+      '(abc)',
+      '(?:ca)',
+      '(?i)',
+      '(?-i)',
+      '(?s)',
+      '^',
+      '$',
+      ' ',
+      '\\x41',
+      '\\Qa.\\E',
+      '\\b',
+    ),
+    fc.constantFrom(
+      '(?i:ab)',
+      '(?U)',
+      '\\101',
+      '[[:alpha:]]',
+      '\\pL',
+      '(?P<n>bc)',
+      '()',
+      '(?:)',
+      '\\z',
+      '\\A',
+    ),
   );
-  const quant = fc.constantFrom('', '', '', '?', '*', '+', '{2}', '{0,2}', '{1,}', '??', '+?');
+  const quant = fc.constantFrom('', '', '', '?', '*', '+', '{2}', '{0,2}', '{1,}', '??', '+?', '{0}', '{1}');
   const regex = fc
     .array(fc.tuple(atom, quant), { minLength: 1, maxLength: 8 })
     .chain((parts) =>
       fc.constantFrom('', '|abc', '|x').map((alt) => parts.map(([a, q]) => a + q).join('') + alt),
     );
+  const flags = fc.constantFrom(
+    0,
+    RE2JS.CASE_INSENSITIVE,
+    RE2JS.MULTILINE | RE2JS.DOTALL,
+    RE2JS.CASE_INSENSITIVE | RE2JS.DOTALL,
+  );
+  const textChars = fc.constantFrom(
+    'a',
+    'b',
+    'c',
+    'A',
+    'B',
+    'C',
+    'x',
+    '.',
+    '-',
+    '1',
+    ' ',
+    'k',
+    'K',
+    '\u212a',
+    's',
+    '\u017f',
+    '\n',
+  );
 
-  it('every text the regular expression finds a match in contains the literal', () => {
+  /** The contract compile.ts relies on: every piece of regexLiterals occurs in any text the regex finds a match in. */
+  function literalsHold(src: string, flag: number, texts: string[]): void {
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(src, flag);
+    } catch {
+      return;
+    }
+    const pieces = regexLiterals(src, flag) ?? [];
+    if (!pieces.length) return;
+    // Embed likely matches: the regex's own literal characters, with and without case changes.
+    const bare = src.replace(/\\[QE]/g, '').replace(/[\\^$()[\]|+*?{}:<>]/g, '');
+    for (const s of [...texts, bare, bare.toUpperCase(), ...texts.map((t) => t + bare + t)]) {
+      if (!re.test(s)) continue;
+      for (const p of pieces)
+        expect(asciiLower(s), `${src} (flags ${flag}) on ${JSON.stringify(s)}`).toContain(p);
+    }
+  }
+
+  it('every text the regular expression finds a match in contains every literal', () => {
     fc.assert(
       fc.property(
         regex,
-        fc.array(fc.constantFrom('a', 'b', 'c', 'A', 'B', 'C', 'x', '.', '-', '1', ' '), { maxLength: 16 }),
-        (src, chars) => {
-          let re: RE2JS;
-          try {
-            re = RE2JS.compile(src);
-          } catch {
-            return;
-          }
-          const lit = regexLiteral(src);
-          if (lit === null) return;
-          const text = chars.join('');
-          // Embed a likely match: the regex's own literal characters.
-          for (const s of [
-            text,
-            src.replace(/[\\^$()[\]|+*?{}]/g, ''),
-            text + src.replace(/[^a-c]/g, '') + text,
-          ]) {
-            if (re.test(s)) expect(asciiLower(s)).toContain(lit);
-          }
-        },
+        flags,
+        fc.array(fc.array(textChars, { maxLength: 16 }), { maxLength: 3 }),
+        (src, flag, texts) =>
+          literalsHold(
+            src,
+            flag,
+            texts.map((t) => t.join('')),
+          ),
       ),
-      { numRuns: 4000 },
+      // BULWARK_PROPERTY_RUNS=N runs N cases without the time limit (long local runs).
+      process.env.BULWARK_PROPERTY_RUNS
+        ? { numRuns: Number(process.env.BULWARK_PROPERTY_RUNS) }
+        : { numRuns: 4000, interruptAfterTimeLimit: 20_000 },
     );
+  });
+
+  it('regression: seed 424165050, a quantified flag group quantifies the atom before it (issue 11 item 8)', () => {
+    // re2js reads `abc\.(?i)?` as `abc` then an optional `.`; the old text reader required `abc.`.
+    expect(RE2JS.compile('abc\\.(?i)?').test('abc')).toBe(true);
+    expect(regexLiterals('abc\\.(?i)?')).toEqual(['abc']);
+    literalsHold('abc\\.(?i)?', 0, ['abc', 'xabcx']);
+    fc.assert(
+      fc.property(regex, fc.array(textChars, { maxLength: 16 }), (src, chars) =>
+        literalsHold(src, 0, [chars.join('')]),
+      ),
+      { seed: 424165050, numRuns: 4000 },
+    );
+  });
+
+  it('under the i flag, only letters whose case-fold orbit stays in ASCII are kept', () => {
+    // The scanner compares ignoring ASCII case: a letter that RE2 also equates with a non-ASCII character
+    // (k ~ KELVIN SIGN, s ~ LONG S) cannot be part of a literal. Checked over the whole BMP, not assumed.
+    const anyAscii = RE2JS.compile('^[!-~]$', RE2JS.CASE_INSENSITIVE);
+    const beyond = new Set<string>();
+    for (let u = 0x80; u < 0x10000; u++) {
+      if (u >= 0xd800 && u < 0xe000) continue;
+      const ch = String.fromCharCode(u);
+      if (!anyAscii.test(ch)) continue;
+      for (let c = 0x21; c < 0x7f; c++) {
+        const a = String.fromCharCode(c);
+        if (/[a-z]/i.test(a) && RE2JS.compile(`^${a}$`, RE2JS.CASE_INSENSITIVE).test(ch))
+          beyond.add(a.toLowerCase());
+      }
+    }
+    expect([...beyond].sort()).toEqual(['k', 's']);
+    expect(regexLiterals('webshell\\.aspx', RE2JS.CASE_INSENSITIVE)).toEqual(['hell.a', 'web']);
+    expect(regexLiterals('webshell\\.aspx')).toEqual(['webshell.aspx']);
+    expect(regexLiterals('Set-.+VirtualDirectory', RE2JS.CASE_INSENSITIVE)).toEqual([
+      'virtualdirectory',
+      'et-',
+    ]);
+    expect(regexLiterals('(?i)VirtualDirectory')).toBeNull();
   });
 
   it('finds the required pieces of typical patterns', () => {
     expect(regexLiteral('Set-.+VirtualDirectory')).toBe('virtualdirectory');
+    expect(regexLiterals('Set-.+VirtualDirectory')).toEqual(['virtualdirectory', 'set-']);
     expect(regexLiteral('^/ecp/[A-Za-z0-9]{1,30}\\.(js|flt|css)$')).toBe('/ecp/');
     expect(regexLiteral('abcd?')).toBe('abc');
     expect(regexLiteral('abc|def')).toBeNull();
     expect(regexLiteral('(a+)+$')).toBeNull();
-    expect(regexLiteral('\\101bcd')).toBeNull();
+    expect(regexLiteral('\\101bcd')).toBe('abcd');
     expect(regexLiteral('a\\.b\\.c')).toBe('a.b.c');
+    expect(regexLiteral('(abc|abd)xyz')).toBe('xyz');
+    expect(regexLiteral('[')).toBeNull();
   });
 });
 

@@ -1,157 +1,86 @@
 /**
- * A literal every match of a regular expression must contain, for the prefilter. Deliberately conservative: only
- * top-level concatenations are read (any top-level `|` gives null), groups and classes are skipped, and a
- * character followed by a quantifier that allows zero repetitions is dropped. The result is a run of literal-safe
- * characters (see pattern.ts) that any matched text contains, case-insensitively.
+ * Literals every match of a regular expression must contain, for the prefilter.
+ *
+ * The literals are read from re2js's own parse, not from a second reading of the pattern text: re2js builds a
+ * prefilter tree (AND/OR of exact strings) from its simplified syntax tree and refuses, before matching, any
+ * text that lacks it. The exact strings at the top level of that tree are therefore required by the engine that
+ * runs the rule, by construction. A hand-written reader of the pattern text disagreed with re2js on corners such
+ * as `abc\.(?i)?` (re2js applies the `?` to the `.`, the reader required `abc.`) — issue 11 item 8.
+ *
+ * re2js gives no literal for case-folded text. For a case-insensitive rule (the `i` flag), the literals are read
+ * from the same pattern compiled without the flag: a case-insensitive match equals a case-sensitive match of some
+ * text that differs only in the case of its characters, and the scanner compares literals ignoring ASCII case. The
+ * two letters whose Unicode case-fold orbit leaves ASCII (`k` ~ U+212A KELVIN SIGN, `s` ~ U+017F LONG S) end a
+ * literal there, since the scanner would not see `K` as `k`. Inline `(?i)` groups stay folded: no literal.
  */
+import { RE2JS } from 're2js';
 import { isLiteralSafe, MIN_LITERAL } from './pattern.js';
 
-/** Index just past the class starting at `i` (which is `[`), or -1. */
-function skipClass(src: string, i: number): number {
-  let j = i + 1;
-  if (src[j] === '^') j++;
-  if (src[j] === ']') j++; // a leading `]` is literal
-  while (j < src.length) {
-    const c = src[j]!;
-    if (c === '\\') j += 2;
-    else if (c === '[' && src[j + 1] === ':') {
-      const end = src.indexOf(':]', j + 2);
-      if (end < 0) return -1;
-      j = end + 2;
-    } else if (c === ']') return j + 1;
-    else j++;
-  }
-  return -1;
+/** re2js's prefilter node (internal: `RE2JS.re2Input.prefilter`; `Prefilter.Type` NONE 0, EXACT 1, AND 2, OR 3). */
+interface Re2Prefilter {
+  type: number;
+  str: string;
+  subs: Re2Prefilter[];
 }
 
-/** Index just past the group starting at `i` (which is `(`), or -1. */
-function skipGroup(src: string, i: number): number {
-  let depth = 0;
-  let j = i;
-  while (j < src.length) {
-    const c = src[j]!;
-    if (c === '\\') {
-      j += 2;
-      continue;
+const EXACT = 1;
+const AND = 2;
+
+/** ASCII letters that Unicode simple case folding also equates with a non-ASCII character. */
+const FOLDS_BEYOND_ASCII = new Set(['k', 's']);
+
+function prefilterOf(re: RE2JS): Re2Prefilter | null | undefined {
+  const inner = (re as unknown as { re2Input?: { prefilter?: Re2Prefilter | null } }).re2Input;
+  // undefined: this re2js no longer exposes its prefilter (then no literal at all, never a wrong one).
+  return inner && 'prefilter' in inner ? (inner.prefilter ?? null) : undefined;
+}
+
+/** The exact strings every match contains: the top-level EXACT node, or the EXACT children of a top-level AND. */
+function requiredStrings(pf: Re2Prefilter | null | undefined): string[] {
+  if (!pf) return [];
+  if (pf.type === EXACT) return [pf.str];
+  if (pf.type === AND) return pf.subs.filter((s) => s.type === EXACT).map((s) => s.str);
+  return [];
+}
+
+/** Runs of literal-safe characters (any piece of a required string is itself required). */
+function safeRuns(text: string, folded: boolean): string[] {
+  const out: string[] = [];
+  let run = '';
+  for (const c of text) {
+    const usable = isLiteralSafe(c) && !(folded && FOLDS_BEYOND_ASCII.has(c.toLowerCase()));
+    if (usable) run += c;
+    else {
+      if (run) out.push(run);
+      run = '';
     }
-    if (c === '[') {
-      j = skipClass(src, j);
-      if (j < 0) return -1;
-      continue;
-    }
-    if (c === '(') depth++;
-    else if (c === ')') {
-      depth--;
-      if (depth === 0) return j + 1;
-    }
-    j++;
   }
-  return -1;
+  if (run) out.push(run);
+  return out;
 }
 
 /** The longest required literal, lower-cased, or null. */
-export function regexLiteral(src: string): string | null {
-  const all = regexLiterals(src);
+export function regexLiteral(src: string, flags = 0): string | null {
+  const all = regexLiterals(src, flags);
   return all ? (all[0] ?? null) : null;
 }
 
-/** Every required literal run (each occurs in any match), lower-cased, longest first; null when unknown. */
-export function regexLiterals(src: string): string[] | null {
-  const pieces: string[] = [];
-  let run = '';
-  /** The previous atom was a literal character that is the last character of `run`. */
-  let lastInRun = false;
-  const flush = () => {
-    if (run) pieces.push(run);
-    run = '';
-    lastInRun = false;
-  };
-  const literal = (c: string) => {
-    if (isLiteralSafe(c)) {
-      run += c;
-      lastInRun = true;
-    } else {
-      flush();
-    }
-  };
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    switch (c) {
-      case '|':
-        return null;
-      case ')':
-        return null;
-      case '\\': {
-        const n = src[i + 1];
-        if (n === undefined) return null;
-        if (n === 'Q' || (n >= '0' && n <= '9')) return null; // quoted text, octal escapes: give up
-        if (/[A-Za-z0-9]/.test(n)) {
-          flush();
-          if ((n === 'p' || n === 'P' || n === 'x') && src[i + 2] === '{') {
-            const end = src.indexOf('}', i + 2);
-            if (end < 0) return null;
-            i = end + 1;
-          } else if (n === 'x') {
-            i += 4;
-          } else if (n === 'p' || n === 'P') {
-            i += 3;
-          } else {
-            i += 2;
-          }
-        } else {
-          literal(n);
-          i += 2;
-        }
-        continue;
-      }
-      case '[': {
-        flush();
-        const end = skipClass(src, i);
-        if (end < 0) return null;
-        i = end;
-        continue;
-      }
-      case '(': {
-        flush();
-        const end = skipGroup(src, i);
-        if (end < 0) return null;
-        i = end;
-        continue;
-      }
-      case '*':
-      case '?':
-        if (lastInRun) run = run.slice(0, -1);
-        flush();
-        i++;
-        continue;
-      case '+':
-        flush();
-        i++;
-        continue;
-      case '{': {
-        // `{n}`, `{n,}`, `{n,m}` with n ≥ 1 keep the character (it occurs at least once); `{0…}` drops it. Any other
-        // `{` is conservatively a break that also drops the previous character.
-        const m = /^\{(\d+)(,\d*)?\}/.exec(src.slice(i, i + 32));
-        if (lastInRun && (!m || Number(m[1]) === 0)) run = run.slice(0, -1);
-        flush();
-        i += m ? m[0].length : 1;
-        continue;
-      }
-      case '.':
-      case '^':
-      case '$':
-        flush();
-        i++;
-        continue;
-      default:
-        literal(c);
-        i++;
-    }
+/**
+ * Every required literal run (each occurs in any text the regular expression finds a match in), lower-cased,
+ * longest first; null when there is none or the pattern does not compile. `flags` are RE2JS compile flags.
+ */
+export function regexLiterals(src: string, flags = 0): string[] | null {
+  const folded = (flags & RE2JS.CASE_INSENSITIVE) !== 0;
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(src, flags & ~RE2JS.CASE_INSENSITIVE);
+  } catch {
+    return null;
   }
-  flush();
-  return pieces
+  const pieces = requiredStrings(prefilterOf(re))
+    .flatMap((s) => safeRuns(s, folded))
     .filter((p) => p.length >= MIN_LITERAL)
-    .map((p) => p.toLowerCase())
-    .sort((a, b) => b.length - a.length);
+    .map((p) => p.toLowerCase());
+  const unique = [...new Set(pieces)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+  return unique.length ? unique : null;
 }
