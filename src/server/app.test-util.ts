@@ -75,7 +75,7 @@ export async function openTestServer(
     admin,
     call,
     async userSession(input) {
-      const password = `password-${++n}-long-enough`;
+      const password = `user-${++n}-secret-long-enough`;
       const res = await call(admin, {
         method: 'POST',
         url: '/api/v1/users',

@@ -10,6 +10,7 @@ import { type AppContext, buildApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { type Db, migrate, openDatabase } from './db/connect.js';
 import { acquireDataDirLock, type DataDirLock } from './lockfile.js';
+import { setupInstructions } from './setup-command.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -47,14 +48,7 @@ export async function startServer(
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = config.public_url ?? `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     print(`Bulwark server listening on ${url} (database: ${db.dialect} ${db.location})`);
-    if (setupToken) {
-      print('First start: create the administrator within this run at');
-      print(`  ${url}/setup#token=${setupToken}`);
-      print(`or: curl -X POST ${url}/api/v1/setup -H 'content-type: application/json' \\`);
-      print(
-        `      -d '{"token":"${setupToken}","email":"you@example.com","name":"You","password":"<12+ characters>"}'`,
-      );
-    }
+    if (setupToken) for (const line of setupInstructions(url, setupToken)) print(line);
     print(`API docs: ${url}/api/docs`);
     let closing: Promise<void> | undefined;
     const openDb = db;

@@ -44,7 +44,35 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export function passwordProblem(password: string): string | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) return `must be at least ${MIN_PASSWORD_LENGTH} characters`;
   if (password.length > MAX_PASSWORD_LENGTH) return `must be at most ${MAX_PASSWORD_LENGTH} characters`;
+  if (looksLikePlaceholder(password)) {
+    return 'looks like a placeholder or an example (<…>, an unexpanded $VARIABLE, changeme, password…); choose a password of your own';
+  }
   return undefined;
+}
+
+/** Words that mark a password copied from a template or a document, compared without case or punctuation. */
+const PLACEHOLDER_WORDS = [
+  'changeme',
+  'changethis',
+  'replaceme',
+  'yourpassword',
+  'mypassword',
+  'examplepassword',
+  'placeholder',
+  '12characters',
+];
+
+/**
+ * A password someone pasted without filling in: a `<…>` placeholder (the setup command once printed
+ * `<12+ characters>`, and a command pasted unchanged created an administrator with that publicly known password),
+ * a shell or template variable that was never expanded, or a well-known stand-in. Refused for every new password.
+ */
+export function looksLikePlaceholder(password: string): boolean {
+  const p = password.trim();
+  if (/^<.*>$/s.test(p) || /^\[.*\]$/s.test(p)) return true;
+  if (/^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(p) || /^(\{\{.*\}\}|%[A-Za-z_]+%)$/s.test(p)) return true;
+  const letters = p.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return letters.startsWith('password') || PLACEHOLDER_WORDS.some((w) => letters.includes(w));
 }
 
 /** A hash of a random password: login against a missing user costs the same time as against a real one. */

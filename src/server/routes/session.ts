@@ -42,33 +42,51 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
     };
   };
 
-  app.post(
-    '/api/v1/setup',
-    {
-      config: { access: 'public', ...loginLimit },
-      preHandler: accountLimiter(),
-      schema: {
-        tags: ['session'],
-        summary: 'Create the first administrator with the setup token printed on first start',
-        body: Type.Object(
-          {
-            token: Type.String({ minLength: 1, maxLength: 200 }),
-            email: Email,
-            name: Type.String({ minLength: 1, maxLength: 200 }),
-            password: Password,
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: User, 403: ErrorBody, 409: ErrorBody },
+  // The setup route alone also reads an HTML-form body, so that the command printed on first start can send the
+  // password with `curl --data-urlencode password@-` from a prompt instead of asking people to edit a JSON
+  // literal (pasted unchanged, that literal once created an administrator with the placeholder as password).
+  await app.register(async (scope) => {
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 16 * 1024 },
+      (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    await setupRoute(scope);
+  });
+
+  async function setupRoute(scope: FastifyInstance): Promise<void> {
+    scope.post(
+      '/api/v1/setup',
+      {
+        config: { access: 'public', ...loginLimit },
+        preHandler: accountLimiter(),
+        schema: {
+          tags: ['session'],
+          summary: 'Create the first administrator with the setup token printed on first start',
+          description:
+            'JSON, or an HTML-form body (application/x-www-form-urlencoded) as the printed curl command sends. ' +
+            'Passwords that look like placeholders (<…>, changeme, password…) are refused with 400.',
+          consumes: ['application/json', 'application/x-www-form-urlencoded'],
+          body: Type.Object(
+            {
+              token: Type.String({ minLength: 1, maxLength: 200 }),
+              email: Email,
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              password: Password,
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: User, 400: ErrorBody, 403: ErrorBody, 409: ErrorBody },
+        },
       },
-    },
-    async (request, reply) => {
-      const body = request.body as { token: string; email: string; name: string; password: string };
-      const user = await ctx.accounts.completeSetup(body);
-      request.log.info({ user: user.email }, 'first administrator created');
-      return reply.status(201).send(user);
-    },
-  );
+      async (request, reply) => {
+        const body = request.body as { token: string; email: string; name: string; password: string };
+        const user = await ctx.accounts.completeSetup(body);
+        request.log.info({ user: user.email }, 'first administrator created');
+        return reply.status(201).send(user);
+      },
+    );
+  }
 
   app.post(
     '/api/v1/session',

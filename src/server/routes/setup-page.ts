@@ -16,6 +16,9 @@ button{margin-top:1.2rem;padding:.6rem 1.2rem;font:inherit}#msg{margin-top:1rem}
 <label for="name">Name</label><input id="name" name="name" required>
 <label for="password">Password (12 characters or more)</label><input id="password" name="password" type="password" minlength="12" required autocomplete="new-password">
 <button type="submit">Create administrator</button></form><p id="msg" role="status"></p>
+<div id="next" hidden><p>Bulwark has no web console yet. Next:</p><ul>
+<li>sign in through the API, <code>POST /api/v1/session</code>, and create an API token for scripts and the <code>bulwark</code> command line (<code>POST /api/v1/tokens</code>);</li>
+<li>or try every call in the <a href="/api/docs">interactive API documentation</a> (sign in there, then authorize with the <code>csrf_token</code> the sign-in returns).</li></ul></div>
 <script>
 const m = /[#&]token=([^&]+)/.exec(location.hash); if (m) document.getElementById('token').value = decodeURIComponent(m[1]);
 document.getElementById('f').addEventListener('submit', async (e) => {
@@ -23,8 +26,8 @@ document.getElementById('f').addEventListener('submit', async (e) => {
   const data = Object.fromEntries(new FormData(e.target));
   const res = await fetch('/api/v1/setup', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(data) });
   const body = await res.json().catch(() => ({}));
-  document.getElementById('msg').textContent = res.ok ? 'Administrator ' + body.email + ' created. Sign in through the API (POST /api/v1/session) or the console.' : (body.message || 'Setup failed');
-  if (res.ok) history.replaceState(null, '', '/setup');
+  document.getElementById('msg').textContent = res.ok ? 'Administrator ' + body.email + ' created.' : (body.message || 'Setup failed');
+  if (res.ok) { history.replaceState(null, '', '/setup'); document.getElementById('f').hidden = true; document.getElementById('next').hidden = false; }
 });
 </script></body></html>
 `;
