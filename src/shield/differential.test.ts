@@ -84,6 +84,16 @@ const BULWARK_PARSER_REJECTS: Record<string, number> = {
   'crs:tests/regression/tests/REQUEST-920-PROTOCOL-ENFORCEMENT/920300.yaml#3': 501, // CONNECT
 };
 
+/**
+ * Requests whose target the gateway refuses on purpose because IIS + ASP.NET would read it differently from its
+ * decoded text (src/shield/http1/target.ts; docs/shield.md "Canonicalisation"): "#", "\\", dot segments, trailing
+ * dots, "%u", double encoding, ":", encoded controls… nginx passes most of them on. A documented class of
+ * differences (Bulwark 400, oracle whatever its rules decide), not a list.
+ */
+function refusedTarget(raw: Buffer): boolean {
+  return parseAll(raw).error?.reason.startsWith('request-target refused:') === true;
+}
+
 function loadRules(files: string[]): Ruleset {
   return mergeRulesets(...files.map((f) => parseSecLang(readFileSync(f, 'utf8'), f)));
 }
@@ -153,6 +163,7 @@ for (const strict of [false, true]) {
         for (const r of all) {
           const b = ours.get(r.name)!.outcome;
           const o = theirs.get(r.name)!.outcome;
+          if (b === 'reject' && refusedTarget(r.raw)) continue;
           if (b !== o) diffs[r.name] = { bulwark: b, oracle: o };
         }
         const expected = Object.fromEntries(
@@ -166,7 +177,7 @@ for (const strict of [false, true]) {
       it('answers the same status as ModSecurity for every deny', () => {
         for (const r of all) {
           const o = theirs.get(r.name)!;
-          if (o.outcome === 'block')
+          if (o.outcome === 'block' && !refusedTarget(r.raw))
             expect(ours.get(r.name)!.status, r.name).toBe(o.statuses.find((s) => s >= 400));
         }
       });
@@ -190,11 +201,12 @@ for (const strict of [false, true]) {
           .filter((r) => ours.get(r.name)!.outcome === 'allow')
           .map((r) => r.name);
         expect(passed).toEqual([]);
-        // Only obs-fold is stopped by the parser; every other attack is a rule decision.
+        // Only obs-fold and a target IIS reads differently ("/./") are stopped by the parser; every other attack
+        // is a rule decision.
         const parserStopped = corpus.attacks
           .filter((r) => ours.get(r.name)!.outcome === 'reject')
           .map((r) => r.name);
-        expect(parserStopped).toEqual(['evasion-obs-fold']);
+        expect(parserStopped).toEqual(['27065-percent-schema-dotslash-path', 'evasion-obs-fold']);
       });
 
       it('blocks 0% of the benign corpus by rule (parser rejections listed: CONNECT only)', () => {
@@ -204,7 +216,7 @@ for (const strict of [false, true]) {
         expect(ruled).toEqual([]);
         const rejected = Object.fromEntries(
           corpus.benign
-            .filter((r) => ours.get(r.name)!.outcome === 'reject')
+            .filter((r) => ours.get(r.name)!.outcome === 'reject' && !refusedTarget(r.raw))
             .map((r) => [r.name, ours.get(r.name)!.status]),
         );
         expect(rejected).toEqual(
@@ -276,6 +288,7 @@ describe.skipIf(Boolean(missing))(
       for (const r of all) {
         const b = ours.get(r.name)!;
         const o = theirs.get(r.name)!;
+        if (b === 'reject' && refusedTarget(r.raw)) continue;
         if (b !== o) diffs[r.name] = { bulwark: b, oracle: o };
       }
       const expected = Object.fromEntries(

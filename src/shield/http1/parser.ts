@@ -18,10 +18,14 @@
  * - Request-line: `method SP request-target SP HTTP/1.x CRLF` with single spaces; method any RFC 9110 token
  *   (RPC_IN_DATA, PROPFIND pass); target in origin-form or absolute-form (http/https), `*` for OPTIONS only;
  *   CONNECT → 501; HTTP/2+ on the request-line → 505; HTTP/1.1 needs exactly one Host (RFC 9112 §3.2).
+ * - Targets IIS + ASP.NET read differently from their decoded text (`#`, `\`, `%5c`, dot segments, trailing dots,
+ *   `%u`, double encoding, controls, `:`, `(S(…))`, 8.3 names) → 400 before any rule runs (./target.ts).
  * - Head larger than `maxHeaderBytes` or more than `maxHeaders` fields → 431.
  * After an `error` event the parser is dead (every later push returns nothing): the caller must answer (if it
  * wants) and close the connection.
  */
+
+import { ambiguousTarget } from './target.js';
 
 export type ParserErrorStatus = 400 | 413 | 431 | 501 | 505;
 
@@ -169,6 +173,26 @@ interface Framing {
   upgrade: boolean;
 }
 
+/**
+ * The request-target's form (RFC 9112 §3.2), then the forms IIS + ASP.NET read differently from their decoded text
+ * (`#`, backslashes, dot segments, trailing dots, `%u`, double encoding, …: see ./target.ts): all 400.
+ */
+function validateTarget(method: string, target: string): void {
+  if (!isTarget(target)) throw new HttpError(400, 'invalid character in request-target');
+  if (target === '*') {
+    if (method !== 'OPTIONS') throw new HttpError(400, 'asterisk-form target is for OPTIONS only');
+  } else if (target.charCodeAt(0) !== 0x2f /* / */) {
+    if (!/^https?:\/\/[^/?#]+([/?].*)?$/i.test(target)) {
+      throw new HttpError(400, 'request-target is neither origin-form nor absolute-form');
+    }
+    if (/^https?:\/\/[^/?#]*@/i.test(target)) {
+      throw new HttpError(400, 'userinfo in an absolute-form target (RFC 9110 §4.2.4)');
+    }
+  }
+  const ambiguous = ambiguousTarget(target);
+  if (ambiguous) throw new HttpError(400, `request-target refused: ${ambiguous}`);
+}
+
 function parseHead(text: string, maxHeaders: number, maxBody: number): RequestHead {
   const lines = text.split('\r\n');
   const requestLine = lines[0] ?? '';
@@ -187,17 +211,7 @@ function parseHead(text: string, maxHeaders: number, maxBody: number): RequestHe
   const httpVersion = vm[2] === '0' ? '1.0' : '1.1';
   if (vm[2] !== '0' && vm[2] !== '1') throw new HttpError(505, `HTTP version 1.${vm[2]} not supported`);
   if (method === 'CONNECT') throw new HttpError(501, 'CONNECT is not supported');
-  if (!isTarget(target)) throw new HttpError(400, 'invalid character in request-target');
-  if (target === '*') {
-    if (method !== 'OPTIONS') throw new HttpError(400, 'asterisk-form target is for OPTIONS only');
-  } else if (target.charCodeAt(0) !== 0x2f /* / */) {
-    if (!/^https?:\/\/[^/?#]+([/?].*)?$/i.test(target)) {
-      throw new HttpError(400, 'request-target is neither origin-form nor absolute-form');
-    }
-    if (/^https?:\/\/[^/?#]*@/i.test(target)) {
-      throw new HttpError(400, 'userinfo in an absolute-form target (RFC 9110 §4.2.4)');
-    }
-  }
+  validateTarget(method, target);
 
   const headers: Array<[string, string]> = [];
   for (let i = 1; i < lines.length; i++) {

@@ -9,6 +9,7 @@ const FILES = ['eomt.conf', 'strict.conf', 'cve-2021-27065.conf'];
 const VARIABLES = new Set([
   'REQUEST_URI',
   'REQUEST_FILENAME',
+  'REQUEST_LINE',
   'REQUEST_METHOD',
   'QUERY_STRING',
   'ARGS',
@@ -42,6 +43,7 @@ const TRANSFORMS = new Set([
   'removeNulls',
   'base64Decode',
   'normalizePath',
+  'normalizePathWin',
   'none',
 ]);
 const ACTIONS = new Set([
@@ -87,7 +89,7 @@ describe('ProxyLogon SecLang files', () => {
   const all = FILES.flatMap(rules);
 
   it('use only the supported variables, operators, transformations and actions', () => {
-    expect(all.length).toBe(8);
+    expect(all.length).toBe(9);
     for (const r of all) {
       for (const v of r.variables.split('|')) expect(VARIABLES, `${r.file}: ${v}`).toContain(v.split(':')[0]);
       const op = /^@(\w+)\s/.exec(r.operator)?.[1];
