@@ -279,6 +279,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       'postgres://user:password@host:5432/db (env BULWARK_DATABASE_URL); default: embedded SQLite in the data directory',
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
+    .option(
+      '--log-format <format>',
+      'auto (readable lines on a terminal, JSON otherwise), json or pretty (default auto; env BULWARK_LOG_FORMAT)',
+    )
     .action(async (opts: import('./commands/serve.js').ServeCliOptions) => {
       const { runServe } = await import('./commands/serve.js');
       const g = program.opts<{ dataDir: string }>();

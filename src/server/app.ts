@@ -19,6 +19,7 @@ import { ScopedData } from './data/scoped.js';
 import type { Db } from './db/connect.js';
 import { ApiError, forbidden, unauthorized } from './errors.js';
 import { FleetExposure } from './exposure/service.js';
+import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { registerRoutes } from './routes/index.js';
 
@@ -74,25 +75,10 @@ export async function buildApp(options: {
     fleet: new FleetExposure(db, metrics),
     ready: false,
   };
-  // Never log credentials: headers that carry them, and any body field that could.
-  const redact = {
-    paths: [
-      'req.headers.authorization',
-      'req.headers.cookie',
-      'req.headers["x-csrf-token"]',
-      'res.headers["set-cookie"]',
-    ],
-    censor: '[redacted]',
-  };
+  const logging = loggingSetup(config, options.logger);
   const app = Fastify({
-    // Security fix: a caller-supplied logger configuration (e.g. a stream) used to replace this one wholesale and
-    // so dropped the redaction; it now always applies unless the caller brings its own `redact`.
-    logger:
-      options.logger === undefined
-        ? { level: config.log_level, redact }
-        : typeof options.logger === 'object'
-          ? { level: config.log_level, redact, ...options.logger }
-          : options.logger,
+    logger: logging.logger,
+    disableRequestLogging: logging.readable,
     trustProxy: config.trust_proxy,
     bodyLimit: 8 * 1024 * 1024,
     // Ids in URLs are bounded; a longer path is hostile or a mistake.
@@ -176,6 +162,7 @@ export async function buildApp(options: {
     request.data = new ScopedData(db, principal.scope, ctx.fleet);
   });
 
+  if (logging.readable) logRequests(app);
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.observe(
       {

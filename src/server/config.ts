@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DataFileError, parseDataText } from '../core/index.js';
+import { LOG_FORMATS } from './logging.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -25,6 +26,8 @@ export const serverConfigSchema = z.strictObject({
   /** The URL people reach the server at (printed on start, used for links). */
   public_url: z.url().optional(),
   log_level: z.enum(LOG_LEVELS).default('info'),
+  /** Log lines: `auto` (readable on a terminal, JSON otherwise), `json` or `pretty`. */
+  log_format: z.enum(LOG_FORMATS).default('auto'),
   /** Trust X-Forwarded-* from a reverse proxy: false, true, or a comma-separated list of proxy addresses/CIDRs. */
   trust_proxy: z.union([z.boolean(), z.string().min(1)]).default(false),
   /** Serve HTTPS with this certificate and key (PEM files). */
@@ -55,6 +58,7 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_DATABASE_URL: 'database_url',
   BULWARK_PUBLIC_URL: 'public_url',
   BULWARK_LOG_LEVEL: 'log_level',
+  BULWARK_LOG_FORMAT: 'log_format',
   BULWARK_TRUST_PROXY: 'trust_proxy',
   BULWARK_METRICS_TOKEN: 'metrics_token',
   BULWARK_DATABASE_POOL_SIZE: 'database_pool_size',

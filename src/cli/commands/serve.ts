@@ -11,6 +11,7 @@ export interface ServeCliOptions {
   port?: string;
   database?: string;
   logLevel?: string;
+  logFormat?: string;
 }
 
 export async function runServe(io: Io, dataDir: string | undefined, opts: ServeCliOptions): Promise<number> {
@@ -27,6 +28,7 @@ export async function runServe(io: Io, dataDir: string | undefined, opts: ServeC
         database_url: opts.database,
         data_dir: dataDir,
         log_level: opts.logLevel as never,
+        log_format: opts.logFormat as never,
       },
     });
   } catch (err) {
