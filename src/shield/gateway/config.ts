@@ -112,8 +112,33 @@ const LimitsSchema = z
       .default(15 * 60_000),
     /** close(): in-flight requests get this long to finish before their connections are destroyed. */
     shutdown_grace_ms: z.number().int().min(0).default(10_000),
+    // Resource bounds (docs/shield.md, "Limits"): each default leaves room for Exchange's long-lived traffic.
+    /** Open client connections, all listeners together; over it a new connection is answered 503 and closed. */
+    max_connections: z.number().int().min(1).default(10_000),
+    /** Open client connections per source address (0: no cap). NAT and load balancers share one address. */
+    max_connections_per_address: z.number().int().min(0).default(1024),
+    /** A response write the client does not drain within this (no progress) closes its connection. */
+    client_write_timeout_ms: z.number().int().min(10).default(60_000),
+    /** Ordinary request bodies: fewer than `min_body_rate_bytes` in a window of this long → 408. */
+    min_body_rate_window_ms: z.number().int().min(10).default(30_000),
+    /** Bytes a body must bring per window (0: no rate check; body_timeout_ms still bounds the whole body). */
+    min_body_rate_bytes: z.number().int().min(0).default(4096),
+    /** Request bodies held in memory (inspected or waiting for an upstream), all connections: over it → 503. */
+    max_buffered_body_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(256 * 1024 * 1024),
+    /** A request waiting for a free upstream connection (route pool at max_sockets) gets 503 after this. */
+    pool_wait_timeout_ms: z.number().int().min(10).default(10_000),
+    /** Requests that may wait per route pool; one more is answered 503 at once. */
+    pool_queue_max: z.number().int().min(0).default(1024),
   })
-  .strict();
+  .strict()
+  .refine((l) => l.max_buffered_body_bytes >= l.max_inspect_body_bytes, {
+    message: 'max_buffered_body_bytes must be at least max_inspect_body_bytes (one inspected body must fit)',
+    path: ['max_buffered_body_bytes'],
+  });
 
 export const GatewayConfigSchema = z
   .object({

@@ -50,6 +50,95 @@ export class GatewayMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+
+  // ---- resource bounds (limits.*): counters where a bound acted, gauges read only when scraped ----
+  readonly rejectedConnections = new Counter({
+    name: 'bulwark_gateway_rejected_connections_total',
+    help: 'Client connections answered 503 and closed on accept, by reason (max_connections, per_address)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly timeouts = new Counter({
+    name: 'bulwark_gateway_timeouts_total',
+    help: 'Client connections cut by a time bound, by kind (header, idle, body, body_rate, client_write, rpc_idle, tunnel_idle)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly poolRejections = new Counter({
+    name: 'bulwark_gateway_pool_rejections_total',
+    help: 'Requests answered 503 for want of an upstream connection, by route and reason (queue_full, wait_timeout)',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly bodyBudgetRejections = new Counter({
+    name: 'bulwark_gateway_body_budget_rejections_total',
+    help: 'Requests answered 503 because the global buffered-body budget (max_buffered_body_bytes) was spent',
+    registers: [this.registry],
+  });
+
+  /** Set by the gateway: what the scrape-time gauges below read. */
+  source: MetricsSource | undefined;
+
+  constructor() {
+    const src = () => this.source;
+    new Gauge({
+      name: 'bulwark_gateway_pool_connections',
+      help: 'Upstream connections per route pool by state (active: leased to a request, idle: kept alive)',
+      labelNames: ['route', 'state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [route, s] of src()?.pools() ?? []) {
+          this.set({ route, state: 'active' }, s.active);
+          this.set({ route, state: 'idle' }, s.idle);
+        }
+      },
+    });
+    new Gauge({
+      name: 'bulwark_gateway_pool_waiting',
+      help: 'Requests waiting for an upstream connection, per route',
+      labelNames: ['route'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [route, s] of src()?.pools() ?? []) this.set({ route }, s.waiting);
+      },
+    });
+    new Gauge({
+      name: 'bulwark_gateway_buffered_body_bytes',
+      help: 'Request body bytes held in memory now (inspection and upstream wait), all connections',
+      registers: [this.registry],
+      collect() {
+        this.set(src()?.bufferedBodyBytes() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'bulwark_gateway_buffered_body_bytes_peak',
+      help: 'Highest bulwark_gateway_buffered_body_bytes since start',
+      registers: [this.registry],
+      collect() {
+        this.set(src()?.bufferedBodyBytesPeak() ?? 0);
+      },
+    });
+  }
+
+  /** One sample of a metric (tests and the health view): the value for `labels`, or 0. */
+  async value(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const m = this.registry.getSingleMetric(name);
+    if (!m) throw new Error(`no metric ${name}`);
+    const data = await m.get();
+    const hit = data.values.find((v) =>
+      Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want),
+    );
+    return hit?.value ?? 0;
+  }
+}
+
+/** What the scrape-time gauges read from a running gateway. */
+export interface MetricsSource {
+  pools(): Iterable<[string, { active: number; idle: number; waiting: number }]>;
+  bufferedBodyBytes(): number;
+  bufferedBodyBytesPeak(): number;
 }
 
 /** A JSON-lines sink: a file (appended), `-` for stdout, or nothing. */

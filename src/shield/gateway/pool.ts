@@ -1,6 +1,7 @@
 /**
  * Per-route keep-alive pool of upstream connections (plain TCP or TLS with the route's CA and/or a SHA-256 pin of
- * the leaf certificate). At most `maxSockets` connections are open or in use; further requests wait in order.
+ * the leaf certificate). At most `maxSockets` connections are open or in use; further requests wait in order, at
+ * most `queueMax` of them and each at most `waitTimeoutMs` (then PoolBusyError: the caller answers 503).
  */
 import { createHash } from 'node:crypto';
 import net from 'node:net';
@@ -9,6 +10,31 @@ import type { CompiledUpstream } from './config.js';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
+}
+
+/** No connection free: the wait queue is full, or the wait lasted `waitTimeoutMs`. */
+export class PoolBusyError extends UpstreamError {
+  constructor(
+    readonly reason: 'queue_full' | 'wait_timeout',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PoolBounds {
+  /** Longest wait for a connection when all `maxSockets` are in use. */
+  waitTimeoutMs: number;
+  /** Most requests waiting at once; one more is refused at once. */
+  queueMax: number;
+}
+
+interface Waiter {
+  resolve: (l: Lease) => void;
+  reject: (e: Error) => void;
+  /** Only waiters hold a timer: a request that finds a connection costs none. */
+  timer: NodeJS.Timeout;
+  owner: object | undefined;
 }
 
 export interface Lease {
@@ -20,16 +46,20 @@ export interface Lease {
 export class UpstreamPool {
   private idle: net.Socket[] = [];
   private active = 0;
-  private waiters: Array<{ resolve: (l: Lease) => void; reject: (e: Error) => void }> = [];
+  private waiters: Waiter[] = [];
   private closed = false;
 
-  constructor(readonly upstream: CompiledUpstream) {}
+  constructor(
+    readonly upstream: CompiledUpstream,
+    readonly bounds: PoolBounds = { waitTimeoutMs: 10_000, queueMax: 1024 },
+  ) {}
 
   get stats() {
     return { idle: this.idle.length, active: this.active, waiting: this.waiters.length };
   }
 
-  acquire(): Promise<Lease> {
+  /** A connection; `owner` lets `cancel(owner)` withdraw the wait when the client goes away. */
+  acquire(owner?: object): Promise<Lease> {
     if (this.closed)
       return Promise.reject(new UpstreamError('upstream pool closed (configuration reloaded)'));
     const s = this.idle.pop();
@@ -49,7 +79,51 @@ export class UpstreamPool {
         },
       );
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (this.waiters.length >= this.bounds.queueMax) {
+      return Promise.reject(
+        new PoolBusyError(
+          'queue_full',
+          `upstream ${this.upstream.label}: all ${this.upstream.maxSockets} connections busy and ${this.bounds.queueMax} requests already waiting`,
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        owner,
+        timer: setTimeout(() => {
+          this.dropWaiter(w);
+          reject(
+            new PoolBusyError(
+              'wait_timeout',
+              `upstream ${this.upstream.label}: no connection free within ${this.bounds.waitTimeoutMs} ms (all ${this.upstream.maxSockets} busy)`,
+            ),
+          );
+        }, this.bounds.waitTimeoutMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** Withdraw `owner`'s wait (its client closed): the next connection goes to someone still there. */
+  cancel(owner: object): void {
+    const w = this.waiters.find((x) => x.owner === owner);
+    if (!w) return;
+    this.dropWaiter(w);
+    w.reject(new UpstreamError('request withdrawn'));
+  }
+
+  private dropWaiter(w: Waiter) {
+    clearTimeout(w.timer);
+    const i = this.waiters.indexOf(w);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+
+  private takeWaiter(): Waiter | undefined {
+    const w = this.waiters.shift();
+    if (w) clearTimeout(w.timer);
+    return w;
   }
 
   /** Give a leased socket back: kept for reuse when `reusable`, else destroyed. */
@@ -64,7 +138,7 @@ export class UpstreamPool {
       socket.removeAllListeners('timeout');
       socket.setTimeout(0);
       socket.resume();
-      const waiter = this.waiters.shift();
+      const waiter = this.takeWaiter();
       if (waiter) {
         this.active++;
         waiter.resolve({ socket, reused: true });
@@ -92,7 +166,10 @@ export class UpstreamPool {
     this.closed = true;
     for (const s of this.idle) s.destroy();
     this.idle = [];
-    for (const w of this.waiters) w.reject(new UpstreamError('upstream pool closed'));
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new UpstreamError('upstream pool closed'));
+    }
     this.waiters = [];
   }
 
@@ -106,7 +183,7 @@ export class UpstreamPool {
 
   private next() {
     if (this.waiters.length === 0 || this.active >= this.upstream.maxSockets) return;
-    const w = this.waiters.shift()!;
+    const w = this.takeWaiter()!;
     this.active++;
     this.connect().then(
       (socket) => w.resolve({ socket, reused: false }),

@@ -35,8 +35,9 @@ import {
   type GatewayConfig,
   GatewayConfigError,
 } from './config.js';
+import { BodyBudget, BodyRateGuard, ConnectionCaps, type ConnectionRefusal } from './limits.js';
 import { auditMatches, GatewayMetrics, JsonLog } from './observe.js';
-import { type Lease, UpstreamPool } from './pool.js';
+import { type Lease, PoolBusyError, UpstreamPool } from './pool.js';
 import { createResponseParser, type ResponseHead, type ResponseParser } from './response.js';
 
 export interface GatewayAddress {
@@ -89,6 +90,22 @@ function simpleResponse(status: number, body = '', close = true, type = 'text/pl
     `${body ? `Content-Type: ${type}\r\n` : ''}` +
     `${close ? 'Connection: close\r\n' : ''}\r\n${body}`
   );
+}
+
+/**
+ * Over a connection cap: a 503 the client can read (never silence), then close. The request is not read; what the
+ * client sends is discarded for at most a second so the answer is not lost to a reset.
+ */
+function refuseConnection(sock: net.Socket, reason: ConnectionRefusal) {
+  const why = reason === 'per_address' ? 'too many connections from your address' : 'too many connections';
+  const body = `${why}, retry later\n`;
+  sock.on('error', () => {});
+  sock.on('data', () => {});
+  sock.end(
+    `HTTP/1.1 503 Service Unavailable\r\nContent-Length: ${body.length}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Retry-After: 5\r\nConnection: close\r\n\r\n${body}`,
+  );
+  setTimeout(() => sock.destroy(), 1000).unref();
 }
 
 function isLoopback(addr: string): boolean {
@@ -146,7 +163,9 @@ class Generation {
   >;
 
   constructor(readonly compiled: CompiledConfig) {
-    for (const r of compiled.routes) this.pools.set(r.name, new UpstreamPool(r.upstream));
+    const l = compiled.config.limits;
+    const bounds = { waitTimeoutMs: l.pool_wait_timeout_ms, queueMax: l.pool_queue_max };
+    for (const r of compiled.routes) this.pools.set(r.name, new UpstreamPool(r.upstream, bounds));
     this.tlsContexts = compiled.tls.map((t) => {
       if (!t) return undefined;
       try {
@@ -214,9 +233,17 @@ class GatewayImpl {
   addresses: GatewayAddress[] = [];
   closing = false;
 
+  readonly caps = new ConnectionCaps();
+  readonly budget = new BodyBudget();
+
   constructor(public gen: Generation) {
     this.accessLog = new JsonLog(gen.compiled.config.access_log);
     this.auditLog = new JsonLog(gen.compiled.config.audit_log);
+    this.metrics.source = {
+      pools: () => [...this.gen.pools].map(([route, p]) => [route, p.stats] as const),
+      bufferedBodyBytes: () => this.budget.used,
+      bufferedBodyBytesPeak: () => this.budget.peak,
+    };
   }
 
   get config(): GatewayConfig {
@@ -269,10 +296,18 @@ class GatewayImpl {
       sock.destroy();
       return;
     }
+    const addr = normalizeAddr(sock.remoteAddress);
+    const refused = this.caps.admit(addr, this.config.limits);
+    if (refused) {
+      this.metrics.rejectedConnections.inc({ reason: refused });
+      refuseConnection(sock, refused);
+      return;
+    }
     const c = new ClientConn(this, sock, isTls);
     this.connections.add(c);
     this.metrics.connections.inc();
     sock.once('close', () => {
+      this.caps.release(addr);
       this.connections.delete(c);
       this.metrics.connections.dec();
     });
@@ -382,6 +417,8 @@ interface Exchange {
   upstreamReqDone: boolean;
   retried: boolean;
   logged: boolean;
+  /** Bytes of `pending` reserved from the gateway's body budget (limits.max_buffered_body_bytes). */
+  budgeted: number;
 }
 
 class ClientConn {
@@ -392,6 +429,9 @@ class ClientConn {
   private headerTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private bodyTimer: NodeJS.Timeout | undefined;
+  private rateGuard: BodyRateGuard | undefined;
+  /** Armed only while a response write waits for the client to drain (limits.client_write_timeout_ms). */
+  private writeTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private dead = false;
   private clientEnded = false;
@@ -427,6 +467,7 @@ class ClientConn {
     this.headerTimer = setTimeout(() => {
       this.headerTimer = undefined;
       if (this.cur) return;
+      this.gw.metrics.timeouts.inc({ kind: 'header' });
       if (this.parser.idle) this.destroy();
       else this.failLocal(408, 'request head not received in time');
     }, this.limits.header_timeout_ms);
@@ -434,14 +475,19 @@ class ClientConn {
 
   private armIdleTimer() {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.destroy(), this.limits.idle_timeout_ms);
+    this.idleTimer = setTimeout(() => {
+      this.gw.metrics.timeouts.inc({ kind: 'idle' });
+      this.destroy();
+    }, this.limits.idle_timeout_ms);
   }
 
   private clearTimers() {
     clearTimeout(this.headerTimer);
     clearTimeout(this.idleTimer);
     clearTimeout(this.bodyTimer);
-    this.headerTimer = this.idleTimer = this.bodyTimer = undefined;
+    clearTimeout(this.writeTimer);
+    this.rateGuard?.stop();
+    this.headerTimer = this.idleTimer = this.bodyTimer = this.writeTimer = this.rateGuard = undefined;
   }
 
   // ---- client input ----------------------------------------------------------------------------------------
@@ -481,6 +527,8 @@ class ClientConn {
     const x = this.cur;
     if (x) {
       if (!x.resDone) x.error ??= 'client closed the connection';
+      x.pool?.cancel(x);
+      this.releaseBudget(x);
       this.abortUpstream(x);
       this.log(x);
       this.cur = undefined;
@@ -605,20 +653,28 @@ class ClientConn {
       upstreamReqDone: false,
       retried: false,
       logged: false,
+      budgeted: 0,
     };
     this.cur = x;
     if (x.hasBody && !x.stream) {
-      this.bodyTimer = setTimeout(() => {
-        x.error = 'request body not received in time';
-        x.closeAfter = true;
-        this.abortUpstream(x);
-        if (!x.resStarted) {
-          x.status = 408;
-          x.decision = 'error';
-          this.writeAndClose(simpleResponse(408, 'request body not received in time\n'));
-        } else this.destroy();
-        this.finishExchange(x);
-      }, this.limits.body_timeout_ms);
+      this.bodyTimer = setTimeout(
+        () => this.bodyTimedOut(x, 'body', 'request body not received in time'),
+        this.limits.body_timeout_ms,
+      );
+      const l = this.limits;
+      if (l.min_body_rate_bytes > 0) {
+        this.rateGuard = new BodyRateGuard(
+          l.min_body_rate_window_ms,
+          l.min_body_rate_bytes,
+          () => this.sock.isPaused(),
+          () =>
+            this.bodyTimedOut(
+              x,
+              'body_rate',
+              `request body slower than ${l.min_body_rate_bytes} bytes per ${l.min_body_rate_window_ms} ms`,
+            ),
+        );
+      }
     }
 
     // Local endpoints.
@@ -756,13 +812,67 @@ class ClientConn {
     if (x.reqDone) this.finishExchange(x);
   }
 
+  /** The body did not arrive in time (`body`) or too slowly (`body_rate`): 408, and the upstream freed. */
+  private bodyTimedOut(x: Exchange, kind: 'body' | 'body_rate', reason: string) {
+    if (this.cur !== x || this.dead) return;
+    this.gw.metrics.timeouts.inc({ kind });
+    x.error = reason;
+    x.closeAfter = true;
+    x.pool?.cancel(x);
+    this.abortUpstream(x);
+    if (!x.resStarted) {
+      x.status = 408;
+      x.decision = 'error';
+      x.resDone = true;
+      this.writeAndClose(simpleResponse(408, `${reason}\n`));
+    } else this.destroy();
+    this.finishExchange(x);
+  }
+
+  private stopRateGuard() {
+    this.rateGuard?.stop();
+    this.rateGuard = undefined;
+  }
+
+  /** The gateway-wide body budget is spent: 503 (and close) rather than memory growing with every client. */
+  private refuseOverBudget(x: Exchange) {
+    this.gw.metrics.bodyBudgetRejections.inc();
+    x.error = `buffered request bodies over limits.max_buffered_body_bytes (${this.limits.max_buffered_body_bytes})`;
+    x.decision = 'error';
+    x.txn = undefined;
+    x.phase = 'local';
+    x.pool?.cancel(x);
+    this.releaseBudget(x);
+    x.pending = [];
+    x.pendingBytes = 0;
+    if (x.resStarted) {
+      this.destroy();
+      this.finishExchange(x);
+    } else {
+      const why = 'gateway busy: too many request bodies in memory, retry later\n';
+      this.respondLocal(x, 503, why, undefined, true);
+    }
+  }
+
+  private releaseBudget(x: Exchange) {
+    if (x.budgeted === 0) return;
+    this.gw.budget.give(x.budgeted);
+    x.budgeted = 0;
+  }
+
   private onBody(x: Exchange, data: Buffer) {
     x.bodyIn += data.length;
+    this.rateGuard?.count(data.length);
     if (x.phase === 'local') return; // answered locally: discard
     if (x.phase === 'forward') {
       this.writeBody(x, data);
       return;
     }
+    if (!this.gw.budget.take(data.length, this.limits.max_buffered_body_bytes)) {
+      this.refuseOverBudget(x);
+      return;
+    }
+    x.budgeted += data.length;
     x.pending.push(data);
     x.pendingBytes += data.length;
     if (x.phase === 'inspect' && x.pendingBytes >= this.limits.max_inspect_body_bytes) {
@@ -776,6 +886,7 @@ class ClientConn {
     x.reqDone = true;
     clearTimeout(this.bodyTimer);
     this.bodyTimer = undefined;
+    this.stopRateGuard();
     if (trailers) x.trailers = trailers;
     if (x.phase === 'inspect') this.inspectBody(x);
     else if (x.phase === 'forward') this.endUpstreamRequest(x);
@@ -801,7 +912,7 @@ class ClientConn {
     const pool = x.gen.pools.get(route.name)!;
     x.pool = pool;
     x.phase = 'connect';
-    pool.acquire().then(
+    pool.acquire(x).then(
       (lease) => {
         if (this.cur !== x || this.dead) {
           pool.release(lease.socket, false);
@@ -810,8 +921,22 @@ class ClientConn {
         x.lease = lease;
         this.startForward(x, lease);
       },
-      (e: Error) => this.upstreamFailed(x, e.message),
+      (e: Error) => {
+        if (e instanceof PoolBusyError) this.poolBusy(x, e);
+        else this.upstreamFailed(x, e.message);
+      },
     );
+  }
+
+  /** No upstream connection free (queue full or waited pool_wait_timeout_ms): a clean 503, never silence. */
+  private poolBusy(x: Exchange, e: PoolBusyError) {
+    if (this.cur !== x || x.resDone) return;
+    this.gw.metrics.poolRejections.inc({ route: x.route?.name ?? '', reason: e.reason });
+    x.error = e.message;
+    x.decision = 'error';
+    x.phase = 'local';
+    this.releaseBudget(x);
+    this.respondLocal(x, 503, 'upstream busy: no connection free, retry later\n', undefined, true);
   }
 
   private upstreamFailed(x: Exchange, reason: string) {
@@ -891,14 +1016,14 @@ class ClientConn {
       if (this.cur === x && !this.dead) this.sock.resume();
     });
     if (x.stream) {
-      up.setTimeout(this.limits.stream_idle_timeout_ms, () => {
+      const onIdle = () => {
+        if (this.dead) return; // both sides idle: counted once
         x.error = 'stream idle timeout';
+        this.gw.metrics.timeouts.inc({ kind: x.tunnel ? 'tunnel_idle' : 'rpc_idle' });
         this.destroy();
-      });
-      this.sock.setTimeout(this.limits.stream_idle_timeout_ms, () => {
-        x.error = 'stream idle timeout';
-        this.destroy();
-      });
+      };
+      up.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
+      this.sock.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
     }
     up.cork();
     up.write(this.buildUpstreamHead(x), 'latin1');
@@ -907,6 +1032,7 @@ class ClientConn {
     x.pendingBytes = 0;
     for (const b of pending) this.writeBody(x, b);
     up.uncork();
+    this.releaseBudget(x); // handed to the socket: the upstream's backpressure bounds it from here
     if (x.reqDone) this.endUpstreamRequest(x);
     for (const b of x.tunnelPending) up.write(b);
     x.tunnelPending = [];
@@ -1065,7 +1191,16 @@ class ClientConn {
       const up = x.lease.socket;
       up.pause();
       this.waitingDrain = true;
+      // A client that does not read must not hold the upstream connection: no drain within the bound → cut.
+      this.writeTimer = setTimeout(() => {
+        this.writeTimer = undefined;
+        this.gw.metrics.timeouts.inc({ kind: 'client_write' });
+        if (this.cur) this.cur.error = 'client write timeout (response not read)';
+        this.destroy();
+      }, this.limits.client_write_timeout_ms);
       this.sock.once('drain', () => {
+        clearTimeout(this.writeTimer);
+        this.writeTimer = undefined;
         this.waitingDrain = false;
         up.resume();
       });
@@ -1105,6 +1240,9 @@ class ClientConn {
     this.cur = undefined;
     clearTimeout(this.bodyTimer);
     this.bodyTimer = undefined;
+    this.stopRateGuard();
+    x.pool?.cancel(x);
+    this.releaseBudget(x);
     this.sock.setTimeout(0);
     this.log(x);
     if (this.dead) return;
