@@ -131,6 +131,7 @@ describe('importCsaf on the corpus', () => {
         versions: [],
         fixed_versions: [],
         not_affected_versions: ['4.2'],
+        default_status: 'unknown',
       },
     ]);
   });

@@ -168,7 +168,8 @@ describe('importCve5 on the corpus', () => {
     expect(verdict(a, 'CVE-2021-26858', '15.2.330.5')).toBe('affected');
     expect(verdict(a, 'CVE-2021-26858', '15.1.2176.2')).toBe('affected');
     expect(verdict(a, 'CVE-2021-26858', '15.1.2176.9')).toBe('fixed');
-    expect(verdict(a, 'CVE-2021-26858', '15.2.858.5')).toBe('fixed');
+    // 2019 CU9 shipped with the fix, but the record lists no range for it and no defaultStatus: not judged safe.
+    expect(verdict(a, 'CVE-2021-26858', '15.2.858.5')).toBe('unknown');
   });
 
   it('CVE-2021-26855: lessThan "publication" is warned as not a version, and no range is made', () => {
@@ -267,6 +268,7 @@ describe('importCve5 on hand-written records', () => {
         versions: ['3.0.0'],
         fixed_versions: [],
         not_affected_versions: ['1.2.3'],
+        default_status: 'unknown',
       },
     ]);
     expect(r.warnings).toContainEqual({

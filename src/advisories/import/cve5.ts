@@ -703,6 +703,8 @@ function convertGroup(
       b = new AffectedBuilder(g.product, scheme, g.path, g.name);
       builders.set(key, b);
     }
+    // Versions the record does not list have the entry's defaultStatus, "unknown" when absent (CVE 5 schema).
+    b.markCoverage(g.defaultStatus === 'unaffected' || g.defaultStatus === 'affected');
     return b;
   };
   // The scheme of entries without a typed versionType is inferred from all their values together.

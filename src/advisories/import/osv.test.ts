@@ -98,6 +98,8 @@ describe('importOsv on every OSV sample of the corpus', () => {
         versions: [],
         fixed_versions: [],
         not_affected_versions: [],
+        // OSV lists every affected version: the rest are not affected.
+        default_status: 'not_affected',
       },
     ]);
     expect(r.warnings).toEqual([]);
@@ -213,6 +215,8 @@ describe('importOsv on every OSV sample of the corpus', () => {
       versions: [],
       fixed_versions: [],
       not_affected_versions: [],
+      // The record speaks for one Red Hat stream only, but the product id covers every stream.
+      default_status: 'unknown',
       notes: 'OSV ecosystem "Red Hat:rhel_aus:8.6::appstream": Red Hat release rhel_aus:8.6::appstream only.',
     });
     expect(new Set(a.affected?.map((x) => x.product))).toEqual(

@@ -796,6 +796,9 @@ function affectedOf(entry: unknown, at: string, cves: string[], warnings: Import
     let b = builders.get(scheme);
     if (!b) {
       b = new AffectedBuilder(product!, scheme, at, name);
+      // OSV lists every affected version of the package, so the rest are not affected, but a release-qualified
+      // ecosystem ("Debian:11") speaks only for that release while the product id covers every release.
+      b.markCoverage(release === '');
       if (release) b.notes.push(`OSV ecosystem "${fullEcosystem}": ${ecosystem} release ${release} only.`);
       builders.set(scheme, b);
     }

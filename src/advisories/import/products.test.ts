@@ -318,6 +318,7 @@ describe('AffectedBuilder', () => {
       versions: [],
       fixed_versions: [],
       not_affected_versions: [],
+      default_status: 'unknown',
     });
     expect(warnings).toEqual([]);
   });

@@ -496,6 +496,11 @@ export class AffectedBuilder {
   readonly notAffectedVersions = new Set<string>();
   readonly notes: string[] = [];
   readonly lost: LostClaim[] = [];
+  /**
+   * Whether the source says what every version outside the entry's ranges and lists is (OSV's ranges are the
+   * complete list; a CVE record's `defaultStatus: unaffected`). Unset or false: such versions are `unknown`.
+   */
+  private complete: boolean | undefined;
 
   constructor(
     readonly product: string,
@@ -522,6 +527,11 @@ export class AffectedBuilder {
         if (ka === undefined || kb === undefined) return ka === kb ? 0 : ka === undefined ? -1 : 1;
         return compareIn(this.scheme, ka, kb) ?? ka.localeCompare(kb);
       });
+  }
+
+  /** Records what one part of the source says about unlisted versions; one partial part makes the entry partial. */
+  markCoverage(complete: boolean): void {
+    this.complete = (this.complete ?? true) && complete;
   }
 
   lose(claim: LostClaim): void {
@@ -577,6 +587,7 @@ export class AffectedBuilder {
       versions: [...this.versions],
       fixed_versions: [...this.fixedVersions],
       not_affected_versions: [...this.notAffectedVersions],
+      default_status: this.complete ? 'not_affected' : 'unknown',
     };
     if (this.name) entry.name = this.name;
     if (this.catalog) entry.catalog = this.catalog.id;

@@ -81,6 +81,14 @@ export const affectedSchema = z.strictObject({
    * are never judged safe: outside an affected range they are `unknown`.
    */
   catalog: z.string().optional(),
+  /**
+   * What the source says about a version that is in none of `ranges`, `versions`, `fixed_versions` and
+   * `not_affected_versions`. `not_affected` (the default, for hand-written files whose ranges cover the whole
+   * product): such a version is fixed or not affected. `unknown` (what importers write unless the source states
+   * it, e.g. a CVE record's `defaultStatus: unaffected` or OSV's complete ranges): such a version is `unknown`,
+   * and a range's `fixed` bound speaks only for builds of the range's own catalog `train`.
+   */
+  default_status: z.enum(['not_affected', 'unknown']).optional(),
   notes: z.string().optional(),
 });
 

@@ -194,6 +194,123 @@ describe('ExposureEngine', () => {
     });
   });
 
+  describe('an entry whose source does not cover every version (default_status unknown)', () => {
+    // Two parallel product lines sharing one version order, as Exchange 2013 (15.0) and 2016 (15.1) do.
+    const catalog: Catalog = catalogSchema.parse({
+      schema_version: 1,
+      id: 'widget',
+      product: 'acme:widget',
+      name: 'Widget',
+      scheme: 'dotted',
+      sources: [{ title: 'test' }],
+      trains: [
+        {
+          id: 'a1',
+          product_name: 'Widget A',
+          name: 'R1',
+          build: '1.0',
+          updates: [{ name: 'S1', build: '1.3' }],
+        },
+        {
+          id: 'a2',
+          product_name: 'Widget A',
+          name: 'R2',
+          build: '1.5',
+          updates: [{ name: 'S1', build: '1.6' }],
+        },
+        {
+          id: 'b1',
+          product_name: 'Widget B',
+          name: 'R1',
+          build: '2.0',
+          updates: [{ name: 'S1', build: '2.4' }],
+        },
+        {
+          id: 'b2',
+          product_name: 'Widget B',
+          name: 'R2',
+          build: '2.6',
+          updates: [{ name: 'S1', build: '2.7' }],
+        },
+      ],
+    });
+    const partial = (default_status?: 'unknown' | 'not_affected') =>
+      new ExposureEngine(
+        [
+          advisorySchema.parse(
+            advisory({
+              fixes: [],
+              affected: [
+                {
+                  product: 'acme:widget',
+                  scheme: 'dotted',
+                  catalog: 'widget',
+                  cves: [CVE_A],
+                  // The source lists Widget A R2 and Widget B R2 only, as a CVE record lists supported releases.
+                  ranges: [
+                    { train: 'Widget A R2', introduced: '1.5', fixed: '1.6' },
+                    { train: 'Widget B R2', introduced: '2.6', fixed: '2.7' },
+                  ],
+                  ...(default_status ? { default_status } : {}),
+                },
+              ],
+            }),
+          ),
+        ],
+        new CatalogIndex([catalog]),
+      );
+    const engine = partial('unknown');
+    const judged = (e: ExposureEngine, v: string) => verdictsOf(e, v)[CVE_A]!;
+
+    it("judges a build by its own train's range", () => {
+      expect(judged(engine, '1.5').verdict).toBe('affected');
+      expect(judged(engine, '1.6').verdict).toBe('fixed');
+      expect(judged(engine, '1.6').provenance.comparison).toBe('1.6 >= 1.6 (fixed in Widget A R2)');
+      expect(judged(engine, '2.7').verdict).toBe('fixed');
+    });
+
+    it("never reads another train's fixed bound as a fix (2.0 is above 1.6 but is Widget B R1)", () => {
+      const v = judged(engine, '2.0');
+      expect(v.verdict).toBe('unknown');
+      expect(v.provenance.rule).toBe('affected[0].default_status');
+      expect(v.provenance.comparison).toMatch(/^2\.0 \(Widget B R1\) is in none of the source's ranges/);
+      expect(judged(engine, '2.4').verdict).toBe('unknown');
+    });
+
+    it('calls a build of an unlisted train unknown, never not_affected', () => {
+      expect(judged(engine, '1.0').verdict).toBe('unknown');
+      expect(judged(engine, '1.3').verdict).toBe('unknown');
+    });
+
+    it('keeps the old reading when the source covers every version (default not_affected)', () => {
+      expect(judged(partial(), '1.0').verdict).toBe('not_affected');
+      expect(judged(partial('not_affected'), '2.0').verdict).toBe('fixed');
+    });
+
+    it('without a catalog, a train range never proves a fix for other builds', () => {
+      const bare = new ExposureEngine(engine.advisories);
+      expect(verdictsOf(bare, '1.6')[CVE_A]!.verdict).toBe('unknown');
+      expect(verdictsOf(bare, '1.5')[CVE_A]!.verdict).toBe('affected');
+    });
+
+    it('judges no catalog build safe unless its own train is listed and at or above the fix (property)', () => {
+      const builds = catalog.trains.flatMap((t) => [
+        { build: t.build, train: `${t.product_name} ${t.name}` },
+        ...t.updates.map((u) => ({ build: u.build, train: `${t.product_name} ${t.name}` })),
+      ]);
+      const fixOf: Record<string, number> = { 'Widget A R2': 1.6, 'Widget B R2': 2.7 };
+      fc.assert(
+        fc.property(fc.constantFrom(...builds), ({ build, train }) => {
+          const v = judged(engine, build).verdict;
+          const fix = fixOf[train];
+          const expected = fix === undefined ? 'unknown' : Number(build) >= fix ? 'fixed' : 'affected';
+          expect(v).toBe(expected);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  });
+
   it('gives the same verdicts as a brute-force reading of the ranges (property)', () => {
     const version = fc.tuple(fc.nat(4), fc.nat(9)).map(([a, b]) => `${a}.${b}`);
     const bruteForce = (v: string): string => {

@@ -63,6 +63,8 @@ interface Bound {
 
 interface CompiledRange {
   path: string;
+  /** The catalog train the range is about (e.g. "Exchange Server 2016 CU19"), as the advisory names it. */
+  train?: string;
   introduced?: Bound;
   /** Exclusive upper bound (`fixed`) or inclusive (`last_affected`). */
   upper?: Bound & { inclusive: boolean };
@@ -192,6 +194,14 @@ export class ExposureEngine {
     return entry;
   }
 
+  /** The label ("Exchange Server 2016 CU19") of the catalog train a build belongs to, when a catalog knows it. */
+  private trainOf(rule: CompiledRule, version: string): string | undefined {
+    const product = rule.affected.product;
+    if (!rule.affected.catalog || !this.catalogs?.has(product)) return undefined;
+    const entry = this.catalogs.lookup(product, version).entry;
+    return entry ? `${entry.train.product_name} ${entry.train.name}` : undefined;
+  }
+
   private judge(rule: CompiledRule, fact: ProductFact, parsedResult: ParseResult<unknown>): RuleOutcome {
     const { scheme } = rule;
     if (!parsedResult.ok) {
@@ -240,19 +250,33 @@ export class ExposureEngine {
         comparison: `${fact.version} is outside every affected range but is not a build the ${catalog} catalog knows, so it is not judged safe`,
       };
     }
+    // When the source is not known to cover the whole product, a fixed bound of a train's range speaks only for
+    // builds of that train: 15.1.2106.2 (2016 CU18) is not "fixed" because it is above 2013 CU23's fix.
+    const partial = rule.affected.default_status === 'unknown';
+    const ownTrain = partial ? this.trainOf(rule, fact.version) : undefined;
     // The highest fixed bound at or below v decides "fixed"; otherwise v is outside every range.
     let best: CompiledRange | undefined;
     for (const range of rule.ranges) {
       const up = range.upper;
-      if (up && !up.inclusive && cmp(up) >= 0) {
-        if (!best || scheme.compareParsed(up.parsed, best.upper!.parsed) > 0) best = range;
-      }
+      if (!up || up.inclusive || cmp(up) < 0) continue;
+      if (partial && range.train !== undefined && rule.affected.catalog && range.train !== ownTrain) continue;
+      if (!best || scheme.compareParsed(up.parsed, best.upper!.parsed) > 0) best = range;
     }
     if (best) {
       return {
         verdict: 'fixed',
         rule: best.path,
-        comparison: `${fact.version} >= ${best.upper!.text} (fixed)`,
+        comparison: `${fact.version} >= ${best.upper!.text} (fixed${best.train && partial ? ` in ${best.train}` : ''})`,
+      };
+    }
+    if (partial) {
+      const trains = [...new Set(rule.ranges.flatMap((r) => (r.train ? [r.train] : [])))];
+      const what = ownTrain ? `${fact.version} (${ownTrain})` : fact.version;
+      const covered = trains.length ? ` (its ranges are for ${trains.join(', ')})` : '';
+      return {
+        verdict: 'unknown',
+        rule: `${rule.path}.default_status`,
+        comparison: `${what} is in none of the source's ranges${covered} and the source does not say that other versions are unaffected, so it is not judged safe`,
       };
     }
     return {
@@ -317,7 +341,7 @@ function compileRule(advisory: Advisory, affected: Affected, index: number): Com
     return { text, parsed: r.value };
   };
   const range = (r: VersionRange, at: Path): CompiledRange => {
-    const out: CompiledRange = { path: formatPath(at) };
+    const out: CompiledRange = { path: formatPath(at), train: r.train };
     if (r.introduced && r.introduced !== '0') out.introduced = bound(r.introduced, [...at, 'introduced']);
     if (r.fixed) out.upper = { ...bound(r.fixed, [...at, 'fixed']), inclusive: false };
     else if (r.last_affected)
