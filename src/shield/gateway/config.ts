@@ -86,12 +86,17 @@ const LimitsSchema = z
       .int()
       .min(1024)
       .default(32 * 1024),
-    /** Request bodies are inspected (phase 2) up to this many bytes; the rest streams through uninspected. */
+    /** Request bodies a body rule could read are held and inspected (phase 2) up to this many bytes. */
     max_inspect_body_bytes: z
       .number()
       .int()
       .min(0)
       .default(1024 * 1024),
+    /**
+     * Such a body larger than max_inspect_body_bytes: `reject` answers 413 (ModSecurity's SecRequestBodyLimitAction
+     * Reject); `inspect_partial` inspects the first max_inspect_body_bytes and forwards the rest uninspected.
+     */
+    over_limit_body: z.enum(['reject', 'inspect_partial']).default('reject'),
     /** Hard bound on a request body (Content-Length or chunk sum): above → 413. RPC_IN_DATA needs ~1 GiB. */
     max_body_bytes: z
       .number()

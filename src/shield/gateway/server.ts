@@ -14,8 +14,14 @@
  *   Upgrade, Transfer-Encoding, Content-Length) are removed and the framing headers set by the gateway; Upgrade
  *   and `Connection: Upgrade` are kept for upgrade requests and 101 responses. X-Forwarded-For is appended,
  *   X-Forwarded-Proto and X-Forwarded-Host replaced. Other headers keep their order and case.
- * - RPC_IN_DATA / RPC_OUT_DATA and upgrades stream without body inspection or body timeout; only an inactivity
- *   timeout (limits.stream_idle_timeout_ms) applies.
+ * - RPC_IN_DATA / RPC_OUT_DATA stream without a body timeout (only limits.stream_idle_timeout_ms); their bodies are
+ *   still held for phase 2 whenever a body rule could match them, like every other request.
+ * - One inspected request = one forwarded request (docs/shield.md, "Threat model"). An upgrade request is an
+ *   ordinary request (its body, if any, inspected in phase 2); the bytes the client sends after it are held — not
+ *   forwarded — until the upstream answers 101. Any other answer closes the connection and the held bytes are
+ *   discarded: an upstream that refuses the upgrade parses what follows as HTTP (IIS does), and the rules never saw
+ *   it. A body over limits.max_inspect_body_bytes that a body rule could read is refused with 413 unless
+ *   limits.over_limit_body is `inspect_partial`.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -213,8 +219,20 @@ interface Listener {
   tls: boolean;
 }
 
-export async function startGateway(config: GatewayConfig): Promise<Gateway> {
-  const gw = new GatewayImpl(new Generation(compileGatewayConfig(config)));
+/**
+ * Test-only observation of the rule engine's verdicts (the framing property test compares them with what the
+ * upstream parses). Not reachable from configuration or the CLI.
+ */
+export interface GatewayProbe {
+  /**
+   * A request the rules evaluated and allowed, called once just before it is forwarded, in order: its head and the
+   * body phase 2 inspected (undefined when phase 2 ran without it, because no body rule could match).
+   */
+  allowed?(head: RequestHead, inspectedBody: Buffer | undefined): void;
+}
+
+export async function startGateway(config: GatewayConfig, probe?: GatewayProbe): Promise<Gateway> {
+  const gw = new GatewayImpl(new Generation(compileGatewayConfig(config)), probe);
   await gw.listen();
   return {
     addresses: gw.addresses,
@@ -236,7 +254,10 @@ class GatewayImpl {
   readonly caps = new ConnectionCaps();
   readonly budget = new BodyBudget();
 
-  constructor(public gen: Generation) {
+  constructor(
+    public gen: Generation,
+    readonly probe?: GatewayProbe,
+  ) {
     this.accessLog = new JsonLog(gen.compiled.config.access_log);
     this.auditLog = new JsonLog(gen.compiled.config.audit_log);
     this.metrics.source = {
@@ -413,7 +434,9 @@ interface Exchange {
   resStarted: boolean;
   closeAfter: boolean;
   tunnel: boolean;
+  /** Client bytes after an upgrade request, held until the upstream answers 101 (never forwarded otherwise). */
   tunnelPending: Buffer[];
+  tunnelPendingBytes: number;
   upstreamReqDone: boolean;
   retried: boolean;
   logged: boolean;
@@ -625,14 +648,13 @@ class ClientConn {
     this.headerTimer = undefined;
     const gen = this.gw.gen;
     const cfg = gen.compiled.config;
-    const isRpc = RPC_METHODS.has(head.method);
     const x: Exchange = {
       head,
       gen,
       route: undefined,
       start: process.hrtime.bigint(),
       hasBody: head.chunked || (head.contentLength ?? 0) > 0,
-      stream: isRpc || head.upgrade,
+      stream: RPC_METHODS.has(head.method),
       bodyIn: 0,
       bytesOut: 0,
       matches: [],
@@ -650,6 +672,7 @@ class ClientConn {
       closeAfter: !head.keepAlive || this.closing,
       tunnel: false,
       tunnelPending: [],
+      tunnelPendingBytes: 0,
       upstreamReqDone: false,
       retried: false,
       logged: false,
@@ -708,8 +731,17 @@ class ClientConn {
     const limit = this.limits.max_inspect_body_bytes;
     // Buffer the body only when a phase-2 rule that reads it can still match this request (its conditions on the
     // request line and headers hold); otherwise phase 2 decides now and the body streams through uninspected.
-    if (route.ruleset.needsBody && x.hasBody && !x.stream && limit > 0 && this.bodyNeeded(txn)) {
-      x.phase = 'inspect';
+    // Upgrade requests and RPC_IN_DATA/RPC_OUT_DATA are no exception: a streamed method is no reason to skip a rule.
+    if (route.ruleset.needsBody && x.hasBody && this.bodyNeeded(txn)) {
+      const partial = this.limits.over_limit_body === 'inspect_partial';
+      if (!partial && (head.contentLength ?? 0) > limit) {
+        this.refuseOverLimit(x); // before any 100 Continue: the client need not send the body at all
+        return;
+      }
+      // inspect_partial with a zero bound is the old "no body inspection": phase 2 runs below without the body.
+      if (limit > 0 || !partial) x.phase = 'inspect';
+    }
+    if (x.phase === 'inspect') {
       x.txn = txn;
       if (this.hasExpectContinue(head)) {
         x.sentContinue = true;
@@ -719,7 +751,21 @@ class ClientConn {
     }
     if (!this.evaluate(x, txn, 2)) return;
     this.auditFlag(x);
+    this.gw.probe?.allowed?.(head, undefined);
     this.connectUpstream(x);
+  }
+
+  /**
+   * A body a rule could read is larger than the inspection bound: 413 and close (ModSecurity's
+   * `SecRequestBodyLimitAction Reject`), so no byte past the inspected prefix can reach the upstream.
+   */
+  private refuseOverLimit(x: Exchange) {
+    x.txn = undefined;
+    x.phase = 'local';
+    x.decision = 'deny';
+    x.error = `request body over limits.max_inspect_body_bytes (${this.limits.max_inspect_body_bytes})`;
+    this.audit(x, 'deny', 413);
+    this.respondLocal(x, 413, 'request body too large to inspect\n', undefined, true);
   }
 
   /** Does phase 2 need this request's body? When the rules cannot tell (an error), inspect it. */
@@ -875,8 +921,11 @@ class ClientConn {
     x.budgeted += data.length;
     x.pending.push(data);
     x.pendingBytes += data.length;
-    if (x.phase === 'inspect' && x.pendingBytes >= this.limits.max_inspect_body_bytes) {
-      this.inspectBody(x);
+    if (x.phase === 'inspect') {
+      const limit = this.limits.max_inspect_body_bytes;
+      if (this.limits.over_limit_body === 'inspect_partial') {
+        if (x.pendingBytes >= limit) this.inspectBody(x);
+      } else if (x.pendingBytes > limit) this.refuseOverLimit(x); // chunked: the size is known only now
       return;
     }
     if (x.phase === 'connect' && x.pendingBytes > MAX_PENDING) this.sock.pause();
@@ -900,8 +949,10 @@ class ClientConn {
     const txn = x.txn!;
     x.txn = undefined;
     x.phase = 'connect';
-    if (!this.evaluate(x, txn, 2, all.subarray(0, limit))) return;
+    const inspected = all.subarray(0, limit);
+    if (!this.evaluate(x, txn, 2, inspected)) return;
     this.auditFlag(x);
+    this.gw.probe?.allowed?.(x.head, inspected);
     this.connectUpstream(x);
   }
 
@@ -1015,16 +1066,7 @@ class ClientConn {
     up.on('drain', () => {
       if (this.cur === x && !this.dead) this.sock.resume();
     });
-    if (x.stream) {
-      const onIdle = () => {
-        if (this.dead) return; // both sides idle: counted once
-        x.error = 'stream idle timeout';
-        this.gw.metrics.timeouts.inc({ kind: x.tunnel ? 'tunnel_idle' : 'rpc_idle' });
-        this.destroy();
-      };
-      up.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
-      this.sock.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
-    }
+    if (x.stream) this.armStreamTimeouts(x, up);
     up.cork();
     up.write(this.buildUpstreamHead(x), 'latin1');
     const pending = x.pending;
@@ -1034,9 +1076,20 @@ class ClientConn {
     up.uncork();
     this.releaseBudget(x); // handed to the socket: the upstream's backpressure bounds it from here
     if (x.reqDone) this.endUpstreamRequest(x);
-    for (const b of x.tunnelPending) up.write(b);
-    x.tunnelPending = [];
-    this.sock.resume();
+    // Bytes after an upgrade request stay in tunnelPending until the upstream answers 101 (onResponseHead).
+    if (x.tunnelPendingBytes <= MAX_PENDING) this.sock.resume();
+  }
+
+  /** RPC streams and upgraded tunnels: only an inactivity bound applies. */
+  private armStreamTimeouts(x: Exchange, up: net.Socket) {
+    const onIdle = () => {
+      if (this.dead) return; // both sides idle: counted once
+      x.error = 'stream idle timeout';
+      this.gw.metrics.timeouts.inc({ kind: x.tunnel ? 'tunnel_idle' : 'rpc_idle' });
+      this.destroy();
+    };
+    up.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
+    this.sock.setTimeout(this.limits.stream_idle_timeout_ms, onIdle);
   }
 
   private writeBody(x: Exchange, data: Buffer) {
@@ -1065,7 +1118,8 @@ class ClientConn {
       if (!up.write(data)) this.sock.pause();
     } else {
       x.tunnelPending.push(Buffer.from(data));
-      if (x.tunnelPending.length > 64) this.sock.pause();
+      x.tunnelPendingBytes += data.length;
+      if (x.tunnelPendingBytes > MAX_PENDING) this.sock.pause();
     }
   }
 
@@ -1153,7 +1207,9 @@ class ClientConn {
           lines.push('Transfer-Encoding: chunked');
         } else x.closeAfter = true;
       }
-      if (x.head.upgrade) x.closeAfter = true; // upgrade refused: the client parser is in tunnel mode
+      // Upgrade refused: close, discarding the held bytes. The upstream now parses what follows as HTTP, which the
+      // rules never saw (the client parser is in tunnel mode); re-parsing them here is possible but not needed.
+      if (x.head.upgrade) x.closeAfter = true;
       if (!x.reqDone) x.closeAfter = true;
       if (this.closing) x.closeAfter = true;
       if (x.closeAfter) lines.push('Connection: close');
@@ -1174,8 +1230,10 @@ class ClientConn {
       x.tunnel = true;
       this.writeClient(x, this.responseHead(x, h, false));
       const up = x.lease!.socket;
+      this.armStreamTimeouts(x, up);
       for (const b of x.tunnelPending) up.write(b);
       x.tunnelPending = [];
+      x.tunnelPendingBytes = 0;
       this.sock.resume();
       return;
     }
@@ -1222,7 +1280,13 @@ class ClientConn {
     if (x.resChunked) this.writeClient(x, '0\r\n\r\n');
     const h = x.resHead;
     const reusable =
-      !!h && h.keepAlive && h.framing !== 'close' && x.reqDone && x.upstreamReqDone && !x.stream;
+      !!h &&
+      h.keepAlive &&
+      h.framing !== 'close' &&
+      x.reqDone &&
+      x.upstreamReqDone &&
+      !x.stream &&
+      !x.head.upgrade;
     if (x.lease && x.pool) {
       const s = x.lease.socket;
       x.lease = undefined;

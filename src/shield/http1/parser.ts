@@ -21,6 +21,8 @@
  * - Targets IIS + ASP.NET read differently from their decoded text (`#`, `\`, `%5c`, dot segments, trailing dots,
  *   `%u`, double encoding, controls, `:`, `(S(…))`, 8.3 names) → 400 before any rule runs (./target.ts).
  * - Head larger than `maxHeaderBytes` or more than `maxHeaders` fields → 431.
+ * - `upgrade` (tunnel mode after the request) only for an HTTP/1.1 GET asking for `websocket` alone; any other
+ *   Upgrade request stays HTTP (isWebSocketUpgrade).
  * After an `error` event the parser is dead (every later push returns nothing): the caller must answer (if it
  * wants) and close the connection.
  */
@@ -220,11 +222,16 @@ function parseHead(text: string, maxHeaders: number, maxBody: number): RequestHe
     if (headers.length >= maxHeaders) throw new HttpError(431, `more than ${maxHeaders} header fields`);
     headers.push(parseFieldLine(line, 'header'));
   }
-  const framing = framingOf(headers, httpVersion, maxBody);
+  const framing = framingOf(headers, httpVersion, maxBody, method);
   return { method, target, httpVersion, headers, ...framing, headBytes: 0 };
 }
 
-function framingOf(headers: Array<[string, string]>, httpVersion: string, maxBody: number): Framing {
+function framingOf(
+  headers: Array<[string, string]>,
+  httpVersion: string,
+  maxBody: number,
+  method: string,
+): Framing {
   let host = 0;
   const cls: string[] = [];
   for (const [n, v] of headers) {
@@ -262,8 +269,29 @@ function framingOf(headers: Array<[string, string]>, httpVersion: string, maxBod
     : httpVersion === '1.1'
       ? true
       : conn.includes('keep-alive');
-  const upgrade = conn.includes('upgrade') && headers.some(([n]) => n.toLowerCase() === 'upgrade');
-  return { contentLength, chunked, keepAlive, upgrade };
+  return {
+    contentLength,
+    chunked,
+    keepAlive,
+    upgrade: isWebSocketUpgrade(method, headers, httpVersion, conn),
+  };
+}
+
+/**
+ * The one upgrade the gateway tunnels (RFC 6455 §4.1): an HTTP/1.1 GET with `Connection: upgrade` and exactly one
+ * `Upgrade` field whose value is `websocket`. Any other Upgrade (h2c, TLS/1.0, a list, another method) is not an
+ * upgrade here: the gateway strips it as hop-by-hop and the request stays plain HTTP, so no upstream can switch an
+ * inspected connection to a protocol (HTTP/2 over h2c) whose requests the rules would never see.
+ */
+function isWebSocketUpgrade(
+  method: string,
+  headers: Array<[string, string]>,
+  httpVersion: string,
+  conn: string[],
+): boolean {
+  if (method !== 'GET' || httpVersion !== '1.1' || !conn.includes('upgrade')) return false;
+  const values = headers.filter(([n]) => n.length === 7 && n.toLowerCase() === 'upgrade');
+  return values.length === 1 && values[0]![1].toLowerCase() === 'websocket';
 }
 
 type State =
