@@ -3,8 +3,12 @@
  * front-end resource with the back-end routing cookies. It reads nothing, writes nothing, logs nobody in.
  * Vulnerable when `X-CalculatedBETarget` names localhost (any status); a connection closed or reset with no
  * response means the EOMT URL Rewrite rule aborted the request (shielded).
+ *
+ * Not vulnerable needs an answer that can only come from the server's own handling of that file: x.js does not
+ * exist on any Exchange, so a 2xx answer, or the OWA logon page at any status, comes from something that answers
+ * every path (a catch-all site, a portal or a proxy's page) and proves nothing either way: inconclusive.
  */
-import type { Get } from './fingerprint.js';
+import { type Get, LOGON_MARKERS } from './fingerprint.js';
 
 /** The CVE this check proves (a server that routes the request to localhost has the SSRF). */
 export const CHECK_CVE = 'CVE-2021-26855';
@@ -13,7 +17,7 @@ export const CHECK_PATH = '/owa/auth/x.js';
 export const CHECK_COOKIE =
   'X-AnonResource=true; X-AnonResource-Backend=localhost/ecp/default.flt?~3; X-BEResource=localhost/owa/auth/logon.aspx?~3;';
 
-export type CheckVerdict = 'vulnerable' | 'not_vulnerable' | 'aborted' | 'error';
+export type CheckVerdict = 'vulnerable' | 'not_vulnerable' | 'inconclusive' | 'aborted' | 'error';
 
 export interface CheckResult {
   verdict: CheckVerdict;
@@ -36,6 +40,14 @@ export async function proxyLogonCheck(get: Get): Promise<CheckResult> {
     return {
       verdict: 'vulnerable',
       evidence: `GET ${CHECK_PATH} with routing cookies: ${o.status}, X-CalculatedBETarget: ${be.slice(0, 100)}`,
+    };
+  }
+  const servedPage = LOGON_MARKERS.find((m) => o.body.includes(m));
+  if ((o.status >= 200 && o.status < 300) || servedPage) {
+    const what = servedPage ? `the OWA logon page ("${servedPage}")` : `a ${o.status}`;
+    return {
+      verdict: 'inconclusive',
+      evidence: `GET ${CHECK_PATH} with routing cookies: ${o.status}, ${what} for a file Exchange does not have: the server answers paths it does not have, so the check proves nothing`,
     };
   }
   return {

@@ -17,8 +17,10 @@
  * - shielded: the check request was aborted while the fingerprint requests were answered;
  * - vulnerable: the check says so, or an exact build the engine judges affected (by any CVE; the check only
  *   tests CVE-2021-26855), or every catalog build of the CU is affected;
- * - patched (again): check says not vulnerable and the build is not known to be affected;
- * - unknown: Exchange, but neither the check nor the build decides (e.g. CU-level build with --passive).
+ * - patched (again): check says not vulnerable, a build (at least its CU) was found, and it is not known to be
+ *   affected;
+ * - unknown: Exchange, but neither the check nor the build decides (e.g. CU-level build with --passive, no build
+ *   at all, or a check answered by a catch-all page); a finding says why.
  */
 import { CHECK_CVE, type CheckVerdict, proxyLogonCheck } from './check.js';
 import { type Fingerprint, type FingerprintMethod, fingerprint, normaliseBuild } from './fingerprint.js';
@@ -302,6 +304,22 @@ async function scanTargetInner(
   return r;
 }
 
+function unknownReason(check: HostResult['check'], build: string | null): string {
+  const what = build
+    ? `build ${build} does not decide (a CU-level build with affected and fixed builds, or one the engine could not judge)`
+    : 'no build found';
+  switch (check) {
+    case 'skipped':
+      return `unknown: ${what}, and the active check was not run (--passive)`;
+    case 'inconclusive':
+      return `unknown: ${what}, and the active check was answered by a page served for any path (catch-all), which proves nothing`;
+    case 'not_vulnerable':
+      return `unknown: ${what}; the active check found no SSRF, but without a build that does not show the server is patched`;
+    default:
+      return `unknown: ${what}, and the active check failed`;
+  }
+}
+
 async function classify(
   r: HostResult,
   fp: Fingerprint,
@@ -395,6 +413,13 @@ async function classify(
     }
     return r;
   }
-  r.state = r.check === 'not_vulnerable' ? 'patched' : 'unknown';
+  // `patched` is a claim about the installed build: a negative check on a server whose build is unknown could
+  // equally be a mitigation, a proxy, or a server that answers every path the same way.
+  if (r.check === 'not_vulnerable' && fp.build) {
+    r.state = 'patched';
+    return r;
+  }
+  r.state = 'unknown';
+  r.findings.push(unknownReason(r.check, fp.build));
   return r;
 }
