@@ -241,7 +241,7 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
     expect(res.statusCode).toBe(200);
     expect(res.json().status).toBe('acknowledged');
     const audit = await t.call(t.admin, { method: 'GET', url: '/api/v1/audit?limit=1000' });
-    expect(audit.json().some((r: { action: string }) => r.action === 'finding.status')).toBe(true);
+    expect(audit.json().items.some((r: { action: string }) => r.action === 'finding.status')).toBe(true);
     const verify = await t.call(t.admin, { method: 'GET', url: '/api/v1/audit/verify' });
     expect(verify.json()).toMatchObject({ ok: true });
   });

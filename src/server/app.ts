@@ -21,6 +21,7 @@ import { ApiError, forbidden, unauthorized } from './errors.js';
 import { FleetExposure } from './exposure/service.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { openapiOptions } from './openapi.js';
 import { registerRoutes } from './routes/index.js';
 
 export const SESSION_COOKIE = 'bulwark_session';
@@ -103,26 +104,10 @@ export async function buildApp(options: {
 
   await app.register(cookie);
   await app.register(rateLimit, { global: false });
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Bulwark control plane API',
-        version: API_VERSION,
-        description:
-          'Tenants, assets and their facts, advisories, findings and fleet-wide exposure. Authenticate with a ' +
-          'session cookie from POST /api/v1/session (state-changing requests then need the X-CSRF-Token header) ' +
-          'or with an API token: Authorization: Bearer bwk_….',
-      },
-      components: {
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'API token (bwk_…)' },
-          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
-        },
-      },
-      security: [{ bearer: [] }, { session: [] }],
-    },
-  });
+  await app.register(
+    swagger,
+    openapiOptions({ version: API_VERSION, sessionCookie: SESSION_COOKIE, csrfHeader: CSRF_HEADER }),
+  );
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
   app.decorateRequest('principal', undefined);

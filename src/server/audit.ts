@@ -19,6 +19,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Page, pageBounds, sortOrder } from './data/page.js';
 import type { DialectName } from './db/connect.js';
 import type { AuditLogTable, Database } from './db/schema.js';
 
@@ -419,4 +420,62 @@ function parseDetail(text: string): Record<string, unknown> {
     // fall through
   }
   return { unparsed: text };
+}
+
+/** One audit record as the API shows it: snake_case like every other API answer. */
+export interface AuditRecordJson {
+  seq: number;
+  at: string;
+  actor: string;
+  tenant_id: string | null;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+export const AUDIT_SORTS = ['seq', 'at'] as const;
+
+/**
+ * A page of the audit log in the API's list shape, `{items, total, limit, offset}`, with `offset` and `sort`
+ * (`seq` or `at`, `-` for newest first) like every other list. `after` (a seq) still narrows the list, for callers
+ * that poll for what is new; `total` counts every record the filters match.
+ */
+export async function pageAudit(
+  db: Executor,
+  q: { limit?: number; offset?: number; sort?: string; after?: number; tenantId?: string | null },
+): Promise<Page<AuditRecordJson>> {
+  const { limit, offset } = pageBounds(q);
+  const order = sortOrder(q.sort, AUDIT_SORTS, 'seq');
+  let where = db.selectFrom('audit_log');
+  if (q.after !== undefined) where = where.where('seq', '>', Math.trunc(q.after));
+  if (q.tenantId === null) where = where.where('tenant_id', 'is', null);
+  else if (q.tenantId !== undefined) where = where.where('tenant_id', '=', q.tenantId);
+  const [rows, count] = await Promise.all([
+    where
+      .selectAll()
+      .orderBy(order.column, order.direction)
+      .orderBy('seq', order.direction)
+      .limit(limit)
+      .offset(offset)
+      .execute(),
+    where.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return {
+    items: rows.map((row) => ({
+      seq: Number(row.seq),
+      at: row.at,
+      actor: row.actor,
+      tenant_id: row.tenant_id,
+      action: row.action,
+      target: row.target,
+      detail: parseDetail(row.detail),
+      prev_hash: row.prev_hash,
+      hash: row.hash,
+    })),
+    total: Number(count.n),
+    limit,
+    offset,
+  };
 }

@@ -455,7 +455,7 @@ describe.each(TEST_DIALECTS)('people and access (%s)', (dialect) => {
     secrets.add('never-log-this-setup-token');
     const audit = await t.call(t.admin, { method: 'GET', url: '/api/v1/audit?limit=1000' });
     expect(audit.statusCode).toBe(200);
-    expect(audit.json().length).toBeGreaterThan(10);
+    expect(audit.json().items.length).toBeGreaterThan(10);
     const auditRows = JSON.stringify(await t.db.kysely.selectFrom('audit_log').selectAll().execute());
     const log = logLines.join('');
     expect(log).toContain('sign-in failed');

@@ -2,10 +2,40 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { type AppContext, checkReady } from '../app.js';
-import { listAudit, verifyAudit } from '../audit.js';
+import { pageAudit, verifyAudit } from '../audit.js';
 import { sameSecret } from '../auth/secrets.js';
 import { unauthorized } from '../errors.js';
+import { PageParams, pageOf } from './schemas.js';
 import { SETUP_PAGE } from './setup-page.js';
+
+const AuditRecord = Type.Object({
+  seq: Type.Integer(),
+  at: Type.String(),
+  actor: Type.String(),
+  tenant_id: Type.Union([Type.String(), Type.Null()]),
+  action: Type.String(),
+  target: Type.String(),
+  detail: Type.Object({}, { additionalProperties: true }),
+  prev_hash: Type.String(),
+  hash: Type.String(),
+});
+
+const AuditVerification = Type.Object({
+  ok: Type.Boolean(),
+  records: Type.Integer(),
+  head: Type.String({ description: 'hash of the last record: keep it to detect truncation later' }),
+  head_seq: Type.Integer(),
+  problems: Type.Array(
+    Type.Object({
+      seq: Type.Integer(),
+      kind: Type.Union(
+        ['changed', 'missing', 'broken_link', 'out_of_order', 'head_not_found'].map((k) => Type.Literal(k)),
+      ),
+      problem: Type.String(),
+    }),
+  ),
+  problems_omitted: Type.Integer(),
+});
 
 export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.get(
@@ -100,17 +130,25 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
       config: { access: 'admin' },
       schema: {
         tags: ['audit'],
-        summary: 'The audit log, oldest first; page with after=<last seq>',
+        summary:
+          'The audit log, oldest first (sort=-seq for newest first); after=<seq> lists only newer records, for polling',
         querystring: Type.Object({
-          after: Type.Optional(Type.Integer({ minimum: 0 })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          ...PageParams,
+          after: Type.Optional(Type.Integer({ minimum: 0, description: 'only records with a greater seq' })),
           tenant: Type.Optional(Type.String({ maxLength: 128 })),
         }),
+        response: { 200: pageOf(AuditRecord) },
       },
     },
     async (request) => {
-      const q = request.query as { after?: number; limit?: number; tenant?: string };
-      return listAudit(ctx.db.kysely, { limit: q.limit ?? 100, after: q.after, tenantId: q.tenant });
+      const q = request.query as {
+        after?: number;
+        limit?: number;
+        offset?: number;
+        sort?: string;
+        tenant?: string;
+      };
+      return pageAudit(ctx.db.kysely, { ...q, tenantId: q.tenant });
     },
   );
 
@@ -124,9 +162,21 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
         querystring: Type.Object({
           expect_head: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
         }),
+        response: { 200: AuditVerification },
       },
     },
-    async (request) =>
-      verifyAudit(ctx.db.kysely, { expectHead: (request.query as { expect_head?: string }).expect_head }),
+    async (request) => {
+      const v = await verifyAudit(ctx.db.kysely, {
+        expectHead: (request.query as { expect_head?: string }).expect_head,
+      });
+      return {
+        ok: v.ok,
+        records: v.records,
+        head: v.head,
+        head_seq: v.headSeq,
+        problems: v.problems,
+        problems_omitted: v.problemsOmitted,
+      };
+    },
   );
 }
