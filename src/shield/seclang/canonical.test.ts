@@ -250,6 +250,8 @@ const separator = fc.constantFrom(
   '/x%3f/../',
   '/x#/../',
   '/x/.%2E/',
+  '/x/y/../../',
+  '/x./..\\',
 );
 /** What Windows strips from the end of a file-system segment. */
 const trailing = fc.constantFrom('', '', '', '.', ' ', '%20', '%2e', '..', '. .', '%20.');

@@ -106,32 +106,115 @@ export function compressWhitespace(s: string): string {
   return WS_CHANGES.test(s) ? s.replace(WS, ' ') : s;
 }
 
+/**
+ * ModSecurity's t:normalizePath / t:normalizePathWin (libmodsecurity NormalisePath::normalize_path_inplace, the
+ * same code as ModSecurity 2's msc_util.c): drop empty and `.` segments, resolve `..` (never above the root),
+ * keep a trailing slash only when the input had one; with `win`, `\` is a separator too and becomes `/`.
+ * Quirks kept on purpose (tested against libmodsecurity 3.0.9 in transforms-oracle.test.ts): a segment that merely
+ * ends in `..` (`a..`) is treated as `..`; a relative path keeps the `..` it cannot resolve.
+ */
 export function normalizePath(s: string, win = false): string {
-  if (win && s.indexOf('\\') >= 0) s = s.replace(/\\/g, '/');
   if (s.length === 0) return s;
-  // Nothing to normalise: no empty, `.` or `..` segment (every such segment needs `//`, `/.` or a leading `.`).
-  if (s.indexOf('//') < 0 && s.indexOf('/.') < 0 && s.charCodeAt(0) !== 46) return s;
-  return normalizeSegments(s);
+  // Nothing to normalise: no backslash (win), no empty, `.` or `..`-ending segment (each needs `//`, `/.`, `..` or a
+  // leading `.`).
+  if (
+    (!win || s.indexOf('\\') < 0) &&
+    s.indexOf('//') < 0 &&
+    s.indexOf('/.') < 0 &&
+    s.indexOf('..') < 0 &&
+    s.charCodeAt(0) !== 46
+  ) {
+    return s;
+  }
+  return normalizeSegments(s, win);
 }
 
-/** The full algorithm behind normalizePath: drop empty and `.` segments, resolve `..`, keep a trailing slash. */
-export function normalizeSegments(s: string): string {
-  if (s.length === 0) return s;
-  const absolute = s[0] === '/';
-  const trailing = s.length > 1 && (s.endsWith('/') || s.endsWith('/.') || s.endsWith('/..'));
-  const out: string[] = [];
-  for (const seg of s.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!absolute) out.push('..');
-      continue;
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
+const BACKSLASH = 0x5c;
+
+/**
+ * The full algorithm behind normalizePath, a line-by-line port of the C. With `win`, a backslash is converted to `/`
+ * only when the loop looks at it, as in the C: the last separator of a run of slashes is copied as it is, so
+ * `//\\` normalises to `\\` (measured).
+ */
+export function normalizeSegments(s: string, win = false): string {
+  const n = s.length;
+  if (n === 0) return s;
+  // One byte per char (latin1 byte string); `buf` is rewritten in place as the C does, `dst` trails `src`.
+  const buf = new Array<number>(n);
+  for (let i = 0; i < n; i++) buf[i] = s.charCodeAt(i);
+  const end = n - 1;
+  const isSep = (c: number | undefined) => c === SLASH || (win && c === BACKSLASH);
+  const relative = !isSep(buf[0]);
+  const trailing = isSep(buf[end]);
+  let src = 0;
+  let dst = 0;
+  let ldst = 0;
+  let hitroot = false;
+  let done = false;
+  while (!done && src <= end && dst <= end) {
+    if (win) {
+      if (buf[src] === BACKSLASH) buf[src] = SLASH;
+      if (src < end && buf[src + 1] === BACKSLASH) buf[src + 1] = SLASH;
     }
-    out.push(seg);
+    let skipCopy = false;
+    let normalise = true;
+    if (src === end) done = true;
+    else if (buf[src + 1] !== SLASH) normalise = false; // not the end of a segment
+    if (normalise) {
+      if (src !== end && buf[src] === SLASH) {
+        // an empty segment: the copy below skips repeated slashes
+      } else if (buf[src] === DOT) {
+        if (dst > 0 && buf[dst - 1] === DOT) {
+          // a back-reference (the segment ends in "..")
+          if (relative && (hitroot || dst - 2 <= 0)) {
+            hitroot = true; // nothing to remove: copy the ".." as it is
+          } else {
+            dst -= 3;
+            while (dst > 0 && buf[dst] !== SLASH) dst--;
+            if (dst <= 0) {
+              hitroot = true;
+              dst = 0;
+              if (!relative && src === end) dst++;
+            }
+            if (done) skipCopy = true;
+            else src++;
+          }
+        } else if (dst === 0) {
+          // a relative self-reference "./"
+          if (done) skipCopy = true;
+          else src++;
+        } else if (buf[dst - 1] === SLASH) {
+          // a self-reference "/./"
+          if (done) skipCopy = true;
+          else {
+            dst--;
+            src++;
+          }
+        }
+      } else if (dst > 0) {
+        hitroot = false;
+      }
+    }
+    if (!skipCopy) {
+      if (buf[src] === SLASH) {
+        while (src < end && isSep(buf[src + 1])) src++;
+        if (relative && dst === 0) {
+          src++;
+          ldst = dst;
+          continue;
+        }
+      }
+      buf[dst++] = buf[src++]!;
+    }
+    ldst = dst;
   }
-  let r = (absolute ? '/' : '') + out.join('/');
-  if (trailing && !r.endsWith('/')) r += '/';
-  return r;
+  if (!trailing && dst > 0 && buf[dst - 1] === SLASH) ldst--;
+  let out = '';
+  for (let i = 0; i < ldst; i++) out += String.fromCharCode(buf[i]!);
+  return out;
 }
 
 export const TRANSFORMS: Record<Exclude<TransformationName, 'none'>, Transform> = {
