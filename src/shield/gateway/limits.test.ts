@@ -7,7 +7,7 @@
 import net from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type GatewayConfigInput, validateGatewayConfig } from './config.js';
+import { GatewayConfigError, type GatewayConfigInput, validateGatewayConfig } from './config.js';
 import {
   C27065,
   fetchRaw,
@@ -405,6 +405,35 @@ describe('RPC and tunnel idle bounds', () => {
     expect(await waitFor(() => tunnels.every((a) => a.closedAfter !== undefined), 3000)).toBe(true);
     expect(await waitFor(async () => (await activeUpstream(g)) === 0, 1000)).toBe(true);
     expect(await metric(g, 'bulwark_gateway_timeouts_total', { kind: 'tunnel_idle' })).toBe(8);
+  });
+});
+
+describe('limits configuration', () => {
+  const base = { listen: [{ port: 0 }], routes: [{ name: 'r', upstream: { url: 'http://127.0.0.1:1' } }] };
+
+  it('fills safe defaults for every bound', () => {
+    const l = validateGatewayConfig(base).limits;
+    expect(l).toMatchObject({
+      max_connections: 10_000,
+      max_connections_per_address: 1024,
+      client_write_timeout_ms: 60_000,
+      min_body_rate_bytes: 4096,
+      min_body_rate_window_ms: 30_000,
+      max_buffered_body_bytes: 256 * 1024 * 1024,
+      pool_wait_timeout_ms: 10_000,
+      pool_queue_max: 1024,
+      stream_idle_timeout_ms: 15 * 60_000,
+    });
+  });
+
+  it('names the key of a bad bound', () => {
+    const bad = (limits: LimitsInput) => () => validateGatewayConfig({ ...base, limits }, 'gw.yaml');
+    expect(bad({ max_connections: 0 })).toThrow(GatewayConfigError);
+    expect(bad({ max_connections: 0 })).toThrow(/^gw\.yaml: limits\.max_connections: /);
+    expect(bad({ pool_wait_timeout_ms: 1.5 })).toThrow(/limits\.pool_wait_timeout_ms/);
+    expect(bad({ max_buffered_body_bytes: 1000, max_inspect_body_bytes: 2000 })).toThrow(
+      /limits\.max_buffered_body_bytes: .*one inspected body must fit/,
+    );
   });
 });
 
