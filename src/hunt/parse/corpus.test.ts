@@ -3,12 +3,14 @@
  * with the expected record counts and values; reference §9 expectations that depend on parsing are checked here.
  */
 import { createReadStream, readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { expect, it } from 'vitest';
+import { corpusPath, describeCorpus as describe } from '../../../test/support/corpus.js';
 import type { LogRecord, LogType } from '../types.js';
 import { HTTPPROXY_FIELDS } from './fields.js';
 import { type ParseLogResult, parseLog } from './log.js';
 
-const corpus = (dir: string) => new URL(`../../../../shared/corpus/${dir}/`, import.meta.url);
+const corpus = (dir: string) => pathToFileURL(`${corpusPath(dir)}/`);
 
 async function parse(dir: string, file: string): Promise<ParseLogResult & { records: LogRecord[] }> {
   const records: LogRecord[] = [];

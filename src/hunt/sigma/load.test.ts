@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus } from '../../../test/support/corpus.js';
 import {
   compileRule,
   compileRules,
@@ -9,7 +10,7 @@ import {
   loadSigmaRule,
 } from './index.js';
 
-const CORPUS = fileURLToPath(new URL('../../../../shared/corpus/sigma-exchange/', import.meta.url));
+const CORPUS = `${corpusPath('sigma-exchange')}/`;
 const PACK = fileURLToPath(new URL('../../advisories/packs/proxylogon-2021-03/hunt/', import.meta.url));
 
 function loadCorpus() {
@@ -47,7 +48,7 @@ const EXPECTED_UNSUPPORTED: Record<string, string> = {
   'OWASSRF Exploitation Attempt Using Public POC - Proxy': PROXY,
 };
 
-describe('SigmaHQ corpus (44 files, loaded unmodified)', () => {
+describeCorpus('SigmaHQ corpus (44 files, loaded unmodified)', () => {
   it('loads 24 rules and reports the other 20 by name with the reason', () => {
     const { rules, unsupported } = loadCorpus();
     expect(rules.length + unsupported.length).toBe(44);

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus } from '../../../test/support/corpus.js';
 import { compileRule, type LoadedRule, loadSigmaRule } from './index.js';
 import { compiled, iisRecord, prefilterHolds, proxyRecord, record } from './testkit.js';
 
-const CORPUS = new URL('../../../../shared/corpus/sigma-exchange/', import.meta.url);
+const CORPUS = pathToFileURL(`${corpusPath('sigma-exchange')}/`);
 
 function corpusRule(path: string): LoadedRule {
   const file = fileURLToPath(new URL(path, CORPUS));
@@ -330,7 +331,7 @@ describe('conditions', () => {
   });
 });
 
-describe('SigmaHQ webserver rules on IIS W3C and HttpProxy records', () => {
+describeCorpus('SigmaHQ webserver rules on IIS W3C and HttpProxy records', () => {
   const hafnium = corpusRule('rules-emerging-threats/2021/TA/HAFNIUM/web_exchange_exploitation_hafnium.yml');
 
   it('HAFNIUM: POST to /owa/auth/Current/themes/resources/ matches, a benign GET does not', () => {
@@ -448,7 +449,7 @@ describe('SigmaHQ webserver rules on IIS W3C and HttpProxy records', () => {
   });
 });
 
-describe('Windows Application log', () => {
+describeCorpus('Windows Application log', () => {
   it('maps Provider_Name, EventID, Level (name or number) and keywords', () => {
     const rule = compileRule(
       corpusRule('rules-emerging-threats/2020/Exploits/CVE-2020-0688/win_vul_cve_2020_0688.yml'),
