@@ -175,6 +175,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     )
     .argument('[target...]', 'URLs, host names, IPv4/IPv6 addresses, CIDR ranges')
     .option('--targets <file>', 'read targets from FILE, one per line')
+    .option(
+      '--targets-file <file>',
+      'CSV or YAML rows of target,tenant[,asset]: scan many customers in one run, each result pushed to its tenant',
+    )
     .option('--ports <list>', 'ports for targets without one, e.g. 443,8443 (default 443, then 80 over HTTP)')
     .option('--sni <name>', 'TLS server name and Host header for address targets')
     .option('--force', 'allow CIDR ranges larger than /20 (4,096 addresses)')
@@ -191,12 +195,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--csv', 'one CSV row per host')
     .option('--push <url>', 'register the Exchange servers found as assets on this Bulwark server')
     .option('--tenant <id>', 'with --push: the tenant they belong to')
+    .option(
+      '--asset <id>',
+      'with --push and one target: update this existing asset instead of adding host_port',
+    )
     .option('--token-file <file>', 'with --push: file holding the API token (default: env BULWARK_TOKEN)')
     .action(async (targets: string[], opts: ScanCliOptions) => {
       const { runScan } = await import('./commands/scan.js');
       code = await runScan(io, kb(), targets, {
         ...opts,
         targets: opts.targets ? resolve(io.cwd, opts.targets) : undefined,
+        targetsFile: opts.targetsFile ? resolve(io.cwd, opts.targetsFile) : undefined,
         tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
       });
     });

@@ -25,14 +25,27 @@ export function assetIdFor(r: HostResult): string {
   );
 }
 
-/** Facts for every host that revealed an Exchange build; others are left out (nothing known to push). */
-export function scanResultsToFacts(results: readonly HostResult[]): AssetFactsInput[] {
+/** Whether a result has facts to push: a host that revealed an Exchange build. */
+export function hasScanFacts(r: HostResult): boolean {
+  const version = r.exact ? r.build : (r.judgedBuild ?? r.build);
+  return Boolean(version) && r.state !== 'not_exchange' && r.state !== 'error';
+}
+
+/**
+ * Facts for every host that revealed an Exchange build; others are left out (nothing known to push).
+ * `boundTo[i]`, when given, is the existing asset result `i` updates (`--asset`, or the targets file's asset
+ * column) instead of a `host_port` asset of its own.
+ */
+export function scanResultsToFacts(
+  results: readonly HostResult[],
+  boundTo: readonly (string | undefined)[] = [],
+): AssetFactsInput[] {
   const out: AssetFactsInput[] = [];
   const seen = new Set<string>();
-  for (const r of results) {
+  for (const [i, r] of results.entries()) {
     const version = r.exact ? r.build : (r.judgedBuild ?? r.build);
-    if (!version || r.state === 'not_exchange' || r.state === 'error') continue;
-    const id = assetIdFor(r);
+    if (!version || !hasScanFacts(r)) continue;
+    const id = boundTo[i] ?? assetIdFor(r);
     if (seen.has(id)) continue;
     seen.add(id);
     out.push({

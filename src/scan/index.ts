@@ -6,7 +6,7 @@ export {
   type CheckVerdict,
   proxyLogonCheck,
 } from './check.js';
-export { assetIdFor, scanResultsToFacts } from './facts.js';
+export { assetIdFor, hasScanFacts, scanResultsToFacts } from './facts.js';
 export {
   type Fingerprint,
   type FingerprintMethod,
@@ -42,12 +42,22 @@ export {
   scanTargets,
 } from './scan.js';
 export {
+  parseTargetMap,
+  readTargetMap,
+  TARGET_MAP_ID_PATTERN,
+  type TargetMapFormat,
+  targetMapFormat,
+} from './target-map.js';
+export {
   CIDR_FORCE_LIMIT,
   CIDR_HARD_LIMIT,
+  collectTargets,
   MAX_TARGETS,
   type ParseOptions,
   type ParseResult,
   parseTargets,
   parseTargetsFile,
   type Target,
+  type TargetEntry,
+  targetsFileEntries,
 } from './targets.js';

@@ -27,6 +27,12 @@ export interface Target {
   path?: string;
   /** The CIDR range this address was expanded from. */
   range?: string;
+  /** `scan --push`: the tenant the result is pushed to (from a targets file, or `--tenant`). */
+  tenant?: string;
+  /** `scan --push`: the existing asset this endpoint's observations update (instead of a `host_port` asset). */
+  asset?: string;
+  /** Where the target was written (`file:line`), for messages about it after the scan. */
+  origin?: string;
 }
 
 export interface ParseOptions {
@@ -55,7 +61,7 @@ export function shown(text: string): string {
 }
 
 export function parseTargets(texts: string[], opts: ParseOptions = {}): ParseResult {
-  return parseEntries(
+  return collectTargets(
     texts.map((text) => ({ text, where: '' })),
     opts,
   );
@@ -63,6 +69,11 @@ export function parseTargets(texts: string[], opts: ParseOptions = {}): ParseRes
 
 /** One target per line; `#` starts a comment; blank lines are skipped; errors name `file:line`. */
 export function parseTargetsFile(text: string, file: string, opts: ParseOptions = {}): ParseResult {
+  return collectTargets(targetsFileEntries(text, file), opts);
+}
+
+/** The entries of a one-target-per-line file, each with its `file:line: ` (see parseTargetsFile). */
+export function targetsFileEntries(text: string, file: string): TargetEntry[] {
   const lines = String(text).split(/\r?\n/);
   const entries: { text: string; where: string }[] = [];
   lines.forEach((line, i) => {
@@ -71,13 +82,31 @@ export function parseTargetsFile(text: string, file: string, opts: ParseOptions 
     if (body.trim() === '') return;
     entries.push({ text: body, where: `${file}:${i + 1}: ` });
   });
-  return parseEntries(entries, opts);
+  return entries;
 }
 
-function parseEntries(entries: { text: string; where: string }[], opts: ParseOptions): ParseResult {
+/** One entry of a target list: the text, where it was written (an error prefix), and what it maps to. */
+export interface TargetEntry {
+  text: string;
+  /** Prefix of error messages about this entry, e.g. `customers.csv:3: ` (empty for command-line arguments). */
+  where: string;
+  /** Named before the entry in errors, e.g. `target: ` in a file with several fields per line. */
+  field?: string;
+  tenant?: string;
+  asset?: string;
+  origin?: string;
+}
+
+/**
+ * Parses entries into targets: ports applied, duplicates dropped, limits enforced. A duplicate mapped to another
+ * tenant or asset is an error (one endpoint cannot be pushed to two places), as is one asset bound to two
+ * endpoints, or an asset bound to an entry that expands to several targets.
+ */
+export function collectTargets(entries: TargetEntry[], opts: ParseOptions): ParseResult {
   const targets: Target[] = [];
   const errors: string[] = [];
-  const seen = new Set<string>();
+  /** Every target kept, by endpoint: a second mention is dropped, or an error when it maps elsewhere. */
+  const seen = new Map<string, Target>();
   let portsOk = true;
   const ports = opts.ports ?? [];
   for (const p of ports) {
@@ -88,7 +117,8 @@ function parseEntries(entries: { text: string; where: string }[], opts: ParseOpt
   }
   if (!portsOk) return { targets, errors };
   let full = false;
-  for (const { text, where } of entries) {
+  const boundAssets = new Map<string, Target>();
+  for (const { text, where, field = '', tenant, asset, origin } of entries) {
     const raw = String(text);
     if (raw.trim() === '') continue;
     let parsed: Target[];
@@ -96,29 +126,64 @@ function parseEntries(entries: { text: string; where: string }[], opts: ParseOpt
       parsed = parseEntry(raw.trim(), opts);
     } catch (err) {
       const msg = err instanceof EntryError ? err.message : `unexpected error: ${(err as Error).message}`;
-      errors.push(`${where}${shown(raw)}: ${msg}`);
+      errors.push(`${where}${field}${shown(raw)}: ${msg}`);
       continue;
     }
-    for (const t of parsed) {
-      const withPorts: Target[] =
-        t.port === undefined && t.scheme === undefined && ports.length > 0
-          ? ports.map((port) => ({ ...t, port }))
-          : [t];
-      for (const x of withPorts) {
-        const key = `${x.scheme ?? ''}|${x.host}|${x.port ?? ''}|${x.path ?? ''}|${x.sni ?? ''}`;
-        if (seen.has(key)) continue;
-        if (targets.length >= MAX_TARGETS) {
-          if (!full)
-            errors.push(`${where}${shown(raw)}: more than ${MAX_TARGETS} targets in total; split the list`);
-          full = true;
-          break;
+    const withPorts: Target[] = parsed.flatMap((t) =>
+      t.port === undefined && t.scheme === undefined && ports.length > 0
+        ? ports.map((port) => ({ ...t, port }))
+        : [t],
+    );
+    if (asset !== undefined && withPorts.length !== 1) {
+      errors.push(
+        `${where}asset: "${shown(asset)}" binds one endpoint, but "${shown(raw)}" is ${withPorts.length} targets; give one address and port`,
+      );
+      continue;
+    }
+    for (const t of withPorts) {
+      const x: Target = {
+        ...t,
+        ...(tenant !== undefined ? { tenant } : {}),
+        ...(asset !== undefined ? { asset } : {}),
+        ...(origin !== undefined ? { origin } : {}),
+      };
+      const key = `${x.scheme ?? ''}|${x.host}|${x.port ?? ''}|${x.path ?? ''}|${x.sni ?? ''}`;
+      const before = seen.get(key);
+      if (before) {
+        if (before.tenant !== x.tenant || before.asset !== x.asset) {
+          errors.push(
+            `${where}${field}${shown(raw)}: already given${before.origin ? ` at ${before.origin}` : ''} for ${describeMapping(before)}; one endpoint is pushed to one place`,
+          );
         }
-        seen.add(key);
-        targets.push(x);
+        continue;
       }
+      if (x.asset !== undefined) {
+        const assetKey = `${x.tenant ?? ''}/${x.asset}`;
+        const other = boundAssets.get(assetKey);
+        if (other) {
+          errors.push(
+            `${where}asset: "${shown(x.asset)}" is already bound to ${shown(other.input)}${other.origin ? ` at ${other.origin}` : ''}; an asset takes one endpoint's observations`,
+          );
+          continue;
+        }
+        boundAssets.set(assetKey, x);
+      }
+      if (targets.length >= MAX_TARGETS) {
+        if (!full)
+          errors.push(`${where}${shown(raw)}: more than ${MAX_TARGETS} targets in total; split the list`);
+        full = true;
+        break;
+      }
+      seen.set(key, x);
+      targets.push(x);
     }
   }
   return { targets, errors };
+}
+
+function describeMapping(t: Target): string {
+  if (t.tenant === undefined && t.asset === undefined) return 'no tenant';
+  return `tenant ${t.tenant ?? '(none)'}${t.asset !== undefined ? ` asset ${t.asset}` : ''}`;
 }
 
 function parseEntry(text: string, opts: ParseOptions): Target[] {

@@ -69,23 +69,70 @@ export interface PushSummary {
   findings_written: number;
 }
 
+/** Where pushed facts go: the tenant, where they came from, and whether they are observations to merge. */
+export interface PushOptions {
+  /** `?source=`: `scan` for `bulwark scan --push`. */
+  source: string;
+  /** `?merge=observed`: merged into existing assets' facts instead of replacing them (see docs/api.md). */
+  merge?: boolean;
+}
+
+function assetsPath(tenant: string, push: PushOptions): string {
+  const query = new URLSearchParams({ source: push.source, ...(push.merge ? { merge: 'observed' } : {}) });
+  return `api/v1/tenants/${encodeURIComponent(tenant)}/assets?${query}`;
+}
+
 /** Registers assets from their facts in one tenant, in batches. */
 export async function pushAssets(
   options: ApiClientOptions,
   tenant: string,
   assets: readonly unknown[],
-  source: string,
+  push: PushOptions | string,
 ): Promise<PushSummary> {
+  const how = typeof push === 'string' ? { source: push } : push;
   const summary: PushSummary = { created: 0, updated: 0, unchanged: 0, findings_written: 0 };
   for (let i = 0; i < assets.length; i += PUSH_BATCH) {
     const res = await apiRequest<{ results: { outcome: keyof PushSummary }[]; findings_written: number }>(
       options,
       'POST',
-      `api/v1/tenants/${encodeURIComponent(tenant)}/assets?source=${encodeURIComponent(source)}`,
+      assetsPath(tenant, how),
       { assets: assets.slice(i, i + PUSH_BATCH) },
     );
     for (const r of res.results) summary[r.outcome]++;
     summary.findings_written += res.findings_written;
   }
   return summary;
+}
+
+/**
+ * Checks, before any work, that a push to this tenant will be accepted: the token is valid, the tenant exists
+ * and is in its scope, and its role may register assets. It sends the very request a push sends, with no assets
+ * (which writes nothing), so no rule can differ between the check and the push. Throws ApiClientError (401, 403,
+ * 404, or no status when the server cannot be reached).
+ */
+export async function checkPushAccess(
+  options: ApiClientOptions,
+  tenant: string,
+  push: PushOptions,
+): Promise<void> {
+  await apiRequest(options, 'POST', assetsPath(tenant, push), { assets: [] });
+}
+
+/** Whether an asset exists in a tenant (false on 404; other failures throw). */
+export async function assetExists(
+  options: ApiClientOptions,
+  tenant: string,
+  asset: string,
+): Promise<boolean> {
+  try {
+    await apiRequest(
+      options,
+      'GET',
+      `api/v1/tenants/${encodeURIComponent(tenant)}/assets/${encodeURIComponent(asset)}`,
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof ApiClientError && err.status === 404) return false;
+    throw err;
+  }
 }

@@ -15,7 +15,15 @@ export {
   PG_BACKUP_HINT,
   restoreSqlite,
 } from './backup.js';
-export { ApiClientError, type ApiClientOptions, type PushSummary, pushAssets } from './client.js';
+export {
+  ApiClientError,
+  type ApiClientOptions,
+  assetExists,
+  checkPushAccess,
+  type PushOptions,
+  type PushSummary,
+  pushAssets,
+} from './client.js';
 export { ConfigError, ENV_KEYS, loadServerConfig, type ServerConfig, serverConfigSchema } from './config.js';
 export { isPostgresUrl, openDatabase, redactUrl, SQLITE_FILE } from './db/connect.js';
 export type { Database } from './db/schema.js';

@@ -2,7 +2,9 @@
  * `bulwark scan --push` end to end: a real server listening on loopback (embedded SQLite), two emulated Exchange
  * servers, the real scanner, and the pushed assets judged by the server.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +19,32 @@ describe('bulwark scan --push', () => {
   let dir: string;
   let server: RunningServer;
   let token: string;
+  /** A technician token that sees every tenant (acme and globex). */
+  let fleetToken: string;
+  let adminHeaders: Record<string, string>;
   const emulators: ExchangeEmulator[] = [];
+  /** A plain HTTP server counting requests: proves a refused push scanned nothing. */
+  let counter: Server;
+  let counted = 0;
+  let counterUrl: string;
+
+  const api = (method: string, url: string, payload?: object) =>
+    server.app.inject({
+      method: method as 'GET',
+      url,
+      headers: adminHeaders,
+      ...(payload ? { payload } : {}),
+    });
+  const newToken = async (role: string, tenant_id?: string) => {
+    const t = await api('POST', '/api/v1/tokens', { name: `t-${role}-${tenant_id}`, role, tenant_id });
+    expect(t.statusCode, t.body).toBe(201);
+    return t.json().token as string;
+  };
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bulwark-push-'));
@@ -44,32 +71,30 @@ describe('bulwark scan --push', () => {
       url: '/api/v1/session',
       payload: { email: 'a@b.example', password: 'long enough password' },
     });
-    const headers = {
+    adminHeaders = {
       cookie: `bulwark_session=${login.cookies[0]!.value}`,
       'x-csrf-token': login.json().csrf_token,
     };
-    await app.inject({
-      method: 'POST',
-      url: '/api/v1/tenants',
-      headers,
-      payload: { id: 'acme', name: 'ACME' },
+    await api('POST', '/api/v1/tenants', { id: 'acme', name: 'ACME' });
+    await api('POST', '/api/v1/tenants', { id: 'globex', name: 'Globex' });
+    token = await newToken('technician', 'acme');
+    fleetToken = await newToken('technician');
+    counter = createServer((_req, res) => {
+      counted++;
+      res.end('not exchange');
     });
-    const t = await app.inject({
-      method: 'POST',
-      url: '/api/v1/tokens',
-      headers,
-      payload: { name: 'scanner', role: 'technician', tenant_id: 'acme' },
-    });
-    token = t.json().token;
+    await new Promise<void>((ok) => counter.listen(0, '127.0.0.1', ok));
+    counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
     const isVulnerable = (b: string) => b === '15.1.2176.2';
     emulators.push(await startExchangeEmulator({ build: '15.1.2176.2', http: true, isVulnerable }));
     emulators.push(
       await startExchangeEmulator({ build: '15.1.2176.9', http: true, isVulnerable, name: 'EX-PATCHED' }),
     );
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await Promise.all(emulators.map((e) => e.close()));
+    await new Promise((ok) => counter?.close(ok));
     await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -81,7 +106,12 @@ describe('bulwark scan --push', () => {
     );
     expect(r.code, r.stderr).toBe(1); // one vulnerable host
     const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    expect(summary.pushed).toMatchObject({ tenant: 'acme', assets: 2, created: 2 });
+    expect(summary.pushed).toMatchObject({
+      assets: 2,
+      created: 2,
+      tenants: [{ tenant: 'acme', assets: 2, created: 2 }],
+      errors: [],
+    });
     const res = await fetch(`${server.url}/api/v1/advisories/proxylogon-2021-03/exposure`, {
       headers: { authorization: `Bearer ${token}` },
     });
@@ -105,7 +135,109 @@ describe('bulwark scan --push', () => {
       BULWARK_TOKEN: token,
     });
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/--push: POST .*404 tenant globex does not exist or is not yours to see/);
+    expect(other.stderr).toMatch(
+      /--push: tenant globex \(.*\): POST .*404 tenant globex does not exist or is not yours to see/,
+    );
     expect(other.stderr).not.toContain(token);
+  });
+
+  it('finds push errors before scanning anything: bad token, unknown tenant, no permission, unknown asset', async () => {
+    const before = counted;
+    const badToken = await run(['scan', counterUrl, '--push', server.url, '--tenant', 'acme'], {
+      BULWARK_TOKEN: 'bwk_not-a-real-token',
+    });
+    expect(badToken.code).toBe(2);
+    expect(badToken.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^bulwark: --push: POST \/api\/v1\/tenants\/acme\/assets: 401 /),
+    ]);
+    const customers = file(
+      'refused.csv',
+      `target,tenant,asset\n${counterUrl},acme\n${counterUrl}/owa,initech\n${counterUrl}/ecp,acme,mail99\n`,
+    );
+    const mapped = await run(['scan', '--targets-file', customers, '--push', server.url], {
+      BULWARK_TOKEN: fleetToken,
+    });
+    expect(mapped.code).toBe(2);
+    expect(mapped.stderr).toContain(`--push: tenant initech (${customers}:3): POST`);
+    expect(mapped.stderr).toMatch(/404 tenant initech does not exist/);
+    expect(mapped.stderr).toContain(`--push: ${customers}:4: asset mail99 does not exist in tenant acme`);
+    const readOnly = await newToken('read_only');
+    const refused = await run(['scan', counterUrl, '--push', server.url, '--tenant', 'acme'], {
+      BULWARK_TOKEN: readOnly,
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--push: tenant acme \(.*\): POST \/api\/v1\/tenants\/acme\/assets: 403 /);
+    expect(counted, 'no target was contacted').toBe(before);
+    // The same target list scans once the push is acceptable (the counter is a real target).
+    const ok = await run(['scan', counterUrl, '--push', server.url, '--tenant', 'acme'], {
+      BULWARK_TOKEN: token,
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(counted).toBeGreaterThan(before);
+  });
+
+  it('scans many customers in one run from a targets file, each result pushed to its tenant', async () => {
+    const customers = file(
+      'customers.yaml',
+      `- target: ${emulators[0]!.url}\n  tenant: acme\n- target: ${emulators[1]!.url}\n  tenant: globex\n`,
+    );
+    const r = await run(['scan', '--targets-file', customers, '--push', server.url, '--json'], {
+      BULWARK_TOKEN: fleetToken,
+    });
+    expect(r.code, r.stderr).toBe(1);
+    const { pushed } = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(pushed.tenants.map((t: { tenant: string; assets: number }) => `${t.tenant}:${t.assets}`)).toEqual([
+      'acme:1',
+      'globex:1',
+    ]);
+    const globex = await api('GET', '/api/v1/tenants/globex/assets');
+    expect(globex.json().items.map((a: { id: string }) => a.id)).toEqual([`127.0.0.1_${emulators[1]!.port}`]);
+  });
+
+  it('binds a scanned endpoint to an asset registered from facts: one asset, the scan adds what it saw', async () => {
+    const facts = {
+      id: 'mail01',
+      name: 'MAIL01',
+      os: { product: 'microsoft:windows_server_2016', version: '10.0.14393.4225' },
+      // The inventory is stale: the server has since been patched to 15.1.2176.9.
+      products: [{ product: 'microsoft:exchange_server', version: '15.1.2176.2' }],
+      installed_kbs: ['KB5000871'],
+      tags: ['owner:it', 'scan:vulnerable'],
+    };
+    const put = await api('PUT', '/api/v1/tenants/acme/assets/mail01?source=agent', facts);
+    expect(put.statusCode, put.body).toBe(200);
+    // A server of its own, so no host_port asset exists for it from the other tests.
+    const patched = await startExchangeEmulator({
+      build: '15.1.2176.9',
+      http: true,
+      isVulnerable: () => false,
+      name: 'MAIL01',
+    });
+    emulators.push(patched);
+    const countBefore = (await api('GET', '/api/v1/tenants/acme/assets')).json().total;
+    const r = await run(
+      ['scan', patched.url, '--push', server.url, '--tenant', 'acme', '--asset', 'mail01', '--json'],
+      { BULWARK_TOKEN: token },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const { pushed } = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(pushed).toMatchObject({ assets: 1, updated: 1, created: 0 });
+    const assets = await api('GET', '/api/v1/tenants/acme/assets?sort=id');
+    const ids = assets.json().items.map((a: { id: string }) => a.id);
+    expect(ids).toContain('mail01');
+    expect(ids, 'no host_port asset beside mail01').not.toContain(`127.0.0.1_${patched.port}`);
+    expect(assets.json().total).toBe(countBefore);
+    const mail01 = (await api('GET', '/api/v1/tenants/acme/assets/mail01')).json();
+    expect(mail01.source).toBe('agent');
+    expect(mail01.facts).toMatchObject({
+      name: 'MAIL01',
+      os: facts.os,
+      installed_kbs: ['KB5000871'],
+      products: [{ product: 'microsoft:exchange_server', version: '15.1.2176.9' }],
+      endpoints: [patched.url.endsWith('/') ? patched.url : `${patched.url}/`],
+    });
+    expect(mail01.facts.tags).toEqual(['owner:it', 'scan', 'scan:patched']);
+    const exposure = (await api('GET', '/api/v1/tenants/acme/assets/mail01/exposure')).json();
+    expect(exposure.findings.find((f: { cve: string }) => f.cve === 'CVE-2021-26855')?.verdict).toBe('fixed');
   });
 });

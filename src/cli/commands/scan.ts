@@ -4,13 +4,16 @@ import type { KnowledgeBase } from '../../advisories/index.js';
 import { compareVersions } from '../../core/index.js';
 import { csvCell } from '../../hunt/index.js';
 import {
+  collectTargets,
   type HostResult,
+  hasScanFacts,
   type Judgement,
-  parseTargets,
-  parseTargetsFile,
+  readTargetMap,
   scanResultsToFacts,
   scanTargets,
   type Target,
+  type TargetEntry,
+  targetsFileEntries,
 } from '../../scan/index.js';
 import type { ApiClientOptions, PushSummary } from '../../server/index.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
@@ -19,6 +22,8 @@ import { EXCHANGE_PRODUCT } from './exchange.js';
 
 export interface ScanCliOptions {
   targets?: string;
+  /** CSV or YAML mapping targets to tenants (and optionally existing assets), for --push. */
+  targetsFile?: string;
   ports?: string;
   sni?: string;
   force?: boolean;
@@ -32,6 +37,8 @@ export interface ScanCliOptions {
   /** Control-plane URL to register the Exchange servers found as assets. */
   push?: string;
   tenant?: string;
+  /** With --push and one target: the existing asset the scan's observations update. */
+  asset?: string;
   /** File holding the API token (else BULWARK_TOKEN); never a flag, so it stays out of ps and shell history. */
   tokenFile?: string;
 }
@@ -126,8 +133,7 @@ function textRow(io: Io, r: HostResult): string {
 }
 
 /** Where --push goes, checked before scanning so a typo does not waste a scan. */
-function pushTarget(io: Io, opts: ScanCliOptions): { client: ApiClientOptions; tenant: string } {
-  if (!opts.tenant) throw new UsageError('--push needs --tenant <id>: the tenant the servers belong to');
+function pushClient(io: Io, opts: ScanCliOptions): ApiClientOptions {
   let token = io.env.BULWARK_TOKEN;
   if (opts.tokenFile) {
     try {
@@ -147,7 +153,156 @@ function pushTarget(io: Io, opts: ScanCliOptions): { client: ApiClientOptions; t
       `--push: "${opts.push}" is not an http(s) URL of a Bulwark server, e.g. http://127.0.0.1:8440`,
     );
   }
-  return { client: { baseUrl: opts.push!, token }, tenant: opts.tenant };
+  return { baseUrl: opts.push!, token };
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(
+      `${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+}
+
+/** Every target of the run: arguments, --targets (one per line) and --targets-file (with tenants), checked as one list. */
+function gatherTargets(inputs: string[], opts: ScanCliOptions): Target[] {
+  if (opts.asset !== undefined) {
+    if (!opts.push)
+      throw new UsageError('--asset binds the scanned endpoint to an asset for --push; add --push URL');
+    if (inputs.length !== 1 || opts.targets || opts.targetsFile)
+      throw new UsageError(
+        '--asset binds one endpoint: give exactly one target (for many, use the asset column of --targets-file)',
+      );
+  }
+  const mapping = { tenant: opts.tenant, asset: opts.asset };
+  const own = (e: TargetEntry): TargetEntry => ({
+    ...e,
+    ...(mapping.tenant !== undefined ? { tenant: mapping.tenant } : {}),
+    ...(mapping.asset !== undefined ? { asset: mapping.asset } : {}),
+  });
+  const entries: TargetEntry[] = inputs.map((text) => own({ text, where: '' }));
+  if (opts.targets) entries.push(...targetsFileEntries(readText(opts.targets), opts.targets).map(own));
+  const errors: string[] = [];
+  if (opts.targetsFile) {
+    const read = readTargetMap(readText(opts.targetsFile), opts.targetsFile);
+    errors.push(...read.errors);
+    entries.push(...read.entries);
+  }
+  const parsed = collectTargets(entries, {
+    ports: parsePorts(opts.ports),
+    force: opts.force,
+    sni: opts.sni,
+  });
+  errors.push(...parsed.errors);
+  if (errors.length)
+    throw new UsageError(errors.length === 1 ? errors[0]! : `${errors[0]} (and ${errors.length - 1} more)`);
+  if (!parsed.targets.length)
+    throw new UsageError(
+      'no targets: give hosts, URLs, addresses or CIDR ranges, --targets FILE or --targets-file FILE',
+    );
+  return parsed.targets;
+}
+
+/** How a target is named in messages: where it was written, or the target itself. */
+const named = (t: Target) => t.origin ?? t.input;
+
+/**
+ * Push errors found before scanning: the token, each tenant (exists, in the token's scope, writable) and each
+ * bound asset (exists), with the requests the push itself makes. One error, exit 2, nothing scanned.
+ */
+async function preflightPush(client: ApiClientOptions, targets: Target[]): Promise<void> {
+  const { ApiClientError, assetExists, checkPushAccess } = await import('../../server/index.js');
+  const problems: string[] = [];
+  const firstOf = new Map<string, Target>();
+  for (const t of targets) if (t.tenant !== undefined && !firstOf.has(t.tenant)) firstOf.set(t.tenant, t);
+  const refused = new Set<string>();
+  for (const [tenant, t] of firstOf) {
+    try {
+      await checkPushAccess(client, tenant, PUSH);
+    } catch (err) {
+      if (!(err instanceof ApiClientError)) throw err;
+      // A bad token or an unreachable server is the same answer for every tenant: say it once.
+      if (err.status === undefined || err.status === 401) throw new UsageError(`--push: ${err.message}`);
+      problems.push(`--push: tenant ${tenant} (${named(t)}): ${err.message}`);
+      refused.add(tenant);
+    }
+  }
+  for (const t of targets) {
+    if (t.asset === undefined || t.tenant === undefined || refused.has(t.tenant)) continue;
+    try {
+      if (!(await assetExists(client, t.tenant, t.asset)))
+        problems.push(
+          `--push: ${t.origin ? `${t.origin}: ` : ''}asset ${t.asset} does not exist in tenant ${t.tenant}; register it first (agent, facts file or PUT …/assets/${t.asset}) or leave the asset out`,
+        );
+    } catch (err) {
+      if (!(err instanceof ApiClientError)) throw err;
+      problems.push(`--push: asset ${t.asset} of tenant ${t.tenant} (${named(t)}): ${err.message}`);
+    }
+  }
+  if (problems.length) throw new UsageError(problems.join('\n'));
+}
+
+/** Scan pushes are observations: merged into existing assets, never replacing what an agent registered. */
+const PUSH = { source: 'scan', merge: true } as const;
+
+interface TenantPush extends PushSummary {
+  tenant: string;
+  assets: number;
+  /** Bound assets the scan could not update (no Exchange build seen), by target. */
+  not_updated: { target: string; asset: string; state: string }[];
+}
+
+interface PushReport extends PushSummary {
+  assets: number;
+  tenants: TenantPush[];
+  errors: string[];
+}
+
+/** Pushes each tenant's results (every tenant is tried; failures are reported, not thrown). */
+async function pushResults(
+  client: ApiClientOptions,
+  targets: Target[],
+  results: HostResult[],
+): Promise<PushReport> {
+  const { ApiClientError, pushAssets } = await import('../../server/index.js');
+  const byTenant = new Map<string, number[]>();
+  targets.forEach((t, i) => {
+    if (t.tenant !== undefined) byTenant.set(t.tenant, [...(byTenant.get(t.tenant) ?? []), i]);
+  });
+  const report: PushReport = {
+    assets: 0,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    findings_written: 0,
+    tenants: [],
+    errors: [],
+  };
+  for (const [tenant, indices] of byTenant) {
+    const mine = indices.map((i) => results[i]!);
+    const facts = scanResultsToFacts(
+      mine,
+      indices.map((i) => targets[i]!.asset),
+    );
+    const not_updated = indices
+      .filter((i) => targets[i]!.asset !== undefined && !hasScanFacts(results[i]!))
+      .map((i) => ({ target: named(targets[i]!), asset: targets[i]!.asset!, state: results[i]!.state }));
+    try {
+      const summary = facts.length
+        ? await pushAssets(client, tenant, facts, PUSH)
+        : { created: 0, updated: 0, unchanged: 0, findings_written: 0 };
+      report.tenants.push({ tenant, assets: facts.length, ...summary, not_updated });
+      report.assets += facts.length;
+      for (const k of ['created', 'updated', 'unchanged', 'findings_written'] as const)
+        report[k] += summary[k];
+    } catch (err) {
+      if (!(err instanceof ApiClientError)) throw err;
+      report.errors.push(`--push: tenant ${tenant}: ${err.message}`);
+    }
+  }
+  return report;
 }
 
 export async function runScan(
@@ -157,33 +312,18 @@ export async function runScan(
   opts: ScanCliOptions,
 ): Promise<number> {
   if (opts.json && opts.csv) throw new UsageError('choose one of --json and --csv');
-  const push = opts.push ? pushTarget(io, opts) : undefined;
-  const ports = parsePorts(opts.ports);
-  const parseOpts = { ports, force: opts.force, sni: opts.sni };
-  const targets: Target[] = [];
-  const errors: string[] = [];
-  const fromArgs = parseTargets(inputs, parseOpts);
-  targets.push(...fromArgs.targets);
-  errors.push(...fromArgs.errors);
-  if (opts.targets) {
-    let text: string;
-    try {
-      text = readFileSync(opts.targets, 'utf8');
-    } catch (err) {
+  const client = opts.push ? pushClient(io, opts) : undefined;
+  const targets = gatherTargets(inputs, opts);
+  if (client) {
+    const homeless = targets.find((t) => t.tenant === undefined);
+    if (homeless)
       throw new UsageError(
-        `${opts.targets}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+        `--push needs --tenant <id> for ${named(homeless)}: the tenant the servers belong to (or list targets with their tenants in --targets-file)`,
       );
-    }
-    const fromFile = parseTargetsFile(text, opts.targets, parseOpts);
-    targets.push(...fromFile.targets);
-    errors.push(...fromFile.errors);
+    await preflightPush(client, targets);
   }
-  if (errors.length)
-    throw new UsageError(errors.length === 1 ? errors[0]! : `${errors[0]} (and ${errors.length - 1} more)`);
-  if (!targets.length)
-    throw new UsageError('no targets: give hosts, URLs, addresses or CIDR ranges, or --targets FILE');
 
-  const bar = progressBar(io, 'scanning');
+  const bar = progressBar(io, 'scanning', { unit: 'hosts' });
   let done = 0;
   if (opts.csv) io.out(`${CSV_COLUMNS.join(',')}\r\n`);
   const started = Date.now();
@@ -196,9 +336,12 @@ export async function runScan(
     retries: opts.retries,
     onResult: (r) => {
       bar.update(++done, targets.length);
-      if (opts.json) io.out(`${JSON.stringify(r)}\n`);
-      else if (opts.csv) io.out(`${csvRow(r)}\r\n`);
-      else io.out(textRow(io, r));
+      // The bar is cleared before the line and redrawn after it, so the two never share a terminal line.
+      bar.print(() => {
+        if (opts.json) io.out(`${JSON.stringify(r)}\n`);
+        else if (opts.csv) io.out(`${csvRow(r)}\r\n`);
+        else io.out(textRow(io, r));
+      });
     },
   });
   bar.done();
@@ -211,31 +354,23 @@ export async function runScan(
     hosts_per_s: seconds > 0 ? results.length / seconds : 0,
     states: counts,
   };
-  let pushed: (PushSummary & { assets: number; tenant: string }) | undefined;
-  if (push) {
-    const facts = scanResultsToFacts(results);
-    // Loaded only for --push: a plain scan does not pay for the server's modules.
-    const { ApiClientError, pushAssets } = await import('../../server/index.js');
-    try {
-      pushed = {
-        ...(await pushAssets(push.client, push.tenant, facts, 'scan')),
-        assets: facts.length,
-        tenant: push.tenant,
-      };
-    } catch (err) {
-      if (err instanceof ApiClientError) throw new UsageError(`--push: ${err.message}`);
-      throw err;
-    }
-  }
+  const pushed = client ? await pushResults(client, targets, results) : undefined;
   if (opts.json) io.out(`${JSON.stringify({ summary, ...(pushed ? { pushed } : {}) })}\n`);
   else if (!opts.csv) {
     const parts = Object.entries(counts).map(([s, n]) => `${n} ${s}`);
     io.out(`\n${results.length} host(s) in ${seconds.toFixed(1)} s: ${parts.join(', ')}\n`);
   }
-  if (pushed && !opts.json) {
-    io.err(
-      `pushed ${pushed.assets} Exchange server(s) to tenant ${pushed.tenant}: ${pushed.created} new, ${pushed.updated} updated, ${pushed.unchanged} unchanged\n`,
-    );
+  if (pushed) {
+    for (const t of pushed.tenants) {
+      if (!opts.json)
+        io.err(
+          `pushed ${t.assets} Exchange server(s) to tenant ${t.tenant}: ${t.created} new, ${t.updated} updated, ${t.unchanged} unchanged\n`,
+        );
+      for (const n of t.not_updated)
+        io.err(`${n.target}: asset ${n.asset} not updated: the scan found no Exchange build (${n.state})\n`);
+    }
+    for (const e of pushed.errors) io.err(`bulwark: ${e}\n`);
+    if (pushed.errors.length) return EXIT.usage;
   }
   if (results.some((r) => r.state === 'vulnerable')) return EXIT.findings;
   if (results.every((r) => r.state === 'error')) return EXIT.usage;

@@ -11,6 +11,7 @@ import type { Database, FindingTable } from '../db/schema.js';
 import { badRequest, conflict, forbidden, notFound } from '../errors.js';
 import { assetProducts, canonicalHash, type FleetExposure } from '../exposure/service.js';
 import { CAUTION } from '../exposure/writer.js';
+import { mergeObserved } from './observed.js';
 import { type Page, type PageQuery, pageBounds, sortOrder } from './page.js';
 
 export const VERDICTS = ['affected', 'unknown', 'fixed', 'not_affected'] as const;
@@ -312,7 +313,8 @@ export class ScopedData {
   async putAssets(
     tenantId: string,
     inputs: unknown[],
-    options: { source: string; site?: string | null },
+    /** `merge`: the facts are observations of existing assets, merged into their stored facts (data/observed.ts). */
+    options: { source: string; site?: string | null; merge?: boolean },
     actor: Actor,
   ): Promise<{ results: PutAssetResult[]; findings_written: number }> {
     await this.requireTenant(tenantId);
@@ -372,6 +374,30 @@ export class ScopedData {
             .execute();
           for (const r of rows) existing.set(r.id, r.facts_hash);
         }
+        // Observations: read the stored facts (under the lock taken above) and merge into them; the asset keeps
+        // the source that registered it.
+        const storedSource = new Map<string, string>();
+        if (options.merge) {
+          for (let i = 0; i < facts.length; i += 400) {
+            const rows = await trx
+              .selectFrom('assets')
+              .select(['id', 'facts', 'source'])
+              .where('tenant_id', '=', tenantId)
+              .where(
+                'id',
+                'in',
+                facts.slice(i, i + 400).map((f) => f.id),
+              )
+              .execute();
+            const byId = new Map(rows.map((r) => [r.id, r]));
+            for (let k = i; k < Math.min(i + 400, facts.length); k++) {
+              const row = byId.get(facts[k]!.id);
+              if (!row) continue;
+              facts[k] = mergeObserved(JSON.parse(row.facts) as AssetFacts, facts[k]!, options.source);
+              storedSource.set(row.id, row.source);
+            }
+          }
+        }
         const results: PutAssetResult[] = [];
         const changed: AssetFacts[] = [];
         const rows: Database['assets'][] = [];
@@ -390,7 +416,7 @@ export class ScopedData {
             name: f.name ?? null,
             facts: JSON.stringify(f),
             facts_hash: hash,
-            source: options.source,
+            source: storedSource.get(f.id) ?? options.source,
             created_at: at,
             updated_at: at,
           });
@@ -458,6 +484,7 @@ export class ScopedData {
             target: `tenant:${tenantId}`,
             detail: {
               source: options.source,
+              ...(options.merge ? { merge: 'observed' } : {}),
               created: results.filter((r) => r.outcome === 'created').length,
               updated: results.filter((r) => r.outcome === 'updated').length,
               assets: changed.slice(0, 20).map((f) => f.id),

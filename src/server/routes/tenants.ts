@@ -197,6 +197,12 @@ export async function tenantRoutes(app: FastifyInstance, _ctx: AppContext): Prom
         querystring: Type.Object({
           source: Type.Optional(Type.String({ maxLength: 40 })),
           site: Type.Optional(Id),
+          merge: Type.Optional(
+            Type.Literal('observed', {
+              description:
+                "the facts are what a remote scan observed: merged into an existing asset (its products seen, endpoints, the source's tags) instead of replacing its facts",
+            }),
+          ),
         }),
         body: Type.Object(
           { assets: Type.Array(AssetFacts, { maxItems: MAX_ASSETS_PER_PUSH }) },
@@ -206,12 +212,12 @@ export async function tenantRoutes(app: FastifyInstance, _ctx: AppContext): Prom
       },
     },
     async (request) => {
-      const q = request.query as { source?: string; site?: string };
+      const q = request.query as { source?: string; site?: string; merge?: 'observed' };
       const body = request.body as { assets: unknown[] };
       return request.data.putAssets(
         (request.params as TP).tenant,
         body.assets,
-        { source: q.source ?? 'api', site: q.site },
+        { source: q.source ?? 'api', site: q.site, merge: q.merge === 'observed' },
         actor(request),
       );
     },
