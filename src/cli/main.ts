@@ -146,6 +146,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     )
     .option('--strict-2021-03-02', 'also apply the original 2021-03-02 (blog) conditions, which are broader')
     .option('--host <name>', 'attribute everything to this server name')
+    .option(
+      '--max-archive-bytes <size>',
+      'decompressed bytes one .zip/.gz may expand to, e.g. 64G, 500M (default 64G)',
+    )
+    .option('--max-archive-ratio <n>', 'decompressed bytes per byte of a .zip/.gz on disk (default 100)')
     .option('--workers <n>', 'worker threads (default: one per core for large inputs)', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 64)

@@ -256,30 +256,36 @@ function summarise(r: HostReport, ctx: AssessContext, hadProxyLogs: boolean): st
   }
 }
 
+/**
+ * What to do next, in words a customer can act on: the same steps appear in the terminal, JSON and the HTML report
+ * handed to a customer, so no command lines, and the timeline is mentioned only when there is one.
+ */
 function nextSteps(r: HostReport, ctx: AssessContext): string[] {
   const fix = ctx.fixes.length ? ctx.fixes.join(' / ') : 'the security update';
+  const timeline =
+    r.timeline.length > 0 ? ' Start from the places and times in the timeline of this report.' : '';
+  const webShells =
+    "look for web shells on the server itself: unexpected .aspx files under FrontEnd\\HttpProxy\\owa\\auth, FrontEnd\\HttpProxy\\ecp\\auth and inetpub\\wwwroot\\aspnet_client (a hunt over a copy of the server's drive does this check)";
+  const confirm = `Confirm that ${fix} is installed (the server's exact build number tells).`;
   const steps: Record<HostVerdict, string[]> = {
     compromised: [
       'Treat the server as breached: cut its exposure to the internet (or shield it) and open an incident.',
-      'Find and remove the web shells: hunt the server file system (bulwark hunt <drive root>) for non-standard .aspx under owa\\auth, ecp\\auth and inetpub\\wwwroot\\aspnet_client, and check the timeline entries above.',
+      `Find and remove what the attacker left: ${webShells}.${timeline}`,
       'Assume credentials are stolen: look for LSASS dumps, reset privileged and service account passwords, and review new accounts and mailbox exports.',
       `Install ${fix} (the update closes the hole but removes nothing the attacker left).`,
-      'Preserve the log files listed here and hunt other servers for the attacker addresses.',
+      'Keep a copy of the log files examined, and check other servers for the same attacker addresses.',
     ],
     exploitation_attempted: [
-      `Confirm ${fix} is installed (bulwark exchange <build>); if it was installed only after the first attempt, treat the server as possibly breached.`,
-      'Hunt the server file system for web shells (bulwark hunt <drive root>) and check the Application event log and ECP Server logs if they were not included.',
+      `${confirm} If it was installed only after the first attempt, treat the server as possibly breached.`,
+      `To rule out a breach, ${webShells}, and include the Application event log and the ECP Server logs if they were not examined.`,
       'Block or watch the attacker addresses listed.',
     ],
-    probed: [
-      `Confirm ${fix} is installed (bulwark exchange <build>).`,
-      'Nothing else is required by these findings; keep the logs.',
-    ],
-    clean: [`Confirm ${fix} is installed (bulwark exchange <build>).`],
+    probed: [confirm, 'Nothing else is required by these findings; keep the logs.'],
+    clean: [confirm],
     insufficient_logs: [
-      `Collect the Exchange Logging folder (HttpProxy, ECP, OABGeneratorLog) and IIS logs reaching back before ${ctx.exploitationStart ?? 'the exploitation start'}, and hunt again.`,
-      'If older logs are gone, hunt the server file system for web shells (bulwark hunt <drive root>) instead.',
-      `Confirm ${fix} is installed (bulwark exchange <build>).`,
+      `Collect the Exchange Logging folder (HttpProxy, ECP, OABGeneratorLog) and the IIS logs reaching back before ${ctx.exploitationStart ?? 'the exploitation start'}, and examine them too.`,
+      `If the older logs are gone, ${webShells} instead.`,
+      confirm,
     ],
   };
   return steps[r.verdict];

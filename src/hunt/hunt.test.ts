@@ -169,7 +169,7 @@ describe('inputs', () => {
     );
     const r = await run([zip, join(dir, 'probe.log.gz')]);
     const folder = await run([HELSECERT]);
-    expect(r.findings.filter((f) => f.file.startsWith(`${zip}!`)).length).toBe(folder.findings.length);
+    expect(r.findings.filter((f) => f.file.startsWith('EXCH01.zip!')).length).toBe(folder.findings.length);
     expect(r.hosts.map((h) => [h.host, h.verdict])).toEqual([
       ['EXCH01', 'compromised'],
       ['probe.log', 'probed'],
@@ -313,8 +313,8 @@ describe('generated logs (the benchmark corpus)', () => {
 describe('reports', () => {
   it('neutralises spreadsheet formulas and quotes CSV cells', () => {
     expect(csvCell('=HYPERLINK("http://x")')).toBe(`"'=HYPERLINK(""http://x"")"`);
-    expect(csvCell('+cmd|calc')).toBe("'+cmd|calc");
-    expect(csvCell('plain')).toBe('plain');
+    expect(csvCell('+cmd|calc')).toBe(`"'+cmd|calc"`);
+    expect(csvCell('plain')).toBe('"plain"');
   });
 
   it('escapes hostile log content in HTML and CSV and keeps the page self-contained', async () => {
@@ -334,9 +334,9 @@ describe('reports', () => {
     expect(html).not.toMatch(/<(link|img|iframe)\b|src=|https?:\/\/[^"<\s]*\.(css|js)/i);
     const csv = renderCsv(r);
     expect(csv.split('\r\n')[0]).toBe(
-      'host,verdict,timestamp,stage,severity,cve,rule,title,source,file,line,client,matched,raw',
+      '"host","verdict","timestamp","stage","severity","cve","rule","title","source","file","line","client","matched","raw"',
     );
-    expect(csv).not.toMatch(/,=cmd/);
+    expect(csv).not.toMatch(/,"?=cmd/);
   });
 });
 

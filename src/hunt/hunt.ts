@@ -5,6 +5,7 @@
 import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { ArchiveLimits } from './archive.js';
 import { type AssessContext, assessHosts, type FileOutcome } from './assess.js';
 import { enumerateJobs, type Job } from './inputs.js';
 import { type JobOutcome, runJob } from './job.js';
@@ -20,6 +21,8 @@ export interface HuntOptions {
   /** Worker threads; default: one per core when the input is over WORKER_THRESHOLD bytes. 1 = in-process. */
   workers?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Bounds on what each zip or gzip may expand to (default DEFAULT_ARCHIVE_LIMITS). */
+  archiveLimits?: ArchiveLimits;
 }
 
 /** Below this much input, starting workers costs more than it saves. */
@@ -35,7 +38,10 @@ export async function hunt(opts: HuntOptions): Promise<HuntResult> {
       ? spawnWorkers(opts.rules, opts.workers ?? availableParallelism())
       : [];
   const ruleSet = buildRuleSet(opts.rules);
-  const { jobs, problems } = await enumerateJobs(opts.paths, { host: opts.host });
+  const { jobs, problems } = await enumerateJobs(opts.paths, {
+    host: opts.host,
+    ...(opts.archiveLimits ? { limits: opts.archiveLimits } : {}),
+  });
   const total = jobs.reduce((n, j) => n + j.size, 0);
   let done = 0;
   const onBytes = (n: number) => {
@@ -63,7 +69,7 @@ export async function hunt(opts: HuntOptions): Promise<HuntResult> {
         a.file.localeCompare(b.file) ||
         a.line - b.line,
     );
-  const skipped = [
+  const skipped: HuntResult['skipped'] = [
     ...problems.map((p) => ({ file: p.display, reason: p.problem })),
     ...outcomes.flatMap((o) => o.skipped),
   ];
@@ -99,6 +105,7 @@ export async function hunt(opts: HuntOptions): Promise<HuntResult> {
       findings: findings.length,
       malformed_lines: files.reduce((n, f) => n + f.stats.malformed, 0),
       truncated_lines: files.reduce((n, f) => n + f.stats.truncated, 0),
+      incomplete_archives: skipped.filter((s) => s.incomplete).length,
       mode: opts.rules.strict ? 'strict-2021-03-02' : 'current',
     },
   };

@@ -1,8 +1,10 @@
 /** Compromise assessment over logs and files: parsers, Sigma rules, native checks, verdicts and reports. */
+export { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from './archive.js';
 export type { HostReport, HostVerdict } from './assess.js';
 export { type HuntConfig, huntConfig } from './config.js';
 export { type GroundTruth, generateLogs } from './generate/index.js';
 export { type HuntOptions, hunt } from './hunt.js';
+export { escapeControls, terminalSafeJson } from './report/escape.js';
 export type { HuntResult } from './report/model.js';
 export { csvCell, renderCsv, renderHtml, renderText } from './report/render.js';
 export type { Finding, LogRecord, LogType } from './types.js';

@@ -2,14 +2,28 @@
  * What `bulwark hunt <path...>` reads: folders (walked recursively, symbolic links not followed), single files,
  * and `.zip` / `.gz` bundles recognised by their magic bytes, not their names. Every file becomes an InputFile
  * that is opened as a stream only when scanned, so nothing is held in memory.
+ *
+ * Archives are bounded (archive.ts): decompressed bytes per archive, expansion ratio, and zips whose entries share
+ * compressed data are refused before anything is decompressed.
  */
 import { closeSync, createReadStream, fstatSync, opendirSync, openSync, readSync, statSync } from 'node:fs';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import yauzl from 'yauzl';
+import {
+  ArchiveBudget,
+  type ArchiveLimits,
+  bounded,
+  DEFAULT_ARCHIVE_LIMITS,
+  overlappingEntries,
+} from './archive.js';
 
 export interface InputFile {
-  /** Path as the user sees it; members of a zip are `bundle.zip!inner/path`. */
+  /**
+   * Path as the user gave it, relative: under a folder given as an absolute path, the folder's own name and the
+   * path below it (`EXCH01/Logging/…`, not `/cases/2021/EXCH01/Logging/…`); members of a zip are
+   * `bundle.zip!inner/path`.
+   */
   display: string;
   /** Path relative to the input root, with `/` separators, for file-system checks (web shell places, …). */
   relative: string;
@@ -25,6 +39,8 @@ export interface InputFile {
 export interface InputProblem {
   display: string;
   problem: string;
+  /** An archive refused or cut at a bound: some of its content was not examined. */
+  incomplete?: boolean;
 }
 
 /** A zip with more members than this is refused rather than walked for hours. */
@@ -68,6 +84,16 @@ function inputName(path: string): string {
   return basename(path).replace(/\.(zip|gz)$/i, '') || path;
 }
 
+/** How a given path is shown: as typed when relative, by its last segment when absolute. `/`-separated. */
+export function shownRoot(path: string): string {
+  const shown = isAbsolute(path) ? basename(path) || path : normalize(path);
+  return shown.split(sep).join('/').replace(/\/+$/, '') || '.';
+}
+
+function shownPath(root: string, rel: string): string {
+  return root === '.' ? rel : `${root}/${rel}`;
+}
+
 /** A unit of work for one worker: a plain or gzip file, or a whole zip bundle (its members are read in order). */
 export interface Job {
   /** `auto`: a file whose first bytes have not been read yet (the worker reads them: plain, gzip or zip). */
@@ -75,10 +101,14 @@ export interface Job {
   path: string;
   /** Path relative to the input root, `/`-separated. */
   relative: string;
+  /** The path as reports show it (see InputFile.display). */
+  display: string;
   /** Name of the input root, the host when no folder names one. */
   inputName: string;
   host?: string;
   size: number;
+  /** Bounds for bundles (zip, gzip); default DEFAULT_ARCHIVE_LIMITS. */
+  limits?: ArchiveLimits;
 }
 
 /**
@@ -89,7 +119,7 @@ export interface Job {
  */
 export async function enumerateJobs(
   paths: readonly string[],
-  opts: { host?: string } = {},
+  opts: { host?: string; limits?: ArchiveLimits } = {},
 ): Promise<{ jobs: Job[]; problems: InputProblem[] }> {
   const jobs: Job[] = [];
   const problems: InputProblem[] = [];
@@ -99,41 +129,46 @@ export async function enumerateJobs(
       isDir = statSync(root).isDirectory();
     } catch (err) {
       problems.push({
-        display: root,
+        display: shownRoot(root),
         problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       });
       continue;
     }
     const name = inputName(root);
-    if (isDir) walk(root, root, name, opts.host, jobs, problems);
-    else addFile(root, basename(root), name, opts.host, jobs, problems, true);
+    const shown = shownRoot(root);
+    if (isDir) walk(root, root, { name, shown, host: opts.host }, jobs, problems);
+    else addFile(root, basename(root), { name, shown, host: opts.host }, jobs, problems, true);
   }
+  if (opts.limits) for (const j of jobs) j.limits = opts.limits;
   jobs.sort((a, b) => b.size - a.size || (a.path < b.path ? -1 : 1));
   return { jobs, problems };
 }
 
-function walk(
-  dir: string,
-  root: string,
-  name: string,
-  host: string | undefined,
-  jobs: Job[],
-  problems: InputProblem[],
-) {
+/** What every file under one given path shares. */
+interface RootInfo {
+  name: string;
+  /** The given path as shown (shownRoot); for a single file given, its display. */
+  shown: string;
+  host: string | undefined;
+}
+
+function walk(dir: string, root: string, info: RootInfo, jobs: Job[], problems: InputProblem[]) {
   let handle: ReturnType<typeof opendirSync>;
   try {
     handle = opendirSync(dir);
   } catch (err) {
-    problems.push({ display: dir, problem: `cannot read folder (${(err as NodeJS.ErrnoException).code})` });
+    problems.push({
+      display: shownPath(info.shown, relative(root, dir).split(sep).join('/')),
+      problem: `cannot read folder (${(err as NodeJS.ErrnoException).code})`,
+    });
     return;
   }
   try {
     for (let e = handle.readSync(); e; e = handle.readSync()) {
       const path = join(dir, e.name);
       // Symbolic links are not followed: no loops, no escaping the folder the user named.
-      if (e.isDirectory()) walk(path, root, name, host, jobs, problems);
-      else if (e.isFile())
-        addFile(path, relative(root, path).split(sep).join('/'), name, host, jobs, problems);
+      if (e.isDirectory()) walk(path, root, info, jobs, problems);
+      else if (e.isFile()) addFile(path, relative(root, path).split(sep).join('/'), info, jobs, problems);
     }
   } finally {
     handle.closeSync();
@@ -143,26 +178,28 @@ function walk(
 function addFile(
   path: string,
   rel: string,
-  name: string,
-  host: string | undefined,
+  info: RootInfo,
   jobs: Job[],
   problems: InputProblem[],
-  sniff = false,
+  /** A file given by itself: its first bytes are read now, and it is shown as given. */
+  given = false,
 ) {
+  const display = given ? info.shown : shownPath(info.shown, rel);
   try {
     const size = statSync(path).size;
-    const kind = sniff ? magic(path) : undefined;
+    const kind = given ? magic(path) : undefined;
     jobs.push({
       kind: kind === undefined ? 'auto' : kind === 'plain' ? 'file' : kind,
       path,
       relative: rel,
-      inputName: name,
-      host,
+      display,
+      inputName: info.name,
+      host: info.host,
       size,
     });
   } catch (err) {
     problems.push({
-      display: path,
+      display,
       problem: `cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
     });
   }
@@ -176,29 +213,32 @@ export async function* jobFiles(job: Job): AsyncGenerator<InputFile | InputProbl
       kind = magic(job.path);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      yield { display: job.path, problem: `cannot read (${e.code ?? e.message})` };
+      yield { display: job.display, problem: `cannot read (${e.code ?? e.message})` };
       return;
     }
     yield* jobFiles({ ...job, kind: kind === 'plain' ? 'file' : kind });
     return;
   }
+  const limits = job.limits ?? DEFAULT_ARCHIVE_LIMITS;
   if (job.kind === 'zip') {
-    yield* zipInputs(job.path, job.relative, job.host ?? inputName(job.path), Boolean(job.host));
+    yield* zipInputs(job, job.host ?? inputName(job.path), Boolean(job.host), limits);
     return;
   }
   const host = hostFor(job.relative, job.inputName, job.host);
   if (job.kind === 'gzip') {
+    const budget = new ArchiveBudget(job.display, job.size, limits);
     yield {
-      display: job.path,
+      display: job.display,
       relative: job.relative.replace(/\.gz$/i, ''),
       host,
       size: job.size,
-      open: async () => createReadStream(job.path).pipe(createGunzip()),
+      open: async () => bounded(createReadStream(job.path).pipe(createGunzip()), budget, job.display),
     };
+    if (budget.exceeded) yield { display: job.display, problem: budget.exceeded, incomplete: true };
     return;
   }
   yield {
-    display: job.path,
+    display: job.display,
     relative: job.relative,
     host,
     size: job.size,
@@ -250,48 +290,94 @@ function readEntries(zip: yauzl.ZipFile): Promise<yauzl.Entry[]> {
   });
 }
 
+function readLocalDataStart(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<number> {
+  return new Promise((resolve, reject) => {
+    zip.readLocalFileHeader(entry, { minimal: true }, (err, header) =>
+      err ? reject(err) : resolve(header.fileDataStart),
+    );
+  });
+}
+
 async function* zipInputs(
-  path: string,
-  rel: string,
+  job: Job,
   name: string,
   forced: boolean,
+  limits: ArchiveLimits,
 ): AsyncGenerator<InputFile | InputProblem> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await openZip(path);
+    zip = await openZip(job.path);
   } catch (err) {
-    yield { display: path, problem: `not a readable zip: ${(err as Error).message}` };
+    yield {
+      display: job.display,
+      problem: `not a readable zip: ${(err as Error).message}`,
+      incomplete: true,
+    };
     return;
   }
   try {
     if (zip.entryCount > MAX_ZIP_ENTRIES) {
       yield {
-        display: path,
+        display: job.display,
         problem: `zip has ${zip.entryCount} members, more than ${MAX_ZIP_ENTRIES}; unpack it and hunt the folder`,
+        incomplete: true,
       };
       return;
     }
     let entries: yauzl.Entry[];
+    const spans: { name: string; start: number; end: number }[] = [];
     try {
       entries = await readEntries(zip);
+      for (const e of entries) {
+        const dataStart = await readLocalDataStart(zip, e);
+        spans.push({
+          name: e.fileName,
+          start: e.relativeOffsetOfLocalHeader,
+          end: dataStart + e.compressedSize,
+        });
+      }
     } catch (err) {
-      yield { display: path, problem: `damaged zip: ${(err as Error).message}` };
+      yield { display: job.display, problem: `damaged zip: ${(err as Error).message}`, incomplete: true };
+      return;
+    }
+    // Members that share compressed data are how a small zip declares terabytes (one deflate stream read once per
+    // member): no legitimate archiver writes them, so the whole archive is refused before anything is inflated.
+    const overlap = overlappingEntries(spans);
+    if (overlap) {
+      yield {
+        display: job.display,
+        problem: `zip refused, nothing read: members ${overlap[0]} and ${overlap[1]} share compressed data (overlapping entries, a zip bomb)`,
+        incomplete: true,
+      };
       return;
     }
     entries.sort((a, b) => (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0));
-    for (const entry of entries) {
+    const budget = new ArchiveBudget(job.display, job.size, limits);
+    for (let i = 0; i < entries.length; i++) {
+      if (budget.exceeded) {
+        yield {
+          display: job.display,
+          problem: `archive incomplete: ${budget.exceeded}; ${entries.length - i} more member(s) not read`,
+          incomplete: true,
+        };
+        return;
+      }
+      const entry = entries[i]!;
       const inner = entry.fileName.replace(/\\/g, '/');
+      const display = `${job.display}!${inner}`;
       yield {
-        display: `${path}!${inner}`,
-        relative: `${rel}/${inner.replace(/\.gz$/i, '')}`,
+        display,
+        relative: `${job.relative}/${inner.replace(/\.gz$/i, '')}`,
         host: forced ? name : hostFor(inner, name),
         size: entry.compressedSize,
         open: async () => {
           const stream = await zip.openReadStreamPromise(entry);
-          return /\.gz$/i.test(inner) ? stream.pipe(createGunzip()) : stream;
+          return bounded(/\.gz$/i.test(inner) ? stream.pipe(createGunzip()) : stream, budget, display);
         },
       };
     }
+    if (budget.exceeded)
+      yield { display: job.display, problem: `archive incomplete: ${budget.exceeded}`, incomplete: true };
   } finally {
     zip.close();
   }

@@ -13,7 +13,7 @@ import type { Finding, LogType } from './types.js';
 export interface JobOutcome {
   files: FileOutcome[];
   findings: Finding[];
-  skipped: { file: string; reason: string }[];
+  skipped: { file: string; reason: string; incomplete?: boolean }[];
 }
 
 /** Content that is never a log: not worth opening for detection. */
@@ -28,7 +28,11 @@ export async function runJob(
   const out: JobOutcome = { files: [], findings: [], skipped: [] };
   for await (const item of jobFiles(job)) {
     if ('problem' in item) {
-      out.skipped.push({ file: item.display, reason: item.problem });
+      out.skipped.push({
+        file: item.display,
+        reason: item.problem,
+        ...(item.incomplete ? { incomplete: true } : {}),
+      });
       continue;
     }
     const hash = needsHash(item.relative, iocs)

@@ -26,8 +26,8 @@ export interface Score<F extends FindingLocation> {
 }
 
 /**
- * `file` may be absolute, relative to the generated root, or relative to `cwd`; a `!member` suffix (zip bundles) is
- * ignored.
+ * `file` may be absolute, relative to the generated root, relative to the folder above it (how hunt shows files:
+ * `<root's name>/EXCH01/…`), or relative to `cwd`; a `!member` suffix (zip bundles) is ignored.
  */
 export function scoreFindings<F extends FindingLocation>(
   truth: GroundTruth,
@@ -45,6 +45,7 @@ export function scoreFindings<F extends FindingLocation>(
     let abs: string;
     if (isAbsolute(file)) abs = file;
     else if (existsSync(resolve(root, file))) abs = resolve(root, file);
+    else if (existsSync(resolve(root, '..', file))) abs = resolve(root, '..', file);
     else abs = resolve(cwd, file);
     const seq = owner.get(`${relative(root, abs).split(sep).join('/')}:${f.line}`);
     if (seq) hit.add(seq.id);

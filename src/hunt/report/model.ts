@@ -27,8 +27,11 @@ export interface HuntResult {
   hosts: HostReport[];
   findings: Finding[];
   files: FileSummary[];
-  /** Files that are not a log Bulwark reads, and inputs that could not be read. */
-  skipped: { file: string; reason: string }[];
+  /**
+   * Files that are not a log Bulwark reads, and inputs that could not be read. `incomplete`: an archive refused or
+   * cut at a bound (archive.ts), so part of what was given was not examined.
+   */
+  skipped: { file: string; reason: string; incomplete?: boolean }[];
   rules: { loaded: number; unsupported: UnsupportedRuleNote[] };
   summary: {
     files: number;
@@ -38,6 +41,8 @@ export interface HuntResult {
     findings: number;
     malformed_lines: number;
     truncated_lines: number;
+    /** Archives refused or not read to the end (see `skipped`). */
+    incomplete_archives: number;
     mode: 'current' | 'strict-2021-03-02';
   };
 }

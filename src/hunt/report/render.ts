@@ -1,10 +1,14 @@
 /**
  * Hunt reports for people: a terminal report, CSV of findings for spreadsheets and SIEMs, and one
- * self-contained HTML page an MSP can hand to its customer. Every value from the logs is hostile: HTML is
- * escaped, CSV cells that a spreadsheet would run as formulas are neutralised.
+ * self-contained HTML page an MSP can hand to its customer. Every value from the logs (and every file name) is
+ * hostile: control characters are made visible before anything is written (escape.ts), HTML is escaped, every CSV
+ * cell is quoted and cells that a spreadsheet would run as formulas are neutralised.
  */
 import type { HostReport, HostVerdict } from '../assess.js';
+import { csvCell, escapeAllStrings, escapeControls } from './escape.js';
 import type { HuntResult } from './model.js';
+
+export { csvCell } from './escape.js';
 
 type Paint = (style: 'red' | 'green' | 'yellow' | 'bold' | 'dim' | 'cyan', text: string) => string;
 
@@ -25,8 +29,12 @@ const VERDICT_STYLE: Record<HostVerdict, 'red' | 'yellow' | 'green' | 'dim'> = {
 };
 
 const TEXT_TIMELINE = 20;
+const TEXT_SKIPPED = 20;
+const HTML_SKIPPED = 200;
 
-export function renderText(r: HuntResult, paint: Paint): string {
+export function renderText(result: HuntResult, paint: Paint): string {
+  // Every string of the result, escaped once: the only escape sequences in the output are paint's colours.
+  const r = escapeAllStrings(result);
   const out: string[] = [];
   for (const h of r.hosts) {
     out.push(
@@ -78,11 +86,20 @@ export function renderText(r: HuntResult, paint: Paint): string {
     out.push('');
   }
   out.push(summaryLine(r));
-  if (r.skipped.length)
+  if (r.skipped.length) {
+    out.push(`${r.skipped.length} file(s) not examined:`);
+    for (const s of r.skipped.slice(0, TEXT_SKIPPED)) {
+      const line = `  ${s.file}: ${s.reason}`;
+      out.push(s.incomplete ? paint('yellow', line) : paint('dim', line));
+    }
+    if (r.skipped.length > TEXT_SKIPPED)
+      out.push(paint('dim', `  … and ${r.skipped.length - TEXT_SKIPPED} more (all in --json "skipped")`));
+  }
+  if (r.summary.incomplete_archives)
     out.push(
       paint(
-        'dim',
-        `${r.skipped.length} file(s) skipped (not a recognised log, or unreadable); see --json "skipped".`,
+        'yellow',
+        `${r.summary.incomplete_archives} archive(s) not examined whole: the verdicts above do not cover what they hold.`,
       ),
     );
   if (r.summary.malformed_lines || r.summary.truncated_lines) {
@@ -106,6 +123,15 @@ export function summaryLine(r: HuntResult): string {
   return `${r.hosts.length} host${r.hosts.length === 1 ? '' : 's'}${verdicts ? `: ${verdicts}` : ''}. ${r.summary.files} files, ${mb} MB in ${r.summary.seconds.toFixed(2)} s (${r.summary.mb_per_s.toFixed(0)} MB/s), ${r.summary.findings} findings, ${r.rules.loaded} rules (${r.summary.mode}).`;
 }
 
+/** The summary for a customer: what was examined and found, without speeds or modes. */
+function plainSummary(r: HuntResult): string {
+  const counts = new Map<HostVerdict, number>();
+  for (const h of r.hosts) counts.set(h.verdict, (counts.get(h.verdict) ?? 0) + 1);
+  const verdicts = [...counts].map(([v, n]) => `${n} ${VERDICT_LABEL[v].toLowerCase()}`).join(', ');
+  const n = r.hosts.length;
+  return `${n} server${n === 1 ? '' : 's'} assessed${verdicts ? ` (${verdicts})` : ''} from ${r.summary.files} log file${r.summary.files === 1 ? '' : 's'} (${(r.summary.bytes / 1e6).toFixed(1)} MB); ${r.summary.findings} finding${r.summary.findings === 1 ? '' : 's'}.`;
+}
+
 const CSV_COLUMNS = [
   'host',
   'verdict',
@@ -123,15 +149,9 @@ const CSV_COLUMNS = [
   'raw',
 ] as const;
 
-/** RFC 4180; cells starting with = + - @ (or tab/CR) get a leading ' so spreadsheets do not run them. */
-export function csvCell(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-}
-
 export function renderCsv(r: HuntResult): string {
   const verdictOf = new Map(r.hosts.map((h) => [h.host, h.verdict]));
-  const rows = [CSV_COLUMNS.join(',')];
+  const rows = [CSV_COLUMNS.map(csvCell).join(',')];
   for (const f of r.findings) {
     const cells: Record<(typeof CSV_COLUMNS)[number], string> = {
       host: f.host,
@@ -163,6 +183,27 @@ export function escapeHtml(s: string): string {
   );
 }
 
+/** The files that were not examined, named with the reason, for the customer's report. */
+function skippedHtml(r: HuntResult, e: (s: string) => string): string {
+  if (!r.skipped.length) return '';
+  const incomplete = r.summary.incomplete_archives
+    ? `<p><b>${r.summary.incomplete_archives} archive${r.summary.incomplete_archives === 1 ? ' was' : 's were'} not examined whole</b> (refused as malformed or too large once unpacked): the conclusions above do not cover what ${r.summary.incomplete_archives === 1 ? 'it holds' : 'they hold'}.</p>`
+    : '';
+  const rows = r.skipped
+    .slice(0, HTML_SKIPPED)
+    .map((s) => `<tr><td class="mono">${e(s.file)}</td><td>${e(s.reason)}</td></tr>`)
+    .join('');
+  const more =
+    r.skipped.length > HTML_SKIPPED
+      ? `<p>… and ${r.skipped.length - HTML_SKIPPED} more files not examined.</p>`
+      : '';
+  return `<section class="skipped">
+<h2>Files not examined</h2>
+${incomplete}<p>These files were given but are not logs this assessment reads, or could not be read.</p>
+<table><tr><th>File</th><th>Why</th></tr>${rows}</table>${more}
+</section>`;
+}
+
 const HTML_COLOR: Record<HostVerdict, string> = {
   compromised: '#b3261e',
   exploitation_attempted: '#c4561b',
@@ -172,7 +213,9 @@ const HTML_COLOR: Record<HostVerdict, string> = {
 };
 
 export function renderHtml(r: HuntResult, meta: { title: string; generated: string }): string {
-  const e = escapeHtml;
+  // Controls made visible (a page shows them as nothing at all, or reorders text around bidi overrides), then
+  // HTML-escaped: every interpolated string goes through `e`; numbers are the only other values interpolated.
+  const e = (s: string) => escapeHtml(escapeControls(s));
   const host = (h: HostReport) => `
 <section class="host">
   <h2>${e(h.host)} <span class="verdict" style="background:${HTML_COLOR[h.verdict]}">${e(VERDICT_LABEL[h.verdict])}</span></h2>
@@ -185,14 +228,14 @@ export function renderHtml(r: HuntResult, meta: { title: string; generated: stri
       ? `<h3>Source addresses</h3><table><tr><th>Address</th><th>Findings</th><th>Worst stage</th><th>First seen</th><th>Last seen</th></tr>${h.attacker_ips
           .map(
             (ip) =>
-              `<tr><td>${e(ip.ip)}</td><td>${ip.findings}</td><td>${e(ip.worst)}</td><td>${e(ip.first ?? '')}</td><td>${e(ip.last ?? '')}</td></tr>`,
+              `<tr><td>${e(ip.ip)}</td><td>${ip.findings}</td><td>${e(ip.worst.replace('_', '-'))}</td><td>${e(ip.first ?? '')}</td><td>${e(ip.last ?? '')}</td></tr>`,
           )
           .join('')}</table>`
       : ''
   }
   ${
     h.timeline.length
-      ? `<h3>Timeline</h3>${h.timeline_omitted ? `<p>${h.timeline_omitted} entries in the middle are left out; the JSON report has every finding.</p>` : ''}<table><tr><th>Time (UTC)</th><th>Stage</th><th>CVE</th><th>What</th><th>Evidence</th><th>Client</th></tr>${h.timeline
+      ? `<h3>Timeline</h3>${h.timeline_omitted ? `<p>${h.timeline_omitted} entries in the middle are left out here; the full list of findings is kept with the assessment's data.</p>` : ''}<table><tr><th>Time (UTC)</th><th>Stage</th><th>CVE</th><th>What</th><th>Evidence</th><th>Client</th></tr>${h.timeline
           .map(
             (t) =>
               `<tr class="${e(t.stage)}"><td class="nowrap">${e(t.timestamp ?? '')}</td><td>${e(t.stage.replace('_', '-'))}</td><td class="nowrap">${e(t.cve ?? '')}</td><td>${e(t.title)}${t.also.length ? `<br><small>also: ${t.also.map(e).join('; ')}</small>` : ''}</td><td class="mono">${e(t.file)}:${t.line}</td><td>${e(t.client ?? '')}</td></tr>`,
@@ -227,8 +270,9 @@ tr.post_exploitation td:nth-child(2){color:#b3261e;font-weight:600}tr.exploitati
 footer{color:#666;font-size:.85rem;margin-top:2rem}
 </style></head><body>
 <h1>${e(meta.title)}</h1>
-<p class="meta">${e(summaryLine(r))}<br>Generated ${e(meta.generated)} by Bulwark.</p>
+<p class="meta">${e(plainSummary(r))}<br>Generated ${e(meta.generated)} by Bulwark.</p>
 ${r.hosts.map(host).join('\n')}
+${skippedHtml(r, e)}
 <footer>
 <p>Rules: ${r.rules.loaded} evaluated${r.rules.unsupported.length ? `; not evaluated: ${r.rules.unsupported.map((u) => `${e(u.rule)} (${e(u.reason)})`).join('; ')}` : ''}.
 Sigma rules keep their authors' attribution (Detection Rule License 1.1); the ProxyLogon checks follow Microsoft's Test-ProxyLogon.ps1.</p>
