@@ -504,7 +504,7 @@ describe('ProxyLogon virtual patch', () => {
     }
   });
 
-  it('allows the shared GoTestWAF/CRS corpora (other attacks, not ProxyLogon) except CONNECT (501)', async () => {
+  it('allows the shared GoTestWAF/CRS corpora (other attacks, not ProxyLogon) except CONNECT (501) and ambiguous targets (400)', async () => {
     const be = await backend({ collect: false });
     const g = await gateway(cfg(be.port));
     const external = buildCorpus().benign.filter((b) => b.source !== 'hand-written Exchange traffic');
@@ -513,6 +513,9 @@ describe('ProxyLogon virtual patch', () => {
       const ex = await sendRaw(g.port, b.raw, 3000);
       if (ex.decision === 'allow') continue;
       if (/^CONNECT /.test(b.raw.toString('latin1')) && ex.statuses[0] === 501) continue;
+      // Targets IIS would read differently ("\\", dot segments, "%u", ":", …) are refused on purpose (http1/target.ts).
+      const why = parseAll(b.raw).error?.reason ?? '';
+      if (ex.statuses[0] === 400 && why.startsWith('request-target refused:')) continue;
       refused.push(`${b.name}: ${ex.decision} ${ex.statuses.join(',')}`);
     }
     expect(refused).toEqual([]);
