@@ -55,7 +55,11 @@ const UpstreamSchema = z
       )
       .optional(),
     servername: z.string().min(1).optional(),
-    max_sockets: z.number().int().min(1).max(10_000).default(64),
+    /**
+     * Upstream connections per route. Every long-poll (ActiveSync Ping up to ~30 min, OWA notifications, EWS
+     * streaming) holds one for its whole duration, so an Exchange front end needs one per waiting device.
+     */
+    max_sockets: z.number().int().min(1).max(10_000).default(1024),
     /** Idle pooled connections are closed after this long. */
     idle_timeout_ms: z.number().int().min(100).default(30_000),
     connect_timeout_ms: z.number().int().min(100).default(10_000),

@@ -412,7 +412,9 @@ describe('limits configuration', () => {
   const base = { listen: [{ port: 0 }], routes: [{ name: 'r', upstream: { url: 'http://127.0.0.1:1' } }] };
 
   it('fills safe defaults for every bound', () => {
-    const l = validateGatewayConfig(base).limits;
+    const c = validateGatewayConfig(base);
+    expect(c.routes[0]!.upstream.max_sockets).toBe(1024); // one per concurrent long-poll
+    const l = c.limits;
     expect(l).toMatchObject({
       max_connections: 10_000,
       max_connections_per_address: 1024,
