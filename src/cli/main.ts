@@ -272,11 +272,26 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--detect', 'quick form: detection only (log, never block)')
     .option('--access-log <file>', "quick form: JSON access log ('-' for standard output)")
     .option('--audit-log <file>', 'quick form: JSON audit log of blocked and flagged requests')
+    .option('--upstream-ca <file>', "quick form: PEM of the upstream's CA or of its self-signed certificate")
+    .option(
+      '--upstream-pin <pin>',
+      "quick form: trust the upstream's certificate by pin (sha256//… as errors print it)",
+    )
+    .option(
+      '--upstream-insecure',
+      "quick form: don't verify the upstream's certificate at all (not recommended)",
+    )
+    .option(
+      '--no-rules',
+      'run without any advisory or rule (a plain proxy that blocks nothing); required for that',
+    )
+    .option('--json', 'start-up description and upstream errors as JSON lines (standard error)')
     .action(async (opts: GatewayCliOptions) => {
       const { runGateway } = await import('./commands/gateway.js');
       code = await runGateway(io, kb(), {
         ...opts,
         config: opts.config ? resolve(io.cwd, opts.config) : undefined,
+        upstreamCa: opts.upstreamCa ? resolve(io.cwd, opts.upstreamCa) : undefined,
       });
     });
 

@@ -6,14 +6,28 @@
 import { watch } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
 import {
+  type AdvisoryResolver,
+  compileGatewayConfig,
   type GatewayConfig,
   GatewayConfigError,
   loadGatewayConfig,
   quickConfig,
   startGateway,
+  UpstreamPool,
 } from '../../shield/gateway/index.js';
 import { SecLangError } from '../../shield/seclang/index.js';
-import { EXIT, type Io, UsageError } from '../io.js';
+import { EXIT, type Io, paint, UsageError } from '../io.js';
+import {
+  type ConfigForm,
+  NoticeLimiter,
+  type RouteSummary,
+  startupJson,
+  startupLines,
+  startupWarnings,
+  summarise,
+  upstreamNotice,
+  upstreamNoticeLine,
+} from './gateway-notices.js';
 import { advisoryRuleFiles } from './shield.js';
 
 export interface GatewayCliOptions {
@@ -25,25 +39,90 @@ export interface GatewayCliOptions {
   detect?: boolean;
   accessLog?: string;
   auditLog?: string;
+  upstreamCa?: string;
+  upstreamPin?: string;
+  upstreamInsecure?: boolean;
+  /** false with --no-rules: running without any rule is meant (a plain proxy). */
+  rules?: boolean;
+  json?: boolean;
 }
 
-function configFrom(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
+/** Quick-form errors name the flag, not the config path it became. */
+const FLAG_OF: Array<[string, string]> = [
+  ['routes.0.upstream.url', '--upstream'],
+  ['routes.0.upstream.pin_sha256', '--upstream-pin'],
+  ['routes.0.upstream.ca', '--upstream-ca'],
+  ['routes.0.advisory', '--advisory'],
+  ['access_log', '--access-log'],
+  ['audit_log', '--audit-log'],
+  ['listen.0.host', '--listen'],
+  ['listen.0.port', '--listen'],
+];
+
+function quickFormMessage(message: string): string {
+  for (const [key, flag] of FLAG_OF)
+    if (message.startsWith(`command line: ${key}:`))
+      return `${flag}:${message.slice(`command line: ${key}:`.length)}`;
+  return message.replace(/^command line: /, '');
+}
+
+function loadConfig(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
+  const resolveAdvisory: AdvisoryResolver = (id, strict) => advisoryRuleFiles(kb, id, strict);
+  if (opts.config) {
+    if (opts.listen || opts.upstream)
+      throw new UsageError('give either --config or --listen/--upstream, not both');
+    const quickOnly = [
+      ['--advisory', opts.advisory],
+      ['--upstream-ca', opts.upstreamCa],
+      ['--upstream-pin', opts.upstreamPin],
+      ['--upstream-insecure', opts.upstreamInsecure],
+    ].find(([, v]) => v);
+    if (quickOnly)
+      throw new UsageError(
+        `${quickOnly[0]} is for the quick form; with --config set it in the file's routes`,
+      );
+    return loadGatewayConfig(opts.config, resolveAdvisory);
+  }
+  if (!opts.listen || !opts.upstream)
+    throw new UsageError('give --config FILE, or --listen HOST:PORT and --upstream URL');
+  if (opts.advisory && opts.rules === false)
+    throw new UsageError('--no-rules and --advisory contradict each other: give one');
   try {
-    if (opts.config) {
-      if (opts.listen || opts.upstream)
-        throw new UsageError('give either --config or --listen/--upstream, not both');
-      return loadGatewayConfig(opts.config);
-    }
-    if (!opts.listen || !opts.upstream)
-      throw new UsageError('give --config FILE, or --listen HOST:PORT and --upstream URL');
     return quickConfig({
       listen: opts.listen,
       upstream: opts.upstream,
-      ruleFiles: opts.advisory ? advisoryRuleFiles(kb, opts.advisory, Boolean(opts.strict)) : [],
+      advisory: opts.advisory,
+      strict: opts.strict,
+      resolveAdvisory,
+      upstreamCa: opts.upstreamCa,
+      upstreamPin: opts.upstreamPin,
+      upstreamInsecure: opts.upstreamInsecure,
       mode: opts.detect ? 'detect' : 'enforce',
       accessLog: opts.accessLog,
       auditLog: opts.auditLog,
     });
+  } catch (err) {
+    if (err instanceof GatewayConfigError) throw new GatewayConfigError(quickFormMessage(err.message));
+    throw err;
+  }
+}
+
+/**
+ * The configuration, refused when it would enforce nothing at all (an open proxy to the upstream) unless
+ * --no-rules says that is meant. Applies to reloads too, so a rule file emptied by mistake cannot silently turn
+ * the shield off.
+ */
+function configFrom(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
+  try {
+    const config = loadConfig(kb, opts);
+    if (opts.rules !== false && config.routes.every((r) => r.rules.length === 0)) {
+      throw new UsageError(
+        opts.config
+          ? `${opts.config}: no route has an advisory or rules, so every request would be forwarded unchecked; add e.g. "advisory: proxylogon-2021-03" to a route, or pass --no-rules to run it as a plain proxy`
+          : 'no rules: give --advisory ID (e.g. proxylogon-2021-03), or --no-rules to run a plain proxy that blocks nothing',
+      );
+    }
+    return config;
   } catch (err) {
     if (err instanceof GatewayConfigError || err instanceof SecLangError) throw new UsageError(err.message);
     throw err;
@@ -55,15 +134,63 @@ function watchedFiles(config: GatewayConfig, file?: string): string[] {
   return [...new Set([...(file ? [file] : []), ...config.routes.flatMap((r) => r.rules)])];
 }
 
-export async function runGateway(io: Io, kb: KnowledgeBase, opts: GatewayCliOptions): Promise<number> {
+/** Compiled once here for the start-up description (rule counts); errors read as at start-up. */
+function describeRoutes(config: GatewayConfig): RouteSummary[] {
+  try {
+    return summarise(compileGatewayConfig(config));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** One connection to each upstream right away, so a wrong address or certificate is said before any request. */
+function probeUpstreams(config: GatewayConfig, report: (route: string, e: Error) => void): void {
+  for (const route of compileGatewayConfig(config).routes) {
+    const pool = new UpstreamPool(route.upstream);
+    pool.acquire().then(
+      (lease) => {
+        pool.release(lease.socket, false);
+        pool.close();
+      },
+      (e: Error) => {
+        pool.close();
+        report(route.name, e);
+      },
+    );
+  }
+}
+
+/** Runs until SIGINT/SIGTERM, or until `stop` aborts (tests run it in-process). */
+export async function runGateway(
+  io: Io,
+  kb: KnowledgeBase,
+  opts: GatewayCliOptions,
+  stop?: AbortSignal,
+): Promise<number> {
   let config = configFrom(kb, opts);
+  const routes = describeRoutes(config);
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(config);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  for (const a of gateway.addresses) io.err(`bulwark gateway listening on ${JSON.stringify(a)}\n`);
+  const json = Boolean(opts.json);
+  const warnings = startupWarnings(routes);
+  if (json) io.err(`${startupJson(gateway.addresses, routes, warnings)}\n`);
+  else {
+    for (const l of startupLines(gateway.addresses, routes)) io.err(`${l}\n`);
+    for (const w of warnings) io.err(`${paint(io, 'red', 'WARNING')} ${w}\n`);
+  }
+
+  const form: ConfigForm = opts.config ? { kind: 'file', file: opts.config } : { kind: 'quick' };
+  const limiter = new NoticeLimiter((t) => io.err(`${t}\n`));
+  const reportUpstream = (route: string, e: Error) => {
+    const n = upstreamNotice(route, e, form);
+    limiter.notice(n.key, (repeats) => upstreamNoticeLine(n, repeats, json));
+  };
+  gateway.onUpstreamError(reportUpstream);
+  probeUpstreams(config, reportUpstream);
 
   let watchers: ReturnType<typeof watch>[] = [];
   let pending: NodeJS.Timeout | undefined;
@@ -91,16 +218,19 @@ export async function runGateway(io: Io, kb: KnowledgeBase, opts: GatewayCliOpti
 
   return new Promise((resolve) => {
     const onHup = () => void reload('SIGHUP');
-    const stop = () => {
+    const end = () => {
       process.off('SIGHUP', onHup);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      process.off('SIGINT', end);
+      process.off('SIGTERM', end);
+      stop?.removeEventListener('abort', end);
       clearTimeout(pending);
       for (const w of watchers) w.close();
       void gateway.close().then(() => resolve(EXIT.clean));
     };
     process.on('SIGHUP', onHup);
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', end);
+    process.on('SIGTERM', end);
+    if (stop?.aborted) end();
+    else stop?.addEventListener('abort', end, { once: true });
   });
 }

@@ -55,6 +55,8 @@ const UpstreamSchema = z
       )
       .optional(),
     servername: z.string().min(1).optional(),
+    /** Accept any certificate: nothing verified, anyone on the path can read and change the traffic. */
+    insecure: z.boolean().default(false),
     /**
      * Upstream connections per route. Every long-poll (ActiveSync Ping up to ~30 min, OWA notifications, EWS
      * streaming) holds one for its whole duration, so an Exchange front end needs one per waiting device.
@@ -77,6 +79,16 @@ const RouteSchema = z
       .strict()
       .default({}),
     upstream: UpstreamSchema,
+    /**
+     * Built-in (or imported) advisories whose SecLang virtual patches this route enforces, by id — resolved from
+     * the installed packs, so no path into the package is needed. Their rule files come before `rules`.
+     */
+    advisory: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .transform((a) => (Array.isArray(a) ? a : [a]))
+      .optional(),
+    /** With `advisory`: also the advisory's broader `-strict` patches. */
+    strict: z.boolean().default(false),
     rules: z.array(z.string().min(1)).default([]),
     mode: z.enum(['enforce', 'detect']).default('enforce'),
     exclude_rule_ids: z.array(z.number().int().positive()).default([]),
@@ -186,8 +198,22 @@ function formatZod(file: string, err: z.ZodError): string {
   return `${file}: ${where}: ${first?.message ?? 'invalid'}${more}`;
 }
 
-/** Validate a parsed object; `base` resolves relative paths; `file` names the source in errors. */
-export function validateGatewayConfig(raw: unknown, file = '<config>', base = process.cwd()): GatewayConfig {
+/**
+ * Rule files of an advisory's virtual patches (`-strict` ones only with `strict`); throws with a message naming
+ * the problem (unknown id, no SecLang patch). The CLI passes one backed by the advisory knowledge base.
+ */
+export type AdvisoryResolver = (id: string, strict: boolean) => string[];
+
+/**
+ * Validate a parsed object; `base` resolves relative paths; `file` names the source in errors; `advisories`
+ * resolves routes' `advisory` keys (without it such a key is an error).
+ */
+export function validateGatewayConfig(
+  raw: unknown,
+  file = '<config>',
+  base = process.cwd(),
+  advisories?: AdvisoryResolver,
+): GatewayConfig {
   const r = GatewayConfigSchema.safeParse(raw);
   if (!r.success) throw new GatewayConfigError(formatZod(file, r.error));
   const c = r.data;
@@ -203,17 +229,39 @@ export function validateGatewayConfig(raw: unknown, file = '<config>', base = pr
       l.tls.default.key = abs(l.tls.default.key);
     }
   }
-  for (const route of c.routes) {
-    route.rules = route.rules.map(abs);
+  c.routes.forEach((route, i) => {
+    route.rules = [...advisoryFiles(route, i, file, advisories), ...route.rules.map(abs)];
     if (route.upstream.ca) route.upstream.ca = abs(route.upstream.ca);
-  }
+  });
   if (c.access_log) c.access_log = abs(c.access_log);
   if (c.audit_log) c.audit_log = abs(c.audit_log);
   return c;
 }
 
+function advisoryFiles(
+  route: RouteConfig,
+  i: number,
+  file: string,
+  resolve: AdvisoryResolver | undefined,
+): string[] {
+  if (!route.advisory) {
+    if (route.strict)
+      throw new GatewayConfigError(`${file}: routes.${i}.strict: only applies with an advisory key`);
+    return [];
+  }
+  if (!resolve)
+    throw new GatewayConfigError(
+      `${file}: routes.${i}.advisory: no advisory knowledge base to resolve it here`,
+    );
+  try {
+    return route.advisory.flatMap((id) => resolve(id, route.strict));
+  } catch (e) {
+    throw new GatewayConfigError(`${file}: routes.${i}.advisory: ${(e as Error).message}`);
+  }
+}
+
 /** Read a YAML/JSON config file, validate it, resolve relative paths against its folder. Compiles nothing yet. */
-export function loadGatewayConfig(file: string): GatewayConfig {
+export function loadGatewayConfig(file: string, advisories?: AdvisoryResolver): GatewayConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -227,14 +275,23 @@ export function loadGatewayConfig(file: string): GatewayConfig {
     const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw new GatewayConfigError(`${file}${line ? `:${line}` : ''}: ${msg}`);
   }
-  return validateGatewayConfig(doc.toJS(), file, path.dirname(path.resolve(file)));
+  return validateGatewayConfig(doc.toJS(), file, path.dirname(path.resolve(file)), advisories);
 }
 
-/** The quick form `--listen HOST:PORT --upstream URL` (+ an advisory's rule files). */
+/** The quick form `--listen HOST:PORT --upstream URL` (+ advisories, trust for an HTTPS upstream). */
 export function quickConfig(opts: {
   listen: string;
   upstream: string;
-  ruleFiles: string[];
+  /** Rule files (besides the advisory's). */
+  ruleFiles?: string[];
+  advisory?: string;
+  strict?: boolean;
+  resolveAdvisory?: AdvisoryResolver;
+  /** PEM file of the upstream's CA (or its self-signed certificate). */
+  upstreamCa?: string;
+  /** `pin_sha256` value: `sha256//<base64>` of the public key, or the certificate's SHA-256 in hex. */
+  upstreamPin?: string;
+  upstreamInsecure?: boolean;
   mode?: 'enforce' | 'detect';
   accessLog?: string;
   auditLog?: string;
@@ -247,15 +304,21 @@ export function quickConfig(opts: {
     routes: [
       {
         name: 'default',
-        upstream: { url: opts.upstream },
-        rules: opts.ruleFiles,
+        upstream: {
+          url: opts.upstream,
+          ...(opts.upstreamCa ? { ca: opts.upstreamCa } : {}),
+          ...(opts.upstreamPin ? { pin_sha256: opts.upstreamPin } : {}),
+          ...(opts.upstreamInsecure ? { insecure: true } : {}),
+        },
+        ...(opts.advisory ? { advisory: opts.advisory, strict: Boolean(opts.strict) } : {}),
+        rules: opts.ruleFiles ?? [],
         mode: opts.mode ?? 'enforce',
       },
     ],
   };
   if (opts.accessLog) raw.access_log = opts.accessLog;
   if (opts.auditLog) raw.audit_log = opts.auditLog;
-  return validateGatewayConfig(raw, '--upstream/--listen');
+  return validateGatewayConfig(raw, 'command line', process.cwd(), opts.resolveAdvisory);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -269,6 +332,7 @@ export interface CompiledUpstream {
   servername: string | undefined;
   ca: string | undefined;
   pin: { kind: 'cert' | 'spki'; value: Buffer } | undefined;
+  insecure: boolean;
   maxSockets: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
@@ -344,9 +408,17 @@ function compileUpstream(route: RouteConfig): CompiledUpstream {
   const tls = u.protocol === 'https:';
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port ? Number(u.port) : tls ? 443 : 80;
-  if (!tls && (route.upstream.ca || route.upstream.pin_sha256 || route.upstream.servername)) {
+  if (
+    !tls &&
+    (route.upstream.ca || route.upstream.pin_sha256 || route.upstream.servername || route.upstream.insecure)
+  ) {
     throw new GatewayConfigError(
-      `route ${route.name}: upstream ca/pin_sha256/servername need an https:// url`,
+      `route ${route.name}: upstream ca/pin_sha256/servername/insecure need an https:// url`,
+    );
+  }
+  if (route.upstream.insecure && (route.upstream.ca || route.upstream.pin_sha256)) {
+    throw new GatewayConfigError(
+      `route ${route.name}: upstream insecure contradicts ca/pin_sha256 (which verify the certificate)`,
     );
   }
   return {
@@ -356,6 +428,7 @@ function compileUpstream(route: RouteConfig): CompiledUpstream {
     servername: route.upstream.servername ?? (isIP(host) ? undefined : host),
     ca: route.upstream.ca ? readOrThrow(route.upstream.ca, 'upstream CA') : undefined,
     pin: parsePin(route.upstream.pin_sha256),
+    insecure: route.upstream.insecure,
     maxSockets: route.upstream.max_sockets,
     idleTimeoutMs: route.upstream.idle_timeout_ms,
     connectTimeoutMs: route.upstream.connect_timeout_ms,

@@ -4,6 +4,7 @@
  * WebSocket and Outlook Anywhere pass-through, Prometheus metrics, JSON access and audit logs and hot reload.
  */
 export {
+  type AdvisoryResolver,
   type CompiledConfig,
   type CompiledRoute,
   compileGatewayConfig,
@@ -20,7 +21,7 @@ export {
   validateGatewayConfig,
 } from './config.js';
 export { GatewayMetrics, redactCookies, redactExcerpt } from './observe.js';
-export { UpstreamError, UpstreamPool } from './pool.js';
+export { UpstreamCertificateError, UpstreamError, UpstreamPool } from './pool.js';
 export {
   createResponseParser,
   type ResponseEvent,

@@ -3,13 +3,24 @@
  * the leaf certificate). At most `maxSockets` connections are open or in use; further requests wait in order, at
  * most `queueMax` of them and each at most `waitTimeoutMs` (then PoolBusyError: the caller answers 503).
  */
-import { createHash } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { CompiledUpstream } from './config.js';
+import { upstreamCertificateProblem } from './upstream-tls.js';
 
 export class UpstreamError extends Error {
   override readonly name = 'UpstreamError';
+}
+
+/** The upstream's certificate was refused: `problem` in words, `pin` to trust this certificate by. */
+export class UpstreamCertificateError extends UpstreamError {
+  constructor(
+    label: string,
+    readonly problem: string,
+    readonly pin: string,
+  ) {
+    super(`upstream ${label}: ${problem}${pin ? `; its pin is ${pin}` : ''}`);
+  }
 }
 
 /** No connection free: the wait queue is full, or the wait lasted `waitTimeoutMs`. */
@@ -224,7 +235,8 @@ export class UpstreamPool {
         host: u.host,
         port: u.port,
         ALPNProtocols: ['http/1.1'],
-        rejectUnauthorized: !u.pin || u.ca !== undefined,
+        // Verified in secureConnect (upstream-tls.ts), before any byte is sent, so a refusal can say why.
+        rejectUnauthorized: false,
       };
       if (u.servername) opts.servername = u.servername;
       if (u.ca) opts.ca = u.ca;
@@ -233,18 +245,10 @@ export class UpstreamPool {
       socket = t;
       t.once('error', fail);
       t.once('secureConnect', () => {
-        if (u.pin) {
-          const cert = t.getPeerCertificate(false);
-          const der = u.pin.kind === 'cert' ? cert.raw : cert.pubkey;
-          const got = der ? createHash('sha256').update(der).digest() : Buffer.alloc(0);
-          if (!got.equals(u.pin.value)) {
-            fail(
-              new UpstreamError(
-                `upstream ${u.label}: certificate pin mismatch (leaf ${u.pin.kind === 'cert' ? 'certificate' : 'public key'} sha256 ${got.toString('hex')})`,
-              ),
-            );
-            return;
-          }
+        const bad = upstreamCertificateProblem(t, u);
+        if (bad) {
+          fail(new UpstreamCertificateError(u.label, bad.problem, bad.pin));
+          return;
         }
         ok();
       });
