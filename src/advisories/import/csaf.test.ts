@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
   advisorySchema,
@@ -11,7 +13,7 @@ import {
 import { importCsaf, parseVers } from './csaf.js';
 import { ImportError, type ImportResult } from './types.js';
 
-const CORPUS = new URL('../../../../shared/corpus/advisory-formats/', import.meta.url);
+const CORPUS = pathToFileURL(`${corpusPath('advisory-formats')}/`);
 const EXAMPLES = 'csaf/oasis-tcs-csaf/csaf_2.0/examples/csaf/';
 const SAMPLES = [
   `${EXAMPLES}bsi-2022-0001.json`,
@@ -64,7 +66,7 @@ function only(r: ImportResult): AdvisoryInput {
   return r.advisories[0]!;
 }
 
-describe('importCsaf on the corpus', () => {
+describeCorpus('importCsaf on the corpus', () => {
   it.each(SAMPLES)('%s imports without throwing and passes the advisory schema', (file) => {
     const r = importCsaf(sample(file), { origin: file, catalogs: [EXCHANGE] });
     expect(r.format).toBe('csaf');
@@ -480,22 +482,25 @@ describe('importCsaf fuzzing', () => {
     );
   });
 
-  it('mutated corpus documents never throw anything but ImportError and never give an unusable advisory', () => {
-    const docs = SAMPLES.map((f) => sample(f) as Json);
-    fc.assert(
-      fc.property(
-        fc.nat(docs.length - 1),
-        fc.array(fc.record({ n: fc.nat(600), action: fc.nat(13), value: fc.jsonValue({ maxDepth: 2 }) }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
-        (which, mutations) => {
-          let doc: Json = docs[which] as Json;
-          for (const m of mutations) doc = mutate(doc, m.n, m.action, m.value as Json);
-          survives(doc);
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
+  itCorpus(
+    'mutated corpus documents never throw anything but ImportError and never give an unusable advisory',
+    () => {
+      const docs = SAMPLES.map((f) => sample(f) as Json);
+      fc.assert(
+        fc.property(
+          fc.nat(docs.length - 1),
+          fc.array(fc.record({ n: fc.nat(600), action: fc.nat(13), value: fc.jsonValue({ maxDepth: 2 }) }), {
+            minLength: 1,
+            maxLength: 6,
+          }),
+          (which, mutations) => {
+            let doc: Json = docs[which] as Json;
+            for (const m of mutations) doc = mutate(doc, m.n, m.action, m.value as Json);
+            survives(doc);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+  );
 });

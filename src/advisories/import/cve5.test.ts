@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
   advisorySchema,
@@ -14,7 +15,7 @@ import { loadCatalogFile } from '../load.js';
 import { importCve5 } from './cve5.js';
 import { ImportError, type ImportResult } from './types.js';
 
-const CORPUS = new URL('../../../../shared/corpus/advisory-formats/cve-json5/cves/', import.meta.url);
+const CORPUS = pathToFileURL(`${corpusPath('advisory-formats/cve-json5/cves')}/`);
 const SAMPLES = [
   '2021/26xxx/CVE-2021-26855.json',
   '2021/26xxx/CVE-2021-26857.json',
@@ -111,7 +112,7 @@ function verdict(a: AdvisoryInput, cve: string, version: string): string | undef
   return out.verdicts.find((v) => v.cve === cve)?.verdict;
 }
 
-describe('importCve5 on the corpus', () => {
+describeCorpus('importCve5 on the corpus', () => {
   it.each(SAMPLES)('%s imports into a valid advisory', (file) => {
     const r = importCve5(sample(file), { origin: file, catalogs: [EXCHANGE] });
     expect(r.format).toBe('cve5');
@@ -523,22 +524,25 @@ describe('importCve5 fuzzing', () => {
     );
   });
 
-  it('mutated corpus records never throw anything but ImportError and never give an unusable advisory', () => {
-    const docs = SAMPLES.map((f) => sample(f) as Json);
-    fc.assert(
-      fc.property(
-        fc.nat(docs.length - 1),
-        fc.array(fc.record({ n: fc.nat(3000), action: fc.nat(13), value: fc.jsonValue({ maxDepth: 2 }) }), {
-          minLength: 1,
-          maxLength: 6,
-        }),
-        (which, mutations) => {
-          let doc: Json = docs[which] as Json;
-          for (const m of mutations) doc = mutate(doc, m.n, m.action, m.value as Json);
-          survives(doc);
-        },
-      ),
-      { numRuns: 250 },
-    );
-  });
+  itCorpus(
+    'mutated corpus records never throw anything but ImportError and never give an unusable advisory',
+    () => {
+      const docs = SAMPLES.map((f) => sample(f) as Json);
+      fc.assert(
+        fc.property(
+          fc.nat(docs.length - 1),
+          fc.array(fc.record({ n: fc.nat(3000), action: fc.nat(13), value: fc.jsonValue({ maxDepth: 2 }) }), {
+            minLength: 1,
+            maxLength: 6,
+          }),
+          (which, mutations) => {
+            let doc: Json = docs[which] as Json;
+            for (const m of mutations) doc = mutate(doc, m.n, m.action, m.value as Json);
+            survives(doc);
+          },
+        ),
+        { numRuns: 250 },
+      );
+    },
+  );
 });

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
   advisorySchema,
@@ -14,10 +15,7 @@ import { loadCatalogFile } from '../load.js';
 import { importCvrf } from './cvrf.js';
 import { ImportError, type ImportResult } from './types.js';
 
-const MSRC = new URL(
-  '../../../../shared/corpus/advisory-formats/msrc-cvrf/2021/xml-cvrf-document/cvrfDocument-2021-Mar.xml',
-  import.meta.url,
-);
+const MSRC = corpusPath('advisory-formats/msrc-cvrf/2021/xml-cvrf-document/cvrfDocument-2021-Mar.xml');
 
 /** Builds from ../shared/reference/proxylogon.md §3.1: [line, train, first build, March 2021 SU build, its KB]. */
 const BUILDS: [string, string, string, string?, string?][] = [
@@ -88,7 +86,7 @@ function rangesFor(a: AdvisoryInput, cve: string): string[] {
     .flatMap((e) => (e.ranges ?? []).map((r) => `${r.train}: [${r.introduced}, ${r.fixed})`));
 }
 
-describe('importCvrf on Microsoft’s March 2021 document', () => {
+describeCorpus('importCvrf on Microsoft’s March 2021 document', () => {
   const result = importCvrf(readFileSync(MSRC, 'utf8'), CTX);
   const a = result.advisories[0]!;
 

@@ -1,15 +1,21 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import { type AdvisoryInput, advisorySchema, type Kev, kevSchema } from '../../core/index.js';
 import { applyKev, importKev } from './kev.js';
 import { type ImportContext, ImportError } from './types.js';
 
-const corpus = (path: string) =>
-  new URL(`../../../../shared/corpus/advisory-formats/${path}`, import.meta.url);
-const catalogText = readFileSync(corpus('cisa-kev/known_exploited_vulnerabilities.json'), 'utf8');
+const corpus = (path: string) => corpusPath('advisory-formats', path);
+// Read on first use, so a clone without the corpus still runs the tests that do not need it.
+let catalogText: string | undefined;
 const catalog = () =>
-  JSON.parse(catalogText) as { count: number; vulnerabilities: Record<string, unknown>[] };
+  JSON.parse(
+    (catalogText ??= readFileSync(corpus('cisa-kev/known_exploited_vulnerabilities.json'), 'utf8')),
+  ) as {
+    count: number;
+    vulnerabilities: Record<string, unknown>[];
+  };
 const ctx: ImportContext = { origin: 'known_exploited_vulnerabilities.json', catalogs: [] };
 
 function thrown(fn: () => unknown): ImportError {
@@ -48,7 +54,7 @@ const entry = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-describe('importKev on the real CISA catalog (2025.08.25)', () => {
+describeCorpus('importKev on the real CISA catalog (2025.08.25)', () => {
   it('imports every one of its `count` entries without warnings', () => {
     const doc = catalog();
     const result = importKev(doc, ctx);
@@ -115,7 +121,7 @@ describe('importKev refuses documents that are not a KEV catalog', () => {
     expect(e.message).toMatch(/KEV catalog|catalog version/);
   });
 
-  it('refuses an OSV record and a CVE record', () => {
+  itCorpus('refuses an OSV record and a CVE record', () => {
     const osv = JSON.parse(
       readFileSync(corpus('osv/tools/osv-linter/testdata/GHSA-9v2f-6vcg-3hgv.json'), 'utf8'),
     );
@@ -218,7 +224,7 @@ describe('applyKev', () => {
     ],
   });
 
-  it('sets cves[].kev from the catalog (catalog wins), copying, never mutating', () => {
+  itCorpus('sets cves[].kev from the catalog (catalog wins), copying, never mutating', () => {
     const { kev } = importKev(catalog(), ctx);
     const input = [advisory(), { ...advisory(), id: 'other', cves: [{ id: 'CVE-2021-26855' }] }];
     const before = structuredClone(input);
@@ -260,7 +266,7 @@ describe('importKev fuzzing', () => {
     );
   });
 
-  it('mutated real entries yield only schema-valid KEV data', () => {
+  itCorpus('mutated real entries yield only schema-valid KEV data', () => {
     const real = catalog().vulnerabilities.slice(0, 50);
     const keys = Object.keys(real[0]!);
     fc.assert(
