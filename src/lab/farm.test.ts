@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type FarmServer, farmAddress, groupCatalogByCu, planFarm, startFarm } from './farm.js';
+import { type FarmServer, farmAddress, groupCatalogByCu, planFarm, spreadOrder, startFarm } from './farm.js';
 import { labRequest } from './request.js';
 
 /** A small catalog in the shape the lead injects (build + catalog name). */
@@ -65,11 +65,33 @@ describe('farm plan', () => {
     }
     const short = planFarm(groups, ['vulnerable', 'patched', 'shielded'], isVulnerable, 5);
     expect(new Set(short.map((s) => s.state)).size).toBe(3);
-    // CU20 cannot be vulnerable, so its first-pass slot is skipped
-    expect(new Set(short.map((s) => s.build.split('.').slice(0, 3).join('.'))).size).toBe(4);
+    // Product lines in turn, each line's CUs spread, states rotated: five servers, five CUs.
+    expect(short.map((s) => `${s.build} ${s.state}`)).toEqual([
+      '15.0.620.29 vulnerable',
+      '15.1.2176.12 patched',
+      '15.2.792.10 shielded',
+      '15.0.1497.12 patched',
+      '15.1.2242.4 shielded',
+    ]);
     const long = planFarm(groups, ['vulnerable', 'patched', 'shielded'], isVulnerable, 100);
     expect(long).toHaveLength(100);
     expect(new Set(long.map((s) => s.build))).toEqual(new Set(groups.flat()));
+  });
+
+  it('spreads any prefix over the list: a permutation, first, middle, quarters', () => {
+    expect(spreadOrder(8)).toEqual([0, 4, 2, 6, 1, 5, 3, 7]);
+    expect(spreadOrder(5)).toEqual([0, 2, 1, 3, 4]);
+    for (let n = 0; n <= 300; n++) {
+      const order = spreadOrder(n);
+      expect([...order].sort((a, b) => a - b)).toEqual([...Array(n).keys()]);
+      // The first m picks leave no gap wider than about n/m + 1 (a plain first-m prefix leaves n - m).
+      for (const m of [2, 3, 4, 8]) {
+        if (m > n) continue;
+        const picked = order.slice(0, m).sort((a, b) => a - b);
+        const gaps = [...picked.slice(1).map((x, i) => x - picked[i]!), n - picked.at(-1)!];
+        expect(Math.max(...gaps), `n=${n} m=${m}`).toBeLessThanOrEqual(Math.ceil((2 * n) / m) + 1);
+      }
+    }
   });
 
   it('gives each server its own loopback address', () => {

@@ -94,9 +94,65 @@ export function groupCatalogByCu(catalogBuilds: { build: string; name: string }[
 }
 
 /**
- * The spread: pass p = 0..k-1 gives group g the state states[(g + p) mod k] (skipped when no build of the group
- * can be in that state), so a short farm already mixes CUs and states and k passes cover every (CU, state) pair.
- * Later rounds repeat with other builds of each group.
+ * Indices 0..n-1 in an order whose every prefix is spread evenly over the range (bit-reversal / van der Corput:
+ * first, middle, quarters, eighths, …), so the first few picks of a long list are not its first few items.
+ */
+export function spreadOrder(n: number): number[] {
+  const out: number[] = [];
+  const taken = new Set<number>();
+  for (let i = 0; out.length < n; i++) {
+    // The bit-reversed fraction of i: 0, 1/2, 1/4, 3/4, 1/8, 5/8, …
+    let f = 0;
+    let half = 0.5;
+    for (let x = i; x > 0; x >>= 1, half /= 2) if (x & 1) f += half;
+    const index = Math.floor(f * n);
+    if (!taken.has(index)) {
+      taken.add(index);
+      out.push(index);
+    }
+    if (i > 4 * n + 64) break; // cannot happen (every index is reached by i < 2n); a bound all the same
+  }
+  for (let index = 0; out.length < n; index++) if (!taken.has(index)) out.push(index);
+  return out;
+}
+
+/** Product line of a build: its first two parts (15.0 = 2013, 15.1 = 2016, 15.2 = 2019). */
+const lineOf = (build: string): string => build.split('.').slice(0, 2).join('.');
+
+interface PlacedGroup {
+  builds: string[];
+  /** Index of the group's product line (in order of first appearance). */
+  line: number;
+  /** Position of the group within its line's spread order. */
+  rank: number;
+}
+
+/**
+ * Groups (CUs) in farm order: round-robin over the product lines, and within a line spread over its CUs, so any
+ * prefix mixes 2013, 2016 and 2019 and old and new CUs instead of starting with every 2013 CU.
+ */
+export function spreadGroups(groups: string[][]): PlacedGroup[] {
+  const lines = new Map<string, string[][]>();
+  for (const g of groups) {
+    const key = lineOf(g[0] ?? '');
+    lines.set(key, [...(lines.get(key) ?? []), g]);
+  }
+  const perLine = [...lines.values()].map((list) => spreadOrder(list.length).map((i) => list[i]!));
+  const out: PlacedGroup[] = [];
+  for (let rank = 0; out.length < groups.length; rank++) {
+    perLine.forEach((list, line) => {
+      const builds = list[rank];
+      if (builds) out.push({ builds, line, rank });
+    });
+  }
+  return out;
+}
+
+/**
+ * The spread: groups in `spreadGroups` order; pass p = 0..k-1 gives a group the state states[(rank + line + p) mod
+ * k] (skipped when no build of the group can be in that state), so a short farm already mixes product lines, CUs
+ * and states, and k passes cover every (CU, state) pair. Later rounds repeat with other builds of each group.
+ * Deterministic: the same inputs give the same farm.
  */
 export function planFarm(
   groups: string[][],
@@ -115,11 +171,12 @@ export function planFarm(
     return state === 'vulnerable' ? v : !v;
   };
   const k = states.length;
+  const placed = spreadGroups(groups);
   const pass = (round: number): Slot[] => {
     const out: Slot[] = [];
     for (let p = 0; p < k; p++) {
-      for (const [g, builds] of groups.entries()) {
-        const state = states[(g + p) % k]!;
+      for (const [g, { builds, line, rank }] of placed.entries()) {
+        const state = states[(rank + line + p) % k]!;
         const candidates = builds.filter((b) => achievable(b, state));
         if (candidates.length === 0) continue;
         out.push({ build: candidates[(round + g) % candidates.length]!, state });

@@ -51,11 +51,11 @@ export async function runLabExchange(io: Io, kb: KnowledgeBase, opts: LabExchang
   return untilSignal(() => emulator.close());
 }
 
-export async function runLabFarm(
-  io: Io,
-  kb: KnowledgeBase,
-  opts: { count?: number; http?: boolean; logDir?: string; sameAddress?: boolean },
-): Promise<number> {
+/** What a farm needs from the knowledge base: the catalog's Exchange builds with names, and who is vulnerable. */
+export function farmKnowledge(kb: KnowledgeBase): {
+  catalogBuilds: { build: string; name: string }[];
+  isVulnerable: (build: string) => boolean;
+} {
   const catalogBuilds = kb.catalogs
     .filter((c) => c.product === EXCHANGE_PRODUCT)
     .flatMap((c) =>
@@ -64,9 +64,17 @@ export async function runLabFarm(
         ...t.updates.map((u) => ({ build: u.build, name: `${t.product_name} ${t.name} ${u.name}` })),
       ]),
     );
+  return { catalogBuilds, isVulnerable: isVulnerable(kb) };
+}
+
+export async function runLabFarm(
+  io: Io,
+  kb: KnowledgeBase,
+  opts: { count?: number; http?: boolean; logDir?: string; sameAddress?: boolean },
+): Promise<number> {
   let farm: Farm;
   try {
-    farm = await startFarm({ ...opts, isVulnerable: isVulnerable(kb), catalogBuilds });
+    farm = await startFarm({ ...opts, ...farmKnowledge(kb) });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
