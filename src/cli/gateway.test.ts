@@ -132,7 +132,7 @@ async function runQuick(opts: GatewayCliOptions): Promise<Running> {
     cwd: process.cwd(),
   };
   const ac = new AbortController();
-  const done = runGateway(io, kb, { listen: '127.0.0.1:0', ...opts }, ac.signal);
+  const done = runGateway(io, kb, opts.config ? opts : { listen: '127.0.0.1:0', ...opts }, ac.signal);
   // Start-up errors reject `done` before anything is printed: surface them instead of a timeout.
   await Promise.race([
     waitFor(() => err, opts.json ? '"event":"listening"' : 'listening on'),
@@ -344,6 +344,33 @@ describe('bulwark gateway: no rules means an open proxy', () => {
     expect(r.stderr).toMatch(
       new RegExp(`^bulwark: ${config}: no route has an advisory or rules.*--no-rules`),
     );
+  });
+
+  it('counts compiled rules: a rule file with no rule is refused at start and on reload (the old rules stay)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-gw-cli-'));
+    const rules = join(dir, 'rules.conf');
+    writeFileSync(rules, '# nothing yet\n');
+    const config = join(dir, 'gw.yaml');
+    writeFileSync(
+      config,
+      'listen: [{ host: 127.0.0.1, port: 0 }]\nroutes:\n  - name: a\n    upstream: { url: "http://127.0.0.1:9" }\n    rules: [rules.conf]\n',
+    );
+    const empty = await runCli(['gateway', '--config', config]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/no route has an advisory or rules/);
+    writeFileSync(rules, 'SecRule REQUEST_URI "@contains /blocked" "id:1000,phase:1,deny,status:403"\n');
+    const g = await runQuick({ config });
+    try {
+      expect((await fetchRaw(g.port, GET('/blocked'))).head.status).toBe(403);
+      writeFileSync(rules, '# emptied by mistake\n');
+      await waitFor(g.stderr, 'reload refused');
+      expect(g.stderr()).toMatch(
+        /reload refused, the running configuration stays: .*no route has an advisory or rules/,
+      );
+      expect((await fetchRaw(g.port, GET('/blocked'))).head.status).toBe(403);
+    } finally {
+      await g.stop();
+    }
   });
 
   it('with --no-rules it runs and warns loudly that it forwards everything', async () => {

@@ -7,6 +7,7 @@ import { watch } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
 import {
   type AdvisoryResolver,
+  type CompiledConfig,
   compileGatewayConfig,
   type GatewayConfig,
   GatewayConfigError,
@@ -108,21 +109,26 @@ function loadConfig(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
 }
 
 /**
- * The configuration, refused when it would enforce nothing at all (an open proxy to the upstream) unless
- * --no-rules says that is meant. Applies to reloads too, so a rule file emptied by mistake cannot silently turn
- * the shield off.
+ * The configuration and what each route enforces, refused when no route enforces any rule (an open proxy to the
+ * upstreams) unless --no-rules says that is meant. Counted on the compiled rules, so an emptied rule file or
+ * exclusions of every rule count as none; applies to reloads too, so the shield cannot be turned off by mistake.
  */
-function configFrom(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
+function configFrom(
+  kb: KnowledgeBase,
+  opts: GatewayCliOptions,
+): { config: GatewayConfig; compiled: CompiledConfig; routes: RouteSummary[] } {
   try {
     const config = loadConfig(kb, opts);
-    if (opts.rules !== false && config.routes.every((r) => r.rules.length === 0)) {
+    const compiled = compileGatewayConfig(config);
+    const routes = summarise(compiled);
+    if (opts.rules !== false && routes.every((r) => r.rules === 0)) {
       throw new UsageError(
         opts.config
           ? `${opts.config}: no route has an advisory or rules, so every request would be forwarded unchecked; add e.g. "advisory: proxylogon-2021-03" to a route, or pass --no-rules to run it as a plain proxy`
           : 'no rules: give --advisory ID (e.g. proxylogon-2021-03), or --no-rules to run a plain proxy that blocks nothing',
       );
     }
-    return config;
+    return { config, compiled, routes };
   } catch (err) {
     if (err instanceof GatewayConfigError || err instanceof SecLangError) throw new UsageError(err.message);
     throw err;
@@ -134,18 +140,9 @@ function watchedFiles(config: GatewayConfig, file?: string): string[] {
   return [...new Set([...(file ? [file] : []), ...config.routes.flatMap((r) => r.rules)])];
 }
 
-/** Compiled once here for the start-up description (rule counts); errors read as at start-up. */
-function describeRoutes(config: GatewayConfig): RouteSummary[] {
-  try {
-    return summarise(compileGatewayConfig(config));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 /** One connection to each upstream right away, so a wrong address or certificate is said before any request. */
-function probeUpstreams(config: GatewayConfig, report: (route: string, e: Error) => void): void {
-  for (const route of compileGatewayConfig(config).routes) {
+function probeUpstreams(compiled: CompiledConfig, report: (route: string, e: Error) => void): void {
+  for (const route of compiled.routes) {
     const pool = new UpstreamPool(route.upstream);
     pool.acquire().then(
       (lease) => {
@@ -167,8 +164,9 @@ export async function runGateway(
   opts: GatewayCliOptions,
   stop?: AbortSignal,
 ): Promise<number> {
-  let config = configFrom(kb, opts);
-  const routes = describeRoutes(config);
+  const first = configFrom(kb, opts);
+  let config = first.config;
+  const routes = first.routes;
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(config);
@@ -190,13 +188,13 @@ export async function runGateway(
     limiter.notice(n.key, (repeats) => upstreamNoticeLine(n, repeats, json));
   };
   gateway.onUpstreamError(reportUpstream);
-  probeUpstreams(config, reportUpstream);
+  probeUpstreams(first.compiled, reportUpstream);
 
   let watchers: ReturnType<typeof watch>[] = [];
   let pending: NodeJS.Timeout | undefined;
   const reload = async (why: string) => {
     try {
-      const next = configFrom(kb, opts);
+      const next = configFrom(kb, opts).config;
       await gateway.reload(next);
       config = next;
       rewatch();
