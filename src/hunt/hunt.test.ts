@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { corpusPath, describeCorpus, itCorpus } from '../../test/support/corpus.js';
 import { loadKnowledgeBase } from '../advisories/index.js';
 import { huntConfig } from './config.js';
 import { type GroundTruth, generateLogs } from './generate/index.js';
@@ -15,7 +16,7 @@ import type { HuntResult } from './report/model.js';
 import { csvCell, renderCsv, renderHtml } from './report/render.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CORPUS = join(ROOT, '../shared/corpus');
+const CORPUS = corpusPath();
 const HELSECERT = join(CORPUS, 'helsecert-2021-march-exchange');
 const PROBE = join(CORPUS, 'signature-base-pr125-httpproxy-probe');
 const FIXTURES = fileURLToPath(new URL('./parse/fixtures/', import.meta.url));
@@ -52,7 +53,7 @@ function counts(r: HuntResult): Record<string, number> {
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bulwark-hunt-'));
 
-describe('Test-ProxyLogon parity on the HelseCERT incident logs (reference §9)', () => {
+describeCorpus('Test-ProxyLogon parity on the HelseCERT incident logs (reference §9)', () => {
   let current: HuntResult;
   let strict: HuntResult;
   beforeAll(async () => {
@@ -121,7 +122,7 @@ describe('Test-ProxyLogon parity on the HelseCERT incident logs (reference §9)'
   });
 });
 
-describe('probes are not compromise', () => {
+describeCorpus('probes are not compromise', () => {
   it('reads the scanner x.js probe row as probed; only the broad 2021-03-02 condition calls it an attempt', async () => {
     const r = await run([PROBE]);
     expect(r.hosts.map((h) => h.verdict)).toEqual(['probed']);
@@ -139,7 +140,7 @@ describe('probes are not compromise', () => {
   });
 });
 
-describe('Sigma rules from the user', () => {
+describeCorpus('Sigma rules from the user', () => {
   it('loads the SigmaHQ Exchange rules unmodified and names every rule it cannot evaluate', async () => {
     const r = await run([HELSECERT], { sigma: [join(CORPUS, 'sigma-exchange')] });
     expect(r.rules.loaded).toBeGreaterThan(30);
@@ -154,7 +155,7 @@ describe('Sigma rules from the user', () => {
 });
 
 describe('inputs', () => {
-  it('reads .zip and .gz bundles like folders', async () => {
+  itCorpus('reads .zip and .gz bundles like folders', async () => {
     const dir = tmp();
     const zip = join(dir, 'EXCH01.zip');
     execFileSync('python3', [
@@ -176,7 +177,7 @@ describe('inputs', () => {
     ]);
   });
 
-  it('reads UTF-16LE with BOM and CRLF line ends', async () => {
+  itCorpus('reads UTF-16LE with BOM and CRLF line ends', async () => {
     const dir = tmp();
     const text = readFileSync(join(HELSECERT, 'test-proxylogon-cve-2021-26855-hits.csv'), 'utf8').replace(
       /\r?\n/g,
@@ -190,7 +191,7 @@ describe('inputs', () => {
     expect(counts(r)['utf16.csv httpproxy-cve-2021-26855-ssrf']).toBe(9);
   });
 
-  it('counts binary, over-long and truncated lines without failing', async () => {
+  itCorpus('counts binary, over-long and truncated lines without failing', async () => {
     const dir = tmp();
     const log = readFileSync(join(HELSECERT, 'test-proxylogon-cve-2021-26855-hits.csv'), 'utf8').split('\n');
     const hostile = [
@@ -224,41 +225,44 @@ describe('inputs', () => {
 });
 
 describe('file-system checks', () => {
-  it('finds web shells in their places, LSASS dumps, staged archives and IOC hashes and paths', async () => {
-    const root = join(tmp(), 'EXCH01');
-    const put = (rel: string, content: string) => {
-      const p = join(root, rel);
-      mkdirSync(join(p, '..'), { recursive: true });
-      writeFileSync(p, content);
-    };
-    const shell = '<%@ Page Language="Jscript"%><%eval(Request.Item["x"],"unsafe");%>';
-    put('inetpub/wwwroot/aspnet_client/system_web/x.aspx', shell);
-    put('Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/auth/logon.aspx', 'standard');
-    put('Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/auth/shel90.aspx', 'other');
-    put('Windows/Temp/lsass.dmp', 'MDMP');
-    put('ProgramData/it.zip', 'PK');
-    const iocs = join(root, '..', 'iocs.txt');
-    writeFileSync(iocs, `# test list\n${createHash('sha256').update(shell).digest('hex')}\n`);
-    const r = await run([root], {
-      iocs: [
-        iocs,
-        join(
-          CORPUS,
-          'azure-sentinel-mstic-iocs-march2021/MSTICIoCs-ExchangeServerVulnerabilitiesDisclosedMarch2021.csv',
-        ),
-      ],
-    });
-    const rules = r.findings.map((f) => `${f.rule} ${f.raw.split('/').pop()}`).sort();
-    expect(rules).toEqual([
-      'file-lsass-dump lsass.dmp',
-      'file-programdata-archive it.zip',
-      'file-webshell-aspnet-client x.aspx',
-      'file-webshell-auth-folder shel90.aspx',
-      'ioc-path shel90.aspx',
-      'ioc-sha256 x.aspx',
-    ]);
-    expect(r.hosts.map((h) => [h.host, h.verdict])).toEqual([['EXCH01', 'compromised']]);
-  });
+  itCorpus(
+    'finds web shells in their places, LSASS dumps, staged archives and IOC hashes and paths',
+    async () => {
+      const root = join(tmp(), 'EXCH01');
+      const put = (rel: string, content: string) => {
+        const p = join(root, rel);
+        mkdirSync(join(p, '..'), { recursive: true });
+        writeFileSync(p, content);
+      };
+      const shell = '<%@ Page Language="Jscript"%><%eval(Request.Item["x"],"unsafe");%>';
+      put('inetpub/wwwroot/aspnet_client/system_web/x.aspx', shell);
+      put('Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/auth/logon.aspx', 'standard');
+      put('Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/owa/auth/shel90.aspx', 'other');
+      put('Windows/Temp/lsass.dmp', 'MDMP');
+      put('ProgramData/it.zip', 'PK');
+      const iocs = join(root, '..', 'iocs.txt');
+      writeFileSync(iocs, `# test list\n${createHash('sha256').update(shell).digest('hex')}\n`);
+      const r = await run([root], {
+        iocs: [
+          iocs,
+          join(
+            CORPUS,
+            'azure-sentinel-mstic-iocs-march2021/MSTICIoCs-ExchangeServerVulnerabilitiesDisclosedMarch2021.csv',
+          ),
+        ],
+      });
+      const rules = r.findings.map((f) => `${f.rule} ${f.raw.split('/').pop()}`).sort();
+      expect(rules).toEqual([
+        'file-lsass-dump lsass.dmp',
+        'file-programdata-archive it.zip',
+        'file-webshell-aspnet-client x.aspx',
+        'file-webshell-auth-folder shel90.aspx',
+        'ioc-path shel90.aspx',
+        'ioc-sha256 x.aspx',
+      ]);
+      expect(r.hosts.map((h) => [h.host, h.verdict])).toEqual([['EXCH01', 'compromised']]);
+    },
+  );
 });
 
 describe('generated logs (the benchmark corpus)', () => {
@@ -343,24 +347,27 @@ describe('reports', () => {
 describe('the CLI', () => {
   const bin = join(ROOT, 'bin/bulwark.js');
 
-  it('exits 0 when every server is clean, 1 with findings, 2 when there is nothing to judge', async () => {
-    const clean = join(tmp(), 'clean');
-    await generateLogs({ out: clean, bytes: 2e6, seed: 5, attacks: 0 });
-    const ok = spawnSync(process.execPath, [bin, 'hunt', clean], { encoding: 'utf8' });
-    expect([ok.status, ok.stdout.split('\n')[0]]).toEqual([0, 'Host EXCH01: CLEAN']);
-    const found = spawnSync(process.execPath, [bin, 'hunt', HELSECERT, '--csv'], { encoding: 'utf8' });
-    expect(found.status).toBe(1);
-    expect(found.stdout.split('\r\n').length).toBeGreaterThan(100);
-    const empty = tmp();
-    copyFileSync(join(HELSECERT, 'SOURCE.md'), join(empty, 'notes.md'));
-    const none = spawnSync(process.execPath, [bin, 'hunt', empty], { encoding: 'utf8' });
-    expect([none.status, none.stderr]).toEqual([
-      2,
-      expect.stringMatching(/^bulwark: nothing to judge under .*not a recognised log/),
-    ]);
-  });
+  itCorpus(
+    'exits 0 when every server is clean, 1 with findings, 2 when there is nothing to judge',
+    async () => {
+      const clean = join(tmp(), 'clean');
+      await generateLogs({ out: clean, bytes: 2e6, seed: 5, attacks: 0 });
+      const ok = spawnSync(process.execPath, [bin, 'hunt', clean], { encoding: 'utf8' });
+      expect([ok.status, ok.stdout.split('\n')[0]]).toEqual([0, 'Host EXCH01: CLEAN']);
+      const found = spawnSync(process.execPath, [bin, 'hunt', HELSECERT, '--csv'], { encoding: 'utf8' });
+      expect(found.status).toBe(1);
+      expect(found.stdout.split('\r\n').length).toBeGreaterThan(100);
+      const empty = tmp();
+      copyFileSync(join(HELSECERT, 'SOURCE.md'), join(empty, 'notes.md'));
+      const none = spawnSync(process.execPath, [bin, 'hunt', empty], { encoding: 'utf8' });
+      expect([none.status, none.stderr]).toEqual([
+        2,
+        expect.stringMatching(/^bulwark: nothing to judge under .*not a recognised log/),
+      ]);
+    },
+  );
 
-  it('writes an HTML report with --html and prints one JSON object with --json', () => {
+  itCorpus('writes an HTML report with --html and prints one JSON object with --json', () => {
     const html = join(tmp(), 'report.html');
     const r = spawnSync(process.execPath, [bin, 'hunt', HELSECERT, PROBE, '--json', '--html', html], {
       encoding: 'utf8',
