@@ -377,12 +377,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     });
   advisories
     .command('import')
-    .argument('<file...>', 'CISA KEV catalog, CVE JSON 5, CSAF 2.0, OSV or MSRC CVRF files')
+    .argument('<file...>', 'CISA KEV catalog, CVE JSON 5, NVD API 2.0, CSAF 2.0, OSV or MSRC CVRF files')
     .description('convert feed files into advisories saved in the data directory')
     .addOption(
       new Option('--format <format>', 'skip format detection').choices([
         'kev',
         'cve5',
+        'nvd',
         'csaf',
         'osv',
         'cvrf',

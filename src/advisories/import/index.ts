@@ -8,10 +8,11 @@ import { importCsaf } from './csaf.js';
 import { importCve5 } from './cve5.js';
 import { importCvrf } from './cvrf.js';
 import { importKev } from './kev.js';
+import { importNvd, isNvdDocument } from './nvd.js';
 import { importOsv } from './osv.js';
 import { ImportError, type ImportFormat, type ImportResult } from './types.js';
 
-export const IMPORT_FORMATS: readonly ImportFormat[] = ['kev', 'cve5', 'csaf', 'osv', 'cvrf'];
+export const IMPORT_FORMATS: readonly ImportFormat[] = ['kev', 'cve5', 'nvd', 'csaf', 'osv', 'cvrf'];
 
 export interface ImportedFile extends Omit<ImportResult, 'advisories'> {
   advisories: Advisory[];
@@ -32,6 +33,8 @@ export function detectFormat(text: string): ImportFormat | undefined {
   const o = first as Record<string, unknown>;
   if (!Array.isArray(doc) && Array.isArray(o.vulnerabilities) && 'catalogVersion' in o) return 'kev';
   if (o.dataType === 'CVE_RECORD') return 'cve5';
+  // Before OSV: an NVD cve object also has a string id (but `lastModified`, not `modified`).
+  if (!Array.isArray(doc) && isNvdDocument(o)) return 'nvd';
   if (o.document && typeof o.document === 'object' && 'csaf_version' in (o.document as object)) return 'csaf';
   if (typeof o.id === 'string' && typeof o.modified === 'string') return 'osv';
   return undefined;
@@ -59,7 +62,9 @@ export function importDocument(
     } catch (err) {
       throw new ImportError('', `not valid JSON: ${(err as Error).message}`);
     }
-    const importer = { kev: importKev, cve5: importCve5, csaf: importCsaf, osv: importOsv }[format];
+    const importer = { kev: importKev, cve5: importCve5, nvd: importNvd, csaf: importCsaf, osv: importOsv }[
+      format
+    ];
     result = importer(doc, ctx);
   }
   const advisories: Advisory[] = [];

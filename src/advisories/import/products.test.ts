@@ -163,7 +163,9 @@ describe('release trains', () => {
 
   it('the next train of the same line, KB builds', () => {
     expect(nextTrain(train('exchange-2016-cu19'))?.id).toBe('exchange-2016-cu20');
-    expect(nextTrain(train('exchange-2016-cu20'))).toBeUndefined();
+    // The last train of a line ends where the next line starts, so its open ranges never cover 2019 builds.
+    expect(nextTrain(train('exchange-2016-cu20'))?.id).toBe('exchange-2019-rtm');
+    expect(nextTrain(train('exchange-2019-cu1'))).toBeUndefined();
     expect(nextTrain(train('exchange-2019-rtm'))?.id).toBe('exchange-2019-cu1');
     expect(buildForKb(train('exchange-2016-cu19'), 'kb5000871')).toBe('15.1.2176.9');
     expect(buildForKb(train('exchange-2016-cu20'), 'KB4602569')).toBe('15.1.2242.4');
@@ -210,7 +212,12 @@ describe('release trains', () => {
       introduced: '15.1.2106.2',
       fixed: '15.1.2176.2',
     });
-    expect(wholeTrainRange(train('exchange-2016-cu20'))).toBeUndefined();
+    expect(wholeTrainRange(train('exchange-2016-cu20'))).toEqual({
+      train: 'Exchange Server 2016 CU20',
+      introduced: '15.1.2242.4',
+      fixed: '15.2.221.12',
+    });
+    expect(wholeTrainRange(train('exchange-2019-cu1'))).toBeUndefined();
     expect(trainRangeForKb(train('exchange-2016-cu19'), 'KB5000871')).toEqual({
       ok: true,
       range: { train: 'Exchange Server 2016 CU19', introduced: '15.1.2176.2', fixed: '15.1.2176.9' },

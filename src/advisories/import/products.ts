@@ -359,17 +359,29 @@ export function trainLabel(train: CatalogTrain): string {
   return `${train.product_name} ${train.name}`;
 }
 
-/** The train of the same product line that starts next after this one (by build), if the catalog has one. */
+/**
+ * Where a train's builds end: the train of the same product line that starts next after it (by build), or, for
+ * the last train of a line, the first train of any line above its builds (Exchange 2013 CU23 ends where 2016
+ * RTM starts), so an open-ended range of a line's last train never covers the builds of later lines.
+ */
 export function nextTrain(match: TrainMatch): CatalogTrain | undefined {
   const { catalog, train } = match;
-  let best: CatalogTrain | undefined;
-  for (const t of catalog.trains) {
-    if (t === train || t.product_name !== train.product_name) continue;
-    const c = compareIn(catalog.scheme as SchemeId, t.build, train.build);
-    if (c === undefined || c <= 0) continue;
-    if (!best || (compareIn(catalog.scheme as SchemeId, t.build, best.build) ?? 0) < 0) best = t;
-  }
-  return best;
+  const scheme = catalog.scheme as SchemeId;
+  const first = (accept: (t: CatalogTrain) => boolean, above: string): CatalogTrain | undefined => {
+    let best: CatalogTrain | undefined;
+    for (const t of catalog.trains) {
+      if (t === train || !accept(t)) continue;
+      const c = compareIn(scheme, t.build, above);
+      if (c === undefined || c <= 0) continue;
+      if (!best || (compareIn(scheme, t.build, best.build) ?? 0) < 0) best = t;
+    }
+    return best;
+  };
+  const sameLine = first((t) => t.product_name === train.product_name, train.build);
+  if (sameLine) return sameLine;
+  let last = train.build;
+  for (const u of train.updates) if ((compareIn(scheme, u.build, last) ?? 0) > 0) last = u.build;
+  return first(() => true, last);
 }
 
 /** The build of a train (its own or one of its updates) that installing a KB produces, if the catalog says. */

@@ -212,6 +212,53 @@ function rawCvrfVerdict(catalog: Catalog, trains: Map<string, string | null>): (
   };
 }
 
+// ---- NVD API 2.0 --------------------------------------------------------------------------------------------------
+
+/** The record's own word: each vulnerable CPE names a line (its version field) and a release (its update field). */
+function rawNvd(cve: Record<string, any>): (b: Build) => Raw {
+  const claims: {
+    train: string | undefined;
+    line: string;
+    start?: string;
+    end?: string;
+    endIncl: boolean;
+  }[] = [];
+  for (const config of cve.configurations ?? [])
+    for (const node of config.nodes ?? []) {
+      if (node.negate) throw new Error('the test does not read negated nodes');
+      for (const m of node.cpeMatch ?? []) {
+        if (!m.vulnerable) continue;
+        const [, , , vendor, product, version, update] = String(m.criteria).split(':');
+        if (vendor !== 'microsoft' || product !== 'exchange_server') continue;
+        const release =
+          update === '-'
+            ? 'RTM'
+            : update?.replace(/^cumulative_update_(\d+)$/, 'CU$1').replace(/^sp(\d+)$/, 'SP$1');
+        const line = `Exchange Server ${version}`;
+        claims.push({
+          line,
+          train: update === '*' ? undefined : `${line}|${release}`,
+          start: m.versionStartIncluding,
+          end: m.versionEndExcluding ?? m.versionEndIncluding,
+          endIncl: m.versionEndIncluding !== undefined,
+        });
+      }
+    }
+  return (b) => {
+    let worst: Raw = 'unknown';
+    let seen = false;
+    for (const c of claims) {
+      if (c.train ? c.train !== b.train : !b.train.startsWith(`${c.line}|`)) continue;
+      const aboveStart = !c.start || cmp(b.build, c.start) >= 0;
+      const belowEnd = !c.end || (c.endIncl ? cmp(b.build, c.end) <= 0 : cmp(b.build, c.end) < 0);
+      const v: Raw = aboveStart && belowEnd ? 'affected' : !belowEnd ? 'fixed' : 'unknown';
+      if (!seen || RANK[v] < RANK[worst]) worst = v;
+      seen = true;
+    }
+    return worst;
+  };
+}
+
 // ---- the tests ----------------------------------------------------------------------------------------------------
 
 function listJson(dir: string): string[] {
@@ -250,6 +297,25 @@ describeCorpus('importers never judge an Exchange build safer than the raw recor
     // Not vacuous: 7 records × every build, and the import still calls patched builds fixed.
     expect(checked).toBe(7 * builds.length);
     expect(agreeSafe).toBeGreaterThan(20);
+    expect(agreeAffected).toBeGreaterThan(100);
+  });
+
+  itCorpus('NVD API 2.0: every Exchange record of the corpus, every catalog build', () => {
+    const files = listJson(corpusPath('advisory-formats', 'nvd-api2')).filter((f) =>
+      /CVE-\d{4}-\d+\.json$/.test(f),
+    );
+    expect(files).toHaveLength(7);
+    const unsafe: string[] = [];
+    let agreeAffected = 0;
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      const cve = JSON.parse(text);
+      const imported = importedVerdicts(text, file, catalog, [cve.id]).get(cve.id)!;
+      const c = compare(cve.id, rawNvd(cve), imported, builds);
+      unsafe.push(...c.unsafe);
+      agreeAffected += c.agreeAffected;
+    }
+    expect(unsafe).toEqual([]);
     expect(agreeAffected).toBeGreaterThan(100);
   });
 

@@ -4,7 +4,7 @@
  */
 import type { AdvisoryInput, Catalog, Kev } from '../../core/index.js';
 
-export type ImportFormat = 'kev' | 'cve5' | 'csaf' | 'osv' | 'cvrf';
+export type ImportFormat = 'kev' | 'cve5' | 'nvd' | 'csaf' | 'osv' | 'cvrf';
 
 /** Something the importer could not use. `path` names the field in the source, e.g. `containers.cna.affected[3].versions[0].lessThan`. */
 export interface ImportWarning {

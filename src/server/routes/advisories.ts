@@ -119,12 +119,12 @@ export async function advisoryRoutes(app: FastifyInstance, ctx: AppContext): Pro
       schema: {
         tags: ['advisories'],
         summary:
-          'Import an advisory document — CISA KEV, CVE JSON 5, CSAF 2.0, OSV, MSRC CVRF, or a Bulwark advisory (JSON/YAML) — and recompute the findings it can change',
+          'Import an advisory document — CISA KEV, CVE JSON 5, NVD API 2.0, CSAF 2.0, OSV, MSRC CVRF, or a Bulwark advisory (JSON/YAML) — and recompute the findings it can change',
         description:
           'The format is told from the content. Only assets running a product the advisory names are re-judged; the response carries the run with its time to know.',
         querystring: Type.Object({
           format: Type.Optional(
-            Type.Union(['kev', 'cve5', 'csaf', 'osv', 'cvrf', 'bulwark'].map((f) => Type.Literal(f))),
+            Type.Union(['kev', 'cve5', 'nvd', 'csaf', 'osv', 'cvrf', 'bulwark'].map((f) => Type.Literal(f))),
           ),
         }),
         response: {
