@@ -3,7 +3,10 @@
  * recording upstream on 127.0.0.1 whose parser is independent of the gateway's (upstream.test-util.ts). Every test
  * asserts on what the upstream *parsed*, not on what the gateway says it did.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startExchangeEmulator } from '../../lab/exchange.js';
 import { type GatewayConfigInput, validateGatewayConfig } from './config.js';
 import { C27065, EOMT, STRICT, TestClient, tmpDir, writeTmp } from './helpers.test-util.js';
 import { type Gateway, startGateway } from './server.js';
@@ -81,6 +84,34 @@ describe('issue 10 item 1: a request smuggled behind an upgrade', () => {
       expect(text).toMatch(/Connection: close/i);
     });
   }
+
+  it('against the Exchange emulator (bulwark lab exchange): no SSRF in its IIS or HttpProxy logs', async () => {
+    const logDir = tmpDir();
+    const lab = await startExchangeEmulator({
+      build: '15.1.2176.2',
+      http: true,
+      logDir,
+      isVulnerable: () => true,
+    });
+    cleanups.push(() => lab.close());
+    const g = await gateway(lab.port);
+    const text = await exchange(g.port, UPGRADE + SMUGGLED);
+    expect(statuses(text).length).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    await g.close();
+    await lab.close(); // flushes its log writer
+    const logs: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else logs.push(readFileSync(p, 'latin1'));
+      }
+    };
+    walk(logDir);
+    expect(logs.join('\n')).toContain('/owa/'); // the emulator did log the allowed request
+    expect(logs.join('\n')).not.toMatch(/ServerInfo~localhost|x\.js/);
+  });
 
   it('bytes sent after the upgrade request in later writes, before the answer, are held too', async () => {
     const up = await upstream('raw');
