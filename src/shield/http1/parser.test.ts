@@ -102,6 +102,27 @@ describe('accepts', () => {
     expect(ev[0]!.type === 'head' && ev[0]!.request.upgrade).toBe(true);
   });
 
+  it('only an HTTP/1.1 GET asking for websocket alone is an upgrade; later bytes of any other stay HTTP', () => {
+    const up = (head: string) => {
+      const r = parseAll(b(`${head}\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n`));
+      return { upgrade: r.requests[0]!.head.upgrade, requests: r.requests.length };
+    };
+    expect(up(`${GET}Connection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n`)).toEqual({
+      upgrade: true,
+      requests: 1,
+    });
+    for (const head of [
+      `${GET}Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n`,
+      `${GET}Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n`,
+      `${GET}Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n`,
+      `${GET}Upgrade: websocket\r\n`,
+      `POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`,
+      `GET / HTTP/1.0\r\nHost: a\r\nConnection: Upgrade, keep-alive\r\nUpgrade: websocket\r\n`,
+    ]) {
+      expect(up(head), head).toEqual({ upgrade: false, requests: 2 });
+    }
+  });
+
   it('leading empty lines before the request-line (RFC 9112 §2.2)', () => {
     expect(parseAll(b(`\r\n\r\n${GET}\r\n`)).requests).toHaveLength(1);
   });
