@@ -59,11 +59,6 @@ export interface Gateway {
   /** Stop accepting, close idle connections, let in-flight requests finish (bounded by shutdown_grace_ms). */
   close(): Promise<void>;
   metrics: GatewayMetrics;
-  /**
-   * Called for every request answered 502 (or cut off) because of its upstream: the route, and the error (an
-   * UpstreamCertificateError when the certificate was refused). The CLI reports these on standard error.
-   */
-  onUpstreamError(listener: (route: string, error: Error) => void): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -244,14 +239,12 @@ export async function startGateway(config: GatewayConfig, probe?: GatewayProbe):
     reload: (c) => gw.reload(c),
     close: () => gw.close(),
     metrics: gw.metrics,
-    onUpstreamError: (l) => gw.upstreamErrorListeners.push(l),
   };
 }
 
 class GatewayImpl {
   readonly metrics = new GatewayMetrics();
   readonly connections = new Set<ClientConn>();
-  readonly upstreamErrorListeners: Array<(route: string, error: Error) => void> = [];
   accessLog: JsonLog;
   auditLog: JsonLog;
   listeners: Listener[] = [];
@@ -686,26 +679,7 @@ class ClientConn {
       budgeted: 0,
     };
     this.cur = x;
-    if (x.hasBody && !x.stream) {
-      this.bodyTimer = setTimeout(
-        () => this.bodyTimedOut(x, 'body', 'request body not received in time'),
-        this.limits.body_timeout_ms,
-      );
-      const l = this.limits;
-      if (l.min_body_rate_bytes > 0) {
-        this.rateGuard = new BodyRateGuard(
-          l.min_body_rate_window_ms,
-          l.min_body_rate_bytes,
-          () => this.sock.isPaused(),
-          () =>
-            this.bodyTimedOut(
-              x,
-              'body_rate',
-              `request body slower than ${l.min_body_rate_bytes} bytes per ${l.min_body_rate_window_ms} ms`,
-            ),
-        );
-      }
-    }
+    if (x.hasBody && !x.stream) this.armBodyTimers(x);
 
     // Local endpoints.
     const p = routingPath(head.target);
@@ -750,6 +724,8 @@ class ClientConn {
     }
     if (x.phase === 'inspect') {
       x.txn = txn;
+      // A held RPC body is an ordinary bounded one (at most max_inspect_body_bytes): it gets the same time bounds.
+      if (x.stream) this.armBodyTimers(x);
       if (this.hasExpectContinue(head)) {
         x.sentContinue = true;
         this.sock.write('HTTP/1.1 100 Continue\r\n\r\n');
@@ -863,6 +839,28 @@ class ClientConn {
     }
     this.sock.write(data);
     if (x.reqDone) this.finishExchange(x);
+  }
+
+  /** body_timeout_ms for the whole body, and the minimum data rate (one timer each, only for requests with a body). */
+  private armBodyTimers(x: Exchange) {
+    this.bodyTimer = setTimeout(
+      () => this.bodyTimedOut(x, 'body', 'request body not received in time'),
+      this.limits.body_timeout_ms,
+    );
+    const l = this.limits;
+    if (l.min_body_rate_bytes > 0) {
+      this.rateGuard = new BodyRateGuard(
+        l.min_body_rate_window_ms,
+        l.min_body_rate_bytes,
+        () => this.sock.isPaused(),
+        () =>
+          this.bodyTimedOut(
+            x,
+            'body_rate',
+            `request body slower than ${l.min_body_rate_bytes} bytes per ${l.min_body_rate_window_ms} ms`,
+          ),
+      );
+    }
   }
 
   /** The body did not arrive in time (`body`) or too slowly (`body_rate`): 408, and the upstream freed. */
@@ -981,7 +979,7 @@ class ClientConn {
       },
       (e: Error) => {
         if (e instanceof PoolBusyError) this.poolBusy(x, e);
-        else this.upstreamFailed(x, e.message, e);
+        else this.upstreamFailed(x, e.message);
       },
     );
   }
@@ -997,10 +995,9 @@ class ClientConn {
     this.respondLocal(x, 503, 'upstream busy: no connection free, retry later\n', undefined, true);
   }
 
-  private upstreamFailed(x: Exchange, reason: string, cause?: Error) {
+  private upstreamFailed(x: Exchange, reason: string) {
     if (this.cur !== x || x.resDone) return;
     this.gw.metrics.upstreamErrors.inc({ route: x.route?.name ?? '' });
-    for (const l of this.gw.upstreamErrorListeners) l(x.route?.name ?? '', cause ?? new Error(reason));
     x.error = reason;
     x.decision = 'error';
     this.abortUpstream(x);
