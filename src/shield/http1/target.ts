@@ -15,64 +15,98 @@ export function ambiguousTarget(target: string): string | undefined {
   // RFC 9112 §3.2: a request-target never carries a fragment; what a server does with `#…` is unspecified.
   if (target.indexOf('#') >= 0) return 'fragment ("#") in request-target (RFC 9112 §3.2)';
   if (target === '*') return undefined;
-  let path = target;
-  const abs = /^https?:\/\/[^/?]*/i.exec(path);
-  if (abs) path = path.slice(abs[0].length);
-  const q = path.indexOf('?');
-  if (q >= 0) path = path.slice(0, q);
-  return ambiguousPath(path);
+  let start = 0;
+  if (target.charCodeAt(0) !== SLASH) {
+    const abs = /^https?:\/\/[^/?]*/i.exec(target);
+    if (abs) start = abs[0].length;
+  }
+  const q = target.indexOf('?', start);
+  return ambiguousPath(target, start, q < 0 ? target.length : q);
 }
 
-const HEX = /^[0-9A-Fa-f]{2}$/;
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const SLASH = 0x2f;
 
-/** The path part of a target (no query): see ambiguousTarget. */
-export function ambiguousPath(path: string): string | undefined {
-  let decoded = '';
-  let highBytes: number[] | undefined;
-  for (let i = 0; i < path.length; i++) {
-    let c = path.charCodeAt(i);
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/**
+ * The path part of a target (`path.slice(from, to)`, no query): see ambiguousTarget. One pass over the raw characters,
+ * decoding escapes as it goes (this runs on every request: no intermediate strings, no regular expressions).
+ */
+export function ambiguousPath(path: string, from = 0, to = path.length): string | undefined {
+  // The current segment (decoded): its length, whether it is only dots, its first two bytes and its last one.
+  let segLen = 0;
+  let onlyDots = true;
+  let first = -1;
+  let second = -1;
+  let last = -1;
+  let tilde = false;
+  // UTF-8 (RFC 3629, Unicode table 3-7): continuation bytes still expected and the range of the next one.
+  let need = 0;
+  let lo = 0x80;
+  let hi = 0xbf;
+  for (let i = from; i <= to; i++) {
+    let c = i < to ? path.charCodeAt(i) : SLASH; // the end closes the last segment
     if (c === 0x25 /* % */) {
-      const hex = path.slice(i + 1, i + 3);
+      const h = i + 1 < to ? hexVal(path.charCodeAt(i + 1)) : -1;
+      const l = i + 2 < to ? hexVal(path.charCodeAt(i + 2)) : -1;
       // `%uXXXX` (http.sys decodes it unless PercentUAllowed is 0) and broken escapes have no single reading.
-      if (!HEX.test(hex))
+      if (h < 0 || l < 0)
         return 'percent sign not followed by two hex digits in the path (%u or broken escape)';
-      c = Number.parseInt(hex, 16);
+      c = h * 16 + l;
       i += 2;
       if (c === 0x25) return 'encoded "%" in the path (double percent-encoding)';
     }
-    if (c < 0x20 || c === 0x7f) return 'control byte in the decoded path';
-    if (c === 0x5c) return 'backslash in the path (IIS reads "\\" as "/")';
-    if (c === 0x3f || c === 0x23) return 'encoded "?" or "#" in the path';
-    if (c === 0x3a) return 'colon in the path (NTFS stream or drive syntax, "::$DATA")';
-    if (c >= 0x80) {
-      highBytes ??= [];
-      highBytes.push(c);
-    } else if (highBytes) {
-      if (!isUtf8(highBytes)) return 'invalid or overlong UTF-8 in the decoded path';
-      highBytes = undefined;
+    if (need > 0) {
+      if (c < lo || c > hi) return 'invalid or overlong UTF-8 in the decoded path';
+      need--;
+      lo = 0x80;
+      hi = 0xbf;
+    } else if (c >= 0x80) {
+      if (c >= 0xc2 && c <= 0xdf) need = 1;
+      else if (c === 0xe0) [need, lo] = [2, 0xa0];
+      else if (c === 0xed) [need, hi] = [2, 0x9f];
+      else if (c >= 0xe1 && c <= 0xef) need = 2;
+      else if (c === 0xf0) [need, lo] = [3, 0x90];
+      else if (c >= 0xf1 && c <= 0xf3) need = 3;
+      else if (c === 0xf4) [need, hi] = [3, 0x8f];
+      else return 'invalid or overlong UTF-8 in the decoded path';
+    } else if (c < 0x20 || c === 0x7f) return 'control byte in the decoded path';
+    else if (c === 0x5c) return 'backslash in the path (IIS reads "\\" as "/")';
+    else if (c === 0x3f || c === 0x23) return 'encoded "?" or "#" in the path';
+    else if (c === 0x3a) return 'colon in the path (NTFS stream or drive syntax, "::$DATA")';
+    if (c === SLASH) {
+      if (need > 0) return 'invalid or overlong UTF-8 in the decoded path';
+      if (segLen > 0) {
+        if (onlyDots && segLen <= 2) return 'dot segment in the path (IIS resolves "." and "..")';
+        if (last === 0x2e || last === 0x20) {
+          return 'path segment ending in "." or space (Windows strips them: "x.svc." is "x.svc")';
+        }
+      }
+      segLen = 0;
+      onlyDots = true;
+      first = second = last = -1;
+      tilde = false;
+      continue;
     }
-    decoded += String.fromCharCode(c);
-  }
-  if (highBytes && !isUtf8(highBytes)) return 'invalid or overlong UTF-8 in the decoded path';
-  for (const seg of decoded.split('/')) {
-    if (seg === '.' || seg === '..') return 'dot segment in the path (IIS resolves "." and "..")';
-    const last = seg.charCodeAt(seg.length - 1);
-    if (last === 0x2e || last === 0x20) {
-      return 'path segment ending in "." or space (Windows strips them: "x.svc." is "x.svc")';
-    }
-    if (/^\([A-Za-z]\(/.test(seg))
+    if (segLen === 2 && first === 0x28 /* ( */ && isLetter(second) && c === 0x28) {
       return 'cookieless-session segment "(X(…))" in the path (ASP.NET removes it)';
-    if (/~[0-9]/.test(seg)) return '8.3 short-name segment ("NAME~1.EXT") in the path';
+    }
+    if (tilde && c >= 0x30 && c <= 0x39) return '8.3 short-name segment ("NAME~1.EXT") in the path';
+    tilde = c === 0x7e;
+    if (segLen === 0) first = c;
+    else if (segLen === 1) second = c;
+    if (c !== 0x2e) onlyDots = false;
+    last = c;
+    segLen++;
   }
   return undefined;
 }
 
-function isUtf8(bytes: number[]): boolean {
-  try {
-    UTF8.decode(Uint8Array.from(bytes));
-    return true;
-  } catch {
-    return false;
-  }
+function isLetter(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }

@@ -26,7 +26,7 @@ import {
 } from '../gateway/helpers.test-util.js';
 import { quickConfig, startGateway } from '../gateway/index.js';
 import { parseAll, toShieldRequest } from '../http1/index.js';
-import { ambiguousTarget } from '../http1/target.js';
+import { ambiguousPath, ambiguousTarget } from '../http1/target.js';
 import { findModsecNginx, type ModsecNginx, startModsecNginx } from '../modsec/index.js';
 import type { ShieldRequest } from '../types.js';
 import { mergeRulesets, parseSecLang, parseSecLangAst, type Ruleset } from './index.js';
@@ -165,6 +165,76 @@ describe('ambiguousTarget: the target forms IIS reads differently are named', ()
       reason: 'request-target refused: fragment ("#") in request-target (RFC 9112 §3.2)',
     });
     expect(parseAll(Buffer.from('GET /ecp/a\\b HTTP/1.1\r\nHost: a\r\n\r\n')).error?.status).toBe(400);
+  });
+});
+
+/**
+ * The plain algorithm the one-pass ambiguousPath must agree with: decode the whole path (refusing what has no single
+ * decoding), check the bytes, then split into segments and check each (TextDecoder is WHATWG's strict UTF-8).
+ */
+function referenceAmbiguous(path: string): boolean {
+  let decoded = '';
+  for (let i = 0; i < path.length; i++) {
+    let c = path.charCodeAt(i);
+    if (c === 0x25) {
+      const hex = path.slice(i + 1, i + 3);
+      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return true;
+      c = Number.parseInt(hex, 16);
+      i += 2;
+      if (c === 0x25) return true;
+    }
+    if (c < 0x20 || c === 0x7f || c === 0x5c || c === 0x3f || c === 0x23 || c === 0x3a) return true;
+    decoded += String.fromCharCode(c);
+  }
+  for (const run of decoded.match(/[\x80-\xff]+/g) ?? []) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(run, 'latin1'));
+    } catch {
+      return true;
+    }
+  }
+  return decoded
+    .split('/')
+    .some(
+      (seg) =>
+        seg === '.' || seg === '..' || /[. ]$/.test(seg) || /^\([A-Za-z]\(/.test(seg) || /~[0-9]/.test(seg),
+    );
+}
+
+describe('ambiguousPath: the one-pass check equals the plain algorithm', () => {
+  const unit = fc.constantFrom(
+    ...[
+      '/',
+      '/',
+      'a',
+      'Z',
+      '.',
+      '.',
+      ' ',
+      '(',
+      'S',
+      '~',
+      '1',
+      ':',
+      '\\',
+      '%',
+      '%2e',
+      '%2F',
+      '%5c',
+      '%20',
+      '%25',
+    ],
+    ...['%00', '%3f', '%u0041', '%c3%a9', '%c0%af', '%e0%80%af', '%ed%a0%80', '%f0%9f%98%80', '%f4%90%80%80'],
+    ...['%e2%82', '%ff', '%C3', '%80', '\xe9'],
+  );
+  it('refuses exactly the paths the plain algorithm refuses', () => {
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 14 }), (parts) => {
+        const p = parts.join('');
+        expect(ambiguousPath(p) !== undefined, JSON.stringify(p)).toBe(referenceAmbiguous(p));
+      }),
+      { numRuns: 3000, seed: 11 },
+    );
   });
 });
 
