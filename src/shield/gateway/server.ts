@@ -59,6 +59,11 @@ export interface Gateway {
   /** Stop accepting, close idle connections, let in-flight requests finish (bounded by shutdown_grace_ms). */
   close(): Promise<void>;
   metrics: GatewayMetrics;
+  /**
+   * Called for every request answered 502 (or cut off) because of its upstream: the route, and the error (an
+   * UpstreamCertificateError when the certificate was refused). The CLI reports these on standard error.
+   */
+  onUpstreamError(listener: (route: string, error: Error) => void): void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -239,12 +244,14 @@ export async function startGateway(config: GatewayConfig, probe?: GatewayProbe):
     reload: (c) => gw.reload(c),
     close: () => gw.close(),
     metrics: gw.metrics,
+    onUpstreamError: (l) => gw.upstreamErrorListeners.push(l),
   };
 }
 
 class GatewayImpl {
   readonly metrics = new GatewayMetrics();
   readonly connections = new Set<ClientConn>();
+  readonly upstreamErrorListeners: Array<(route: string, error: Error) => void> = [];
   accessLog: JsonLog;
   auditLog: JsonLog;
   listeners: Listener[] = [];
@@ -979,7 +986,7 @@ class ClientConn {
       },
       (e: Error) => {
         if (e instanceof PoolBusyError) this.poolBusy(x, e);
-        else this.upstreamFailed(x, e.message);
+        else this.upstreamFailed(x, e.message, e);
       },
     );
   }
@@ -995,9 +1002,10 @@ class ClientConn {
     this.respondLocal(x, 503, 'upstream busy: no connection free, retry later\n', undefined, true);
   }
 
-  private upstreamFailed(x: Exchange, reason: string) {
+  private upstreamFailed(x: Exchange, reason: string, cause?: Error) {
     if (this.cur !== x || x.resDone) return;
     this.gw.metrics.upstreamErrors.inc({ route: x.route?.name ?? '' });
+    for (const l of this.gw.upstreamErrorListeners) l(x.route?.name ?? '', cause ?? new Error(reason));
     x.error = reason;
     x.decision = 'error';
     this.abortUpstream(x);
