@@ -79,7 +79,7 @@ export async function buildApp(options: {
   const logging = loggingSetup(config, options.logger);
   const app = Fastify({
     logger: logging.logger,
-    disableRequestLogging: logging.readable,
+    ...(logging.logController ? { logController: logging.logController } : {}),
     trustProxy: config.trust_proxy,
     bodyLimit: 8 * 1024 * 1024,
     // Ids in URLs are bounded; a longer path is hostile or a mistake.

@@ -86,6 +86,10 @@ export async function runHunt(
     workers: opts.workers,
     onProgress: bar.update,
     archiveLimits: limits,
+  }).catch((err: Error) => {
+    // A failure names the file it happened on: that name is the attacker's text too.
+    bar.done();
+    throw Object.assign(err, { message: escapeControls(err.message) });
   });
   bar.done();
   if (!result.hosts.length) {
