@@ -3,16 +3,26 @@
  * tenants and assets, findings with provenance and history, fleet exposure counts, incremental recomputation on
  * fact changes and on advisory imports (time to know), validation errors, OpenAPI and metrics.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSRF_HEADER } from './app.js';
 import { openTestServer, sessionOf, type TestServer } from './app.test-util.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 
-const OSV_GIN = new URL(
-  '../../../shared/corpus/advisory-formats/osv/tools/osv-linter/testdata/GO-2020-0001.json',
-  import.meta.url,
-);
+/** A minimal OSV record (the facts of GO-2020-0001: gin before 1.6.0), written here so the test needs no corpus. */
+const OSV_GIN = JSON.stringify({
+  schema_version: '1.3.1',
+  id: 'GO-2020-0001',
+  modified: '2024-05-20T16:03:47Z',
+  published: '2021-04-14T20:04:52Z',
+  aliases: ['CVE-2020-36567'],
+  summary: 'Log line injection in github.com/gin-gonic/gin',
+  affected: [
+    {
+      package: { name: 'github.com/gin-gonic/gin', ecosystem: 'Go' },
+      ranges: [{ type: 'SEMVER', events: [{ introduced: '0' }, { fixed: '1.6.0' }] }],
+    },
+  ],
+});
 
 const exchange = (id: string, version: string, extra: object = {}) => ({
   id,
@@ -252,7 +262,7 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
       method: 'POST',
       url: '/api/v1/advisories/import',
       headers: { 'content-type': 'application/json' },
-      payload: readFileSync(OSV_GIN, 'utf8'),
+      payload: OSV_GIN,
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
@@ -271,7 +281,7 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
       method: 'POST',
       url: '/api/v1/advisories/import',
       headers: { 'content-type': 'application/json' },
-      payload: readFileSync(OSV_GIN, 'utf8'),
+      payload: OSV_GIN,
     });
     expect(again.json().run).toMatchObject({ assets_evaluated: 1, findings_written: 0 });
   });

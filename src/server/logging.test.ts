@@ -16,7 +16,7 @@ async function serveOnce(format: 'auto' | 'json' | 'pretty', out: ReturnType<typ
     logging.readable || typeof logging.logger !== 'object'
       ? logging.logger
       : { ...logging.logger, stream: { write: (s: string) => out.write(s) } };
-  const app = Fastify({ logger, disableRequestLogging: logging.readable });
+  const app = Fastify({ logger, ...(logging.logController ? { logController: logging.logController } : {}) });
   if (logging.readable) logRequests(app);
   app.get('/api/v1/tenants', async () => ({ items: [] }));
   await app.inject({

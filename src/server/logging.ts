@@ -4,7 +4,7 @@
  * (`GET /api/v1/tenants 200 3 ms`) in place of Fastify's two JSON objects. `log_format: auto` (the default)
  * picks readable lines when standard output is a terminal and JSON otherwise.
  */
-import type { FastifyInstance } from 'fastify';
+import { type FastifyInstance, LogController } from 'fastify';
 import { prettyFactory } from 'pino-pretty';
 
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
@@ -26,6 +26,8 @@ export interface LoggingSetup {
   logger: boolean | object;
   /** True when requests are logged by `logRequests` as one readable line, not by Fastify. */
   readable: boolean;
+  /** Fastify's `logController` option: turns Fastify's own two request lines off in readable mode. */
+  logController?: LogController;
 }
 
 /**
@@ -54,7 +56,11 @@ export function loggingSetup(
   });
   // pino writes one JSON line at a time to `stream`; each becomes one readable line.
   const stream = { write: (line: string) => stdout.write(prettify(line)) };
-  return { logger: { level: config.log_level, redact: REDACT, stream }, readable: true };
+  return {
+    logger: { level: config.log_level, redact: REDACT, stream },
+    readable: true,
+    logController: new LogController({ disableRequestLogging: true }),
+  };
 }
 
 /** One readable line per answered request (only in readable mode, where Fastify's own request logs are off). */
