@@ -104,7 +104,9 @@ describe('mergeObserved', () => {
         // Merging the same observation twice changes nothing more (a re-scan is `unchanged`).
         expect(mergeObserved(m, observed, 'scan')).toEqual(m);
       }),
-      { numRuns: 200, interruptAfterTimeLimit: 5_000 },
+      process.env.BULWARK_PROPERTY_RUNS
+        ? { numRuns: Number(process.env.BULWARK_PROPERTY_RUNS) }
+        : { numRuns: 200, interruptAfterTimeLimit: 5_000 },
     );
   });
 });
