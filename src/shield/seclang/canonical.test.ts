@@ -462,8 +462,33 @@ describe('through a real gateway: the upstream never receives a variant', () => 
   });
 });
 
+describe('exports of a rule with t:normalizePathWin', () => {
+  const rule =
+    'SecRule REQUEST_FILENAME "@rx /ddiservice\\.svc/setobject" "id:1000,phase:1,deny,status:403,t:none,t:normalizePathWin,t:lowercase"';
+  const ast = () => [parseSecLangAst(rule, 'win.conf')];
+
+  it('ModSecurity keeps it; nginx, HAProxy and IIS refuse it with the reason (lossy: dropped with a note)', () => {
+    expect(exportRules(ast(), 'modsecurity').text).toContain('t:normalizePathWin');
+    for (const format of ['nginx', 'haproxy', 'iis'] as const) {
+      const strict = exportRules(ast(), format);
+      expect(strict.skipped, format).toEqual([
+        { id: 1000, reason: expect.stringMatching(/t:normalizePathWin has no equivalent/) },
+      ]);
+      const lossy = exportRules(ast(), format, { lossy: true });
+      expect(lossy.skipped, format).toEqual([]);
+      expect(lossy.notes.map((n) => n.note).join('\n'), format).toMatch(/t:normalizePathWin dropped/);
+    }
+  });
+});
+
 const found = findModsecNginx();
 const missing = 'missing' in found ? found.missing : undefined;
+
+if (missing && process.env.CI) {
+  it('the ModSecurity oracle is available in CI', () => {
+    throw new Error(`CI is set but ${missing}`);
+  });
+}
 
 describe.skipIf(Boolean(missing))(
   `the pack's ModSecurity export in real nginx + ModSecurity${missing ? ` — skipped: ${missing}` : ''}`,

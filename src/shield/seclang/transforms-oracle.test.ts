@@ -18,6 +18,12 @@ import { TRANSFORMS } from './transforms.js';
 
 const found = findModsecNginx();
 const missing = 'missing' in found ? found.missing : undefined;
+
+if (missing && process.env.CI) {
+  it('the ModSecurity oracle is available in CI', () => {
+    throw new Error(`CI is set but ${missing}`);
+  });
+}
 const RUNS = Number(process.env.BULWARK_ORACLE_RUNS ?? 150);
 /** Time bound per property (a long local run raises it with BULWARK_ORACLE_TIME_MS). */
 const TIME_MS = Number(process.env.BULWARK_ORACLE_TIME_MS ?? 30_000);
