@@ -189,6 +189,20 @@ describe('issue 10 item 1: a request smuggled behind an upgrade', () => {
     expect(statuses(text)).toEqual([200]);
   });
 
+  it('an absolute-form target naming another host than Host is refused (routes read one, rules the other)', async () => {
+    const up = await upstream();
+    const g = await gateway(up.port);
+    const text = await exchange(g.port, 'GET http://other/owa/ HTTP/1.1\r\nHost: mail\r\n\r\n');
+    expect(statuses(text)).toEqual([400]);
+    const same = await exchange(
+      g.port,
+      'GET http://MAIL:80/owa/ HTTP/1.1\r\nHost: mail\r\nConnection: close\r\n\r\n',
+    );
+    expect(statuses(same)).toEqual([200]);
+    await settle();
+    expect(targets(up)).toEqual(['GET /owa/']);
+  });
+
   it('CONNECT and Transfer-Encoding "chunked, identity" are refused before anything is forwarded', async () => {
     const up = await upstream();
     const g = await gateway(up.port);

@@ -21,6 +21,7 @@
  * - Targets IIS + ASP.NET read differently from their decoded text (`#`, `\`, `%5c`, dot segments, trailing dots,
  *   `%u`, double encoding, controls, `:`, `(S(…))`, 8.3 names) → 400 before any rule runs (./target.ts).
  * - Head larger than `maxHeaderBytes` or more than `maxHeaders` fields → 431.
+ * - An absolute-form target naming another host than the Host field → 400 (checkAbsoluteFormHost).
  * - `upgrade` (tunnel mode after the request) only for an HTTP/1.1 GET asking for `websocket` alone; any other
  *   Upgrade request stays HTTP (isWebSocketUpgrade).
  * After an `error` event the parser is dead (every later push returns nothing): the caller must answer (if it
@@ -223,7 +224,27 @@ function parseHead(text: string, maxHeaders: number, maxBody: number): RequestHe
     headers.push(parseFieldLine(line, 'header'));
   }
   const framing = framingOf(headers, httpVersion, maxBody, method);
+  checkAbsoluteFormHost(target, headers);
   return { method, target, httpVersion, headers, ...framing, headBytes: 0 };
+}
+
+/**
+ * An absolute-form target whose authority is not the Host field → 400. RFC 9112 §3.2.2 makes the authority win,
+ * but the rules read Host and the routes the authority: two different hosts in one request would let a client pick
+ * one route's rules while the backend serves the other host. (Default ports are the same host.)
+ */
+function checkAbsoluteFormHost(target: string, headers: Array<[string, string]>): void {
+  const abs = /^(https?):\/\/([^/?#]+)/i.exec(target);
+  if (!abs) return;
+  const scheme = abs[1]!.toLowerCase();
+  const plain = (h: string) => {
+    const l = h.toLowerCase();
+    return l.endsWith(scheme === 'https' ? ':443' : ':80') ? l.slice(0, l.lastIndexOf(':')) : l;
+  };
+  const host = headers.find(([n]) => n.length === 4 && n.toLowerCase() === 'host')?.[1];
+  if (host !== undefined && plain(host) !== plain(abs[2]!)) {
+    throw new HttpError(400, 'absolute-form target names another host than the Host field');
+  }
 }
 
 function framingOf(
