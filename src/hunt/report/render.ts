@@ -33,8 +33,9 @@ const TEXT_SKIPPED = 20;
 const HTML_SKIPPED = 200;
 
 export function renderText(result: HuntResult, paint: Paint): string {
-  // Every string of the result, escaped once: the only escape sequences in the output are paint's colours.
-  const r = escapeAllStrings(result);
+  // Every string the report shows, escaped once: the only escape sequences in the output are paint's colours.
+  // (Findings and file samples are not shown here; a large hunt's copies of them would cost for nothing.)
+  const r = escapeAllStrings({ ...result, findings: [], files: [] });
   const out: string[] = [];
   for (const h of r.hosts) {
     out.push(
