@@ -7,12 +7,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { expect } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   assetFactsSchema,
   type Catalog,
   CatalogIndex,
+  compareVersions,
   ExposureEngine,
   type Verdict,
 } from '../../core/index.js';
@@ -377,4 +379,125 @@ describeCorpus('importers never judge an Exchange build safer than the raw recor
       );
     },
   );
+});
+
+// ---- RPM (Red Hat OSV and CSAF) and Windows (MSRC CVRF) ---------------------------------------------------------
+
+/**
+ * The records' own word on one package version, read as OVAL does within a stream: inside an OSV range
+ * (introduced ≤ v < fixed) affected, at or above a fixed version fixed; a version the record does not place is
+ * unknown. Several streams of one package: the most cautious. Versions are compared with rpm's order (the project's
+ * rpm scheme, itself checked against rpm on 10,000 pairs).
+ */
+function rawRpm(claims: { start?: string; fixed: string }[]): (v: string) => Raw {
+  return (v) => {
+    let worst: Raw | undefined;
+    for (const c of claims) {
+      const aboveStart = !c.start || c.start === '0' || compareVersions('rpm', v, c.start) >= 0;
+      const verdict: Raw =
+        compareVersions('rpm', v, c.fixed) < 0 ? (aboveStart ? 'affected' : 'unknown') : 'fixed';
+      if (!worst || RANK[verdict] < RANK[worst]) worst = verdict;
+    }
+    return worst ?? 'unknown';
+  };
+}
+
+/** Package → claims from an OSV record (ECOSYSTEM ranges of Red Hat streams). */
+function osvRpmClaims(record: Record<string, any>): Map<string, { start?: string; fixed: string }[]> {
+  const out = new Map<string, { start?: string; fixed: string }[]>();
+  for (const a of record.affected ?? []) {
+    if (!String(a.package?.ecosystem).startsWith('Red Hat')) continue;
+    for (const r of a.ranges ?? []) {
+      let start: string | undefined;
+      for (const e of r.events ?? []) {
+        if (e.introduced !== undefined) start = e.introduced;
+        if (e.fixed !== undefined)
+          out.set(a.package.name, [...(out.get(a.package.name) ?? []), { start, fixed: e.fixed }]);
+      }
+    }
+  }
+  return out;
+}
+
+/** Package → claims from a Red Hat CSAF document: each `fixed` product id names a package-epoch:version-release. */
+function csafRpmClaims(doc: Record<string, any>): Map<string, { start?: string; fixed: string }[]> {
+  const out = new Map<string, { start?: string; fixed: string }[]>();
+  for (const v of doc.vulnerabilities ?? [])
+    for (const id of v.product_status?.fixed ?? []) {
+      const m = /:(.+)-(\d+:[^-]+-[^-]+)\.(\w+)$/.exec(String(id));
+      if (!m) continue;
+      out.set(m[1]!, [...(out.get(m[1]!) ?? []), { fixed: m[2]! }]);
+    }
+  return out;
+}
+
+/** Versions around a bound: the bound, and neighbours a fleet could run (other release, version, epoch). */
+const nearVersion = (bound: string) =>
+  fc
+    .tuple(
+      fc.constantFrom('', '0:', '1:'),
+      fc.constantFrom(-1, 0, 1),
+      fc.constantFrom(-1, 0, 1),
+      fc.constantFrom('', '.1', '~rc1', '_9'),
+    )
+    .map(([epoch, dv, dr, suffix]) => {
+      const [, ver = '0', rel = '1'] = /^(?:\d+:)?([^-]+)-(.+)$/.exec(bound) ?? [];
+      const bump = (text: string, d: number) =>
+        text.replace(/(\d+)(?!.*\d)/, (n) => String(Math.max(0, Number(n) + d)));
+      return `${epoch}${bump(ver, dv)}-${bump(rel, dr)}${suffix}`;
+    });
+
+describeCorpus('importers never judge an RPM package version safer than the raw record says', () => {
+  const cases: [
+    string,
+    string,
+    (doc: Record<string, any>) => Map<string, { start?: string; fixed: string }[]>,
+  ][] = [
+    ['OSV RHSA-2024:4546', 'osv/tools/redhat/testdata/OSV/RHSA-2024_4546.json', osvRpmClaims],
+    ['CSAF RHSA-2024:4546', 'osv/tools/redhat/testdata/CSAF/rhsa-2024_4546.json', csafRpmClaims],
+  ];
+  for (const [label, rel, claimsOf] of cases) {
+    itCorpus(`${label}: versions at and around every bound (property)`, () => {
+      const text = readFileSync(corpusPath('advisory-formats', ...rel.split('/')), 'utf8');
+      const claims = claimsOf(JSON.parse(text));
+      expect(claims.size).toBeGreaterThan(0);
+      const imported = importDocument(text, { origin: rel, catalogs: [] });
+      const engine = new ExposureEngine(imported.advisories);
+      const packages = [...claims.keys()];
+      const bounds = [...claims.values()].flat().map((c) => c.fixed);
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...packages),
+          fc.constantFrom(...bounds).chain(nearVersion),
+          (name, v) => {
+            const product = `pkg:rpm/redhat/${name}`;
+            const got = engine
+              .evaluate(assetFactsSchema.parse({ id: 'x', products: [{ product, version: v }] }))
+              .verdicts.map((x) => x.verdict);
+            const safest = got.sort((a, b) => RANK[b] - RANK[a])[0] ?? 'absent';
+            const raw = rawRpm(claims.get(name)!)(v);
+            expect(
+              RANK[safest],
+              `${label} ${name} ${v}: record ${raw}, imported ${safest}`,
+            ).toBeLessThanOrEqual(RANK[raw]);
+          },
+        ),
+        { numRuns: Number(process.env.BULWARK_FUZZ_RUNS ?? 200), interruptAfterTimeLimit: 20_000 },
+      );
+    });
+  }
+
+  itCorpus('MSRC CVRF: Windows products get no verdict at all (warned), so none is judged safe', () => {
+    const file = corpusPath(
+      'advisory-formats',
+      'msrc-cvrf',
+      '2021',
+      'xml-cvrf-document',
+      'cvrfDocument-2021-Mar.xml',
+    );
+    const imported = importDocument(readFileSync(file, 'utf8'), { origin: file, catalogs: [] });
+    const products = new Set(imported.advisories.flatMap((a) => a.affected.map((e) => e.product)));
+    expect([...products].filter((p) => /windows/i.test(p))).toEqual([]);
+    expect(imported.warnings.some((w) => /Windows/.test(w.message))).toBe(true);
+  });
 });
