@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { corpusPath, itCorpus } from '../../test/support/corpus.js';
 import { runCli } from './run.test-util.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CORPUS = join(ROOT, '../shared/corpus/advisory-formats');
+const CORPUS = corpusPath('advisory-formats');
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCli(argv, env, ROOT);
 
@@ -233,7 +234,7 @@ describe('bulwark advisories', () => {
     );
   });
 
-  it('imports KEV and CVE JSON 5 into the data directory, and commands then use them', async () => {
+  itCorpus('imports KEV and CVE JSON 5 into the data directory, and commands then use them', async () => {
     const dir = tempDir();
     const cve = join(CORPUS, 'cve-json5/cves/2021/34xxx/CVE-2021-34473.json');
     const kev = join(CORPUS, 'cisa-kev/known_exploited_vulnerabilities.json');
@@ -252,7 +253,7 @@ describe('bulwark advisories', () => {
     expect(ex.vulnerable).not.toContain('CVE-2021-26855');
   });
 
-  it('import writes nothing when any file fails', async () => {
+  itCorpus('import writes nothing when any file fails', async () => {
     const dir = tempDir();
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"hello": "world"}');

@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { itCorpus } from '../../../test/support/corpus.js';
 import { countRequests } from '../modsec/http1.js';
-import { buildCorpus, SHARED_CORPUS_DIR } from './index.js';
+import { buildCorpus } from './index.js';
 
 describe('shield corpus', () => {
   const corpus = buildCorpus();
@@ -45,7 +45,7 @@ describe('shield corpus', () => {
       expect(r.raw.toString('latin1').toLowerCase()).not.toContain('x-anonresource-backend');
   });
 
-  it.skipIf(!existsSync(SHARED_CORPUS_DIR))('reads the shared GoTestWAF and CRS corpora at run time', () => {
+  itCorpus('reads the shared GoTestWAF and CRS corpora at run time', () => {
     const bySource = (p: string) => corpus.benign.filter((r) => r.source.startsWith(p)).length;
     expect(bySource('gotestwaf')).toBeGreaterThan(500);
     expect(bySource('crs-regression')).toBeGreaterThan(500);
