@@ -70,7 +70,12 @@ function renderText(io: Io, r: VersionReport): string {
     );
   if (r.unknown.length) {
     lines.push(
-      `${paint(io, 'yellow', 'UNKNOWN')}  ${r.unknown.join(' ')}  (cannot be judged for a build the catalog does not know; treat as exposed until confirmed)`,
+      `${paint(io, 'yellow', 'UNKNOWN')}  ${r.unknown.join(' ')}  (${
+        // A known build is unknown when the advisory's source does not cover its release (see --json provenance).
+        r.known
+          ? "the advisory's source does not say whether this release is affected"
+          : 'cannot be judged for a build the catalog does not know'
+      }; treat as exposed until confirmed)`,
     );
   }
   if (!r.vulnerable.length && !r.unknown.length) {
