@@ -6,6 +6,7 @@
  * Every route declares who may call it (`config.access`); the onRequest hook resolves the principal and the
  * preHandler enforces the permission, then hands the route a ScopedData bound to the principal's tenants.
  */
+
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -17,12 +18,13 @@ import type { ServerConfig } from './config.js';
 import { Accounts } from './data/accounts.js';
 import { ScopedData } from './data/scoped.js';
 import type { Db } from './db/connect.js';
-import { ApiError, forbidden, unauthorized } from './errors.js';
+import { ApiError, codeForStatus, forbidden, unauthorized } from './errors.js';
 import { FleetExposure } from './exposure/service.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openapiOptions } from './openapi.js';
 import { registerRoutes } from './routes/index.js';
+import { type SchemaError, validationMessage } from './validation.js';
 
 export const SESSION_COOKIE = 'bulwark_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -84,7 +86,10 @@ export async function buildApp(options: {
     bodyLimit: 8 * 1024 * 1024,
     // Ids in URLs are bounded; a longer path is hostile or a mistake.
     routerOptions: { maxParamLength: 200 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    // verbose: each error carries the schema it failed, so a 400 can list the values a field allows.
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true },
+    },
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -166,27 +171,24 @@ export async function buildApp(options: {
         .send({ error: error.code, message: error.message, details: error.details });
     }
     const e = error as {
-      validation?: { instancePath?: string; message?: string; params?: Record<string, unknown> }[];
+      validation?: SchemaError[];
       validationContext?: string;
       statusCode?: number;
+      code?: string;
       message: string;
     };
     if (e.validation) {
-      const first = e.validation[0];
-      const missing = first?.params?.missingProperty;
-      const extra = first?.params?.additionalProperty;
-      const where = `${e.validationContext ?? 'body'}${first?.instancePath?.replace(/\/(\d+)(?=\/|$)/g, '[$1]').replace(/\//g, '.') ?? ''}${missing ? `.${missing}` : ''}${extra ? `.${extra}` : ''}`;
-      const what = missing
-        ? 'is required'
-        : extra
-          ? 'is not a known field'
-          : (first?.message ?? 'is invalid');
-      return reply.status(400).send({ error: 'bad_request', message: `${where}: ${what}` });
+      return reply
+        .status(400)
+        .send({ error: 'bad_request', message: validationMessage(e.validation, e.validationContext) });
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply
-        .status(e.statusCode)
-        .send({ error: e.statusCode === 429 ? 'rate_limited' : 'bad_request', message: e.message });
+      // Bug fix: framework errors all answered `bad_request` whatever their status (a 415 too).
+      const message =
+        e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? `content-type ${request.headers['content-type'] ?? '(none)'} is not one this route reads; send application/json`
+          : e.message;
+      return reply.status(e.statusCode).send({ error: codeForStatus(e.statusCode), message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply
@@ -218,13 +220,20 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<P
   return undefined;
 }
 
-/** Readiness: the database answers and start-up work is done. */
-export async function checkReady(ctx: AppContext): Promise<{ ready: boolean; database: string }> {
+/**
+ * Readiness: the database answers and start-up work is done. The answer is public (load balancers call it), so a
+ * database error is only `unavailable` there; its text (host names, users, schema) goes to the log.
+ */
+export async function checkReady(
+  ctx: AppContext,
+  log?: { error(obj: object, msg: string): void },
+): Promise<{ ready: boolean; database: 'ok' | 'starting' | 'unavailable' }> {
   if (!ctx.ready) return { ready: false, database: 'starting' };
   try {
     await ctx.db.kysely.selectFrom('installation').select('id').limit(1).execute();
     return { ready: true, database: 'ok' };
   } catch (err) {
-    return { ready: false, database: (err as Error).message };
+    log?.error({ err }, 'readiness check: the database does not answer');
+    return { ready: false, database: 'unavailable' };
   }
 }

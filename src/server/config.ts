@@ -3,6 +3,7 @@
  * then command-line flags. docs/configuration.md is the one reference for every key.
  */
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { DataFileError, parseDataText } from '../core/index.js';
 import { LOG_FORMATS } from './logging.js';
@@ -41,6 +42,11 @@ export const serverConfigSchema = z.strictObject({
     .default({ max: 10, window_seconds: 60 }),
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
   metrics_token: z.string().min(16).optional(),
+  /**
+   * Without metrics_token, /metrics answers only when the server listens on loopback; on any other address it is
+   * closed (403) unless this opens it explicitly, e.g. on a private network a Prometheus scrapes without a token.
+   */
+  metrics_public: z.boolean().default(false),
   /** Load the advisory packs shipped with Bulwark (ProxyLogon, …) on start. Off only to import them by hand. */
   builtin_advisories: z.boolean().default(true),
   /** PostgreSQL connection pool size. */
@@ -61,6 +67,7 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_LOG_FORMAT: 'log_format',
   BULWARK_TRUST_PROXY: 'trust_proxy',
   BULWARK_METRICS_TOKEN: 'metrics_token',
+  BULWARK_METRICS_PUBLIC: 'metrics_public',
   BULWARK_DATABASE_POOL_SIZE: 'database_pool_size',
   BULWARK_BUILTIN_ADVISORIES: 'builtin_advisories',
 };
@@ -73,7 +80,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
     if (key === 'port' || key === 'database_pool_size') {
       if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: "${raw}" is not a number`);
       out[key] = Number(raw);
-    } else if (key === 'builtin_advisories') {
+    } else if (key === 'builtin_advisories' || key === 'metrics_public') {
       if (raw !== 'true' && raw !== 'false')
         throw new ConfigError(`${name}: use true or false, not "${raw}"`);
       out[key] = raw === 'true';
@@ -134,4 +141,16 @@ export function loadServerConfig(options: {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * Whether `host` (the listen address) is reachable from this machine only: `localhost`, 127.0.0.0/8 or ::1.
+ * Anything else — `0.0.0.0`, `::`, an interface address or a name — may be reachable from the network.
+ */
+export function listensOnLoopbackOnly(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIPv4(h)) return h.startsWith('127.');
+  if (isIPv6(h)) return h === '::1' || /^::ffff:127\./.test(h) || /^(0{1,4}:){7}0{0,3}1$/.test(h);
+  return false;
 }

@@ -220,7 +220,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     expect(h.json()).toHaveLength(1);
     await tenant(t, 'globex');
     await put(t, 'globex', { id: 'g1', products: [{ product: FOO, version: '1.0.0' }] });
-    const delT = await t.call(t.admin, { method: 'DELETE', url: '/api/v1/tenants/acme' });
+    const delT = await t.call(t.admin, { method: 'DELETE', url: '/api/v1/tenants/acme?confirm=acme' });
     expect(delT.statusCode).toBe(204);
     await expectConsistent(t);
     await tenant(t, 'acme');

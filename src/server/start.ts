@@ -4,10 +4,11 @@
  * down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the database closes).
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { type AppContext, buildApp } from './app.js';
-import type { ServerConfig } from './config.js';
+import { listensOnLoopbackOnly, type ServerConfig } from './config.js';
 import { type Db, migrate, openDatabase } from './db/connect.js';
 import { acquireDataDirLock, type DataDirLock } from './lockfile.js';
 import { setupInstructions } from './setup-command.js';
@@ -29,6 +30,9 @@ export async function startServer(
   const dataDir = resolve(config.data_dir);
   let lock: DataDirLock | undefined;
   let db: Db | undefined;
+  // Bug fix: a busy port used to fail only at listen, after the data directory, the database and its
+  // migrations had been created. The port is checked before anything is written.
+  await checkPortFree(config.host, config.port);
   try {
     if (!config.database_url) lock = acquireDataDirLock(dataDir);
     db = await openDatabase({ url: config.database_url, dataDir, poolSize: config.database_pool_size });
@@ -50,6 +54,11 @@ export async function startServer(
     print(`Bulwark server listening on ${url} (database: ${db.dialect} ${db.location})`);
     if (setupToken) for (const line of setupInstructions(url, setupToken)) print(line);
     print(`API docs: ${url}/api/docs`);
+    if (!config.metrics_token && !config.metrics_public && !listensOnLoopbackOnly(config.host)) {
+      print(
+        'Metrics: /metrics answers 403 off this machine until metrics_token is set (or metrics_public: true)',
+      );
+    }
     let closing: Promise<void> | undefined;
     const openDb = db;
     const close = () => {
@@ -67,4 +76,14 @@ export async function startServer(
     lock?.release();
     throw err;
   }
+}
+
+/** Fails with the listen error (EADDRINUSE, EACCES, EADDRNOTAVAIL) when host:port cannot be bound now. */
+export function checkPortFree(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }

@@ -44,6 +44,11 @@ export async function runServe(io: Io, dataDir: string | undefined, opts: ServeC
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       throw new UsageError(`cannot listen on ${config.host}:${config.port} (${code}); choose another --port`);
     }
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+      throw new UsageError(
+        `cannot listen on ${config.host}:${config.port} (${code}): no such address on this machine; check --host`,
+      );
+    }
     if (code === 'ECONNREFUSED' || code === '28P01' || code === '3D000') {
       throw new UsageError(
         `cannot use the database: ${(err as Error).message}; check --database / BULWARK_DATABASE_URL`,

@@ -4,9 +4,17 @@ import type { FastifyInstance } from 'fastify';
 import { type AppContext, checkReady } from '../app.js';
 import { pageAudit, verifyAudit } from '../audit.js';
 import { sameSecret } from '../auth/secrets.js';
-import { unauthorized } from '../errors.js';
+import { listensOnLoopbackOnly } from '../config.js';
+import { forbidden, unauthorized } from '../errors.js';
 import { PageParams, pageOf } from './schemas.js';
 import { SETUP_PAGE } from './setup-page.js';
+
+const ReadyState = Type.Object({
+  ready: Type.Boolean(),
+  database: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('unavailable')], {
+    description: 'unavailable: the server log says why',
+  }),
+});
 
 const AuditRecord = Type.Object({
   seq: Type.Integer(),
@@ -59,13 +67,13 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
         tags: ['operations'],
         summary: 'Readiness: migrations ran, built-in advisories are loaded and the database answers',
         response: {
-          200: Type.Object({ ready: Type.Boolean(), database: Type.String() }),
-          503: Type.Object({ ready: Type.Boolean(), database: Type.String() }),
+          200: ReadyState,
+          503: ReadyState,
         },
       },
     },
-    async (_request, reply) => {
-      const state = await checkReady(ctx);
+    async (request, reply) => {
+      const state = await checkReady(ctx, request.log);
       return reply.status(state.ready ? 200 : 503).send(state);
     },
   );
@@ -76,7 +84,8 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
       config: { access: 'public' },
       schema: {
         tags: ['operations'],
-        summary: 'Prometheus metrics (Bearer metrics_token when configured)',
+        summary:
+          'Prometheus metrics: Bearer metrics_token when configured; without one, only on a loopback listen address unless metrics_public',
         hide: false,
       },
     },
@@ -85,6 +94,13 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
       if (token) {
         const sent = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
         if (!sameSecret(sent, token)) throw unauthorized('send Authorization: Bearer <metrics_token>');
+      } else if (!ctx.config.metrics_public && !listensOnLoopbackOnly(ctx.config.host)) {
+        // Security fix: metrics (routes, request counts, process details) were open to anyone who could reach a
+        // server listening on 0.0.0.0. Off loopback they now need the token, or an explicit opt-in.
+        throw forbidden(
+          `/metrics is closed: the server listens on ${ctx.config.host}, beyond this machine; set metrics_token ` +
+            '(then send Authorization: Bearer <metrics_token>), or metrics_public: true to open it',
+        );
       }
       return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
     },

@@ -112,13 +112,31 @@ export async function tenantRoutes(app: FastifyInstance, _ctx: AppContext): Prom
       config: { access: 'admin' },
       schema: {
         tags: ['tenants'],
-        summary: 'Delete a tenant and everything it holds',
+        summary: 'Delete a tenant and everything it holds; ?confirm= must repeat the tenant id',
         params: TenantParams,
-        response: { 204: Type.Null(), 404: ErrorBody },
+        querystring: Type.Object({
+          confirm: Type.Optional(
+            Type.String({
+              maxLength: 128,
+              description: 'the tenant id again: nothing is deleted without it',
+            }),
+          ),
+        }),
+        response: { 204: Type.Null(), 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (request, reply) => {
-      await request.data.deleteTenant((request.params as TP).tenant, actor(request));
+      const tenant = (request.params as TP).tenant;
+      // Safety: one request used to remove a customer with all its sites, assets and findings for good. The id
+      // repeated in ?confirm= makes that a deliberate act (a mistyped or replayed URL does not delete anything).
+      if ((request.query as { confirm?: string }).confirm !== tenant) {
+        await request.data.requireTenant(tenant);
+        throw badRequest(
+          `confirm: deleting tenant ${tenant} removes its sites, assets, findings and history for good; ` +
+            `repeat its id to confirm: DELETE /api/v1/tenants/${tenant}?confirm=${tenant}`,
+        );
+      }
+      await request.data.deleteTenant(tenant, actor(request));
       return reply.status(204).send();
     },
   );
