@@ -176,6 +176,22 @@ describe('bulwark scan --push', () => {
     expect(counted).toBeGreaterThan(before);
   });
 
+  it('refuses a targets file with mistakes before scanning, naming file, line and field', async () => {
+    const before = counted;
+    const customers = file('typo.csv', `target,tenant\n${counterUrl},acme\n${counterUrl}/x,\n`);
+    const r = await run(['scan', '--targets-file', customers, '--push', server.url], {
+      BULWARK_TOKEN: token,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `bulwark: ${customers}:3: tenant: missing (the tenant id the results are pushed to)\n`,
+    );
+    const noPush = await run(['scan', '--targets-file', customers], {});
+    expect(noPush.code).toBe(2);
+    expect(noPush.stderr).toMatch(/--targets-file maps targets to tenants for --push/);
+    expect(counted).toBe(before);
+  });
+
   it('scans many customers in one run from a targets file, each result pushed to its tenant', async () => {
     const customers = file(
       'customers.yaml',

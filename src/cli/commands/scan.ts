@@ -176,6 +176,10 @@ function gatherTargets(inputs: string[], opts: ScanCliOptions): Target[] {
         '--asset binds one endpoint: give exactly one target (for many, use the asset column of --targets-file)',
       );
   }
+  if (opts.targetsFile && !opts.push)
+    throw new UsageError(
+      '--targets-file maps targets to tenants for --push URL; add it (or give a plain list with --targets FILE)',
+    );
   const mapping = { tenant: opts.tenant, asset: opts.asset };
   const own = (e: TargetEntry): TargetEntry => ({
     ...e,
