@@ -389,6 +389,31 @@ describe('global buffered-body budget (reproduction 5: many ~1 MiB inspected bod
   });
 });
 
+describe('bytes held after an upgrade request count against the same budget', () => {
+  it('answers 503 once they would overspend it, and gives them back when the connections go', async () => {
+    const budget = 1024 * 1024;
+    const { g, port } = await setup(
+      { max_buffered_body_bytes: budget, max_inspect_body_bytes: 64 * 1024 },
+      { onHead: (h) => h.upgrade || undefined }, // never answers the upgrade: the bytes after it stay held
+      32,
+    );
+    const upgrade = Buffer.concat([
+      Buffer.from(
+        'GET /owa/ws HTTP/1.1\r\nHost: mail.contoso.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      ),
+      Buffer.alloc(200 * 1024, 0x41),
+    ]);
+    const held = await attackers(20, port, upgrade, true);
+    const refused = () => held.filter((a) => a.received().startsWith('HTTP/1.1 503')).length;
+    expect(await waitFor(() => refused() >= 14, 3000)).toBe(true); // 20 × 200 KiB against 1 MiB
+    expect(await metric(g, 'bulwark_gateway_buffered_body_bytes_peak')).toBeLessThanOrEqual(budget);
+    expect((await victim(port)).status).toBe(200);
+    for (const a of held) a.sock.destroy();
+    const buffered = () => metric(g, 'bulwark_gateway_buffered_body_bytes');
+    expect(await waitFor(async () => (await buffered()) === 0, 2000)).toBe(true);
+  });
+});
+
 describe('RPC and tunnel idle bounds', () => {
   it('closes RPC_IN_DATA streams idle for stream_idle_timeout_ms and frees their upstream sockets', async () => {
     const { g, port } = await setup(

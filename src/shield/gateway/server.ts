@@ -900,6 +900,7 @@ class ClientConn {
     x.txn = undefined;
     x.phase = 'local';
     x.pool?.cancel(x);
+    this.abortUpstream(x); // an upgrade request waiting for its 101 holds a connection
     this.releaseBudget(x);
     x.pending = [];
     x.pendingBytes = 0;
@@ -912,10 +913,20 @@ class ClientConn {
     }
   }
 
-  private releaseBudget(x: Exchange) {
+  /** The held body went to the upstream (bytes held after an upgrade request stay reserved until the 101). */
+  private releaseBodyBudget(x: Exchange) {
     if (x.budgeted === 0) return;
     this.gw.budget.give(x.budgeted);
     x.budgeted = 0;
+  }
+
+  /** The exchange is over (or refused): everything it still holds is given back. */
+  private releaseBudget(x: Exchange) {
+    this.releaseBodyBudget(x);
+    if (x.tunnelPendingBytes === 0) return;
+    this.gw.budget.give(x.tunnelPendingBytes);
+    x.tunnelPending = [];
+    x.tunnelPendingBytes = 0;
   }
 
   private onBody(x: Exchange, data: Buffer) {
@@ -1087,7 +1098,7 @@ class ClientConn {
     x.pendingBytes = 0;
     for (const b of pending) this.writeBody(x, b);
     up.uncork();
-    this.releaseBudget(x); // handed to the socket: the upstream's backpressure bounds it from here
+    this.releaseBodyBudget(x); // handed to the socket: the upstream's backpressure bounds it from here
     if (x.reqDone) this.endUpstreamRequest(x);
     // Bytes after an upgrade request stay in tunnelPending until the upstream answers 101 (onResponseHead).
     if (x.tunnelPendingBytes <= MAX_PENDING) this.sock.resume();
@@ -1130,6 +1141,11 @@ class ClientConn {
     if (x.tunnel && up) {
       if (!up.write(data)) this.sock.pause();
     } else {
+      // Held bytes count against the body budget (limits.max_buffered_body_bytes) like held bodies.
+      if (!this.gw.budget.take(data.length, this.limits.max_buffered_body_bytes)) {
+        this.refuseOverBudget(x);
+        return;
+      }
       x.tunnelPending.push(Buffer.from(data));
       x.tunnelPendingBytes += data.length;
       if (x.tunnelPendingBytes > MAX_PENDING) this.sock.pause();
@@ -1245,6 +1261,7 @@ class ClientConn {
       const up = x.lease!.socket;
       this.armStreamTimeouts(x, up);
       for (const b of x.tunnelPending) up.write(b);
+      this.gw.budget.give(x.tunnelPendingBytes);
       x.tunnelPending = [];
       x.tunnelPendingBytes = 0;
       this.sock.resume();
