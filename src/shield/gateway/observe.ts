@@ -122,7 +122,7 @@ export class GatewayMetrics {
     });
   }
 
-  /** One sample of a metric (tests and the health view): the value for `labels`, or 0. */
+  /** One sample of a metric (for tests and programmatic checks): the value for `labels`, or 0. */
   async value(name: string, labels: Record<string, string> = {}): Promise<number> {
     const m = this.registry.getSingleMetric(name);
     if (!m) throw new Error(`no metric ${name}`);
