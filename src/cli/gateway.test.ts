@@ -332,6 +332,26 @@ describe('bulwark gateway: no rules means an open proxy', () => {
     expect(both.stderr).toMatch(/--no-rules and --advisory contradict/);
   });
 
+  it('a listen address already taken: exit 2, one line', async () => {
+    const taken = await startRawBackend();
+    try {
+      const r = await runCli([
+        'gateway',
+        '--listen',
+        `127.0.0.1:${taken.port}`,
+        '--upstream',
+        'http://127.0.0.1:9',
+        '--advisory',
+        'proxylogon-2021-03',
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^bulwark: .*EADDRINUSE.*\n$/);
+      expect(r.stderr.split('\n')).toHaveLength(2);
+    } finally {
+      await taken.close();
+    }
+  });
+
   it('a config file whose routes have no rules is refused the same way, naming the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bulwark-gw-cli-'));
     const config = join(dir, 'gw.yaml');

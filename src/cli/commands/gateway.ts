@@ -198,9 +198,16 @@ export async function runGateway(
       await gateway.reload(next);
       config = next;
       rewatch();
-      io.err(`bulwark gateway: reloaded (${why})\n`);
+      io.err(
+        json ? `${JSON.stringify({ event: 'reloaded', why })}\n` : `bulwark gateway: reloaded (${why})\n`,
+      );
     } catch (err) {
-      io.err(`bulwark gateway: reload refused, the running configuration stays: ${(err as Error).message}\n`);
+      const error = (err as Error).message;
+      io.err(
+        json
+          ? `${JSON.stringify({ event: 'reload_refused', why, error })}\n`
+          : `bulwark gateway: reload refused, the running configuration stays: ${error}\n`,
+      );
     }
   };
   // Editors write files in several steps: wait for them to settle before reloading.
