@@ -492,6 +492,33 @@ describe('limits configuration', () => {
   });
 });
 
+describe('reload', () => {
+  it('applies new limits to new connections and requests (tightened during an attack, no restart)', async () => {
+    const be = await startRawBackend({ collect: false, ...hangingBackend });
+    cleanups.push(() => be.close());
+    const config = (limits: LimitsInput) =>
+      validateGatewayConfig({
+        listen: [{ host: '127.0.0.1', port: 0 }],
+        routes: [{ name: 'exchange', upstream: { url: `http://127.0.0.1:${be.port}`, max_sockets: 1 } }],
+        limits: { shutdown_grace_ms: 200, ...limits },
+      });
+    const g = await startGateway(config({ pool_wait_timeout_ms: 60_000 }));
+    cleanups.push(() => g.close());
+    const port = g.addresses[0]!.port;
+    await g.reload(config({ pool_wait_timeout_ms: 200, max_connections_per_address: 2 }));
+    await attack(port, attackerAddress(0), get('/hang'), true);
+    expect(await waitFor(async () => (await activeUpstream(g)) === 1, 2000)).toBe(true);
+    const v = await victim(port);
+    expect(v.status).toBe(503);
+    expect(v.ms).toBeLessThan(1000);
+    const more = [
+      await attack(port, attackerAddress(0), '', true),
+      await attack(port, attackerAddress(0), '', true),
+    ];
+    expect(await waitFor(() => more[1]!.received().includes('from your address'), 2000)).toBe(true);
+  });
+});
+
 describe('accounting (properties)', () => {
   it('connection caps: counts follow admits and releases; no address or total ever exceeds its cap', () => {
     const limits = validateGatewayConfig({
