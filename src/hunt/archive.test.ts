@@ -8,6 +8,7 @@ import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadKnowledgeBase } from '../advisories/index.js';
 import { main } from '../cli/main.js';
@@ -121,6 +122,25 @@ describe('zip bomb of overlapping entries (reproduction 6, small scale)', () => 
     // The plain log next to it is still hunted.
     expect(r.findings.some((f) => f.file.endsWith('u_ex210303.log'))).toBe(true);
   }, 30_000);
+
+  it('agrees with a brute-force pairwise check on any layout (property)', () => {
+    const span = fc
+      .tuple(fc.nat(200), fc.nat(60))
+      .map(([start, length]) => ({ start, end: start + 1 + length }));
+    fc.assert(
+      fc.property(fc.array(span, { maxLength: 12 }), (raw) => {
+        const spans = raw.map((s, i) => ({ ...s, name: `m${i}` }));
+        const clash = spans.some((a, i) => spans.some((b, j) => i < j && a.start < b.end && b.start < a.end));
+        const found = overlappingEntries(spans);
+        expect(found !== null).toBe(clash);
+        if (found) {
+          const [a, b] = found.map((n) => spans.find((s) => s.name === n)!);
+          expect(a!.start < b!.end && b!.start < a!.end).toBe(true);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
 
   it('finds overlaps of any kind, and none in a well-formed layout', () => {
     expect(overlappingEntries([])).toBeNull();
