@@ -23,7 +23,7 @@ import {
   startRawUpstream,
 } from './upstream.test-util.js';
 
-const RUNS = Number(process.env.FRAMING_RUNS ?? 120);
+const RUNS = Number(process.env.FRAMING_RUNS ?? 200);
 const TIME_MS = Number(process.env.FRAMING_TIME_MS ?? 40_000);
 const INSPECT_LIMIT = 200;
 const KNOWN_METHODS = new Set(http.METHODS);
@@ -222,7 +222,9 @@ const stream = fc.record({
   cuts: fc.array(fc.nat(), { maxLength: 6 }),
 });
 
-function render(s: typeof stream extends fc.Arbitrary<infer T> ? T : never): Buffer[] {
+type Stream = typeof stream extends fc.Arbitrary<infer T> ? T : never;
+
+function render(s: Stream): Buffer[] {
   let text = s.requests.map(serialise).join('') + s.tail;
   for (const m of s.mutations) {
     const at = m.at % (text.length + 1);
@@ -243,6 +245,24 @@ function render(s: typeof stream extends fc.Arbitrary<infer T> ? T : never): Buf
   }
   return pieces;
 }
+
+/** Found by a long run: `Expect: 00-continue` (node:http answers 417 without a 'request' event). */
+const EXPECT_00: Stream = {
+  requests: [
+    {
+      method: 'GET',
+      target: '/owa/',
+      version: '1.1',
+      host: 'Host: mail',
+      upgrade: [],
+      headers: ['Expect: 100-continue'],
+      body: undefined,
+    },
+  ],
+  tail: '',
+  mutations: [{ at: 38178298, kind: 'delete', byte: '\r' }],
+  cuts: [],
+};
 
 // ---- harness ------------------------------------------------------------------------------------------------
 
@@ -324,6 +344,10 @@ describe('framing invariant: one inspected request = one forwarded request', () 
           llhttp.errors.length = 0;
           raw.errors.length = 0;
           await play(render(s));
+          // On a loaded machine the upstream may still be parsing what was forwarded: give it a bounded moment.
+          const deadline = Date.now() + 1000;
+          while (llhttp.requests.length + raw.requests.length < allowed.length && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 10));
           const upstream = [
             ...llhttp.requests.map((r) => fromUpstream(r, 'llhttp')),
             ...raw.requests.map((r) => fromUpstream(r, 'raw')),
@@ -345,7 +369,12 @@ describe('framing invariant: one inspected request = one forwarded request', () 
           }
           expect([...llhttp.errors, ...raw.errors]).toEqual([]);
         }),
-        { numRuns: RUNS, interruptAfterTimeLimit: TIME_MS, markInterruptAsFailure: false },
+        {
+          numRuns: RUNS,
+          interruptAfterTimeLimit: TIME_MS,
+          markInterruptAsFailure: false,
+          examples: [[EXPECT_00]],
+        },
       );
       console.log(`framing property: ${cases} cases, ${forwarded} requests forwarded and matched`);
       expect(cases).toBeGreaterThan(Math.min(RUNS, 20));
