@@ -332,6 +332,22 @@ describe('bulwark gateway: no rules means an open proxy', () => {
     expect(both.stderr).toMatch(/--no-rules and --advisory contradict/);
   });
 
+  it('quick-form flags with --config are refused, not ignored', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-gw-cli-'));
+    const config = join(dir, 'gw.yaml');
+    writeFileSync(
+      config,
+      'listen: [{ port: 0 }]\nroutes:\n  - name: a\n    upstream: { url: "http://127.0.0.1:9" }\n',
+    );
+    for (const flag of [['--detect'], ['--upstream-pin', 'x'], ['--advisory', 'proxylogon-2021-03']]) {
+      const r = await runCli(['gateway', '--config', config, ...flag]);
+      expect(r.code, flag[0]).toBe(2);
+      expect(r.stderr).toBe(
+        `bulwark: ${flag[0]} is for the quick form; with --config, set it in the file instead\n`,
+      );
+    }
+  });
+
   it('a listen address already taken: exit 2, one line', async () => {
     const taken = await startRawBackend();
     try {

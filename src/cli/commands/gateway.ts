@@ -72,15 +72,20 @@ function loadConfig(kb: KnowledgeBase, opts: GatewayCliOptions): GatewayConfig {
   if (opts.config) {
     if (opts.listen || opts.upstream)
       throw new UsageError('give either --config or --listen/--upstream, not both');
+    // Ignoring one of these silently would run something else than asked (e.g. enforce when --detect was given).
     const quickOnly = [
       ['--advisory', opts.advisory],
+      ['--strict', opts.strict],
+      ['--detect', opts.detect],
+      ['--access-log', opts.accessLog],
+      ['--audit-log', opts.auditLog],
       ['--upstream-ca', opts.upstreamCa],
       ['--upstream-pin', opts.upstreamPin],
       ['--upstream-insecure', opts.upstreamInsecure],
     ].find(([, v]) => v);
     if (quickOnly)
       throw new UsageError(
-        `${quickOnly[0]} is for the quick form; with --config set it in the file's routes`,
+        `${quickOnly[0]} is for the quick form; with --config, set it in the file instead`,
       );
     return loadGatewayConfig(opts.config, resolveAdvisory);
   }
