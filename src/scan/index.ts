@@ -42,6 +42,7 @@ export {
   scanTargets,
 } from './scan.js';
 export {
+  byLine,
   parseTargetMap,
   readTargetMap,
   TARGET_MAP_ID_PATTERN,

@@ -84,11 +84,11 @@ export function readTargetMap(
       origin: `${file}:${row.line}`,
     });
   }
-  return { entries, errors };
+  return { entries, errors: errors.sort(byLine) };
 }
 
-/** Errors in file order, so the first one printed is the first one in the file. */
-function byLine(a: string, b: string): number {
+/** Errors in file order (`file:line: …`), so the first one printed is the first one in the file. */
+export function byLine(a: string, b: string): number {
   const line = (e: string) => Number(/^[^\n]*?:(\d+): /.exec(e)?.[1] ?? 0);
   return line(a) - line(b);
 }

@@ -178,13 +178,17 @@ describe('bulwark scan --push', () => {
 
   it('refuses a targets file with mistakes before scanning, naming file, line and field', async () => {
     const before = counted;
-    const customers = file('typo.csv', `target,tenant\n${counterUrl},acme\n${counterUrl}/x,\n`);
+    const customers = file(
+      'typo.csv',
+      `target,tenant\n${counterUrl},acme\n${counterUrl}/x,\n${counterUrl}/y,acme,extra\n`,
+    );
     const r = await run(['scan', '--targets-file', customers, '--push', server.url], {
       BULWARK_TOKEN: token,
     });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      `bulwark: ${customers}:3: tenant: missing (the tenant id the results are pushed to)\n`,
+      `bulwark: ${customers}:3: tenant: missing (the tenant id the results are pushed to)\n` +
+        `${customers}:4: row: 3 field(s); expected target,tenant\n`,
     );
     const noPush = await run(['scan', '--targets-file', customers], {});
     expect(noPush.code).toBe(2);

@@ -4,6 +4,7 @@ import type { KnowledgeBase } from '../../advisories/index.js';
 import { compareVersions } from '../../core/index.js';
 import { csvCell } from '../../hunt/index.js';
 import {
+  byLine,
   collectTargets,
   type HostResult,
   hasScanFacts,
@@ -156,6 +157,8 @@ function pushClient(io: Io, opts: ScanCliOptions): ApiClientOptions {
   return { baseUrl: opts.push!, token };
 }
 
+const MAX_ERRORS_SHOWN = 20;
+
 function readText(file: string): string {
   try {
     return readFileSync(file, 'utf8');
@@ -188,10 +191,10 @@ function gatherTargets(inputs: string[], opts: ScanCliOptions): Target[] {
   });
   const entries: TargetEntry[] = inputs.map((text) => own({ text, where: '' }));
   if (opts.targets) entries.push(...targetsFileEntries(readText(opts.targets), opts.targets).map(own));
-  const errors: string[] = [];
+  const mapErrors: string[] = [];
   if (opts.targetsFile) {
     const read = readTargetMap(readText(opts.targetsFile), opts.targetsFile);
-    errors.push(...read.errors);
+    mapErrors.push(...read.errors);
     entries.push(...read.entries);
   }
   const parsed = collectTargets(entries, {
@@ -199,9 +202,18 @@ function gatherTargets(inputs: string[], opts: ScanCliOptions): Target[] {
     force: opts.force,
     sni: opts.sni,
   });
-  errors.push(...parsed.errors);
-  if (errors.length)
-    throw new UsageError(errors.length === 1 ? errors[0]! : `${errors[0]} (and ${errors.length - 1} more)`);
+  // The targets file's errors in line order, whichever step found them, after the other lists' errors.
+  const inMap = (e: string) => opts.targetsFile !== undefined && e.startsWith(`${opts.targetsFile}:`);
+  const errors = [
+    ...parsed.errors.filter((e) => !inMap(e)),
+    ...[...mapErrors, ...parsed.errors.filter(inMap)].sort(byLine),
+  ];
+  if (errors.length) {
+    // Every mistake of a hand-written list at once (up to a screenful), not one per run.
+    const shownErrors = errors.slice(0, MAX_ERRORS_SHOWN);
+    const more = errors.length - shownErrors.length;
+    throw new UsageError(`${shownErrors.join('\n')}${more > 0 ? `\n(and ${more} more)` : ''}`);
+  }
   if (!parsed.targets.length)
     throw new UsageError(
       'no targets: give hosts, URLs, addresses or CIDR ranges, --targets FILE or --targets-file FILE',
