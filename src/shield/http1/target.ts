@@ -45,6 +45,9 @@ export function ambiguousPath(path: string, from = 0, to = path.length): string 
   let second = -1;
   let last = -1;
   let tilde = false;
+  // The two bytes before this one (decoded), for the three-byte look-alikes.
+  let p1 = 0;
+  let p2 = 0;
   // UTF-8 (RFC 3629, Unicode table 3-7): continuation bytes still expected and the range of the next one.
   let need = 0;
   let lo = 0x80;
@@ -66,6 +69,9 @@ export function ambiguousPath(path: string, from = 0, to = path.length): string 
       need--;
       lo = 0x80;
       hi = 0xbf;
+      if (need === 0 && isLookAlike((p2 << 16) | (p1 << 8) | c)) {
+        return 'look-alike of "/", "\\" or "." (full-width or division slash) in the path';
+      }
     } else if (c >= 0x80) {
       if (c >= 0xc2 && c <= 0xdf) need = 1;
       else if (c === 0xe0) [need, lo] = [2, 0xa0];
@@ -79,6 +85,8 @@ export function ambiguousPath(path: string, from = 0, to = path.length): string 
     else if (c === 0x5c) return 'backslash in the path (IIS reads "\\" as "/")';
     else if (c === 0x3f || c === 0x23) return 'encoded "?" or "#" in the path';
     else if (c === 0x3a) return 'colon in the path (NTFS stream or drive syntax, "::$DATA")';
+    p2 = p1;
+    p1 = c;
     if (c === SLASH) {
       if (need > 0) return 'invalid or overlong UTF-8 in the decoded path';
       if (segLen > 0) {
@@ -105,6 +113,17 @@ export function ambiguousPath(path: string, from = 0, to = path.length): string 
     segLen++;
   }
   return undefined;
+}
+
+/**
+ * UTF-8 of characters that look like a separator or a dot: U+FF0F／ U+FF3C＼ U+FF0E． U+2215∕ U+2216∖ U+2044⁄
+ * U+FE52﹒. Whether anything between http.sys and the file system maps them (a best-fit conversion to an ANSI code
+ * page would) is unknown, so they are refused rather than assumed harmless; Exchange's paths are ASCII.
+ */
+const LOOK_ALIKES = new Set([0xefbc8f, 0xefbcbc, 0xefbc8e, 0xe28895, 0xe28896, 0xe28184, 0xefb992]);
+
+function isLookAlike(threeBytes: number): boolean {
+  return LOOK_ALIKES.has(threeBytes);
 }
 
 function isLetter(c: number): boolean {

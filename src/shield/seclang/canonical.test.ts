@@ -124,6 +124,9 @@ describe('ambiguousTarget: the target forms IIS reads differently are named', ()
     ['/a%e0%80%afb', /UTF-8/],
     ['/a%ed%a0%80', /UTF-8/],
     ['/a%ff', /UTF-8/],
+    ['/ecp/DDI/DDIService.svc%ef%bc%8fSetObject', /look-alike/],
+    ['/ecp/DDI/DDIService%ef%bc%8esvc/SetObject', /look-alike/],
+    ['/a%e2%88%95b', /look-alike/],
     ['/DDISER~1.SVC/x', /8\.3/],
     ['http://mail/a/../b', /dot segment/],
   ])('%s is refused (%s)', (target, why) => {
@@ -188,7 +191,8 @@ function referenceAmbiguous(path: string): boolean {
   }
   for (const run of decoded.match(/[\x80-\xff]+/g) ?? []) {
     try {
-      new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(run, 'latin1'));
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(run, 'latin1'));
+      if (/[\uff0f\uff3c\uff0e\u2215\u2216\u2044\ufe52]/.test(text)) return true;
     } catch {
       return true;
     }
@@ -225,7 +229,18 @@ describe('ambiguousPath: the one-pass check equals the plain algorithm', () => {
       '%25',
     ],
     ...['%00', '%3f', '%u0041', '%c3%a9', '%c0%af', '%e0%80%af', '%ed%a0%80', '%f0%9f%98%80', '%f4%90%80%80'],
-    ...['%e2%82', '%ff', '%C3', '%80', '\xe9'],
+    ...[
+      '%e2%82',
+      '%ff',
+      '%C3',
+      '%80',
+      '\xe9',
+      '%ef%bc%8f',
+      '%EF%BC%BC',
+      '%ef%bc%8e',
+      '%e2%88%95',
+      '%ef%bc%90',
+    ],
   );
   it('refuses exactly the paths the plain algorithm refuses', () => {
     fc.assert(
