@@ -199,13 +199,16 @@ export async function runGateway(
   let pending: NodeJS.Timeout | undefined;
   const reload = async (why: string) => {
     try {
-      const next = configFrom(kb, opts).config;
-      await gateway.reload(next);
-      config = next;
+      const next = configFrom(kb, opts);
+      await gateway.reload(next.config);
+      config = next.config;
       rewatch();
-      io.err(
-        json ? `${JSON.stringify({ event: 'reloaded', why })}\n` : `bulwark gateway: reloaded (${why})\n`,
-      );
+      const warnings = startupWarnings(next.routes);
+      if (json) io.err(`${JSON.stringify({ event: 'reloaded', why, warnings })}\n`);
+      else {
+        io.err(`bulwark gateway: reloaded (${why})\n`);
+        for (const w of warnings) io.err(`${paint(io, 'red', 'WARNING')} ${w}\n`);
+      }
     } catch (err) {
       const error = (err as Error).message;
       io.err(
