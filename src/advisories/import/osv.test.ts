@@ -217,7 +217,7 @@ describeCorpus('importOsv on every OSV sample of the corpus', () => {
       name: 'git-lfs',
       scheme: 'rpm',
       cves: ['CVE-2023-45288'],
-      ranges: [{ fixed: '0:2.13.3-3.el8_6.1' }],
+      ranges: [{ fixed: '0:2.13.3-3.el8_6.1', train: 'Red Hat:rhel_aus:8.6::appstream' }],
       versions: [],
       fixed_versions: [],
       not_affected_versions: [],
@@ -314,13 +314,27 @@ describe('importOsv: ranges and versions', () => {
         product: 'pkg:deb/debian/openssl',
         scheme: 'dpkg',
         ranges: [
-          { fixed: '1.1.1k-1+deb11u1' },
-          { introduced: '1.1.1n-0+deb11u2', fixed: '1.1.1n-0+deb11u5' },
+          { fixed: '1.1.1k-1+deb11u1', train: 'Debian:11' },
+          { introduced: '1.1.1n-0+deb11u2', fixed: '1.1.1n-0+deb11u5', train: 'Debian:11' },
         ],
+        default_status: 'unknown',
         notes: 'OSV ecosystem "Debian:11": Debian release 11 only.',
       }),
     ]);
     expect(r.warnings).toEqual([]);
+    // The record speaks for Debian 11 only: a version above its fixes (Debian 12's openssl 3) is not proven fixed.
+    const engine = new ExposureEngine([advisorySchema.parse(a)]);
+    const judge = (version: string) =>
+      engine.evaluate({
+        id: 'x',
+        products: [{ product: 'pkg:deb/debian/openssl', version }],
+        installed_kbs: [],
+        endpoints: [],
+        tags: [],
+      }).verdicts[0]!.verdict;
+    expect(judge('1.1.1n-0+deb11u3')).toBe('affected');
+    expect(judge('3.0.11-1~deb12u2')).toBe('unknown');
+    expect(judge('1.1.1n-0+deb11u5')).toBe('unknown');
   });
 
   it('last_affected, open-ended ranges, limit ignored with a warning, explicit versions', () => {

@@ -810,7 +810,9 @@ function affectedOf(entry: unknown, at: string, cves: string[], warnings: Import
     const got = rangesOf(r, path, ecosystem, warn);
     if (got.ok) {
       const b = builder(got.scheme);
-      for (const range of got.ranges) b.addRange(range);
+      // A release-qualified range ("Debian:11") names its release as the train: its fixed bound then proves
+      // nothing for a version of another release (Debian 12's 3.0.x is above Debian 11's 1.1.1n fix).
+      for (const range of got.ranges) b.addRange(release ? { ...range, train: fullEcosystem } : range);
     } else if (!got.harmless) lost ??= { path, reason: got.reason };
   });
 

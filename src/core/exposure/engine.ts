@@ -259,7 +259,9 @@ export class ExposureEngine {
     for (const range of rule.ranges) {
       const up = range.upper;
       if (!up || up.inclusive || cmp(up) < 0) continue;
-      if (partial && range.train !== undefined && rule.affected.catalog && range.train !== ownTrain) continue;
+      // Without a catalog to place the build (or a train the catalog does not know, such as "Debian:11"), a train's
+      // fixed bound proves nothing.
+      if (partial && range.train !== undefined && range.train !== ownTrain) continue;
       if (!best || scheme.compareParsed(up.parsed, best.upper!.parsed) > 0) best = range;
     }
     if (best) {
