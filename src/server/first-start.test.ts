@@ -6,14 +6,17 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from './app.js';
 import { ADMIN, openTestServer } from './app.test-util.js';
 import { looksLikePlaceholder } from './auth/passwords.js';
 import { loadServerConfig } from './config.js';
 import { openTestDb, TEST_DIALECTS } from './db/testkit.js';
+import { setupInstructions } from './setup-command.js';
 import { startServer } from './start.js';
 
 /** Passwords that are publicly known the moment someone pastes them. */
@@ -122,18 +125,80 @@ describe.each(TEST_DIALECTS)('first administrator (%s)', (dialect) => {
   });
 });
 
-describe('the printed setup command', () => {
-  /** The shell command from what a first start prints: the lines after "or from a shell". */
-  function command(lines: string[]): string {
-    const at = lines.findIndex((l) => l.startsWith('or from a shell'));
-    expect(at).toBeGreaterThan(0);
-    const out: string[] = [];
-    for (const line of lines.slice(at + 1)) {
-      out.push(line.trim());
-      if (!line.endsWith('\\')) break;
-    }
-    return out.join('\n');
+/** The shell command from what a first start prints: the lines after "or from a shell". */
+function command(lines: string[]): string {
+  const at = lines.findIndex((l) => l.startsWith('or from a shell'));
+  expect(at).toBeGreaterThan(0);
+  const out: string[] = [];
+  for (const line of lines.slice(at + 1)) {
+    out.push(line.trim());
+    if (!line.endsWith('\\')) break;
   }
+  return out.join('\n');
+}
+
+/** Runs `cmd` with sh, typing `input`; asynchronous, since a server in this process answers it. */
+function runShell(cmd: string, input: string): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', cmd], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 20_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve({ stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe('the printed setup command', () => {
+  it(
+    'sends any typed password and email exactly as typed (spaces, quotes, backslashes, non-ASCII)',
+    async () => {
+      // A stand-in for the server that decodes the form body the way Fastify's parser for this route does.
+      let received: Record<string, string> = {};
+      const echo = createHttpServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => {
+          body += d;
+        });
+        req.on('end', () => {
+          received = Object.fromEntries(new URLSearchParams(body));
+          res.end('{}');
+        });
+      });
+      await new Promise<void>((resolve) => echo.listen({ host: '127.0.0.1', port: 0 }, resolve));
+      const url = `http://127.0.0.1:${(echo.address() as { port: number }).port}`;
+      const cmd = command(setupInstructions(url, "tok'en-1"));
+      // What a person can type at a prompt: any characters but line ends and NUL, often with blanks at either end.
+      const blank = fc.constantFrom('', '', ' ', '  ', '\t');
+      const typed = fc
+        .tuple(blank, fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }), blank)
+        .map((parts) => parts.join(''))
+        .filter((v) => !/[\r\n\0]/.test(v));
+      try {
+        await fc.assert(
+          fc.asyncProperty(typed, typed, async (email, password) => {
+            received = {};
+            await runShell(cmd, `${email}\n${password}\n`);
+            // The email's blanks at either end go (the server trims it anyway); the password's stay.
+            const trimmed = email.replace(/^[ \t]+|[ \t]+$/g, '');
+            expect(received).toEqual({ token: "tok'en-1", email: trimmed, name: 'Administrator', password });
+          }),
+          process.env.BULWARK_PROPERTY_RUNS
+            ? { numRuns: Number(process.env.BULWARK_PROPERTY_RUNS) }
+            : { numRuns: 40, interruptAfterTimeLimit: 20_000 },
+        );
+      } finally {
+        echo.close();
+      }
+    },
+    Number(process.env.BULWARK_PROPERTY_RUNS ? 3_600_000 : 60_000),
+  );
 
   it('carries no password, creates nothing when pasted with nothing typed, and works with what is typed', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-first-'));
@@ -147,22 +212,7 @@ describe('the printed setup command', () => {
       expect(printed).toContain(`/setup#token=${server.setupToken}`);
       expect(printed).not.toMatch(/"password"\s*:|<12\+ characters>/);
       const cmd = command(lines);
-      // Asynchronously: the server answers from this process.
-      const run = (input: string) =>
-        new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-          const child = spawn('sh', ['-c', cmd], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 20_000 });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (d) => {
-            stdout += d;
-          });
-          child.stderr.on('data', (d) => {
-            stderr += d;
-          });
-          child.on('error', reject);
-          child.on('close', () => resolve({ stdout, stderr }));
-          child.stdin.end(input);
-        });
+      const run = (input: string) => runShell(cmd, input);
 
       // Pasted as printed, with nothing typed (end of input at the prompts): no administrator.
       const pasted = await run('');

@@ -4,6 +4,7 @@
  * own schema, dropped afterwards. Without a reachable PostgreSQL the PostgreSQL half is skipped locally with a
  * note, and fails in CI, where .ci/run installs and starts it.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,7 +67,8 @@ export async function openTestDb(dialect: DialectName): Promise<TestDb | undefin
       throw new Error(`PostgreSQL is not reachable at ${TEST_PG_URL}; .ci/run should start it`);
     return undefined;
   }
-  const schema = `t_${process.pid}_${Date.now().toString(36)}_${++counter}`;
+  // Random too: test runs of several checkouts (other process namespaces, same pid) share this PostgreSQL.
+  const schema = `t_${process.pid}_${Date.now().toString(36)}_${++counter}_${randomBytes(4).toString('hex')}`;
   const db = await openDatabase({ url: TEST_PG_URL, dataDir, pgSchema: schema, poolSize: 4 });
   await migrate(db);
   return {
