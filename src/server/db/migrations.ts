@@ -3,8 +3,7 @@
  * records what ran and holds a lock, so re-running is safe and two replicas starting at once do not race.
  * Append new migrations; never edit one that has shipped.
  */
-import { type Kysely, sql } from 'kysely';
-import type { Migration, MigrationProvider } from 'kysely/migration';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import type { DialectName } from './connect.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
