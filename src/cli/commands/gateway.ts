@@ -179,12 +179,16 @@ export async function runGateway(
     throw new UsageError((err as Error).message);
   }
   const json = Boolean(opts.json);
-  const warnings = startupWarnings(routes);
-  if (json) io.err(`${startupJson(gateway.addresses, routes, warnings)}\n`);
-  else {
-    for (const l of startupLines(gateway.addresses, routes)) io.err(`${l}\n`);
-    for (const w of warnings) io.err(`${paint(io, 'red', 'WARNING')} ${w}\n`);
-  }
+  // Said once everything is in place (watchers, signal handlers): whoever waits for this line may act on it.
+  const announce = () => {
+    const warnings = startupWarnings(routes);
+    if (json) io.err(`${startupJson(gateway.addresses, routes, warnings)}\n`);
+    else {
+      for (const l of startupLines(gateway.addresses, routes)) io.err(`${l}\n`);
+      for (const w of warnings) io.err(`${paint(io, 'red', 'WARNING')} ${w}\n`);
+    }
+    probeUpstreams(first.compiled, reportUpstream);
+  };
 
   const form: ConfigForm = opts.config ? { kind: 'file', file: opts.config } : { kind: 'quick' };
   const limiter = new NoticeLimiter((t) => io.err(`${t}\n`));
@@ -193,7 +197,6 @@ export async function runGateway(
     limiter.notice(n.key, (repeats) => upstreamNoticeLine(n, repeats, json));
   };
   gateway.onUpstreamError(reportUpstream);
-  probeUpstreams(first.compiled, reportUpstream);
 
   let watchers: ReturnType<typeof watch>[] = [];
   let pending: NodeJS.Timeout | undefined;
@@ -245,5 +248,6 @@ export async function runGateway(
     process.on('SIGTERM', end);
     if (stop?.aborted) end();
     else stop?.addEventListener('abort', end, { once: true });
+    announce();
   });
 }
