@@ -5,10 +5,11 @@
  * Order of safety: affected < unknown < fixed = not_affected; a CVE the import gives no verdict for counts as
  * unknown (nothing is claimed safe).
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   assetFactsSchema,
@@ -20,6 +21,9 @@ import {
 } from '../../core/index.js';
 import { loadCatalogFile } from '../load.js';
 import { importDocument } from './index.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: the raw third-party records are read loosely on purpose, like a person would.
+type RawJson = Record<string, any>;
 
 const CATALOG_FILE = new URL('../catalogs/exchange.yaml', import.meta.url);
 const PRODUCT = 'microsoft:exchange_server';
@@ -128,9 +132,9 @@ interface Cve5Claim {
 }
 
 /** The record's own word on one build: the version entries of the affected[] item naming its train. */
-function rawCve5(record: Record<string, any>): (b: Build) => Raw {
+function rawCve5(record: RawJson): (b: Build) => Raw {
   const byTrain = new Map<string, { claims: Cve5Claim[]; defaultStatus?: string }[]>();
-  for (const item of record.containers.cna.affected as Record<string, any>[]) {
+  for (const item of record.containers.cna.affected as RawJson[]) {
     const train = trainOfName(String(item.product));
     if (!train) throw new Error(`the test cannot place product ${item.product}`);
     byTrain.set(train, [
@@ -217,7 +221,7 @@ function rawCvrfVerdict(catalog: Catalog, trains: Map<string, string | null>): (
 // ---- NVD API 2.0 --------------------------------------------------------------------------------------------------
 
 /** The record's own word: each vulnerable CPE names a line (its version field) and a release (its update field). */
-function rawNvd(cve: Record<string, any>): (b: Build) => Raw {
+function rawNvd(cve: RawJson): (b: Build) => Raw {
   const claims: {
     train: string | undefined;
     line: string;
@@ -403,7 +407,7 @@ function rawRpm(claims: { start?: string; fixed: string }[]): (v: string) => Raw
 }
 
 /** Package → claims from an OSV record (ECOSYSTEM ranges of Red Hat streams). */
-function osvRpmClaims(record: Record<string, any>): Map<string, { start?: string; fixed: string }[]> {
+function osvRpmClaims(record: RawJson): Map<string, { start?: string; fixed: string }[]> {
   const out = new Map<string, { start?: string; fixed: string }[]>();
   for (const a of record.affected ?? []) {
     if (!String(a.package?.ecosystem).startsWith('Red Hat')) continue;
@@ -420,7 +424,7 @@ function osvRpmClaims(record: Record<string, any>): Map<string, { start?: string
 }
 
 /** Package → claims from a Red Hat CSAF document: each `fixed` product id names a package-epoch:version-release. */
-function csafRpmClaims(doc: Record<string, any>): Map<string, { start?: string; fixed: string }[]> {
+function csafRpmClaims(doc: RawJson): Map<string, { start?: string; fixed: string }[]> {
   const out = new Map<string, { start?: string; fixed: string }[]>();
   for (const v of doc.vulnerabilities ?? [])
     for (const id of v.product_status?.fixed ?? []) {
@@ -448,11 +452,7 @@ const nearVersion = (bound: string) =>
     });
 
 describeCorpus('importers never judge an RPM package version safer than the raw record says', () => {
-  const cases: [
-    string,
-    string,
-    (doc: Record<string, any>) => Map<string, { start?: string; fixed: string }[]>,
-  ][] = [
+  const cases: [string, string, (doc: RawJson) => Map<string, { start?: string; fixed: string }[]>][] = [
     ['OSV RHSA-2024:4546', 'osv/tools/redhat/testdata/OSV/RHSA-2024_4546.json', osvRpmClaims],
     ['CSAF RHSA-2024:4546', 'osv/tools/redhat/testdata/CSAF/rhsa-2024_4546.json', csafRpmClaims],
   ];
@@ -499,5 +499,78 @@ describeCorpus('importers never judge an RPM package version safer than the raw 
     const products = new Set(imported.advisories.flatMap((a) => a.affected.map((e) => e.product)));
     expect([...products].filter((p) => /windows/i.test(p))).toEqual([]);
     expect(imported.warnings.some((w) => /Windows/.test(w.message))).toBe(true);
+  });
+});
+
+// ---- Debian (dpkg) ------------------------------------------------------------------------------------------------
+
+/** `dpkg --compare-versions a lt b`, the real dpkg as the independent reading. */
+function dpkgLess(a: string, b: string): boolean {
+  return spawnSync('dpkg', ['--compare-versions', a, 'lt', b]).status === 0;
+}
+const hasDpkg = spawnSync('dpkg', ['--version']).status === 0;
+
+describe('importers never judge a Debian package version safer than the raw record says', () => {
+  // The corpus has no Debian record (SOURCE.md: OSV samples are Go, PyPI, Maven, RubyGems, Alpine, Red Hat), so
+  // this one is written here in OSV form, with the shapes Debian's OSV feed uses (epochs, ~, +debNuM).
+  const ranges = [
+    { introduced: '0', fixed: '1.1.1k-1+deb11u1' },
+    { introduced: '1.1.1n-0+deb11u2', fixed: '1.1.1n-0+deb11u5' },
+    { introduced: '1:3.0.0~beta1-1', fixed: '1:3.0.11-1~deb12u2' },
+  ];
+  const record = {
+    schema_version: '1.6.0',
+    id: 'DEBIAN-CVE-2030-0001',
+    modified: '2030-01-01T00:00:00Z',
+    published: '2030-01-01T00:00:00Z',
+    aliases: ['CVE-2030-0001'],
+    summary: 'A flaw in openssl.',
+    affected: [
+      {
+        package: { ecosystem: 'Debian', name: 'openssl' },
+        ranges: [
+          {
+            type: 'ECOSYSTEM',
+            events: ranges.flatMap((r) => [{ introduced: r.introduced }, { fixed: r.fixed }]),
+          },
+        ],
+      },
+    ],
+  };
+  const raw = (v: string): Raw =>
+    ranges.some((r) => (r.introduced === '0' || !dpkgLess(v, r.introduced)) && dpkgLess(v, r.fixed))
+      ? 'affected'
+      : 'not_affected'; // OSV: the ranges list every affected version of the package
+
+  it.skipIf(!hasDpkg)('every version around every bound, against dpkg --compare-versions', () => {
+    const imported = importDocument(JSON.stringify(record), { origin: 'test', catalogs: [] });
+    expect(imported.warnings).toEqual([]);
+    const engine = new ExposureEngine(imported.advisories);
+    // Each bound with its last number -1/0/+1 and a suffix that sorts just below/above it: 75 versions, all tried.
+    const versions = ranges
+      .flatMap((r) => [r.introduced, r.fixed])
+      .filter((b) => b !== '0')
+      .flatMap((b) =>
+        [-1, 0, 1].flatMap((d) =>
+          ['', '~', '+1', '.1', 'a'].map(
+            (suffix) => `${b.replace(/(\d+)(?!.*\d)/, (n) => String(Math.max(0, Number(n) + d)))}${suffix}`,
+          ),
+        ),
+      );
+    const mismatches: string[] = [];
+    for (const v of versions) {
+      const got = engine
+        .evaluate(
+          assetFactsSchema.parse({ id: 'x', products: [{ product: 'pkg:deb/debian/openssl', version: v }] }),
+        )
+        .verdicts.map((x) => x.verdict);
+      const safest = got.sort((a, b) => RANK[b] - RANK[a])[0] ?? 'absent';
+      const r = raw(v);
+      // Complete OSV ranges: never safer, and exactly the same split between affected and safe.
+      if (RANK[safest] > RANK[r] || (safest === 'affected') !== (r === 'affected'))
+        mismatches.push(`${v}: dpkg reading ${r}, imported ${safest}`);
+    }
+    expect(versions).toHaveLength(75);
+    expect(mismatches).toEqual([]);
   });
 });
