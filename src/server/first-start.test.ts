@@ -24,6 +24,7 @@ const PLACEHOLDERS = [
   '<12+ characters>',
   '<your password here>',
   '$BULWARK_PASSWORD',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: an unexpanded variable is the point
   '${ADMIN_PASSWORD}',
   '{{ admin_password }}',
   'changeme-changeme',
