@@ -194,6 +194,16 @@ const BLOCKED: Array<{ name: string; raw: string | Buffer; marker: string }> = [
   },
   { name: 'PUT', raw: post(SET_OBJECT, WEBSHELL).replace('POST', 'PUT'), marker: 'Page_Load' },
   { name: 'GET with a body', raw: post(SET_OBJECT, WEBSHELL).replace('POST', 'GET'), marker: 'Page_Load' },
+  {
+    name: 'pipelined: benign SetObject, then the payload, one write',
+    raw: `${post(SET_OBJECT, '{"properties":{"Parameters":{"ExternalUrl":"https://mail/oab"}}}')}${post(SET_OBJECT, WEBSHELL)}`,
+    marker: 'Page_Load',
+  },
+  {
+    name: 'percent-encoded comma-free form %2f in the cookie',
+    raw: getWithCookie('X-BEResource=a]@b:444%2fecp%2fx?#~1'),
+    marker: 'BEResource',
+  },
   // target tricks
   { name: 'absolute-form', raw: post(`http://mail${SET_OBJECT}`, WEBSHELL), marker: 'Page_Load' },
   {
