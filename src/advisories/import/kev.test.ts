@@ -9,13 +9,10 @@ import { type ImportContext, ImportError } from './types.js';
 const corpus = (path: string) => corpusPath('advisory-formats', path);
 // Read on first use, so a clone without the corpus still runs the tests that do not need it.
 let catalogText: string | undefined;
-const catalog = () =>
-  JSON.parse(
-    (catalogText ??= readFileSync(corpus('cisa-kev/known_exploited_vulnerabilities.json'), 'utf8')),
-  ) as {
-    count: number;
-    vulnerabilities: Record<string, unknown>[];
-  };
+function catalog(): { count: number; vulnerabilities: Record<string, unknown>[] } {
+  catalogText ??= readFileSync(corpus('cisa-kev/known_exploited_vulnerabilities.json'), 'utf8');
+  return JSON.parse(catalogText);
+}
 const ctx: ImportContext = { origin: 'known_exploited_vulnerabilities.json', catalogs: [] };
 
 function thrown(fn: () => unknown): ImportError {
