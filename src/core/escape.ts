@@ -1,6 +1,8 @@
 /**
- * Log fields and file names are written by whoever sent the requests or named the files: before any of it reaches
- * a terminal, a spreadsheet or a page, characters that can act instead of print are made visible.
+ * Hostile text for people: log fields and file names (hunt), headers, certificate names and target lists (scan),
+ * titles of imported advisory feeds (advisories, check, exchange) are written by someone else. Before any of it
+ * reaches a terminal, a spreadsheet or a page, characters that can act instead of print are made visible. The one
+ * entry for every command; no I/O.
  *
  * - Terminal: C0 controls (ESC starts CSI `ESC [`, OSC `ESC ] … BEL` title and hyperlink sequences), DEL, C1
  *   controls (U+009B is a one-character CSI on some terminals), line and paragraph separators, and the bidirectional
@@ -28,6 +30,14 @@ function visible(c: string): string {
 /** `s` with every control, separator and bidi override shown as `\xHH` / `\uHHHH`. */
 export function escapeControls(s: string): string {
   return HAS_UNSAFE.test(s) ? s.replace(UNSAFE_CHARACTERS, visible) : s;
+}
+
+/**
+ * `escapeControls` line by line: LF stays a line break, everything else (CR included: it rewinds the line) is shown.
+ * For multi-line messages (a list of mistakes, one per line) whose parts are hostile.
+ */
+export function escapeLines(s: string): string {
+  return s.split('\n').map(escapeControls).join('\n');
 }
 
 /** Deep copy of a report value with every string passed through `escapeControls` (numbers, booleans, null kept). */

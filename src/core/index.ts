@@ -3,6 +3,7 @@ export * from './advisory/model.js';
 export { type BuildInfo, type CatalogEntry, CatalogIndex, describeEntry } from './catalog/lookup.js';
 export * from './catalog/model.js';
 export { DataFileError, type DataIssue, formatPath, MAX_DATA_FILE_BYTES, parseDataText } from './datafile.js';
+export * from './escape.js';
 export * from './exposure/index.js';
 export * from './logformats.js';
 export * from './versions/index.js';

@@ -8,12 +8,13 @@ import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../test/support/corpus.js';
 import { loadKnowledgeBase } from '../advisories/index.js';
+import { csvCell } from '../core/index.js';
 import { huntConfig } from './config.js';
 import { type GroundTruth, generateLogs } from './generate/index.js';
 import { scoreFindings } from './generate/truth.js';
 import { hunt } from './hunt.js';
 import type { HuntResult } from './report/model.js';
-import { csvCell, renderCsv, renderHtml } from './report/render.js';
+import { renderCsv, renderHtml } from './report/render.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CORPUS = corpusPath();

@@ -4,7 +4,6 @@ export type { HostReport, HostVerdict } from './assess.js';
 export { type HuntConfig, huntConfig } from './config.js';
 export { type GroundTruth, generateLogs } from './generate/index.js';
 export { type HuntOptions, hunt } from './hunt.js';
-export { escapeControls, terminalSafeJson } from './report/escape.js';
 export type { HuntResult } from './report/model.js';
-export { csvCell, renderCsv, renderHtml, renderText } from './report/render.js';
+export { renderCsv, renderHtml, renderText } from './report/render.js';
 export type { Finding, LogRecord, LogType } from './types.js';

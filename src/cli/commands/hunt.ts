@@ -1,15 +1,14 @@
 /** `bulwark hunt <path...>`: compromise assessment over logs and files, reported per server. */
 import { writeFileSync } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
+import { escapeControls, terminalSafeJson } from '../../core/index.js';
 import {
   DEFAULT_ARCHIVE_LIMITS,
-  escapeControls,
   hunt,
   huntConfig,
   renderCsv,
   renderHtml,
   renderText,
-  terminalSafeJson,
 } from '../../hunt/index.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
 import { progressBar } from '../progress.js';

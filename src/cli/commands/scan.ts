@@ -1,8 +1,7 @@
 /** `bulwark scan <target...>`: find exposed Exchange servers from the outside; results stream as hosts finish. */
 import { readFileSync } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
-import { compareVersions } from '../../core/index.js';
-import { csvCell } from '../../hunt/index.js';
+import { compareVersions, csvCell } from '../../core/index.js';
 import {
   byLine,
   collectTargets,

@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { styleText } from 'node:util';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { FORBIDDEN, parseCsvStrict, SGR } from '../../../test/support/hostile-text.js';
 import { loadKnowledgeBase } from '../../advisories/index.js';
 import { main } from '../../cli/main.js';
+import { neutraliseCell } from '../../core/index.js';
 import { huntConfig } from '../config.js';
 import { hunt } from '../hunt.js';
-import { csvCell, escapeControls, neutraliseCell, terminalSafeJson } from './escape.js';
 import type { HuntResult } from './model.js';
 import { renderCsv, renderHtml, renderText } from './render.js';
 
@@ -28,60 +29,6 @@ const CSI_HIDE = '\x1b[8m';
 /** Reproduction 6: the file name sets the terminal title, the client address hides what follows. */
 const HOSTILE_NAME = `u_ex210303${OSC_TITLE}.log`;
 const HOSTILE_IP = `1.2.3.4${CSI_HIDE}`;
-
-/** Any C0 control but LF, DEL, any C1 control, line/paragraph separators, bidi overrides and isolates. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-const FORBIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
-/** The colour sequences renderText's paint adds (node:util styleText: SGR only). */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: the SGR sequence starts with ESC
-const SGR = /\x1b\[\d+(?:;\d+)*m/g;
-
-/**
- * A strict RFC 4180 reader: CRLF records, every cell either quoted (with "" for a quote) or plain without quotes,
- * CR or LF; anything else throws. Independent of the writer under test.
- */
-function parseCsvStrict(text: string): string[][] {
-  const rows: string[][] = [];
-  let i = 0;
-  while (i < text.length) {
-    const row: string[] = [];
-    for (;;) {
-      let cell = '';
-      if (text[i] === '"') {
-        i++;
-        for (;;) {
-          if (i >= text.length) throw new Error('unterminated quoted cell');
-          if (text[i] === '"') {
-            if (text[i + 1] === '"') {
-              cell += '"';
-              i += 2;
-            } else {
-              i++;
-              break;
-            }
-          } else cell += text[i++];
-        }
-      } else {
-        while (i < text.length && text[i] !== ',' && text[i] !== '\r') {
-          if (text[i] === '"' || text[i] === '\n') throw new Error(`bare ${JSON.stringify(text[i])} at ${i}`);
-          cell += text[i++];
-        }
-      }
-      row.push(cell);
-      if (text[i] === ',') {
-        i++;
-        continue;
-      }
-      if (text.startsWith('\r\n', i)) {
-        i += 2;
-        break;
-      }
-      throw new Error(`expected , or CRLF at ${i}`);
-    }
-    rows.push(row);
-  }
-  return rows;
-}
 
 function capture(color = false) {
   const io = {
@@ -173,35 +120,6 @@ describe('reproduction 6: hostile file names and log fields', () => {
   it('paths are shown relative to what was given', () => {
     for (const f of result.findings) expect(f.file.startsWith(`${dir.split('/').pop()}/EXCH01/`)).toBe(true);
     expect(JSON.stringify(result)).not.toContain(dir);
-  });
-});
-
-describe('escapeControls, csvCell, terminalSafeJson', () => {
-  it('shows controls as escapes', () => {
-    expect(escapeControls(`a${OSC_TITLE}b`)).toBe('a\\x1b]0;TITLE\\x07b');
-    expect(escapeControls('\u009b2J\u202e\u2028')).toBe('\\x9b2J\\u202e\\u2028');
-    expect(escapeControls('plain \\ text')).toBe('plain \\ text');
-  });
-
-  it('quotes every cell and neutralises formulas (OWASP CSV injection)', () => {
-    expect(csvCell('plain')).toBe('"plain"');
-    expect(csvCell('=1+1')).toBe(`"'=1+1"`);
-    expect(csvCell('  @SUM(A1)')).toBe(`"'  @SUM(A1)"`);
-    expect(csvCell('-2')).toBe(`"'-2"`);
-    expect(csvCell('\t=1')).toBe('"\\x09=1"');
-    expect(neutraliseCell('\r=1')).toBe('\\x0d=1');
-    expect(csvCell('a "b", c')).toBe('"a ""b"", c"');
-  });
-
-  it('terminal-safe JSON parses back to the same value', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), (v) => {
-        const text = terminalSafeJson(v);
-        expect(text).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
-        expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(v)));
-      }),
-      { numRuns: 200 },
-    );
   });
 });
 

@@ -1,14 +1,13 @@
 /**
  * Hunt reports for people: a terminal report, CSV of findings for spreadsheets and SIEMs, and one
  * self-contained HTML page an MSP can hand to its customer. Every value from the logs (and every file name) is
- * hostile: control characters are made visible before anything is written (escape.ts), HTML is escaped, every CSV
+ * hostile: control characters are made visible before anything is written (core/escape.ts), HTML is escaped, every CSV
  * cell is quoted and cells that a spreadsheet would run as formulas are neutralised.
  */
-import type { HostReport, HostVerdict } from '../assess.js';
-import { csvCell, escapeAllStrings, escapeControls } from './escape.js';
-import type { HuntResult } from './model.js';
 
-export { csvCell } from './escape.js';
+import { csvCell, escapeAllStrings, escapeControls } from '../../core/index.js';
+import type { HostReport, HostVerdict } from '../assess.js';
+import type { HuntResult } from './model.js';
 
 type Paint = (style: 'red' | 'green' | 'yellow' | 'bold' | 'dim' | 'cyan', text: string) => string;
 
