@@ -3,6 +3,7 @@
  * they do from a shell.
  */
 import { styleText } from 'node:util';
+import { terminalSafeJson } from '../core/index.js';
 
 export interface Io {
   out(text: string): void;
@@ -38,6 +39,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The exact value as JSON; C1 controls and bidi overrides \u-escaped so that no string acts on the terminal. */
 export function printJson(io: Io, value: unknown): void {
-  io.out(`${JSON.stringify(value, null, 2)}\n`);
+  io.out(`${terminalSafeJson(value)}\n`);
 }

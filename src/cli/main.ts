@@ -11,7 +11,7 @@ import {
   type KnowledgeBase,
   loadKnowledgeBase,
 } from '../advisories/index.js';
-import { DataFileError } from '../core/index.js';
+import { DataFileError, escapeLines } from '../core/index.js';
 import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
 import { runCheck } from './commands/check.js';
 import { runExchange } from './commands/exchange.js';
@@ -409,7 +409,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       return err.exitCode === 0 ? EXIT.clean : EXIT.usage;
     }
     const known = err instanceof UsageError || err instanceof DataFileError || err instanceof ImportError;
-    io.err(`bulwark: ${known ? '' : 'internal error: '}${(err as Error).message}\n`);
+    // Messages quote what they refuse (a line of a targets file, a field of an imported feed, a server's answer):
+    // shown line by line, never obeyed by the terminal.
+    io.err(`bulwark: ${known ? '' : 'internal error: '}${escapeLines((err as Error).message)}\n`);
     if (debug) io.err(`${(err as Error).stack}\n`);
     else if (!known) io.err('(run with --debug for details)\n');
     return EXIT.usage;

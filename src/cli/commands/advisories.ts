@@ -8,7 +8,7 @@ import {
   readDataFile,
   saveImport,
 } from '../../advisories/index.js';
-import type { Advisory } from '../../core/index.js';
+import { type Advisory, escapeAllStrings, escapeControls, escapeLines } from '../../core/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
 
 export function runList(io: Io, kb: KnowledgeBase, opts: { json?: boolean }): number {
@@ -26,7 +26,8 @@ export function runList(io: Io, kb: KnowledgeBase, opts: { json?: boolean }): nu
     return EXIT.clean;
   }
   if (!rows.length) io.out('No advisories loaded.\n');
-  for (const r of rows) {
+  // Ids, titles and sources come from imported feeds: shown, never obeyed.
+  for (const r of escapeAllStrings(rows)) {
     const kev = r.kev.length ? paint(io, 'red', ` KEV:${r.kev.length}`) : '';
     io.out(
       `${paint(io, 'bold', r.id)}  ${r.published}  ${r.cves.length} CVE${r.cves.length === 1 ? '' : 's'}${kev}  [${r.source}]\n  ${r.title}\n`,
@@ -42,7 +43,7 @@ export function runShow(io: Io, kb: KnowledgeBase, id: string, opts: { json?: bo
     throw new UsageError(`no advisory "${id}"; loaded: ${known || 'none'} (see: bulwark advisories list)`);
   }
   if (opts.json) printJson(io, a);
-  else io.out(renderAdvisory(io, a));
+  else io.out(renderAdvisory(io, escapeAllStrings(a)));
   return EXIT.clean;
 }
 
@@ -109,8 +110,8 @@ export function runValidate(io: Io, files: string[], opts: { json?: boolean }): 
   if (opts.json) printJson(io, { files: results });
   else {
     for (const r of results) {
-      if (r.valid) io.out(`${paint(io, 'green', 'valid')}  ${r.file} (${r.id})\n`);
-      else io.out(`${paint(io, 'red', 'invalid')}  ${r.error}\n`);
+      if (r.valid) io.out(`${paint(io, 'green', 'valid')}  ${escapeControls(`${r.file} (${r.id})`)}\n`);
+      else io.out(`${paint(io, 'red', 'invalid')}  ${escapeLines(r.error ?? '')}\n`);
     }
   }
   return results.every((r) => r.valid) ? EXIT.clean : EXIT.findings;
@@ -155,23 +156,26 @@ export function runImport(
       written: saved?.files ?? [],
     });
   } else {
+    // File names are the user's; ids and warnings quote the feed: shown, never obeyed.
     for (const i of imported) {
+      const file = escapeControls(i.file);
+      const ids = i.advisories.map((a) => escapeControls(a.id));
       const what =
         i.format === 'kev'
           ? `${i.kev.size} KEV entries`
-          : `${i.advisories.length} advisor${i.advisories.length === 1 ? 'y' : 'ies'}`;
-      io.out(
-        `${i.file}: ${i.format}, ${what}${i.advisories.length ? ` (${i.advisories.map((a) => a.id).join(', ')})` : ''}\n`,
-      );
+          : `${ids.length} advisor${ids.length === 1 ? 'y' : 'ies'}`;
+      io.out(`${file}: ${i.format}, ${what}${ids.length ? ` (${ids.join(', ')})` : ''}\n`);
       for (const w of i.warnings.slice(0, 20))
-        io.err(`${paint(io, 'yellow', 'warning')} ${i.file}: ${w.path}: ${w.message}\n`);
+        io.err(
+          `${paint(io, 'yellow', 'warning')} ${file}: ${escapeControls(w.path)}: ${escapeLines(w.message)}\n`,
+        );
       if (i.warnings.length > 20)
         io.err(`… and ${i.warnings.length - 20} more warnings (use --json to see all)\n`);
     }
     io.out(
       opts.dryRun
         ? 'Dry run: nothing written.\n'
-        : `Saved to ${opts.dataDir}: ${saved!.files.length} file(s).\n`,
+        : `Saved to ${escapeControls(opts.dataDir)}: ${saved!.files.length} file(s).\n`,
     );
   }
   return EXIT.clean;

@@ -1,6 +1,12 @@
 /** `bulwark check --facts F`: verdicts with provenance for every asset in a facts file. */
 import { type KnowledgeBase, readDataFile } from '../../advisories/index.js';
-import { type AssetVerdicts, factsFileSchema, parseDataText, type Verdict } from '../../core/index.js';
+import {
+  type AssetVerdicts,
+  escapeAllStrings,
+  factsFileSchema,
+  parseDataText,
+  type Verdict,
+} from '../../core/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
 
 export function runCheck(
@@ -34,7 +40,8 @@ export function runCheck(
     verdicts: counts,
   };
   if (opts.json) printJson(io, { results, summary });
-  else io.out(renderText(io, results, summary.exposed_assets));
+  // Asset names come from the facts file, advisory text from imported feeds: shown, never obeyed.
+  else io.out(renderText(io, escapeAllStrings(results), summary.exposed_assets));
   return summary.exposed_assets ? EXIT.findings : EXIT.clean;
 }
 

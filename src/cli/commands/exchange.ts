@@ -1,6 +1,12 @@
 /** `bulwark exchange <build>`: what an Exchange build is, what it is exposed to, and the least to install. */
 import type { KnowledgeBase } from '../../advisories/index.js';
-import { type FixSuggestion, getScheme, reportVersion, type VersionReport } from '../../core/index.js';
+import {
+  escapeAllStrings,
+  type FixSuggestion,
+  getScheme,
+  reportVersion,
+  type VersionReport,
+} from '../../core/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
 
 export const EXCHANGE_PRODUCT = 'microsoft:exchange_server';
@@ -10,7 +16,8 @@ export function runExchange(io: Io, kb: KnowledgeBase, build: string, opts: { js
   if (!parsed.ok) throw new UsageError(parsed.error);
   const report = reportVersion(kb.engine, kb.catalogIndex, EXCHANGE_PRODUCT, build);
   if (opts.json) printJson(io, toJson(report));
-  else io.out(renderText(io, report));
+  // Names, titles and advisory ids can come from imported data: shown, never obeyed.
+  else io.out(renderText(io, escapeAllStrings(report)));
   return report.vulnerable.length || report.unknown.length ? EXIT.findings : EXIT.clean;
 }
 

@@ -1,5 +1,6 @@
 /** `bulwark lab exchange|farm`: emulated Exchange servers for tests and demos, on loopback. */
 import type { KnowledgeBase } from '../../advisories/index.js';
+import { terminalSafeJson } from '../../core/index.js';
 import { type Farm, LAB_LABEL, startExchangeEmulator, startFarm } from '../../lab/index.js';
 import { CHECK_CVE } from '../../scan/index.js';
 import { type Io, UsageError } from '../io.js';
@@ -46,7 +47,7 @@ export async function runLabExchange(io: Io, kb: KnowledgeBase, opts: LabExchang
   }
   io.err(`${LAB_LABEL}\n`);
   io.out(
-    `${JSON.stringify({ url: emulator.url, build: emulator.build, shielded: emulator.shielded, vulnerable: emulator.vulnerable })}\n`,
+    `${terminalSafeJson({ url: emulator.url, build: emulator.build, shielded: emulator.shielded, vulnerable: emulator.vulnerable }, 0)}\n`,
   );
   return untilSignal(() => emulator.close());
 }
@@ -79,6 +80,7 @@ export async function runLabFarm(
     throw new UsageError((err as Error).message);
   }
   io.err(`${LAB_LABEL}: ${farm.servers.length} emulated servers (ground truth on standard output)\n`);
-  io.out(`${JSON.stringify({ servers: farm.servers }, null, 1)}\n`);
+  // Server names come from the catalog, which imported data can extend: JSON exact, nothing raw for the terminal.
+  io.out(`${terminalSafeJson({ servers: farm.servers }, 1)}\n`);
   return untilSignal(() => farm.close());
 }

@@ -1,7 +1,13 @@
 /** `bulwark scan <target...>`: find exposed Exchange servers from the outside; results stream as hosts finish. */
 import { readFileSync } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
-import { compareVersions, csvCell } from '../../core/index.js';
+import {
+  compareVersions,
+  csvCell,
+  escapeAllStrings,
+  escapeLines,
+  terminalSafeJson,
+} from '../../core/index.js';
 import {
   byLine,
   collectTargets,
@@ -116,7 +122,9 @@ function csvRow(r: HostResult): string {
   return cells.map(csvCell).join(',');
 }
 
-function textRow(io: Io, r: HostResult): string {
+/** One line per host. Every string in it came from the target list or the server: shown, never obeyed. */
+function textRow(io: Io, raw: HostResult): string {
+  const r = escapeAllStrings(raw);
   const style =
     r.state === 'vulnerable'
       ? 'red'
@@ -340,7 +348,7 @@ export async function runScan(
 
   const bar = progressBar(io, 'scanning', { unit: 'hosts' });
   let done = 0;
-  if (opts.csv) io.out(`${CSV_COLUMNS.join(',')}\r\n`);
+  if (opts.csv) io.out(`${CSV_COLUMNS.map(csvCell).join(',')}\r\n`);
   const started = Date.now();
   const results = await scanTargets(targets, {
     ...scanKnowledge(kb),
@@ -353,7 +361,8 @@ export async function runScan(
       bar.update(++done, targets.length);
       // The bar is cleared before the line and redrawn after it, so the two never share a terminal line.
       bar.print(() => {
-        if (opts.json) io.out(`${JSON.stringify(r)}\n`);
+        // Exact values, with C1 controls and bidi overrides \u-escaped (JSON.stringify leaves them raw).
+        if (opts.json) io.out(`${terminalSafeJson(r, 0)}\n`);
         else if (opts.csv) io.out(`${csvRow(r)}\r\n`);
         else io.out(textRow(io, r));
       });
@@ -370,21 +379,23 @@ export async function runScan(
     states: counts,
   };
   const pushed = client ? await pushResults(client, targets, results) : undefined;
-  if (opts.json) io.out(`${JSON.stringify({ summary, ...(pushed ? { pushed } : {}) })}\n`);
+  if (opts.json) io.out(`${terminalSafeJson({ summary, ...(pushed ? { pushed } : {}) }, 0)}\n`);
   else if (!opts.csv) {
     const parts = Object.entries(counts).map(([s, n]) => `${n} ${s}`);
     io.out(`\n${results.length} host(s) in ${seconds.toFixed(1)} s: ${parts.join(', ')}\n`);
   }
   if (pushed) {
+    // Tenants, assets and targets come from the targets file, errors from the server: shown, never obeyed.
+    const err = (text: string) => io.err(escapeLines(text));
     for (const t of pushed.tenants) {
       if (!opts.json)
-        io.err(
+        err(
           `pushed ${t.assets} Exchange server(s) to tenant ${t.tenant}: ${t.created} new, ${t.updated} updated, ${t.unchanged} unchanged\n`,
         );
       for (const n of t.not_updated)
-        io.err(`${n.target}: asset ${n.asset} not updated: the scan found no Exchange build (${n.state})\n`);
+        err(`${n.target}: asset ${n.asset} not updated: the scan found no Exchange build (${n.state})\n`);
     }
-    for (const e of pushed.errors) io.err(`bulwark: ${e}\n`);
+    for (const e of pushed.errors) err(`bulwark: ${e}\n`);
     if (pushed.errors.length) return EXIT.usage;
   }
   if (results.some((r) => r.state === 'vulnerable')) return EXIT.findings;
