@@ -10,14 +10,15 @@
  * - a SetObject with the schema only in a form body (`schema=OABVirtualDirectory&…`, no query): the 27065 chain's
  *   QUERY_STRING link fails, so the body is not even held and reaches the upstream uninspected. A bypass only if
  *   ECP reads `schema` from the form (ASP.NET `Request["schema"]` would); ECP's client always puts it in the query.
- * - two Cookie headers (`X-BEResource=x` / `]@host:444\ecp…~1`): each header alone is harmless to the rules; if
- *   http.sys joins repeated Cookie headers with ", " ASP.NET reads one X-BEResource value (see the comma bypass).
+ * - whether http.sys joins repeated Cookie headers with ", " or "; " (not checked against a real IIS): strict.conf
+ *   4210555 refuses several Cookie lines when one names X-BEResource, so either joining is covered.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type GatewayConfigInput, validateGatewayConfig } from './config.js';
 import { C27065, EOMT, STRICT } from './helpers.test-util.js';
@@ -495,27 +496,26 @@ describe('adversary pass: held (regression)', () => {
 });
 
 /**
- * Confirmed bypasses and stalls. Each test asserts the safe behaviour and FAILS today; skipped by default (see the
- * file comment). Run: ADVERSARY_OPEN=1 npx vitest run src/shield/gateway/adversary.test.ts
+ * Class: cookie values read the way ASP.NET reads them. HttpRequest.FillInCookiesCollection splits the Cookie header
+ * on ";" only (reference source: "don't look to ',' as per 91884"), so `X-BEResource=x,]@127.0.0.2:444\ecp\…~1` is
+ * ONE value for Exchange, and .NET's Uri reads "\" as "/" in an http(s) URL. strict.conf 4210552–4210555/4210558
+ * (docs/shield.md, "ProxyLogon pack") end the value at ";" only, refuse encoded values as sent, catch the IPv4
+ * forms .NET's Uri accepts, and refuse several Cookie lines when one names X-BEResource (IIS may join them with ", ").
  */
-describe.skipIf(!process.env.ADVERSARY_OPEN)('open bypasses (fail until fixed)', () => {
-  /*
-   * Class: cookie-value parsing differs from ASP.NET's. strict.conf 4210553 ("value has a character outside
-   * [a-z0-9.~-]") stops at "," as well as ";" (`x-beresource\s*=\s*[^;,]*[^a-z0-9.~;, \-]`), and 4210552/4210554
-   * anchor at the value's first character. ASP.NET's HttpRequest.FillInCookiesCollection splits the Cookie header on
-   * ";" only (reference source: "don't look to ',' as per 91884"), so Exchange reads the X-BEResource value
-   * `x,]@127.0.0.2:444\ecp\proxyLogon.ecp?#~1941962753` whole. With "\" instead of "/" EOMT's 4210551 (needs a "/")
-   * misses it too, and .NET's Uri reads "\" as "/" in an http(s) URL — the SSRF form strict.conf says it catches.
-   * Fix: strict.conf — end the value at ";" only (`[^;]*`) in 4210552–4210554, and allow a leading junk prefix up
-   * to "," in 4210552/4210554; or parse cookies the ASP.NET way (REQUEST_COOKIES with ";"-only splitting).
-   */
+describe('adversary pass: X-BEResource values read as ASP.NET reads them (held)', () => {
   const COMMA: Array<[string, string]> = [
     ['SSRF with a path, "\\" for "/"', 'X-BEResource=x,]@127.0.0.2:444\\ecp\\proxyLogon.ecp?#~1941962753'],
     ["SSRF to another host's root", 'X-BEResource=x,]@10.0.0.9:444?#~1941962753'],
     ['FQDN discovery', 'X-BEResource=,localhost~1942062522'],
+    ['FQDN discovery after a dot', 'X-BEResource=x.localhost~1942062522'],
+    ['decimal IPv4', 'X-BEResource=167772161~1942062522'],
+    ['hex IPv4', 'X-BEResource=0xa000001~1942062522'],
+    ['two-part IPv4', 'X-BEResource=10.1~1942062522'],
+    ['%3b ends the decoded value early', 'X-BEResource=%3b]@10.0.0.9:444?#~1'],
+    ['+ in the value (a space once decoded)', 'X-BEResource=x+]@10.0.0.9:444?#~1'],
   ];
   for (const [name, cookie] of COMMA) {
-    it(`comma inside the X-BEResource value (${name}) is dropped, not forwarded`, async () => {
+    it(`${name}: ${cookie} is dropped, not forwarded`, async () => {
       const up = await recorder();
       const port = await gateway(up.port);
       const answer = await send(port, getWithCookie(cookie));
@@ -525,7 +525,91 @@ describe.skipIf(!process.env.ADVERSARY_OPEN)('open bypasses (fail until fixed)',
     });
   }
 
-  it('the comma form reaches the Exchange emulator as an X-BEResource SSRF (HttpProxy log)', async () => {
+  it('repeated Cookie lines that IIS could join into one X-BEResource SSRF value are dropped, in either order', async () => {
+    const up = await recorder();
+    const port = await gateway(up.port);
+    for (const [a, b] of [
+      ['X-BEResource=x', ']@10.0.0.9:444/ecp/x.ecp?#~1'],
+      ['X-BEResource=x', ']@10.0.0.9:444?#~1; a=b'],
+      [']@10.0.0.9:444\\ecp\\x.ecp?#~1', 'X-BEResource=x'],
+      ['X-BEResource=x', '%5d%4010.0.0.9:444?#~1'],
+    ] as const) {
+      const answer = await send(
+        port,
+        `GET /ecp/y.js HTTP/1.1\r\nHost: mail\r\nCookie: ${a}\r\nCookie: ${b}\r\n\r\n`,
+      );
+      expect(answer, `${a} + ${b}`).toBe('');
+    }
+    await settle();
+    expect(up.bytes()).toBe('');
+    // A second line whose first cookie cannot extend a host name into an SSRF target passes (benign corpus case).
+    const ok = await send(
+      port,
+      'GET /owa/ HTTP/1.1\r\nHost: mail\r\nCookie: X-BEResource=EXCH01.corp.contoso.com~1942062522\r\nCookie: ClientId=9F9D8B2A2E0B4A5E; path=/owa; x=~1\r\n\r\n',
+    );
+    expect(firstStatus(ok)).toBe('200');
+  });
+
+  it('a well-formed X-BEResource, one Cookie line with other cookies, still reaches the upstream', async () => {
+    const up = await recorder();
+    const port = await gateway(up.port);
+    const answer = await send(
+      port,
+      getWithCookie('a=b, c; X-BEResource=EXCH01.corp.contoso.com~1942062522; X-OWA-CANARY=abc-def'),
+    );
+    expect(firstStatus(answer)).toBe('200');
+  });
+
+  it(
+    'property: the SSRF or discovery shape after any ";"-free prefix is dropped',
+    async () => {
+      const up = await recorder();
+      const port = await gateway(up.port);
+      // Any latin1 text but ";" (ASP.NET's only separator) and CR/LF (which would end the header line).
+      const prefix = fc
+        .array(fc.integer({ min: 0, max: 255 }), { maxLength: 24 })
+        .map((cs) => String.fromCharCode(...cs.filter((c) => c !== 0x3b && c !== 0x0d && c !== 0x0a)));
+      const host = fc.constantFrom(
+        '127.0.0.2',
+        '10.0.0.9',
+        'localhost',
+        'evil.example',
+        '[::1]',
+        '167772161',
+      );
+      const sep = fc.constantFrom('/', '\\', '%2f', '%5c');
+      const ssrf = fc
+        .tuple(host, fc.integer({ min: 1, max: 65535 }), sep, fc.nat())
+        .map(([h, p, s, n]) => `]@${h}:${p}${s}ecp${s}proxyLogon.ecp?#~${n}`);
+      // The discovery form names the host itself; it is that host only after a character no host label contains.
+      const discovery = fc
+        .tuple(
+          fc.constantFrom('', ',', '.', '~', ' ', '@', ':', '"'),
+          fc.constantFrom('localhost', '127.0.0.1'),
+          fc.nat(),
+        )
+        .map(([b, h, n]) => `${b}${h}~${n}`);
+      const name = fc.constantFrom('X-BEResource', 'x-beresource', 'X-BERESOURCE', ' X-BEResource ');
+      let runs = 0;
+      await fc.assert(
+        fc.asyncProperty(name, prefix, fc.oneof(ssrf, discovery), async (n, pre, shape) => {
+          runs++;
+          const before = up.bytes().length;
+          await send(port, Buffer.from(getWithCookie(`a=1; ${n}=${pre}${shape}; b=2`), 'latin1'), 300);
+          await settle();
+          expect(up.bytes().slice(before)).toBe('');
+        }),
+        {
+          numRuns: Number(process.env.ADVERSARY_RUNS ?? 60),
+          interruptAfterTimeLimit: Number(process.env.ADVERSARY_MS ?? 40_000),
+        },
+      );
+      expect(runs).toBeGreaterThan(10);
+    },
+    Number(process.env.ADVERSARY_MS ?? 40_000) + 80_000,
+  );
+
+  it('the comma form reaches no Exchange emulator as an X-BEResource SSRF (HttpProxy log)', async () => {
     const { startExchangeEmulator } = await import('../../lab/exchange.js');
     const { mkdtempSync, readFileSync } = await import('node:fs');
     const os = await import('node:os');
@@ -553,35 +637,49 @@ describe.skipIf(!process.env.ADVERSARY_OPEN)('open bypasses (fail until fixed)',
     walk(logDir);
     expect(logs.join('\n')).not.toContain('ServerInfo~');
   });
+});
 
-  /*
-   * Class: CPU per inspected body is unbounded in the number of arguments. A 1 MiB urlencoded body of ~350,000 empty
-   * arguments (`a=&a=&…`) on the SetObject path (held, because the 27065 chain's URI and query links hold — no
-   * authentication needed) costs ~0.7–1.6 s of synchronous work on the event loop (ARGS: each value through five
-   * transformations and the regex); a JSON body of the same size costs ~30–70 ms. A few such requests at once stall
-   * every other client: with 4 in flight a victim's `GET /owa/` took 2.6 s (measured). libmodsecurity bounds this
-   * with SecArgumentsLimit (1000 by default). Fix: a `limits.max_args` (400/413 over it) where the engine parses
-   * ARGS_POST (src/shield/seclang, the urlencoded body parser), or stop parsing at the bound and deny.
-   */
-  it('many-argument urlencoded bodies on the SetObject path do not stall a victim beyond 2 s', async () => {
+/**
+ * Class: CPU per inspected body is bounded by the number of arguments. A 1 MiB urlencoded body of ~350,000 empty
+ * arguments (`a=&a=&…`) on the SetObject path (held: the 27065 chain's URI and query links hold, no authentication
+ * needed) cost 0.7–1.6 s of synchronous work each before limits.max_args (default 1000, ModSecurity's
+ * SecArgumentsLimit): with 4 in flight a victim's `GET /owa/` took 2.6 s. Now parsing stops at the first argument
+ * past the bound and the request is answered 400 and closed, never forwarded.
+ */
+describe('adversary pass: argument count (held)', () => {
+  const manyArgs = (n: number) => {
+    const body = 'a=&'.repeat(n);
+    return `POST ${SET_OBJECT} HTTP/1.1\r\nHost: mail\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  };
+
+  it('many-argument urlencoded bodies on the SetObject path do not stall a victim beyond 2 s (8 in flight)', async () => {
     const up = await recorder();
     const port = await gateway(up.port);
-    const body = 'a=&'.repeat(349_000);
-    for (let i = 0; i < 8; i++) {
-      const s = net.connect({ host: '127.0.0.1', port });
-      s.on('error', () => {});
-      s.write(
-        `POST ${SET_OBJECT} HTTP/1.1\r\nHost: mail\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-      );
-      cleanups.push(() => void s.destroy());
-    }
+    const answers: Array<Promise<string>> = [];
+    for (let i = 0; i < 8; i++) answers.push(send(port, manyArgs(349_000), 5000));
     await new Promise((r) => setTimeout(r, 300));
     const t0 = Date.now();
     const answer = await send(port, 'GET /owa/ HTTP/1.1\r\nHost: mail\r\nConnection: close\r\n\r\n', 10_000);
     expect(firstStatus(answer)).toBe('200');
     expect(Date.now() - t0).toBeLessThan(2000);
+    for (const a of await Promise.all(answers)) expect(firstStatus(a)).toBe('400');
+    expect(up.bytes()).not.toContain('a=&');
   }, 30_000);
 
+  it('limits.max_args is the bound: at the limit forwarded, one more refused with 400; query and body count together', async () => {
+    const up = await recorder();
+    const port = await gateway(up.port, { max_args: 50 });
+    // SET_OBJECT's query has 2 arguments: 48 body arguments make 50.
+    expect(firstStatus(await send(port, manyArgs(48)))).toBe('200');
+    expect(firstStatus(await send(port, manyArgs(49)))).toBe('400');
+  });
+});
+
+/**
+ * Confirmed bypasses and stalls. Each test asserts the safe behaviour and FAILS today; skipped by default (see the
+ * file comment). Run: ADVERSARY_OPEN=1 npx vitest run src/shield/gateway/adversary.test.ts
+ */
+describe.skipIf(!process.env.ADVERSARY_OPEN)('open bypasses (fail until fixed)', () => {
   /*
    * Class: file descriptors run out below the connection caps. The defaults (max_connections 10 000,
    * max_connections_per_address 1024) are above the soft RLIMIT_NOFILE a systemd service gets by default (1024), and

@@ -152,6 +152,11 @@ const LimitsSchema = z
       .default(256 * 1024 * 1024),
     /** A request waiting for a free upstream connection (route pool at max_sockets) gets 503 after this. */
     pool_wait_timeout_ms: z.number().int().min(10).default(10_000),
+    /**
+     * Most ARGS (query string + urlencoded body together) a rule may read from one request; over it → 400 and close
+     * (ModSecurity's SecArgumentsLimit with its recommended rule 200007). Bounds the CPU one inspected body costs.
+     */
+    max_args: z.number().int().min(1).default(1000),
     /** Requests that may wait per route pool; one more is answered 503 at once. */
     pool_queue_max: z.number().int().min(0).default(1024),
   })

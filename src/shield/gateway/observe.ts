@@ -76,6 +76,12 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly argsLimitRejections = new Counter({
+    name: 'bulwark_gateway_args_limit_rejections_total',
+    help: 'Requests answered 400 because a rule would read more ARGS than limits.max_args',
+    registers: [this.registry],
+  });
+
   /** Set by the gateway: what the scrape-time gauges below read. */
   source: MetricsSource | undefined;
 

@@ -33,6 +33,7 @@ import {
   type RequestParser,
 } from '../http1/parser.js';
 import type { RuleTransaction } from '../seclang/index.js';
+import { TooManyArgumentsError } from '../seclang/request.js';
 import type { Decision, RuleMatch } from '../types.js';
 import {
   type CompiledConfig,
@@ -714,7 +715,7 @@ class ClientConn {
       this.respondLocal(x, 404, 'no route for this host and path\n');
       return;
     }
-    const txn = route.ruleset.begin(toShieldRequest(head, this.remote));
+    const txn = route.ruleset.begin(toShieldRequest(head, this.remote), { maxArgs: this.limits.max_args });
     if (!this.evaluate(x, txn, 1)) return;
     const limit = this.limits.max_inspect_body_bytes;
     // Buffer the body only when a phase-2 rule that reads it can still match this request (its conditions on the
@@ -763,7 +764,7 @@ class ClientConn {
     try {
       return txn.needsBody();
     } catch {
-      return true;
+      return true; // too many query ARGS included: phase 2 meets the same error and refuses the request
     }
   }
 
@@ -778,6 +779,16 @@ class ClientConn {
     try {
       d = phase === 1 ? txn.phase1() : txn.phase2(body);
     } catch (e) {
+      if (e instanceof TooManyArgumentsError) {
+        // Over limits.max_args: refused, never forwarded uninspected. 400 as ModSecurity's recommended rule 200007.
+        x.error = `request has ${e.message}`;
+        x.decision = 'deny';
+        x.phase = 'local';
+        this.gw.metrics.argsLimitRejections.inc();
+        this.audit(x, 'deny', 400);
+        this.respondLocal(x, 400, 'too many arguments to inspect\n', undefined, true);
+        return false;
+      }
       x.error = `rule evaluation failed: ${(e as Error).message}`;
       x.decision = 'error';
       x.phase = 'local';

@@ -256,8 +256,11 @@ export interface Ruleset {
   /** The parsed files this ruleset was compiled from (for exporters). */
   readonly asts: ReadonlyArray<SecLangAst>;
   evaluate(req: ShieldRequest, phase: RulePhase): Decision;
-  /** Start evaluating one request phase by phase. */
-  begin(req: ShieldRequest): RuleTransaction;
+  /**
+   * Start evaluating one request phase by phase. `maxArgs`: most ARGS (query + urlencoded body) the request may
+   * have; reading more throws TooManyArgumentsError from phase1/needsBody/phase2 (default: no bound).
+   */
+  begin(req: ShieldRequest, opts?: { maxArgs?: number }): RuleTransaction;
 }
 
 /** Compile parsed files (in order) into one ruleset. Duplicate ids across files are an error. */
@@ -344,11 +347,13 @@ export function compileRuleset(asts: ReadonlyArray<SecLangAst>): Ruleset {
       if (off) return { action: 'allow', matches: [], detectionOnly: false };
       return run(new RequestView(req, phase));
     },
-    begin(req) {
+    begin(req, opts) {
       let view: RequestView | undefined;
       const viewFor = (phase: RulePhase, body?: Buffer) => {
-        if (!view) view = new RequestView(req, phase, body);
-        else view.enterPhase(phase, body);
+        if (!view) {
+          view = new RequestView(req, phase, body);
+          if (opts?.maxArgs !== undefined) view.maxArgs = opts.maxArgs;
+        } else view.enterPhase(phase, body);
         return view;
       };
       let bodyNeeded: boolean | undefined;

@@ -7,15 +7,37 @@ export function uriDecode(s: string): string {
   return s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
 }
 
-/** `a=1&b=2` → pairs; name and value url-decoded (`+` → space) as ModSecurity does; empty pieces skipped. */
-export function parseArgs(s: string): Array<[string, string]> {
+/**
+ * More arguments (query + urlencoded body) than the caller allows (ModSecurity's SecArgumentsLimit). Thrown by the
+ * lazily parsed ARGS collections; the gateway refuses the request (limits.max_args).
+ */
+export class TooManyArgumentsError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} arguments (limits.max_args)`);
+    this.name = 'TooManyArgumentsError';
+  }
+}
+
+/**
+ * `a=1&b=2` → pairs; name and value url-decoded (`+` → space) as ModSecurity does; empty pieces skipped. One pass
+ * over `s` (linear); more than `max` pairs throws TooManyArgumentsError as soon as the pair past the limit is seen,
+ * so an oversized body costs no more than `max` pairs.
+ */
+export function parseArgs(s: string, max = Number.POSITIVE_INFINITY): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  for (const piece of s.split('&')) {
-    if (piece === '') continue;
-    const eq = piece.indexOf('=');
-    const k = eq < 0 ? piece : piece.slice(0, eq);
-    const v = eq < 0 ? '' : piece.slice(eq + 1);
-    out.push([urlDecode(k), urlDecode(v)]);
+  let i = 0;
+  while (i <= s.length) {
+    let end = s.indexOf('&', i);
+    if (end < 0) end = s.length;
+    if (end > i) {
+      if (out.length >= max) throw new TooManyArgumentsError(max);
+      const piece = s.slice(i, end); // '=' searched in the piece only: a scan to the end of s would be quadratic
+      const eq = piece.indexOf('=');
+      const k = eq < 0 ? piece : piece.slice(0, eq);
+      const v = eq < 0 ? '' : piece.slice(eq + 1);
+      out.push([urlDecode(k), urlDecode(v)]);
+    }
+    i = end + 1;
   }
   return out;
 }
@@ -54,6 +76,8 @@ export class RequestView {
    * the same variable through the same chain (EOMT's two cookie rules) transform it once, in either phase.
    */
   private transformed?: Array<Map<string, string> | undefined>;
+  /** Most ARGS (query + urlencoded body together) this request may have; more → TooManyArgumentsError. */
+  maxArgs = Number.POSITIVE_INFINITY;
 
   /** `body`: what REQUEST_BODY reads in phase 2 (default: the request's own). */
   constructor(
@@ -147,7 +171,7 @@ export class RequestView {
   }
 
   get argsGet(): Array<[string, string]> {
-    if (!this._argsGet) this._argsGet = parseArgs(this.queryString ?? '');
+    if (!this._argsGet) this._argsGet = parseArgs(this.queryString ?? '', this.maxArgs);
     return this._argsGet;
   }
 
@@ -158,7 +182,8 @@ export class RequestView {
       if (body !== null) {
         const i = this.headerNamesLower.indexOf('content-type');
         const ct = i < 0 ? '' : this.req.headers[i]![1].toLowerCase();
-        if (ct.trimStart().startsWith('application/x-www-form-urlencoded')) this._argsPost = parseArgs(body);
+        if (ct.trimStart().startsWith('application/x-www-form-urlencoded'))
+          this._argsPost = parseArgs(body, this.maxArgs - this.argsGet.length);
       }
     }
     return this._argsPost;
