@@ -5,7 +5,7 @@
  * DEL, C1, line separator or bidi override — with colour on, only the SGR codes the tool adds itself. CSV cells
  * are quoted and neutralised; JSON keeps the exact values.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -210,35 +210,40 @@ describe('bulwark advisories and check with an imported feed whose text is hosti
     expect(rows.find((a) => a.id.includes('go-2099-0001'))?.title).toBe(title.replace('\u2028', ' '));
   });
 
-  it('advisories show, for any title (property)', async () => {
-    // BULWARK_PROPERTY_RUNS=N: N cases without the time limit (long local runs); otherwise bounded for CI.
-    const long = process.env.BULWARK_PROPERTY_RUNS;
-    const bounds = long ? { numRuns: Number(long) } : { numRuns: 25, interruptAfterTimeLimit: 20_000 };
-    const text = fc.string({
-      unit: fc.oneof(
-        fc.constantFrom('\x1b', '\x07', '\x9b', '\x00', '\r', '\t', '\x7f', '\u202e', '\u2028', '\u2066'),
-        fc.constantFrom('a', ' ', '[', ']', ';', '=', '"'),
-        fc.string({ unit: 'binary', maxLength: 1 }),
-      ),
-      minLength: 1,
-      maxLength: 24,
-    });
-    await fc.assert(
-      fc.asyncProperty(text, async (t) => {
-        const d = mkdtempSync(join(tmpdir(), 'bulwark-hostile-prop-'));
-        const feed = join(d, 'feed.json');
-        writeFileSync(feed, hostileOsv(`x${t}`));
-        const imported = await cli(['--data-dir', d, 'advisories', 'import', feed]);
-        if (imported.code !== 0) return; // a title the importer refuses prints nothing of it to judge
-        expectClean(imported.stdout);
-        expectClean(imported.stderr);
-        const list = await cli(['--data-dir', d, 'advisories', 'list'], true);
-        expectClean(list.stdout);
-        const id = /^\S*go-2099-0001\S*/m.exec(list.stdout.replace(SGR, ''))![0];
-        const show = await cli(['--data-dir', d, 'advisories', 'show', id], true);
-        expectClean(show.stdout);
-      }),
-      bounds,
-    );
-  }, 60_000);
+  // BULWARK_PROPERTY_RUNS=N: N cases without the time limit (long local runs); otherwise bounded for CI.
+  const long = process.env.BULWARK_PROPERTY_RUNS;
+  it(
+    'advisories show, for any title (property)',
+    async () => {
+      const bounds = long ? { numRuns: Number(long) } : { numRuns: 25, interruptAfterTimeLimit: 20_000 };
+      const text = fc.string({
+        unit: fc.oneof(
+          fc.constantFrom('\x1b', '\x07', '\x9b', '\x00', '\r', '\t', '\x7f', '\u202e', '\u2028', '\u2066'),
+          fc.constantFrom('a', ' ', '[', ']', ';', '=', '"'),
+          fc.string({ unit: 'binary', maxLength: 1 }),
+        ),
+        minLength: 1,
+        maxLength: 24,
+      });
+      await fc.assert(
+        fc.asyncProperty(text, async (t) => {
+          const d = mkdtempSync(join(tmpdir(), 'bulwark-hostile-prop-'));
+          const feed = join(d, 'feed.json');
+          writeFileSync(feed, hostileOsv(`x${t}`));
+          const imported = await cli(['--data-dir', d, 'advisories', 'import', feed]);
+          if (imported.code !== 0) return; // a title the importer refuses prints nothing of it to judge
+          expectClean(imported.stdout);
+          expectClean(imported.stderr);
+          const list = await cli(['--data-dir', d, 'advisories', 'list'], true);
+          expectClean(list.stdout);
+          const id = /^\S*go-2099-0001\S*/m.exec(list.stdout.replace(SGR, ''))![0];
+          const show = await cli(['--data-dir', d, 'advisories', 'show', id], true);
+          rmSync(d, { recursive: true, force: true });
+          expectClean(show.stdout);
+        }),
+        bounds,
+      );
+    },
+    (long ? Number(long) : 25) * 2_000 + 30_000,
+  );
 });
