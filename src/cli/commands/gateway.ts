@@ -181,7 +181,7 @@ export async function runGateway(
   const json = Boolean(opts.json);
   // Said once everything is in place (watchers, signal handlers): whoever waits for this line may act on it.
   const announce = () => {
-    const warnings = startupWarnings(routes);
+    const warnings = [...startupWarnings(routes), ...gateway.warnings];
     if (json) io.err(`${startupJson(gateway.addresses, routes, warnings)}\n`);
     else {
       for (const l of startupLines(gateway.addresses, routes)) io.err(`${l}\n`);

@@ -3,18 +3,65 @@
  * checked once per accepted connection, the global budget of request-body bytes held in memory, and the minimum
  * body data rate. All are counters and at most one timer per connection, nothing per request on the hot path.
  */
+import { readFileSync } from 'node:fs';
 import type { Limits } from './config.js';
 
-export type ConnectionRefusal = 'max_connections' | 'per_address';
+export type ConnectionRefusal = 'max_connections' | 'per_address' | 'descriptors';
+
+/**
+ * The soft RLIMIT_NOFILE of this process (Node has no API for it): the "Max open files" line of /proc/self/limits
+ * on Linux. undefined when it cannot be read (another OS, no /proc) or is unlimited — then nothing is capped.
+ */
+export function softNofileLimit(
+  read: () => string = () => readFileSync('/proc/self/limits', 'utf8'),
+): number | undefined {
+  let text: string;
+  try {
+    text = read();
+  } catch {
+    return undefined;
+  }
+  const m = /^Max open files\s+(\S+)/m.exec(text);
+  const n = m ? Number(m[1]) : Number.NaN;
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Client connections `nofile` descriptors can carry: two each (the client socket and its upstream socket), after a
+ * reserve for listeners, log files, stdio, DNS and reloads (64, or a quarter of a very small limit). Past this,
+ * accept() fails with EMFILE and clients get silence instead of the documented 503.
+ */
+export function connectionsForDescriptors(nofile: number): number {
+  const reserve = Math.min(64, Math.floor(nofile / 4));
+  return Math.max(1, Math.floor((nofile - reserve) / 2));
+}
+
+/**
+ * The warning for stderr when the descriptor limit caps the configured connection limits (undefined otherwise):
+ * names the limit and how to raise it.
+ */
+export function descriptorCapWarning(nofile: number, limits: Limits): string | undefined {
+  const cap = connectionsForDescriptors(nofile);
+  const per = limits.max_connections_per_address;
+  if (cap >= limits.max_connections) return undefined; // the total cap binds first: descriptors never run out
+  return (
+    `open-file limit (RLIMIT_NOFILE soft) is ${nofile}: connections capped at ${cap} in total and per address ` +
+    `(configured max_connections ${limits.max_connections}, max_connections_per_address ${per || 'unlimited'}; two descriptors per connection). ` +
+    `Raise it with LimitNOFILE=${Math.max(2 * limits.max_connections + 64, 65536)} in the systemd unit, or ulimit -n before starting`
+  );
+}
 
 /** Open client connections, in total and per source address. */
 export class ConnectionCaps {
   private total = 0;
   private readonly perAddress = new Map<string, number>();
+  /** Connections the process's descriptors allow (connectionsForDescriptors); caps both limits below. */
+  descriptorCap = Number.POSITIVE_INFINITY;
 
   /** Count a new connection from `addr`, or say which cap it would cross (then nothing is counted). */
   admit(addr: string, limits: Limits): ConnectionRefusal | undefined {
     if (this.total >= limits.max_connections) return 'max_connections';
+    if (this.total >= this.descriptorCap) return 'descriptors';
     const n = this.perAddress.get(addr) ?? 0;
     if (limits.max_connections_per_address > 0 && n >= limits.max_connections_per_address)
       return 'per_address';

@@ -54,7 +54,7 @@ export class GatewayMetrics {
   // ---- resource bounds (limits.*): counters where a bound acted, gauges read only when scraped ----
   readonly rejectedConnections = new Counter({
     name: 'bulwark_gateway_rejected_connections_total',
-    help: 'Client connections answered 503 and closed on accept, by reason (max_connections, per_address)',
+    help: 'Client connections answered 503 and closed on accept, by reason (max_connections, per_address, descriptors)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -42,7 +42,15 @@ import {
   type GatewayConfig,
   GatewayConfigError,
 } from './config.js';
-import { BodyBudget, BodyRateGuard, ConnectionCaps, type ConnectionRefusal } from './limits.js';
+import {
+  BodyBudget,
+  BodyRateGuard,
+  ConnectionCaps,
+  type ConnectionRefusal,
+  connectionsForDescriptors,
+  descriptorCapWarning,
+  softNofileLimit,
+} from './limits.js';
 import { auditMatches, GatewayMetrics, JsonLog } from './observe.js';
 import { type Lease, PoolBusyError, UpstreamPool } from './pool.js';
 import { createResponseParser, type ResponseHead, type ResponseParser } from './response.js';
@@ -65,6 +73,8 @@ export interface Gateway {
    * UpstreamCertificateError when the certificate was refused). The CLI reports these on standard error.
    */
   onUpstreamError(listener: (route: string, error: Error) => void): void;
+  /** Said once at start-up, for standard error: e.g. connection limits capped by the open-file limit. */
+  warnings: string[];
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -239,6 +249,14 @@ export interface GatewayProbe {
 
 export async function startGateway(config: GatewayConfig, probe?: GatewayProbe): Promise<Gateway> {
   const gw = new GatewayImpl(new Generation(compileGatewayConfig(config)), probe);
+  // Descriptors run out before the connection caps otherwise (a systemd service gets 1024 by default): read once.
+  const warnings: string[] = [];
+  const nofile = softNofileLimit();
+  if (nofile !== undefined) {
+    gw.caps.descriptorCap = connectionsForDescriptors(nofile);
+    const w = descriptorCapWarning(nofile, gw.config.limits);
+    if (w) warnings.push(w);
+  }
   await gw.listen();
   return {
     addresses: gw.addresses,
@@ -246,6 +264,7 @@ export async function startGateway(config: GatewayConfig, probe?: GatewayProbe):
     close: () => gw.close(),
     metrics: gw.metrics,
     onUpstreamError: (l) => gw.upstreamErrorListeners.push(l),
+    warnings,
   };
 }
 
