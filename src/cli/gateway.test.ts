@@ -201,7 +201,8 @@ describe('bulwark gateway: an HTTPS upstream with a self-signed certificate (as 
     try {
       expect((await fetchRaw(pinned.port, GET('/owa/'))).body.toString()).toBe('ok');
       expect(be.requests.length).toBe(before + 1);
-      expect(pinned.stderr()).not.toMatch(/502|WARNING/);
+      // The open-file-limit warning depends on the machine's ulimit -n (limits.ts), not on this test.
+      expect(pinned.stderr()).not.toMatch(/502|WARNING (?!open-file limit)/);
     } finally {
       await pinned.stop();
     }
@@ -465,8 +466,9 @@ describe('bulwark gateway: the start-up description', () => {
           advisories: ['proxylogon-2021-03'],
         },
       ],
-      warnings: [],
     });
+    // The open-file-limit warning depends on the machine's ulimit -n (limits.ts), not on this test.
+    expect((first.warnings as string[]).filter((w) => !w.startsWith('open-file limit'))).toEqual([]);
     expect((first.routes as Array<{ rules: number }>)[0]!.rules).toBeGreaterThan(0);
     // upstream errors are JSON lines too
     expect(g.stderr()).toMatch(
