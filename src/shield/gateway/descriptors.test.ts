@@ -41,6 +41,9 @@ describe('open-file limit', () => {
     expect(w).toMatch(/LimitNOFILE=\d+/);
     expect(w).toMatch(/ulimit -n/);
     expect(descriptorCapWarning(1 << 20, limits())).toBeUndefined();
+    // A common 20,000-file limit caps the default 10,000 at 9,968: applied, but no warning at every start.
+    expect(connectionsForDescriptors(20_000)).toBe(9_968);
+    expect(descriptorCapWarning(20_000, limits())).toBeUndefined();
     expect(
       descriptorCapWarning(1024, limits({ max_connections: 400, max_connections_per_address: 100 })),
     ).toBe(undefined);

@@ -37,13 +37,15 @@ export function connectionsForDescriptors(nofile: number): number {
 }
 
 /**
- * The warning for stderr when the descriptor limit caps the configured connection limits (undefined otherwise):
- * names the limit and how to raise it.
+ * The warning for stderr when the descriptor limit caps the configured connection limits well below what was
+ * configured (undefined otherwise): names the limit and how to raise it. A cap within 10% of max_connections (e.g.
+ * 9,968 of 10,000 under a common 20,000-file limit) still applies and is counted, but is not worth a warning at
+ * every start.
  */
 export function descriptorCapWarning(nofile: number, limits: Limits): string | undefined {
   const cap = connectionsForDescriptors(nofile);
   const per = limits.max_connections_per_address;
-  if (cap >= limits.max_connections) return undefined; // the total cap binds first: descriptors never run out
+  if (cap >= limits.max_connections * 0.9) return undefined;
   return (
     `open-file limit (RLIMIT_NOFILE soft) is ${nofile}: connections capped at ${cap} in total and per address ` +
     `(configured max_connections ${limits.max_connections}, max_connections_per_address ${per || 'unlimited'}; two descriptors per connection). ` +
