@@ -91,7 +91,8 @@ async function nginx(dir, name, httpBody, port, modsec) {
 
 async function gateway(port, upstream, advisory) {
   const args = [BIN, 'gateway', '--listen', `127.0.0.1:${port}`, '--upstream', upstream];
-  if (advisory) args.push('--advisory', advisory);
+  // Pass-through is a deliberate open proxy, which the gateway refuses to start without --no-rules.
+  args.push(...(advisory ? ['--advisory', advisory] : ['--no-rules']));
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   await waitForPort(port);
   return {
