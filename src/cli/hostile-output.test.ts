@@ -14,8 +14,7 @@ import { FORBIDDEN, parseCsvStrict, SGR } from '../../test/support/hostile-text.
 import { neutraliseCell } from '../core/index.js';
 import type { HostResult } from '../scan/index.js';
 import { closeAfterAll, fakeExchange, makeCert, startHttp, startHttps } from '../scan/testkit.js';
-import type { Io } from './io.js';
-import { main } from './main.js';
+import { runCli } from './run.test-util.js';
 
 const OSC_TITLE = '\x1b]0;pwned\x07';
 const CSI_HIDE = '\x1b[8m';
@@ -23,23 +22,7 @@ const CSI_HIDE = '\x1b[8m';
 const C1_CSI = '\u009b2J';
 const BIDI = '\u202e';
 
-async function cli(argv: string[], color = false) {
-  let stdout = '';
-  let stderr = '';
-  const io: Io = {
-    out: (t) => {
-      stdout += t;
-    },
-    err: (t) => {
-      stderr += t;
-    },
-    color,
-    env: {},
-    cwd: process.cwd(),
-  };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], color = false) => runCli(argv, {}, process.cwd(), color);
 
 /** Nothing forbidden once the tool's own colour codes are taken out (and, for CSV, the CRLF row ends). */
 function expectClean(text: string): void {

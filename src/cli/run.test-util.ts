@@ -12,6 +12,7 @@ export async function runCli(
   argv: string[],
   env: NodeJS.ProcessEnv = {},
   cwd = process.cwd(),
+  color = false,
 ): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
@@ -22,7 +23,7 @@ export async function runCli(
     err: (t) => {
       stderr += t;
     },
-    color: false,
+    color,
     env,
     cwd,
   };
