@@ -5,6 +5,7 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import type { DialectName } from './connect.js';
+import { jobsMigration } from './migrations/0004-jobs.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
 type AnyDb = Kysely<any>;
@@ -259,7 +260,10 @@ function initial(dialect: DialectName): Migration {
 }
 
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
-  return { '0001_initial': initial(dialect) };
+  return {
+    '0001_initial': initial(dialect),
+    '0004_jobs': jobsMigration(),
+  };
 }
 
 export function migrationProviderFor(dialect: DialectName): MigrationProvider {

@@ -180,6 +180,48 @@ export interface ExposureRunTable {
   findings_written: number;
 }
 
+/** Durable background work: one row per job, its lease, progress and outcome (see server/jobs). */
+export interface JobTable {
+  tenant_id: string | null;
+  id: string;
+  kind: string;
+  /** The kind's parameters as JSON. */
+  params: string;
+  /** queued, running, succeeded, failed, cancelled, expired. */
+  state: string;
+  attempts: number;
+  max_attempts: number;
+  run_after: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  progress_done: number;
+  progress_total: number | null;
+  /** The result as JSON, once succeeded. */
+  result: string | null;
+  /** The last failure, one line, no secrets. */
+  error: string | null;
+  idempotency_key: string | null;
+  cancel_requested: number;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  expires_at: string | null;
+}
+
+/** Recurring jobs: the scheduler's leader enqueues `kind` every interval_seconds. */
+export interface JobScheduleTable {
+  name: string;
+  tenant_id: string | null;
+  kind: string;
+  params: string;
+  interval_seconds: number;
+  next_run_at: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -196,4 +238,6 @@ export interface Database {
   api_tokens: ApiTokenTable;
   audit_log: AuditLogTable;
   exposure_runs: ExposureRunTable;
+  jobs: JobTable;
+  job_schedules: JobScheduleTable;
 }
