@@ -5,6 +5,7 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import type { DialectName } from './connect.js';
+import { eventsMigration } from './migrations/0003-events.js';
 import { jobsMigration } from './migrations/0004-jobs.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
@@ -262,6 +263,7 @@ function initial(dialect: DialectName): Migration {
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': initial(dialect),
+    '0003_events': eventsMigration(dialect),
     '0004_jobs': jobsMigration(),
   };
 }

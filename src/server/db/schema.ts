@@ -3,6 +3,8 @@
  * portable: text ids, ISO-8601 UTC text timestamps (they sort as text), integers for flags and counters, JSON as
  * text. Every table holding customer data carries `tenant_id` leading its primary key.
  */
+import type { Generated } from 'kysely';
+
 export interface InstallationTable {
   id: number;
   name: string;
@@ -222,6 +224,27 @@ export interface JobScheduleTable {
   updated_at: string;
 }
 
+/** The event outbox: written in the transaction of the change; `seq` is the delivery order (see server/events). */
+export interface EventTable {
+  /** Insertion id (PostgreSQL: from a sequence, so ids can commit out of order). */
+  id: Generated<number>;
+  /** Gapless position in commit order; null until the sequencer numbers the committed event (PostgreSQL). */
+  seq: number | null;
+  type: string;
+  tenant_id: string | null;
+  subject: string;
+  /** The event's data as JSON. */
+  data: string;
+  at: string;
+}
+
+/** Where each durable event consumer has got to: every event with seq <= this one was handled. */
+export interface EventCursorTable {
+  name: string;
+  seq: number;
+  updated_at: string;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -238,6 +261,8 @@ export interface Database {
   api_tokens: ApiTokenTable;
   audit_log: AuditLogTable;
   exposure_runs: ExposureRunTable;
+  events: EventTable;
+  event_cursors: EventCursorTable;
   jobs: JobTable;
   job_schedules: JobScheduleTable;
 }
