@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadKnowledgeBase } from '../../dist/advisories/index.js';
-import { scanKnowledge } from '../../dist/cli/commands/scan.js';
 import { startFarm } from '../../dist/lab/index.js';
 import { CHECK_CVE } from '../../dist/scan/index.js';
+import { scanKnowledge } from '../../dist/scan/knowledge.js';
 
 const COUNT = Number(process.env.BULWARK_BENCH_SCAN_COUNT ?? 2000);
 const TARGET_RATE = 300;

@@ -20,4 +20,15 @@ export {
   readDataFile,
   ruleFilePath,
 } from './load.js';
+export {
+  huntAdvisories,
+  huntRuleFiles,
+  type PackAdvisory,
+  PackError,
+  type PackRuleFile,
+  packAdvisory,
+  packIocs,
+  sigmaRuleFiles,
+  virtualPatchFiles,
+} from './packs.js';
 export { type SavedImport, saveImport } from './store.js';

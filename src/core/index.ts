@@ -6,4 +6,5 @@ export { DataFileError, type DataIssue, formatPath, MAX_DATA_FILE_BYTES, parseDa
 export * from './escape.js';
 export * from './exposure/index.js';
 export * from './logformats.js';
+export { EXCHANGE_PRODUCT } from './products.js';
 export * from './versions/index.js';

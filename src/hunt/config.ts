@@ -3,9 +3,8 @@
  * Sigma rules and IOC lists, and the advisory facts the assessment needs. Reads the rule and IOC files here,
  * once, so workers receive plain text.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import type { Advisory } from '../core/index.js';
+import { readFileSync, statSync } from 'node:fs';
+import { huntRuleFiles, type PackAdvisory, packIocs, sigmaRuleFiles } from '../advisories/index.js';
 import type { AssessContext } from './assess.js';
 import { parseIocText } from './files.js';
 import type { RuleConfig, RuleSource } from './rules.js';
@@ -21,26 +20,11 @@ export interface HuntConfig {
 }
 
 export interface HuntConfigInput {
-  advisories: readonly { advisory: Advisory; file: string }[];
+  /** The advisories whose packs feed the hunt (see advisories/packs.ts huntAdvisories). */
+  advisories: readonly PackAdvisory[];
   sigmaPaths: readonly string[];
   iocFiles: readonly string[];
   strict: boolean;
-}
-
-/** `.yml`/`.yaml` files of a file or folder (recursive), in a stable order. */
-export function ruleFiles(path: string): string[] {
-  const info = statSync(path);
-  if (info.isFile()) return [path];
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && /\.ya?ml$/i.test(e.name)) out.push(p);
-    }
-  };
-  walk(path);
-  return out;
 }
 
 function readBounded(path: string, limit: number): string {
@@ -51,22 +35,13 @@ function readBounded(path: string, limit: number): string {
 
 export function huntConfig(input: HuntConfigInput): HuntConfig {
   const sources: RuleSource[] = [];
-  for (const { advisory, file } of input.advisories) {
-    for (const ref of advisory.hunt_rules) {
-      if (ref.format !== 'sigma' || !ref.file) continue;
-      const root = resolve(file, '..', ref.file);
-      for (const path of ruleFiles(root)) {
-        sources.push({
-          file: path,
-          label: `advisory ${advisory.id} ${relative(resolve(file, '..'), path)}`,
-          text: readBounded(path, MAX_RULE_FILE_BYTES),
-          pack: true,
-        });
-      }
+  for (const pack of input.advisories) {
+    for (const { path, label } of huntRuleFiles(pack)) {
+      sources.push({ file: path, label, text: readBounded(path, MAX_RULE_FILE_BYTES), pack: true });
     }
   }
   for (const path of input.sigmaPaths) {
-    for (const file of ruleFiles(path)) {
+    for (const file of sigmaRuleFiles(path)) {
       sources.push({
         file,
         label: `sigma ${file}`,
@@ -78,9 +53,10 @@ export function huntConfig(input: HuntConfigInput): HuntConfig {
   const warnings: string[] = [];
   const iocs = { sha256: [] as string[], ips: [] as string[], paths: [] as string[] };
   for (const { advisory } of input.advisories) {
-    iocs.sha256.push(...(advisory.iocs?.sha256 ?? []));
-    iocs.ips.push(...(advisory.iocs?.ips ?? []));
-    iocs.paths.push(...(advisory.iocs?.paths ?? []));
+    const pack = packIocs(advisory);
+    iocs.sha256.push(...pack.sha256);
+    iocs.ips.push(...pack.ips);
+    iocs.paths.push(...pack.paths);
   }
   for (const file of input.iocFiles) {
     const parsed = parseIocText(readBounded(file, MAX_IOC_FILE_BYTES), file);

@@ -24,4 +24,5 @@ export {
   planFarm,
   startFarm,
 } from './farm.js';
+export { farmKnowledge, labIsVulnerable } from './knowledge.js';
 export { HTTPPROXY_FIELDS, LabLogWriter, W3C_FIELDS } from './logs.js';

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKnowledgeBase } from '../advisories/index.js';
-import { scanKnowledge } from '../cli/commands/scan.js';
 import { type Farm, startFarm } from '../lab/index.js';
 import { CHECK_CVE, type HostResult } from './index.js';
+import { scanKnowledge } from './knowledge.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/bulwark.js');

@@ -3,10 +3,8 @@
  * the build it revealed. A CU-level build (the exact SU is not visible from outside) is pushed as the build the
  * scan judged with and tagged `scan:cu-level`, so nobody mistakes it for an inventory reading.
  */
-import type { AssetFactsInput } from '../core/index.js';
+import { type AssetFactsInput, EXCHANGE_PRODUCT } from '../core/index.js';
 import type { HostResult } from './scan.js';
-
-const EXCHANGE = 'microsoft:exchange_server';
 
 /** An asset id from the origin that answered: host and port, in the characters the server accepts. */
 export function assetIdFor(r: HostResult): string {
@@ -51,7 +49,7 @@ export function scanResultsToFacts(
     out.push({
       id,
       name: r.target,
-      products: [{ product: EXCHANGE, version }],
+      products: [{ product: EXCHANGE_PRODUCT, version }],
       endpoints: [r.url],
       tags: ['scan', `scan:${r.state}`, ...(r.exact ? [] : ['scan:cu-level'])],
     });

@@ -30,6 +30,7 @@ export {
   type RequestOptions,
   type TlsInfo,
 } from './http.js';
+export { exchangeCatalogBuilds, type ScanKnowledge, scanKnowledge } from './knowledge.js';
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_PER_HOST,

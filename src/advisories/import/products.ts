@@ -10,6 +10,7 @@ import {
   advisorySchema,
   affectedSchema,
   compareVersions,
+  EXCHANGE_PRODUCT,
   fixSchema,
   parseVersion,
   referenceSchema,
@@ -322,9 +323,9 @@ export function compareIn(scheme: SchemeId, a: string, b: string): number | unde
  */
 export function inferScheme(product: string, values: readonly string[]): SchemeId | undefined {
   const vs = values.map((v) => v.trim()).filter((v) => v !== '' && v !== '0' && v !== '*');
-  if (vs.length === 0) return product === 'microsoft:exchange_server' ? 'exchange' : undefined;
+  if (vs.length === 0) return product === EXCHANGE_PRODUCT ? 'exchange' : undefined;
   if (vs.every(isNumericDotted)) {
-    if (product === 'microsoft:exchange_server') return 'exchange';
+    if (product === EXCHANGE_PRODUCT) return 'exchange';
     if (/^microsoft:windows/.test(product)) return 'windows';
     return 'dotted';
   }

@@ -1,6 +1,7 @@
 /** `bulwark exchange <build>`: what an Exchange build is, what it is exposed to, and the least to install. */
 import type { KnowledgeBase } from '../../advisories/index.js';
 import {
+  EXCHANGE_PRODUCT,
   escapeAllStrings,
   type FixSuggestion,
   getScheme,
@@ -8,8 +9,6 @@ import {
   type VersionReport,
 } from '../../core/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
-
-export const EXCHANGE_PRODUCT = 'microsoft:exchange_server';
 
 export function runExchange(io: Io, kb: KnowledgeBase, build: string, opts: { json?: boolean }): number {
   const parsed = getScheme('exchange').parse(build);

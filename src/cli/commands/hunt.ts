@@ -1,6 +1,6 @@
 /** `bulwark hunt <path...>`: compromise assessment over logs and files, reported per server. */
 import { writeFileSync } from 'node:fs';
-import type { KnowledgeBase } from '../../advisories/index.js';
+import { huntAdvisories, type KnowledgeBase } from '../../advisories/index.js';
 import { escapeControls, terminalSafeJson } from '../../core/index.js';
 import {
   DEFAULT_ARCHIVE_LIMITS,
@@ -59,15 +59,10 @@ export async function runHunt(
 ): Promise<number> {
   if (opts.json && opts.csv) throw new UsageError('choose one of --json and --csv');
   const limits = archiveLimits(opts);
-  const chosen = kb.advisories.filter((a) =>
-    opts.advisory ? a.id === opts.advisory : a.hunt_rules.length > 0 || a.iocs,
-  );
-  if (opts.advisory && !chosen.length)
-    throw new UsageError(`no advisory "${opts.advisory}" (see: bulwark advisories list)`);
   let config: ReturnType<typeof huntConfig>;
   try {
     config = huntConfig({
-      advisories: chosen.map((advisory) => ({ advisory, file: kb.fileOf.get(advisory.id)! })),
+      advisories: huntAdvisories(kb, opts.advisory),
       sigmaPaths: opts.sigma,
       iocFiles: opts.iocs,
       strict: Boolean(opts.strict20210302),

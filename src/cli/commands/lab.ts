@@ -1,11 +1,15 @@
 /** `bulwark lab exchange|farm`: emulated Exchange servers for tests and demos, on loopback. */
 import type { KnowledgeBase } from '../../advisories/index.js';
 import { terminalSafeJson } from '../../core/index.js';
-import { type Farm, LAB_LABEL, startExchangeEmulator, startFarm } from '../../lab/index.js';
-import { CHECK_CVE } from '../../scan/index.js';
+import {
+  type Farm,
+  farmKnowledge,
+  LAB_LABEL,
+  labIsVulnerable,
+  startExchangeEmulator,
+  startFarm,
+} from '../../lab/index.js';
 import { type Io, UsageError } from '../io.js';
-import { EXCHANGE_PRODUCT } from './exchange.js';
-import { scanKnowledge } from './scan.js';
 
 export interface LabExchangeOptions {
   build: string;
@@ -32,16 +36,10 @@ function untilSignal(close: () => Promise<void>): Promise<number> {
   });
 }
 
-/** The emulated x.js behaviour follows the CVE the active check proves, as the knowledge base judges the build. */
-function isVulnerable(kb: KnowledgeBase): (build: string) => boolean {
-  const { judge } = scanKnowledge(kb);
-  return (build) => judge(build).vulnerable.includes(CHECK_CVE);
-}
-
 export async function runLabExchange(io: Io, kb: KnowledgeBase, opts: LabExchangeOptions): Promise<number> {
   let emulator: Awaited<ReturnType<typeof startExchangeEmulator>>;
   try {
-    emulator = await startExchangeEmulator({ ...opts, isVulnerable: isVulnerable(kb) });
+    emulator = await startExchangeEmulator({ ...opts, isVulnerable: labIsVulnerable(kb) });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -50,22 +48,6 @@ export async function runLabExchange(io: Io, kb: KnowledgeBase, opts: LabExchang
     `${terminalSafeJson({ url: emulator.url, build: emulator.build, shielded: emulator.shielded, vulnerable: emulator.vulnerable }, 0)}\n`,
   );
   return untilSignal(() => emulator.close());
-}
-
-/** What a farm needs from the knowledge base: the catalog's Exchange builds with names, and who is vulnerable. */
-export function farmKnowledge(kb: KnowledgeBase): {
-  catalogBuilds: { build: string; name: string }[];
-  isVulnerable: (build: string) => boolean;
-} {
-  const catalogBuilds = kb.catalogs
-    .filter((c) => c.product === EXCHANGE_PRODUCT)
-    .flatMap((c) =>
-      c.trains.flatMap((t) => [
-        { build: t.build, name: `${t.product_name} ${t.name}` },
-        ...t.updates.map((u) => ({ build: u.build, name: `${t.product_name} ${t.name} ${u.name}` })),
-      ]),
-    );
-  return { catalogBuilds, isVulnerable: isVulnerable(kb) };
 }
 
 export async function runLabFarm(

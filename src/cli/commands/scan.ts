@@ -1,13 +1,8 @@
 /** `bulwark scan <target...>`: find exposed Exchange servers from the outside; results stream as hosts finish. */
 import { readFileSync } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
-import {
-  compareVersions,
-  csvCell,
-  escapeAllStrings,
-  escapeLines,
-  terminalSafeJson,
-} from '../../core/index.js';
+import type { ApiClientOptions, PushSummary } from '../../api/index.js';
+import { csvCell, escapeAllStrings, escapeLines, terminalSafeJson } from '../../core/index.js';
 import {
   byLine,
   collectTargets,
@@ -15,16 +10,15 @@ import {
   hasScanFacts,
   type Judgement,
   readTargetMap,
+  scanKnowledge,
   scanResultsToFacts,
   scanTargets,
   type Target,
   type TargetEntry,
   targetsFileEntries,
 } from '../../scan/index.js';
-import type { ApiClientOptions, PushSummary } from '../../server/index.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
 import { progressBar } from '../progress.js';
-import { EXCHANGE_PRODUCT } from './exchange.js';
 
 export interface ScanCliOptions {
   targets?: string;
@@ -47,40 +41,6 @@ export interface ScanCliOptions {
   asset?: string;
   /** File holding the API token (else BULWARK_TOKEN); never a flag, so it stays out of ps and shell history. */
   tokenFile?: string;
-}
-
-/** What the scanner needs from the knowledge base: a judgement per build, and the known builds of a CU. */
-export function scanKnowledge(kb: KnowledgeBase): {
-  judge: (build: string) => Judgement;
-  candidates: (cu: string) => string[];
-} {
-  const byCu = new Map<string, string[]>();
-  for (const c of kb.catalogs.filter((c) => c.product === EXCHANGE_PRODUCT)) {
-    for (const t of c.trains) {
-      for (const b of [t.build, ...t.updates.map((u) => u.build)]) {
-        const cu = b.split('.').slice(0, 3).join('.');
-        byCu.set(cu, [...(byCu.get(cu) ?? []), b]);
-      }
-    }
-  }
-  // Highest first: the scanner probes the newest update of a CU before older ones.
-  for (const list of byCu.values()) list.sort((a, b) => compareVersions('exchange', b, a));
-  return {
-    judge: (build) => {
-      const { verdicts } = kb.engine.evaluate({
-        id: build,
-        products: [{ product: EXCHANGE_PRODUCT, version: build }],
-        installed_kbs: [],
-        endpoints: [],
-        tags: [],
-      });
-      return {
-        vulnerable: [...new Set(verdicts.filter((v) => v.verdict === 'affected').map((v) => v.cve))],
-        verdicts,
-      };
-    },
-    candidates: (cu) => byCu.get(cu) ?? [],
-  };
 }
 
 function parsePorts(text: string | undefined): number[] | undefined {
@@ -236,7 +196,7 @@ const named = (t: Target) => t.origin ?? t.input;
  * bound asset (exists), with the requests the push itself makes. One error, exit 2, nothing scanned.
  */
 async function preflightPush(client: ApiClientOptions, targets: Target[]): Promise<void> {
-  const { ApiClientError, assetExists, checkPushAccess } = await import('../../server/index.js');
+  const { ApiClientError, assetExists, checkPushAccess } = await import('../../api/index.js');
   const problems: string[] = [];
   const firstOf = new Map<string, Target>();
   for (const t of targets) if (t.tenant !== undefined && !firstOf.has(t.tenant)) firstOf.set(t.tenant, t);
@@ -289,7 +249,7 @@ async function pushResults(
   targets: Target[],
   results: HostResult[],
 ): Promise<PushReport> {
-  const { ApiClientError, pushAssets } = await import('../../server/index.js');
+  const { ApiClientError, pushAssets } = await import('../../api/index.js');
   const byTenant = new Map<string, number[]>();
   targets.forEach((t, i) => {
     if (t.tenant !== undefined) byTenant.set(t.tenant, [...(byTenant.get(t.tenant) ?? []), i]);

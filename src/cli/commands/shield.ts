@@ -1,7 +1,6 @@
 /** `bulwark shield export`: an advisory's virtual patch (or any SecLang file) for the WAF or IIS a customer runs. */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import type { KnowledgeBase } from '../../advisories/index.js';
+import { readFileSync } from 'node:fs';
+import { type KnowledgeBase, PackError, virtualPatchFiles } from '../../advisories/index.js';
 import { type ExportFormat, exportRules } from '../../shield/export/index.js';
 import { parseSecLangAst, SecLangError } from '../../shield/seclang/index.js';
 import { EXIT, type Io, paint, printJson, UsageError } from '../io.js';
@@ -18,24 +17,14 @@ export interface ShieldExportOptions {
   requireAll?: boolean;
 }
 
-/** The SecLang files of an advisory's virtual patches; patches whose id ends in `-strict` only with --strict. */
+/** An advisory's SecLang files (see advisories/packs.ts), a PackError as a usage error. */
 export function advisoryRuleFiles(kb: KnowledgeBase, id: string, strict: boolean): string[] {
-  const advisory = kb.advisories.find((a) => a.id === id);
-  if (!advisory) throw new UsageError(`no advisory "${id}" (see: bulwark advisories list)`);
-  const base = resolve(kb.fileOf.get(id)!, '..');
-  const files: string[] = [];
-  for (const ref of advisory.virtual_patches) {
-    if (ref.format !== 'seclang' || !ref.file || (!strict && ref.id.endsWith('-strict'))) continue;
-    const path = resolve(base, ref.file);
-    const names = ref.file.endsWith('/')
-      ? readdirSync(path)
-          .filter((n) => n.endsWith('.conf'))
-          .sort()
-      : [''];
-    for (const n of names) files.push(n ? join(path, n) : path);
+  try {
+    return virtualPatchFiles(kb, id, strict);
+  } catch (err) {
+    if (err instanceof PackError) throw new UsageError(err.message);
+    throw err;
   }
-  if (!files.length) throw new UsageError(`advisory ${id} has no SecLang virtual patch`);
-  return files;
 }
 
 export function runShieldExport(

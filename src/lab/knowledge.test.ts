@@ -1,8 +1,8 @@
-/** `bulwark lab farm` with the real knowledge base: what `--count N` starts. */
+/** The farm plan with the real knowledge base: what `--count N` starts. */
 import { describe, expect, it } from 'vitest';
-import { loadKnowledgeBase } from '../../advisories/index.js';
-import { groupCatalogByCu, planFarm } from '../../lab/farm.js';
-import { farmKnowledge } from './lab.js';
+import { loadKnowledgeBase } from '../advisories/index.js';
+import { groupCatalogByCu, planFarm } from './farm.js';
+import { farmKnowledge } from './knowledge.js';
 
 describe('lab farm --count', () => {
   it('with the real catalog, 10 servers cover Exchange 2013, 2016 and 2019, vulnerable, patched and shielded', () => {
