@@ -3,11 +3,15 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AUDIT_LOCK_KEY,
+  AuditChainer,
   appendAudit,
   auditHash,
+  auditHead,
   canonicalJson,
+  flushAudit,
   GENESIS_HASH,
   listAudit,
+  pageAudit,
   REDACTED,
   redactDetail,
   verifyAudit,
@@ -26,6 +30,7 @@ async function appendMany(db: TestDb, n: number, tenant: (i: number) => string |
       }),
     );
   }
+  await flushAudit(db.kysely);
 }
 
 describe('canonical JSON and redaction', () => {

@@ -2,15 +2,23 @@
  * The audit log: append-only and hash-chained, so that changing, removing, re-ordering or inserting a record is
  * detectable afterwards.
  *
- * Every record carries `prev_hash` (the hash of the record before it; 64 zeros for the first) and `hash`, the
- * SHA-256 (hex) of the canonical JSON of its own fields:
+ * Records are appended in two stages. The transaction that makes a change inserts its record into `audit_pending`
+ * (`appendAudit`), so a change never commits without its record and concurrent writers do not wait for each other.
+ * A chainer (`AuditChainer`, in any replica; `flushAudit`) then moves committed pending records into `audit_log`
+ * in batches, in pending-id order, in one transaction under one lock (on PostgreSQL an advisory lock): it reads
+ * the head, numbers the records on from it and hashes each onto the one before. Reads that promise a complete log
+ * (listing, paging, verifying, the head) chain what is pending first, so callers see their own writes.
+ *
+ * Every chained record carries `prev_hash` (the hash of the record before it; 64 zeros for the first) and `hash`,
+ * the SHA-256 (hex) of the canonical JSON of its own fields:
  *
  *   sha256(canonicalJson({ action, actor, at, detail, prev_hash, seq, target, tenant_id }))
  *
  * where `detail` is the stored text (itself canonical JSON) and canonical JSON means object keys sorted by UTF-16
  * code units, no white space, and JSON.stringify's escaping of strings and numbers. Only text and integers go
  * into the hash, so SQLite and PostgreSQL give the same hashes, and anyone can re-check a chain with `jq` and
- * `sha256sum`.
+ * `sha256sum`. `at` is the time of the change (taken in its transaction); `seq` is the order of chaining, so
+ * between writers that commit at nearly the same moment `at` can run slightly against `seq`.
  *
  * What it does not stop: someone who can write to the database can rewrite the whole chain from the change
  * onwards with fresh hashes, or cut records off its end. Against both, an operator records the head hash
@@ -18,7 +26,7 @@
  * verification then fails unless that exact record is still in the chain.
  */
 import { createHash } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
 import { type Page, pageBounds, sortOrder } from './data/page.js';
 import type { DialectName } from './db/connect.js';
 import type { AuditLogTable, Database } from './db/schema.js';
@@ -27,7 +35,7 @@ import type { AuditLogTable, Database } from './db/schema.js';
 export const GENESIS_HASH = '0'.repeat(64);
 
 /**
- * The PostgreSQL advisory lock that serializes appenders across connections and replicas
+ * The PostgreSQL advisory lock that chainers take in turn, across connections and replicas
  * (ASCII "bulwaud" + 1, well inside the signed 64-bit range).
  */
 export const AUDIT_LOCK_KEY = '7094710713734726913';
@@ -177,28 +185,64 @@ function redactValue(value: unknown, depth: number, seen: WeakSet<object>): unkn
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Appending
+// Appending: stage one, in the writer's transaction
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
+/** An appended record before it is chained: what the writer's transaction committed. */
+export interface PendingAuditRecord {
+  /** Its place in the queue (chained in this order among the records committed by then). */
+  pendingId: number;
+  at: string;
+  actor: string;
+  tenantId: string | null;
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+}
+
 /**
  * Appends one record. Call it inside the transaction that makes the change it describes, so both commit or
- * neither does. Given a plain Kysely instance it opens a transaction of its own.
+ * neither does: it inserts the record into `audit_pending` (no lock, no read of the chain head, so concurrent
+ * writers do not wait for each other) and wakes this process's audit chainers, which chain it once committed.
  *
- * On PostgreSQL it first takes a transaction-scoped advisory lock, so concurrent appenders (on any replica) queue
- * up and each reads the head its predecessor committed; the lock is held until the caller's transaction ends, so
- * append late in a long transaction. The transaction must run at READ COMMITTED (PostgreSQL's default): under
- * REPEATABLE READ a snapshot taken before the lock would see a stale head and the insert would fail on the
- * duplicate seq. On SQLite, Kysely runs transactions one at a time on its one connection.
+ * Given a plain Kysely instance it opens a transaction of its own and chains at once (everything pending
+ * included), returning the chained record.
  */
+export async function appendAudit(
+  trx: Transaction<Database>,
+  dialect: DialectName,
+  entry: AuditEntry,
+): Promise<PendingAuditRecord>;
+export async function appendAudit(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  entry: AuditEntry,
+): Promise<AuditRecord>;
 export async function appendAudit(
   trx: Executor,
   dialect: DialectName,
   entry: AuditEntry,
-): Promise<AuditRecord> {
+): Promise<PendingAuditRecord | AuditRecord> {
   if (!trx.isTransaction) {
-    return (trx as Kysely<Database>).transaction().execute((t) => appendAudit(t, dialect, entry));
+    return (trx as Kysely<Database>).transaction().execute(async (t) => {
+      const pending = await insertPending(t, entry);
+      // Records pending before it are chained first, in batches, until its own turn comes.
+      for (let i = 0; i < MAX_BATCHES; i++) {
+        const chained = await chainBatch(t, dialect === 'postgres', pending.pendingId, CHAIN_BATCH);
+        const mine = chained.find((c) => c.pendingId === pending.pendingId);
+        if (mine) return mine.record;
+        if (!chained.length) break;
+      }
+      throw new Error('audit record was not chained');
+    });
   }
+  const pending = await insertPending(trx as Transaction<Database>, entry);
+  wakeChainers();
+  return pending;
+}
+
+async function insertPending(trx: Transaction<Database>, entry: AuditEntry): Promise<PendingAuditRecord> {
   for (const [name, v] of [
     ['actor', entry.actor],
     ['action', entry.action],
@@ -206,45 +250,270 @@ export async function appendAudit(
   ] as const) {
     if (typeof v !== 'string' || !v) throw new Error(`audit entry: ${name} must be a non-empty string`);
   }
-  const detailObj = redactDetail(entry.detail ?? {});
-  const detail = canonicalJson(detailObj);
-
-  if (dialect === 'postgres') {
-    await sql`select pg_advisory_xact_lock(${sql.raw(AUDIT_LOCK_KEY)})`.execute(trx);
-  }
-  const last = await trx
-    .selectFrom('audit_log')
-    .select(['seq', 'hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const input: AuditHashInput = {
-    seq: last ? Number(last.seq) + 1 : 1,
-    // Taken after the lock, so times rise with seq (as far as the clocks of the replicas agree).
+  const detail = canonicalJson(redactDetail(entry.detail ?? {}));
+  const row = {
+    // The time of the change, taken in its transaction.
     at: new Date().toISOString(),
     actor: entry.actor,
     tenant_id: entry.tenantId ?? null,
     action: entry.action,
     target: entry.target,
     detail,
-    prev_hash: last?.hash ?? GENESIS_HASH,
   };
-  const hash = auditHash(input);
-  await trx
-    .insertInto('audit_log')
-    .values({ ...input, hash })
-    .execute();
+  const { id } = await trx.insertInto('audit_pending').values(row).returning('id').executeTakeFirstOrThrow();
   return {
-    seq: input.seq,
-    at: input.at,
-    actor: input.actor,
-    tenantId: input.tenant_id,
-    action: input.action,
-    target: input.target,
+    pendingId: Number(id),
+    at: row.at,
+    actor: row.actor,
+    tenantId: row.tenant_id,
+    action: row.action,
+    target: row.target,
     detail: JSON.parse(detail) as Record<string, unknown>,
-    prevHash: input.prev_hash,
-    hash,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Chaining: stage two, in batches under one lock
+
+/** Pending records chained per transaction. */
+const CHAIN_BATCH = 500;
+/** Batches one flush chains at most before it returns (a writer that never stops cannot keep it busy forever). */
+const MAX_BATCHES = 1000;
+
+/**
+ * Chains up to `limit` pending records with id <= `upTo`, in id order, in `trx`: takes the lock (PostgreSQL),
+ * reads the head, inserts the chained records and deletes their pending rows. The lock is taken before any read,
+ * and every statement at READ COMMITTED sees what earlier lock holders committed, so no record is chained twice
+ * or skipped.
+ */
+async function chainBatch(
+  trx: Transaction<Database>,
+  postgres: boolean,
+  upTo: number,
+  limit: number,
+): Promise<{ pendingId: number; record: AuditRecord }[]> {
+  // Re-entrant: a transaction that already holds it (several batches in one caller's transaction) goes on.
+  if (postgres) await sql`select pg_advisory_xact_lock(${sql.raw(AUDIT_LOCK_KEY)})`.execute(trx);
+  const pending = await trx
+    .selectFrom('audit_pending')
+    .selectAll()
+    .where('id', '<=', upTo)
+    .orderBy('id', 'asc')
+    .limit(limit)
+    .execute();
+  if (!pending.length) return [];
+  const last = await trx
+    .selectFrom('audit_log')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  let seq = last ? Number(last.seq) : 0;
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const rows: AuditLogTable[] = [];
+  const out: { pendingId: number; record: AuditRecord }[] = [];
+  for (const p of pending) {
+    const input: AuditHashInput = {
+      seq: ++seq,
+      at: p.at,
+      actor: p.actor,
+      tenant_id: p.tenant_id,
+      action: p.action,
+      target: p.target,
+      detail: p.detail,
+      prev_hash: prevHash,
+    };
+    const hash = auditHash(input);
+    rows.push({ ...input, hash });
+    out.push({
+      pendingId: Number(p.id),
+      record: {
+        seq: input.seq,
+        at: input.at,
+        actor: input.actor,
+        tenantId: input.tenant_id,
+        action: input.action,
+        target: input.target,
+        detail: parseDetail(input.detail),
+        prevHash: input.prev_hash,
+        hash,
+      },
+    });
+    prevHash = hash;
+  }
+  // 9 columns a row: 100 rows stay far below either database's limit on bound parameters.
+  for (let i = 0; i < rows.length; i += 100) {
+    await trx
+      .insertInto('audit_log')
+      .values(rows.slice(i, i + 100))
+      .execute();
+  }
+  await trx
+    .deleteFrom('audit_pending')
+    .where(
+      'id',
+      'in',
+      pending.map((p) => p.id),
+    )
+    .execute();
+  return out;
+}
+
+function isPostgres(db: Executor): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/**
+ * Chains every record that was pending when it started (and committed by then), in batches of one transaction
+ * each; returns how many it chained. Given a transaction, chains inside it (on PostgreSQL the lock is then held
+ * until that transaction ends). Reads that promise a complete log call it first, so callers see their own writes.
+ * A database without the pending table (a copy from before it existed) has nothing to chain.
+ */
+export async function flushAudit(db: Executor): Promise<number> {
+  const postgres = isPostgres(db);
+  let top: { id: number | null } | undefined;
+  try {
+    top = await db
+      .selectFrom('audit_pending')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
+  } catch (err) {
+    if (
+      /audit_pending/.test(String((err as Error).message)) &&
+      /no such table|does not exist/.test(String((err as Error).message))
+    )
+      return 0;
+    throw err;
+  }
+  if (top?.id === null || top?.id === undefined) return 0;
+  const upTo = Number(top.id);
+  let total = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const n = db.isTransaction
+      ? (await chainBatch(db as Transaction<Database>, postgres, upTo, CHAIN_BATCH)).length
+      : await (db as Kysely<Database>)
+          .transaction()
+          .execute(async (t) => (await chainBatch(t, postgres, upTo, CHAIN_BATCH)).length);
+    total += n;
+    if (n < CHAIN_BATCH) break;
+  }
+  return total;
+}
+
+/** After a run an append woke: one more run this much later, for commits that landed after it looked. */
+const FOLLOW_UP_MS = 25;
+
+const chainers = new Set<AuditChainer>();
+
+function wakeChainers(): void {
+  for (const c of chainers) c.wake();
+}
+
+export interface AuditChainerOptions {
+  /** How often it looks for records left pending (by a replica that died mid-way, or a missed wake-up); default 1000 ms. */
+  intervalMs?: number;
+  /** Called with any error of a background run (the next run retries); default: ignored. */
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Moves committed pending records into the chain, in the background. One per process and database: create it
+ * with the server's database, `start()` it when the server starts and `stop()` it when it closes. Any number of
+ * replicas may run one; the lock makes them take turns. It runs when `appendAudit` in this process wakes it
+ * (coalesced: one run at a time, and one more if woken meanwhile), once more shortly after (a writer's commit
+ * can land after the run its append woke), and every `intervalMs`.
+ */
+export class AuditChainer {
+  private readonly intervalMs: number;
+  private readonly onError: (err: unknown) => void;
+  private interval: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private followUp: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private followUpDue = false;
+  private started = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    options: AuditChainerOptions = {},
+  ) {
+    this.intervalMs = Math.max(10, options.intervalMs ?? 1000);
+    this.onError = options.onError ?? (() => {});
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    chainers.add(this);
+    this.interval = setInterval(() => this.schedule(), this.intervalMs);
+    this.interval.unref();
+    // Records a previous process left pending.
+    this.schedule();
+  }
+
+  /** Stops the timers and waits for a run in progress. */
+  async stop(): Promise<void> {
+    this.started = false;
+    chainers.delete(this);
+    for (const t of [this.interval, this.timer, this.followUp]) if (t) clearTimeout(t);
+    this.interval = this.timer = this.followUp = undefined;
+    this.again = false;
+    await this.running;
+  }
+
+  /** A record was appended in this process: a run soon, and one more shortly after. */
+  wake(): void {
+    if (!this.started) return;
+    this.followUpDue = true;
+    this.schedule();
+  }
+
+  /** A run soon; runs are coalesced. */
+  private schedule(): void {
+    if (!this.started) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 1);
+    this.timer.unref();
+  }
+
+  /** Chains everything committed and pending now; returns how many records it chained. */
+  flush(): Promise<number> {
+    return flushAudit(this.db);
+  }
+
+  private run(): Promise<void> {
+    this.again = false;
+    const followUp = this.followUpDue;
+    this.followUpDue = false;
+    this.running = (async () => {
+      try {
+        await flushAudit(this.db);
+      } catch (err) {
+        this.onError(err);
+      }
+    })().finally(() => {
+      this.running = undefined;
+      if (!this.started) return;
+      if (this.again) {
+        this.schedule();
+      } else if (followUp && !this.followUp) {
+        this.followUp = setTimeout(() => {
+          this.followUp = undefined;
+          this.schedule();
+        }, FOLLOW_UP_MS);
+        this.followUp.unref();
+      }
+    });
+    return this.running;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -261,6 +530,11 @@ export interface VerifyOptions {
   pageSize?: number;
   /** Problems listed at most (default 1000); the rest are counted in `problemsOmitted`. */
   maxProblems?: number;
+  /**
+   * Chain pending records first (default true). False for a copy of a database (a backup being checked): chaining
+   * there would number its pending records apart from the live chain, which chains them itself.
+   */
+  flush?: boolean;
 }
 
 export function isAuditHash(value: string): boolean {
@@ -268,9 +542,9 @@ export function isAuditHash(value: string): boolean {
 }
 
 /**
- * Walks the whole chain in seq order, one page at a time (memory stays flat however long the log is), and
- * reports every record that was changed, removed, inserted or moved. It reads without a transaction, so it never
- * holds up writers; records appended while it runs are simply included or not.
+ * Chains what is pending, then walks the whole chain in seq order, one page at a time (memory stays flat however
+ * long the log is), and reports every record that was changed, removed, inserted or moved. The walk reads without
+ * a transaction, so it never holds up writers; records chained while it runs are simply included or not.
  */
 export async function verifyAudit(
   db: Kysely<Database>,
@@ -282,6 +556,7 @@ export async function verifyAudit(
   }
   const pageSize = Math.max(1, Math.min(options.pageSize ?? 500, 10_000));
   const maxProblems = options.maxProblems ?? 1000;
+  if (options.flush !== false) await flushAudit(db);
   const problems: AuditProblem[] = [];
   let omitted = 0;
   const report = (p: AuditProblem) => {
@@ -364,8 +639,12 @@ export async function verifyAudit(
   };
 }
 
-/** The last record's seq and hash (seq 0 and GENESIS_HASH for an empty log), without verifying anything. */
+/**
+ * The last record's seq and hash (seq 0 and GENESIS_HASH for an empty log) once what is pending is chained,
+ * without verifying anything.
+ */
 export async function auditHead(db: Executor): Promise<{ seq: number; hash: string }> {
+  await flushAudit(db);
   const last = await db
     .selectFrom('audit_log')
     .select(['seq', 'hash'])
@@ -393,6 +672,7 @@ export interface ListAuditOptions {
  * what is new. A detail that is not valid JSON (the log was tampered with) is returned as `{ unparsed: text }`.
  */
 export async function listAudit(db: Executor, options: ListAuditOptions): Promise<AuditRecord[]> {
+  await flushAudit(db);
   const limit = Math.max(1, Math.min(Math.trunc(options.limit) || 1, 1000));
   let q = db.selectFrom('audit_log').selectAll().orderBy('seq', 'asc').limit(limit);
   if (options.after !== undefined) q = q.where('seq', '>', Math.trunc(options.after));
@@ -446,6 +726,7 @@ export async function pageAudit(
   db: Executor,
   q: { limit?: number; offset?: number; sort?: string; after?: number; tenantId?: string | null },
 ): Promise<Page<AuditRecordJson>> {
+  await flushAudit(db);
   const { limit, offset } = pageBounds(q);
   const order = sortOrder(q.sort, AUDIT_SORTS, 'seq');
   let where = db.selectFrom('audit_log');

@@ -5,6 +5,7 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import type { DialectName } from './connect.js';
+import { auditPendingMigration } from './migrations/0002-audit-pending.js';
 import { eventsMigration } from './migrations/0003-events.js';
 import { jobsMigration } from './migrations/0004-jobs.js';
 
@@ -263,6 +264,7 @@ function initial(dialect: DialectName): Migration {
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   return {
     '0001_initial': initial(dialect),
+    '0002_audit_pending': auditPendingMigration(dialect),
     '0003_events': eventsMigration(dialect),
     '0004_jobs': jobsMigration(),
   };

@@ -170,6 +170,18 @@ export interface AuditLogTable {
   hash: string;
 }
 
+/** An audit record committed with its change and not yet chained into `audit_log` (see server/audit). */
+export interface AuditPendingTable {
+  id: Generated<number>;
+  at: string;
+  actor: string;
+  tenant_id: string | null;
+  action: string;
+  target: string;
+  /** Details as canonical JSON. */
+  detail: string;
+}
+
 /** Advisory evaluations over the fleet: "time to know" from an import to all findings written. */
 export interface ExposureRunTable {
   id: string;
@@ -260,6 +272,7 @@ export interface Database {
   sessions: SessionTable;
   api_tokens: ApiTokenTable;
   audit_log: AuditLogTable;
+  audit_pending: AuditPendingTable;
   exposure_runs: ExposureRunTable;
   events: EventTable;
   event_cursors: EventCursorTable;
