@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   AUDIT_LOCK_KEY,
@@ -16,7 +16,9 @@ import {
   redactDetail,
   verifyAudit,
 } from './audit.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from './db/testkit.js';
+import { type Db, openDatabase, openSqlite } from './db/connect.js';
+import type { Database } from './db/schema.js';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from './db/testkit.js';
 
 async function appendMany(db: TestDb, n: number, tenant: (i: number) => string | null = () => null) {
   for (let i = 0; i < n; i++) {
@@ -407,3 +409,272 @@ describe('the PostgreSQL lock key', () => {
     expect(BigInt(AUDIT_LOCK_KEY) > 0n).toBe(true);
   });
 });
+
+/** A second handle on the same database, like another replica (PostgreSQL: its own pool of `poolSize`). */
+async function openAnother(db: TestDb, poolSize = 8): Promise<Db> {
+  if (db.dialect === 'sqlite') return openSqlite(db.sqlitePath!);
+  const { rows } = await sql<{ s: string }>`select current_schema() as s`.execute(db.kysely);
+  return openDatabase({ url: TEST_PG_URL, dataDir: db.dataDir, pgSchema: rows[0]!.s, poolSize });
+}
+
+async function pendingCount(k: Kysely<Database>): Promise<number> {
+  const r = await k
+    .selectFrom('audit_pending')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Every record in seq order, checked to be one gapless chain from the genesis hash. */
+async function gaplessChain(k: Kysely<Database>) {
+  const rows = await k.selectFrom('audit_log').selectAll().orderBy('seq').execute();
+  let prev = GENESIS_HASH;
+  rows.forEach((r, i) => {
+    expect(Number(r.seq)).toBe(i + 1);
+    expect(r.prev_hash).toBe(prev);
+    prev = r.hash;
+  });
+  return rows;
+}
+
+describe.each(TEST_DIALECTS)('audit group commit on %s', (dialect) => {
+  let db: TestDb | undefined;
+  const others: Db[] = [];
+  const chainers: AuditChainer[] = [];
+  afterEach(async () => {
+    for (const c of chainers.splice(0)) await c.stop();
+    for (const o of others.splice(0)) await o.close();
+    await db?.dispose();
+    db = undefined;
+  });
+
+  it('commits the record with the change, unchained, and chains it for any complete read', async (ctx) => {
+    db = await openTestDb(dialect);
+    if (!db) return ctx.skip();
+    const k = db.kysely;
+    const pending = await k
+      .transaction()
+      .execute((trx) =>
+        appendAudit(trx, db!.dialect, { actor: 'system', tenantId: null, action: 'a.b', target: 't:1' }),
+      );
+    expect(pending).toMatchObject({ pendingId: expect.any(Number), action: 'a.b', detail: {} });
+    expect(await pendingCount(k)).toBe(1);
+    expect(await k.selectFrom('audit_log').selectAll().execute()).toEqual([]);
+    // Each read that promises a complete log chains first.
+    const page = await pageAudit(k, {});
+    expect(page).toMatchObject({ total: 1, items: [{ seq: 1, action: 'a.b', at: pending.at }] });
+    expect(await pendingCount(k)).toBe(0);
+    await k
+      .transaction()
+      .execute((trx) =>
+        appendAudit(trx, db!.dialect, { actor: 'system', tenantId: null, action: 'a.c', target: 't:2' }),
+      );
+    expect(await auditHead(k)).toMatchObject({ seq: 2 });
+    await k
+      .transaction()
+      .execute((trx) =>
+        appendAudit(trx, db!.dialect, { actor: 'system', tenantId: null, action: 'a.d', target: 't:3' }),
+      );
+    expect((await listAudit(k, { limit: 10 })).map((r) => r.action)).toEqual(['a.b', 'a.c', 'a.d']);
+    await k
+      .transaction()
+      .execute((trx) =>
+        appendAudit(trx, db!.dialect, { actor: 'system', tenantId: null, action: 'a.e', target: 't:4' }),
+      );
+    // A copy being checked is not chained into.
+    expect(await verifyAudit(k, { flush: false })).toMatchObject({ ok: true, records: 3 });
+    expect(await verifyAudit(k)).toMatchObject({ ok: true, records: 4, headSeq: 4 });
+  });
+
+  it('leaves nothing behind from a transaction that rolls back', async (ctx) => {
+    db = await openTestDb(dialect);
+    if (!db) return ctx.skip();
+    const k = db.kysely;
+    await expect(
+      k.transaction().execute(async (trx) => {
+        await appendAudit(trx, db!.dialect, { actor: 'x', tenantId: null, action: 'a', target: 't' });
+        throw new Error('change failed');
+      }),
+    ).rejects.toThrow('change failed');
+    expect(await pendingCount(k)).toBe(0);
+    expect(await flushAudit(k)).toBe(0);
+    expect(await verifyAudit(k)).toMatchObject({ ok: true, records: 0 });
+  });
+
+  it('chains what a process left pending when it died, in a new process', async (ctx) => {
+    db = await openTestDb(dialect);
+    if (!db) return ctx.skip();
+    // The "dead" process: appends committed, no chainer ran.
+    await appendMany(db, 2);
+    for (let i = 0; i < 5; i++) {
+      await db.kysely
+        .transaction()
+        .execute((trx) =>
+          appendAudit(trx, db!.dialect, { actor: 'dead', tenantId: null, action: 'x', target: `t:${i}` }),
+        );
+    }
+    const next = await openAnother(db, 2);
+    others.push(next);
+    expect(await pendingCount(next.kysely)).toBe(5);
+    const chainer = new AuditChainer(next.kysely, { intervalMs: 50 });
+    chainers.push(chainer);
+    chainer.start();
+    await until(async () => (await pendingCount(next.kysely)) === 0);
+    const rows = await gaplessChain(next.kysely);
+    expect(rows.map((r) => r.target)).toEqual([
+      'asset:a0',
+      'asset:a1',
+      ...Array.from({ length: 5 }, (_, i) => `t:${i}`),
+    ]);
+    expect(await verifyAudit(next.kysely)).toMatchObject({ ok: true, records: 7 });
+  });
+
+  it('a started chainer chains an appended record soon after its commit, without a read', async (ctx) => {
+    db = await openTestDb(dialect);
+    if (!db) return ctx.skip();
+    const chainer = new AuditChainer(db.kysely, { intervalMs: 60_000 });
+    chainers.push(chainer);
+    chainer.start();
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      await db.kysely.transaction().execute(async (trx) => {
+        await appendAudit(trx, db!.dialect, { actor: 'a', tenantId: null, action: 'x', target: `t:${i}` });
+        // The commit lands after the run the append woke.
+        await new Promise((r) => setTimeout(r, 10));
+      });
+      await until(async () => (await pendingCount(db!.kysely)) === 0, 2000);
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    expect(await chainer.flush()).toBe(0);
+    expect((await gaplessChain(db.kysely)).length).toBe(3);
+  });
+
+  it('keeps one gapless chain with many writers and two chaining replicas', async (ctx) => {
+    db = await openTestDb(dialect);
+    if (!db) return ctx.skip();
+    const clients = 8;
+    const each = dialect === 'postgres' ? 200 : 100;
+    // PostgreSQL: 8 connections writing, two "replicas" chaining; SQLite: one connection, as the server has.
+    const writers = dialect === 'postgres' ? await openAnother(db, clients) : undefined;
+    if (writers) others.push(writers);
+    const w = writers?.kysely ?? db.kysely;
+    const replicaB = dialect === 'postgres' ? await openAnother(db, 2) : undefined;
+    if (replicaB) others.push(replicaB);
+    for (const k of [db.kysely, replicaB?.kysely]) {
+      if (!k) continue;
+      const c = new AuditChainer(k, { intervalMs: 20 });
+      chainers.push(c);
+      c.start();
+    }
+    let rolledBack = 0;
+    await Promise.all(
+      Array.from({ length: clients }, async (_, c) => {
+        for (let i = 0; i < each; i++) {
+          const fail = i % 37 === 5;
+          try {
+            await w.transaction().execute(async (trx) => {
+              await appendAudit(trx, dialect, {
+                actor: `client:${c}`,
+                tenantId: null,
+                action: 'x',
+                target: `c${c}:${i}`,
+              });
+              if (fail) throw new Error('rolled back');
+            });
+          } catch {
+            rolledBack++;
+          }
+        }
+      }),
+    );
+    expect(rolledBack).toBe(clients * Math.ceil((each - 5) / 37));
+    const v = await verifyAudit(db.kysely);
+    const committed = clients * each - rolledBack;
+    expect(v).toMatchObject({ ok: true, records: committed, headSeq: committed });
+    const rows = await gaplessChain(db.kysely);
+    const targets = rows.map((r) => r.target);
+    expect(new Set(targets).size).toBe(committed);
+    const expected = [];
+    for (let c = 0; c < clients; c++)
+      for (let i = 0; i < each; i++) if (i % 37 !== 5) expected.push(`c${c}:${i}`);
+    expect([...targets].sort()).toEqual(expected.sort());
+    // Each client's records keep its order (one client commits one after another).
+    for (let c = 0; c < clients; c++) {
+      const mine = targets.filter((t) => t.startsWith(`c${c}:`)).map((t) => Number(t.split(':')[1]));
+      expect(mine).toEqual([...mine].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe.each(TEST_DIALECTS)('audit group commit on %s (property)', (dialect) => {
+  let db: TestDb | undefined;
+  beforeAll(async () => {
+    db = await openTestDb(dialect);
+  });
+  afterAll(async () => {
+    await db?.dispose();
+  });
+
+  type Step = { kind: 'commit' | 'rollback' | 'direct' | 'flush' };
+  it('any interleaving of appends, rollbacks and flushes yields one chain of exactly the committed records', async (ctx) => {
+    if (!db) return ctx.skip();
+    const k = db.kysely;
+    let run = 0;
+    const step = fc.record({
+      kind: fc.constantFrom('commit', 'rollback', 'direct', 'flush'),
+    }) as fc.Arbitrary<Step>;
+    await fc.assert(
+      fc.asyncProperty(
+        // Groups of steps run concurrently; groups run one after another.
+        fc.array(fc.array(step, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }),
+        async (groups) => {
+          const id = ++run;
+          const committed: string[] = [];
+          let n = 0;
+          for (const group of groups) {
+            await Promise.all(
+              group.map(async (s) => {
+                const target = `r${id}:${n++}`;
+                if (s.kind === 'flush') return flushAudit(k);
+                const entry = { actor: 'p', tenantId: null, action: s.kind, target };
+                if (s.kind === 'direct') {
+                  const r = await appendAudit(k, dialect, entry);
+                  expect(r).toMatchObject({ target, seq: expect.any(Number) });
+                  committed.push(target);
+                  return;
+                }
+                await k
+                  .transaction()
+                  .execute(async (trx) => {
+                    await appendAudit(trx, dialect, entry);
+                    if (s.kind === 'rollback') throw new Error('rolled back');
+                  })
+                  .then(
+                    () => committed.push(target),
+                    () => {},
+                  );
+              }),
+            );
+          }
+          const v = await verifyAudit(k);
+          expect(v.ok).toBe(true);
+          const rows = await gaplessChain(k);
+          const mine = rows.map((r) => r.target).filter((t) => t.startsWith(`r${id}:`));
+          expect([...mine].sort()).toEqual([...committed].sort());
+          expect(await pendingCount(k)).toBe(0);
+        },
+      ),
+      { numRuns: dialect === 'postgres' ? 25 : 50 },
+    );
+  });
+});
+
+/** Polls `check` until it holds, for at most `ms`. */
+async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

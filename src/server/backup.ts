@@ -158,6 +158,9 @@ export async function checkDatabaseCopy(path: string, label: string): Promise<Da
         `${label} was written by a newer version of Bulwark (unknown migrations: ${unknown.join(', ')}); upgrade Bulwark first`,
       );
     }
+    // Chains the audit records still pending in the copy first (counted below). They are chained in id order onto
+    // the same head, as the live server chains them, so the copy's head is a record of the live chain.
+    const audit = await verifyAudit(kysely, { maxProblems: 20 });
     const count = (table: string) =>
       tables.has(table)
         ? Number((database.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n)
@@ -168,7 +171,6 @@ export async function checkDatabaseCopy(path: string, label: string): Promise<Da
       findings: count('findings'),
       audit_records: count('audit_log'),
     };
-    const audit = await verifyAudit(kysely, { maxProblems: 20 });
     // One file, no -wal beside it: safe to copy, rename and archive on its own.
     database.pragma('journal_mode = DELETE');
     return {
