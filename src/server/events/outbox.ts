@@ -47,7 +47,9 @@ export function isPostgres(db: Kysely<Database> | Transaction<Database>): boolea
 /** Checks an event before it is written; throws one error naming the field. */
 export function checkEvent(event: EventInput): void {
   if (!isEventType(event.type))
-    throw new Error(`event type must be one of ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(event.type)})`);
+    throw new Error(
+      `event type must be one of ${EVENT_TYPES.join(', ')} (got ${JSON.stringify(event.type)})`,
+    );
   if (event.tenantId !== null && (typeof event.tenantId !== 'string' || event.tenantId === ''))
     throw new Error('event tenantId must be a tenant id or null');
   if (typeof event.subject !== 'string' || event.subject === '' || event.subject.length > MAX_SUBJECT)
@@ -69,7 +71,9 @@ export async function publishEvent(
   checkEvent(event);
   const data = JSON.stringify(event.data);
   if (Buffer.byteLength(data) > MAX_DATA_BYTES)
-    throw new Error(`event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`);
+    throw new Error(
+      `event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`,
+    );
   const row = {
     type: event.type,
     tenant_id: event.tenantId,

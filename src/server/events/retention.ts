@@ -1,0 +1,55 @@
+/**
+ * Retention of the events table: events older than the retention period that every durable consumer has
+ * handled can go. The newest event always stays, so the next seq continues after it. Deletes in bounded
+ * batches.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { headSeq } from './bus.js';
+
+const DELETE_BATCH = 10_000;
+const MAX_BATCHES = 100;
+
+/** Deletes events older than `olderThanDays` that every durable consumer passed; returns how many. */
+export async function pruneEvents(
+  db: Kysely<Database>,
+  options: { olderThanDays: number; now?: Date },
+): Promise<number> {
+  if (!Number.isFinite(options.olderThanDays) || options.olderThanDays < 0)
+    throw new Error('olderThanDays must be a number of days, 0 or more');
+  const cutoff = new Date(
+    (options.now ?? new Date()).getTime() - options.olderThanDays * 86_400_000,
+  ).toISOString();
+  const head = await headSeq(db);
+  const slowest = await db
+    .selectFrom('event_cursors')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .executeTakeFirst();
+  const upTo = Math.min(head - 1, slowest?.seq == null ? head : Number(slowest.seq));
+  let deleted = 0;
+  for (let i = 0; i < MAX_BATCHES; i++) {
+    const result = await db
+      .deleteFrom('events')
+      .where(
+        'id',
+        'in',
+        db
+          .selectFrom('events')
+          .select('id')
+          .where('seq', '<=', upTo)
+          .where('at', '<', cutoff)
+          .orderBy('seq')
+          .limit(DELETE_BATCH),
+      )
+      .executeTakeFirst();
+    const n = Number(result.numDeletedRows);
+    deleted += n;
+    if (n < DELETE_BATCH) break;
+  }
+  return deleted;
+}
+
+/** Removes a durable consumer that is gone for good, so its cursor no longer holds events back. */
+export async function forgetConsumer(db: Kysely<Database>, name: string): Promise<void> {
+  await db.deleteFrom('event_cursors').where('name', '=', name).execute();
+}

@@ -1,0 +1,28 @@
+/**
+ * Which events a principal may see: those of the tenants in its scope, and the installation-wide events listed
+ * in INSTALLATION_EVENT_TYPES_FOR_TENANTS. A principal that sees every tenant sees every event. The same rule
+ * as a predicate (live events) and as a query filter (catching up from the table).
+ */
+import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
+import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
+import type { Database } from '../db/schema.js';
+import type { TenantScope } from '../scope.js';
+
+export function visibleTo(scope: TenantScope, event: Pick<EventEnvelope, 'tenantId' | 'type'>): boolean {
+  if (event.tenantId === null) return scope.all || INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(event.type);
+  return scope.sees(event.tenantId);
+}
+
+export function whereVisibleTo<O>(
+  query: SelectQueryBuilder<Database, 'events', O>,
+  scope: TenantScope,
+): SelectQueryBuilder<Database, 'events', O> {
+  const tenantId = scope.tenantId;
+  if (scope.all || tenantId === undefined) return query;
+  return query.where((eb: ExpressionBuilder<Database, 'events'>) =>
+    eb.or([
+      eb('tenant_id', '=', tenantId),
+      eb.and([eb('tenant_id', 'is', null), eb('type', 'in', [...INSTALLATION_EVENT_TYPES_FOR_TENANTS])]),
+    ]),
+  );
+}
