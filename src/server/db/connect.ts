@@ -21,6 +21,8 @@ export interface Db {
   sqlitePath?: string;
   /** The SQLite connection under Kysely, for bulk writes with prepared statements (same connection, same transaction). */
   sqlite?: SqliteDatabase.Database;
+  /** PostgreSQL: a new connection outside the pool (same server and schema), e.g. for LISTEN. */
+  dedicatedClient?(applicationName: string): pg.Client;
   close(): Promise<void>;
 }
 
@@ -108,7 +110,20 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Db> {
     },
   });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { kysely, dialect: 'postgres', location: redactUrl(url), close: () => kysely.destroy() };
+  const dedicatedClient = (applicationName: string) =>
+    new pg.Client({
+      connectionString: url,
+      application_name: applicationName,
+      connectionTimeoutMillis: 5000,
+      ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    });
+  return {
+    kysely,
+    dialect: 'postgres',
+    location: redactUrl(url),
+    dedicatedClient,
+    close: () => kysely.destroy(),
+  };
 }
 
 /** Runs every pending migration; safe to call on every start. */
