@@ -169,7 +169,7 @@ export class EventBus {
     if (this.#started) return;
     this.#started = true;
     this.#stopping = false;
-    this.#offPublish = onPublish(() => this.wake());
+    this.#offPublish = onPublish(this.#db.kysely, () => this.wake());
     if (this.#db.dialect === 'postgres' && this.#db.dedicatedClient) {
       const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(this.#db.kysely)).rows[0]
         ?.s;

@@ -29,15 +29,26 @@ export const EVENTS_CHANNEL = 'bulwark_events';
 const MAX_SUBJECT = 200;
 const MAX_DATA_BYTES = 16 * 1024;
 
-const wakers = new Set<() => void>();
+/** Wake-ups per database handle, keyed by its Kysely adapter (a transaction shares its database's adapter). */
+const wakers = new Map<object, Set<() => void>>();
 
 /**
- * Called after every publish, in this process. A waker's reads wait for the publishing transaction: on SQLite
- * the one connection is held until commit; on PostgreSQL the notification arrives at commit.
+ * Called after every publish through this database handle in this process. A waker's reads wait for the
+ * publishing transaction: on SQLite the one connection is held until commit; on PostgreSQL the bus also waits
+ * for the notification, which arrives at commit.
  */
-export function onPublish(wake: () => void): () => void {
-  wakers.add(wake);
-  return () => wakers.delete(wake);
+export function onPublish(db: Kysely<Database>, wake: () => void): () => void {
+  const key = db.getExecutor().adapter;
+  let set = wakers.get(key);
+  if (!set) {
+    set = new Set();
+    wakers.set(key, set);
+  }
+  set.add(wake);
+  return () => {
+    set.delete(wake);
+    if (set.size === 0 && wakers.get(key) === set) wakers.delete(key);
+  };
 }
 
 export function isPostgres(db: Kysely<Database> | Transaction<Database>): boolean {
@@ -93,5 +104,5 @@ export async function publishEvent(
       .values({ ...row, seq: sql<number>`(select coalesce(max(seq), 0) + 1 from events)` })
       .execute();
   }
-  for (const wake of wakers) wake();
+  for (const wake of wakers.get(db.getExecutor().adapter) ?? []) wake();
 }
