@@ -1,0 +1,308 @@
+/**
+ * GET /api/v1/events over real HTTP on 127.0.0.1, on SQLite and PostgreSQL: a tenant's stream never carries
+ * another tenant's events (live or caught up from the table), installation-wide events only of the listed types
+ * reach tenant-scoped principals, and a client resumes with Last-Event-ID after the server was closed and rebuilt
+ * on the same database, without loss or duplicates.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
+import { ALL_TENANTS, type Principal } from '../auth/principal.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/testkit.js';
+import { ApiError } from '../errors.js';
+import { EventBus, headSeq } from './bus.js';
+import { type EventInput, publishEvent } from './outbox.js';
+import { eventRoutes } from './routes.js';
+
+interface Received {
+  id: string;
+  event: string;
+  envelope: EventEnvelope;
+}
+
+interface Stream {
+  status: number;
+  events: Received[];
+  comments: string[];
+  ended: boolean;
+  close(): void;
+}
+
+/** Opens an SSE stream; resolves once the response headers arrived. */
+function openStream(port: number, headers: Record<string, string>, query = ''): Promise<Stream> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        path: `/api/v1/events${query}`,
+        headers: { accept: 'text/event-stream', ...headers },
+      },
+      (res: IncomingMessage) => {
+        const stream: Stream = {
+          status: res.statusCode ?? 0,
+          events: [],
+          comments: [],
+          ended: false,
+          close: () => req.destroy(),
+        };
+        let buffer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffer += chunk;
+          for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
+            const block = buffer.slice(0, cut);
+            buffer = buffer.slice(cut + 2);
+            const fields: Record<string, string> = {};
+            for (const line of block.split('\n')) {
+              if (line.startsWith(':')) stream.comments.push(line);
+              else {
+                const at = line.indexOf(': ');
+                if (at > 0) fields[line.slice(0, at)] = line.slice(at + 2);
+              }
+            }
+            if (fields.data !== undefined)
+              stream.events.push({
+                id: fields.id ?? '',
+                event: fields.event ?? '',
+                envelope: JSON.parse(fields.data) as EventEnvelope,
+              });
+            else if (fields.error === undefined && stream.status !== 200) stream.comments.push(block);
+          }
+        });
+        res.on('end', () => {
+          stream.ended = true;
+          if (stream.status !== 200) stream.comments.push(buffer);
+        });
+        res.on('close', () => {
+          stream.ended = true;
+        });
+        resolve(stream);
+      },
+    );
+    req.on('error', (err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+    });
+    req.end();
+  });
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
+}
+
+/** Principals by header: `x-test-scope: all` or a tenant id. The real app resolves sessions and tokens instead. */
+async function serve(
+  db: TestDb,
+): Promise<{ app: FastifyInstance; bus: EventBus; port: number; close(): Promise<void> }> {
+  const bus = new EventBus(db, { pollMs: 200 });
+  await bus.start();
+  const app = Fastify({ logger: false });
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (request) => {
+    const who = request.headers['x-test-scope'];
+    if (typeof who !== 'string') throw new ApiError(401, 'unauthorized', 'sign in');
+    const principal: Principal = {
+      kind: 'token',
+      userId: `u-${who}`,
+      email: `${who}@example.test`,
+      role: who === 'all' ? 'read_only' : 'customer',
+      scope: who === 'all' ? ALL_TENANTS : { all: false, tenantId: who },
+    };
+    (request as { principal?: Principal }).principal = principal;
+  });
+  app.setErrorHandler(
+    (error: Error & { status?: number; statusCode?: number; code?: string }, _request, reply) => {
+      const status = error instanceof ApiError ? error.status : (error.statusCode ?? 500);
+      return reply.status(status).send({ error: error.code ?? 'error', message: error.message });
+    },
+  );
+  await eventRoutes(app, { db, bus, limits: { heartbeatMs: 100, batch: 7 } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  return {
+    app,
+    bus,
+    port,
+    close: async () => {
+      await app.close();
+      await bus.stop();
+    },
+  };
+}
+
+const assetEvent = (tenantId: string, assetId: string): EventInput => ({
+  type: 'asset.changed',
+  tenantId,
+  subject: `asset:${assetId}`,
+  data: { assetId },
+});
+
+describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
+  let db: TestDb | undefined;
+  beforeAll(async () => {
+    db = await openTestDb(dialect);
+  });
+  afterAll(async () => {
+    await db?.dispose();
+  });
+
+  it("a tenant's stream never carries another tenant's events, live or caught up", async (ctx) => {
+    if (!db) return ctx.skip();
+    const t = db;
+    const server = await serve(t);
+    const streams: Stream[] = [];
+    try {
+      const start = await headSeq(t.kysely);
+      const a = await openStream(server.port, { 'x-test-scope': 'ta' });
+      const b = await openStream(server.port, { 'x-test-scope': 'tb' });
+      const all = await openStream(server.port, { 'x-test-scope': 'all' });
+      streams.push(a, b, all);
+      expect([a.status, b.status, all.status]).toEqual([200, 200, 200]);
+      const published: EventInput[] = [
+        assetEvent('ta', 'a1'),
+        assetEvent('tb', 'b1'),
+        {
+          type: 'advisory.changed',
+          tenantId: null,
+          subject: 'advisory:adv-1',
+          data: { advisoryIds: ['adv-1'], action: 'imported' },
+        },
+        {
+          type: 'job.updated',
+          tenantId: null,
+          subject: 'job:j1',
+          data: {
+            jobId: 'j1',
+            kind: 'advisories.import',
+            state: 'running',
+            progress: { done: 5, total: 100000 },
+          },
+        },
+        {
+          type: 'job.updated',
+          tenantId: 'tb',
+          subject: 'job:j2',
+          data: { jobId: 'j2', kind: 'recompute', state: 'running', progress: { done: 1, total: 2 } },
+        },
+        { type: 'tenant.changed', tenantId: 'tb', subject: 'tenant:tb', data: { action: 'updated' } },
+        {
+          type: 'findings.changed',
+          tenantId: 'ta',
+          subject: 'asset:a1',
+          data: { advisoryIds: ['adv-1'], assetIds: ['a1'], assets: 1, findings: 2 },
+        },
+        { type: 'asset.deleted', tenantId: 'tb', subject: 'asset:b1', data: { assetId: 'b1' } },
+      ];
+      for (let i = 0; i < 20; i++) published.push(assetEvent(i % 2 ? 'ta' : 'tb', `bulk${i}`));
+      await t.kysely.transaction().execute(async (trx) => {
+        for (const e of published.slice(0, 4)) await publishEvent(trx, e);
+      });
+      for (const e of published.slice(4)) await publishEvent(t.kysely, e);
+      await publishEvent(t.kysely, assetEvent('ta', 'end-a'));
+      await publishEvent(t.kysely, assetEvent('tb', 'end-b'));
+      const got = (s: Stream, id: string) => s.events.some((e) => e.envelope.data.assetId === id);
+      expect(await until(() => got(a, 'end-a') && got(b, 'end-b') && got(all, 'end-b'), 5000)).toBe(true);
+
+      const expectOnly = (s: Stream, tenant: string) => {
+        for (const e of s.events) {
+          const env = e.envelope;
+          expect(
+            env.tenantId === tenant ||
+              (env.tenantId === null && INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(env.type)),
+          ).toBe(true);
+          expect(e.id).toBe(String(env.seq));
+          expect(e.event).toBe(env.type);
+        }
+      };
+      expectOnly(a, 'ta');
+      expectOnly(b, 'tb');
+      const visible = (tenant: string) =>
+        [...published, assetEvent('ta', 'end-a'), assetEvent('tb', 'end-b')].filter(
+          (e) => e.tenantId === tenant || e.type === 'advisory.changed',
+        ).length;
+      expect(a.events.length).toBe(visible('ta'));
+      expect(b.events.length).toBe(visible('tb'));
+      expect(all.events.length).toBe(published.length + 2);
+      for (const s of [a, b, all]) {
+        const seqs = s.events.map((e) => e.envelope.seq);
+        expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
+        expect(new Set(seqs).size).toBe(seqs.length);
+      }
+      expect(await until(() => all.comments.includes(': ping'), 2000)).toBe(true);
+
+      // Catching up from the table (small batches) applies the same rule.
+      const aAgain = await openStream(server.port, { 'x-test-scope': 'ta' }, `?after=${start}`);
+      const bAgain = await openStream(server.port, { 'last-event-id': String(start), 'x-test-scope': 'tb' });
+      streams.push(aAgain, bAgain);
+      expect(await until(() => got(aAgain, 'end-a') && got(bAgain, 'end-b'), 5000)).toBe(true);
+      expect(aAgain.events.map((e) => e.envelope)).toEqual(a.events.map((e) => e.envelope));
+      expect(bAgain.events.map((e) => e.envelope)).toEqual(b.events.map((e) => e.envelope));
+    } finally {
+      for (const s of streams) s.close();
+      await server.close();
+    }
+  });
+
+  it('resumes with Last-Event-ID after the server was closed and rebuilt, without loss or duplicates', async (ctx) => {
+    if (!db) return ctx.skip();
+    const t = db;
+    let server = await serve(t);
+    const first = await openStream(server.port, { 'x-test-scope': 'ta' });
+    for (let i = 1; i <= 3; i++) await publishEvent(t.kysely, assetEvent('ta', `r${i}`));
+    expect(await until(() => first.events.length === 3, 5000)).toBe(true);
+    const lastId = first.events.at(-1)!.id;
+    first.close();
+    await server.close();
+
+    for (let i = 4; i <= 6; i++) await publishEvent(t.kysely, assetEvent('ta', `r${i}`));
+    await publishEvent(t.kysely, assetEvent('tb', 'not-yours'));
+    server = await serve(t);
+    try {
+      const resumed = await openStream(
+        server.port,
+        { 'x-test-scope': 'ta', 'last-event-id': lastId },
+        '?after=0',
+      );
+      await publishEvent(t.kysely, assetEvent('ta', 'r7'));
+      expect(await until(() => resumed.events.length >= 4, 5000)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      resumed.close();
+      expect(resumed.events.map((e) => e.envelope.data.assetId)).toEqual(['r4', 'r5', 'r6', 'r7']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a malformed resume point, naming it, and an unauthenticated caller', async (ctx) => {
+    if (!db) return ctx.skip();
+    const server = await serve(db);
+    try {
+      const bad = await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/events',
+        headers: { 'x-test-scope': 'ta', 'last-event-id': 'abc' },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().message).toMatch(/Last-Event-ID/);
+      const badQuery = await server.app.inject({
+        method: 'GET',
+        url: '/api/v1/events?after=-1',
+        headers: { 'x-test-scope': 'ta' },
+      });
+      expect(badQuery.statusCode).toBe(400);
+      expect(badQuery.json().message).toMatch(/after/);
+      const anonymous = await server.app.inject({ method: 'GET', url: '/api/v1/events' });
+      expect(anonymous.statusCode).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+});
