@@ -266,6 +266,33 @@ describe('event delivery across PostgreSQL replicas', () => {
     }
   });
 
+  it('without a LISTEN connection at all, the poll delivers within 2 s', async (ctx) => {
+    if (!a || !b) return ctx.skip();
+    const ta = a;
+    // B's listener cannot connect (nothing listens on port 1): only the 1 s poll wakes it.
+    const deaf: Db = {
+      ...b,
+      dedicatedClient: () =>
+        new pg.Client({
+          connectionString: 'postgres://nobody@127.0.0.1:1/none',
+          connectionTimeoutMillis: 200,
+        }),
+    };
+    const busB = new EventBus(deaf, { pollMs: 1000 });
+    const seenB: EventEnvelope[] = [];
+    busB.subscribe('test.poll', (e) => void seenB.push(e), { durable: false });
+    await busB.start();
+    try {
+      expect(busB.listenerPid()).toBeUndefined();
+      const sent = Date.now();
+      await publishEvent(ta.kysely, asset('t1', 'polled'));
+      expect(await until(() => seenB.some((e) => e.data.assetId === 'polled'), 2000)).toBe(true);
+      console.log(`delivery by poll alone: ${Date.now() - sent} ms`);
+    } finally {
+      await busB.stop();
+    }
+  });
+
   it('a durable consumer runs on one replica at a time and handles each event once when nothing fails', async (ctx) => {
     if (!a || !b) return ctx.skip();
     const ta = a;

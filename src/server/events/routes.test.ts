@@ -15,6 +15,7 @@ import { ApiError } from '../errors.js';
 import { EventBus, headSeq } from './bus.js';
 import { type EventInput, publishEvent } from './outbox.js';
 import { eventRoutes } from './routes.js';
+import type { SseLimits } from './sse.js';
 
 interface Received {
   id: string;
@@ -28,6 +29,8 @@ interface Stream {
   comments: string[];
   ended: boolean;
   close(): void;
+  pause(): void;
+  resume(): void;
 }
 
 /** Opens an SSE stream; resolves once the response headers arrived. */
@@ -47,6 +50,8 @@ function openStream(port: number, headers: Record<string, string>, query = ''): 
           comments: [],
           ended: false,
           close: () => req.destroy(),
+          pause: () => res.pause(),
+          resume: () => res.resume(),
         };
         let buffer = '';
         res.setEncoding('utf8');
@@ -101,6 +106,7 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 /** Principals by header: `x-test-scope: all` or a tenant id. The real app resolves sessions and tokens instead. */
 async function serve(
   db: TestDb,
+  limits: Partial<SseLimits> = {},
 ): Promise<{ app: FastifyInstance; bus: EventBus; port: number; close(): Promise<void> }> {
   const bus = new EventBus(db, { pollMs: 200 });
   await bus.start();
@@ -124,7 +130,7 @@ async function serve(
       return reply.status(status).send({ error: error.code ?? 'error', message: error.message });
     },
   );
-  await eventRoutes(app, { db, bus, limits: { heartbeatMs: 100, batch: 7 } });
+  await eventRoutes(app, { db, bus, limits: { heartbeatMs: 100, batch: 7, ...limits } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   return {
@@ -259,8 +265,11 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
     for (let i = 1; i <= 3; i++) await publishEvent(t.kysely, assetEvent('ta', `r${i}`));
     expect(await until(() => first.events.length === 3, 5000)).toBe(true);
     const lastId = first.events.at(-1)!.id;
-    first.close();
+    // Closing the server ends open streams instead of waiting for them.
+    const closing = Date.now();
     await server.close();
+    expect(Date.now() - closing).toBeLessThan(2000);
+    expect(await until(() => first.ended, 2000)).toBe(true);
 
     for (let i = 4; i <= 6; i++) await publishEvent(t.kysely, assetEvent('ta', `r${i}`));
     await publishEvent(t.kysely, assetEvent('tb', 'not-yours'));
@@ -280,6 +289,44 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
       await server.close();
     }
   });
+
+  it('ends the stream of a client that does not read; it resumes from the table', async (ctx) => {
+    if (!db) return ctx.skip();
+    const t = db;
+    const server = await serve(t, { maxBufferBytes: 64 * 1024 });
+    try {
+      const slow = await openStream(server.port, { 'x-test-scope': 'ta' });
+      slow.pause();
+      const assetIds = Array.from({ length: 400 }, (_, i) => `asset-with-a-long-identifier-${i}`);
+      const count = 400;
+      await t.kysely.transaction().execute(async (trx) => {
+        for (let i = 0; i < count; i++)
+          await publishEvent(trx, {
+            type: 'findings.changed',
+            tenantId: 'ta',
+            subject: `bulk:${i}`,
+            data: { advisoryIds: ['adv'], assetIds, assets: 400, findings: i },
+          });
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      slow.resume();
+      expect(await until(() => slow.ended, 5000)).toBe(true);
+      expect(slow.events.length).toBeLessThan(count);
+      // Resuming from the last event received delivers the rest.
+      const rest = await openStream(server.port, {
+        'x-test-scope': 'ta',
+        'last-event-id': slow.events.at(-1)?.id ?? '0',
+      });
+      expect(await until(() => rest.events.some((e) => e.envelope.data.findings === count - 1), 10_000)).toBe(
+        true,
+      );
+      rest.close();
+      const all = [...slow.events, ...rest.events].map((e) => e.envelope.data.findings);
+      expect(all.slice(-count)).toEqual(Array.from({ length: count }, (_, i) => i));
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
 
   it('refuses a malformed resume point, naming it, and an unauthenticated caller', async (ctx) => {
     if (!db) return ctx.skip();

@@ -36,6 +36,11 @@ export function resumePoint(
 
 export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): Promise<void> {
   const limits: SseLimits = { ...DEFAULT_SSE_LIMITS, ...deps.limits };
+  // Open streams end when the server closes (clients resume elsewhere), or closing would wait for them.
+  const open = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
   app.get<{ Querystring: { after?: string } }>(
     '/api/v1/events',
     {
@@ -80,7 +85,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         connection: 'keep-alive',
       });
       res.write('retry: 2000\n\n');
-      runSseStream({
+      const end = runSseStream({
         db: deps.db.kysely,
         bus: deps.bus,
         scope: TenantScope.of(principal.scope),
@@ -89,6 +94,8 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         limits,
         log: request.log,
       });
+      open.add(end);
+      res.on('close', () => open.delete(end));
     },
   );
 }

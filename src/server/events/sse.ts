@@ -54,7 +54,8 @@ export interface SseStreamOptions {
   log?: { warn(obj: object, msg: string): void };
 }
 
-export function runSseStream(options: SseStreamOptions): void {
+/** Starts the stream; returns a function that ends it (server shutdown). */
+export function runSseStream(options: SseStreamOptions): () => void {
   const { db, bus, scope, res, limits } = options;
   let lastSent = options.after;
   let catchingUp = true;
@@ -121,6 +122,7 @@ export function runSseStream(options: SseStreamOptions): void {
     options.log?.warn({ err }, 'event stream could not read events; the client will resume');
     close();
   });
+  return close;
 }
 
 function drained(res: ServerResponse, timeoutMs: number): Promise<boolean> {
