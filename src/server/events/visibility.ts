@@ -2,6 +2,9 @@
  * Which events a principal may see: those of the tenants in its scope, and the installation-wide events listed
  * in INSTALLATION_EVENT_TYPES_FOR_TENANTS. A principal that sees every tenant sees every event. The same rule
  * as a predicate (live events) and as a query filter (catching up from the table).
+ *
+ * Known limit: seq is installation-wide, so the gaps between the ids a tenant-scoped stream carries show how many
+ * events it did not see (a volume, never a content, type or id). Hiding that needs ids per tenant or encrypted ids.
  */
 import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
