@@ -4,8 +4,8 @@
  * fact changes and on advisory imports (time to know), validation errors, OpenAPI and metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CSRF_HEADER } from './app.js';
 import { openTestServer, sessionOf, type TestServer } from './app.test-util.js';
+import { CSRF_HEADER } from './context.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 
 /** A minimal OSV record (the facts of GO-2020-0001: gin before 1.6.0), written here so the test needs no corpus. */

@@ -4,8 +4,9 @@
  * operator or a customer user through real sessions and API tokens.
  */
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { type AppContext, buildApp, CSRF_HEADER, type RouteInfo, SESSION_COOKIE } from './app.js';
+import { buildApp } from './app.js';
 import { loadServerConfig, type ServerConfigInput } from './config.js';
+import { type AppContext, CSRF_HEADER, type RouteInfo, SESSION_COOKIE } from './context.js';
 import type { DialectName } from './db/connect.js';
 import { openTestDb, type TestDb } from './db/testkit.js';
 
@@ -56,8 +57,8 @@ export async function openTestServer(
   if (!db) return undefined;
   const cfg = loadServerConfig({ overrides: { data_dir: db.dataDir, log_level: 'silent', ...config } });
   const { app, ctx, routes } = await buildApp({ db, config: cfg, logger: options.logger ?? false });
-  await ctx.fleet.load();
-  await ctx.fleet.syncBuiltins();
+  await ctx.exposure.load();
+  await ctx.exposure.syncBuiltins();
   ctx.ready = true;
   await app.ready();
   const token = await ctx.accounts.issueSetupToken();

@@ -3,8 +3,8 @@
  * /api/openapi.json (readable at /api/docs), sessions in cookies with CSRF protection, bearer API tokens,
  * rate-limited login, Prometheus metrics and structured JSON logs with secrets redacted.
  *
- * Every route declares who may call it (`config.access`); the onRequest hook resolves the principal and the
- * preHandler enforces the permission, then hands the route a ScopedData bound to the principal's tenants.
+ * Every route declares who may call it (`config.access`); the onRequest hook resolves the principal, enforces the
+ * permission and hands the route the TenantScope of the principal's tenants, before the body is read.
  */
 
 import cookie from '@fastify/cookie';
@@ -12,52 +12,55 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { may, type Permission, type Principal } from './auth/principal.js';
+import { AccountsService } from './accounts/service.js';
+import { AdvisoryService } from './advisories/service.js';
+import { AssetRepository } from './assets/repository.js';
+import { AssetService } from './assets/service.js';
+import { may, type Principal } from './auth/principal.js';
 import { sameSecret } from './auth/secrets.js';
 import type { ServerConfig } from './config.js';
-import { Accounts } from './data/accounts.js';
-import { ScopedData } from './data/scoped.js';
+import {
+  type Access,
+  API_VERSION,
+  type AppContext,
+  CSRF_HEADER,
+  type RouteInfo,
+  SESSION_COOKIE,
+} from './context.js';
+import { BulkWriter } from './db/bulk.js';
 import type { Db } from './db/connect.js';
 import { ApiError, codeForStatus, forbidden, unauthorized } from './errors.js';
-import { FleetExposure } from './exposure/service.js';
+import { ExposureService } from './exposure/service.js';
+import { FindingRepository } from './findings/repository.js';
+import { FindingService } from './findings/service.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openapiOptions } from './openapi.js';
-import { registerRoutes } from './routes/index.js';
+import { registerRoutes } from './routes.js';
+import { TenantScope } from './scope.js';
+import { TenantRepository } from './tenants/repository.js';
+import { TenantService } from './tenants/service.js';
 import { type SchemaError, validationMessage } from './validation.js';
 
-export const SESSION_COOKIE = 'bulwark_session';
-export const CSRF_HEADER = 'x-csrf-token';
-export const API_VERSION = '0.1.0';
-
-/** Who may call a route: anyone (health, login), any signed-in principal, or a permission. */
-export type Access = 'public' | 'authenticated' | Permission;
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    access?: Access;
-  }
-  interface FastifyRequest {
-    principal?: Principal;
-    /** Customer data, filtered to the principal's tenants. Set for every non-public route. */
-    data: ScopedData;
-  }
-}
-
-export interface AppContext {
-  db: Db;
-  config: ServerConfig;
-  metrics: ServerMetrics;
-  accounts: Accounts;
-  fleet: FleetExposure;
-  /** False until migrations ran and the built-in advisories are synchronised. */
-  ready: boolean;
-}
-
-export interface RouteInfo {
-  method: string;
-  url: string;
-  access: Access;
+/** The application context: the database, configuration and metrics, and every domain service over them. */
+export function createContext(db: Db, config: ServerConfig, metrics: ServerMetrics): AppContext {
+  const bulk = new BulkWriter(db);
+  const tenantRepo = new TenantRepository(db);
+  const assetRepo = new AssetRepository(db, tenantRepo, bulk);
+  const findingRepo = new FindingRepository(db);
+  const exposure = new ExposureService(db, metrics, { tenants: tenantRepo, assets: assetRepo }, bulk);
+  return {
+    db,
+    config,
+    metrics,
+    exposure,
+    accounts: new AccountsService(db),
+    tenants: new TenantService(db, tenantRepo, exposure),
+    assets: new AssetService(db, tenantRepo, assetRepo, exposure),
+    findings: new FindingService(db, tenantRepo, assetRepo, findingRepo),
+    advisories: new AdvisoryService(db, exposure),
+    ready: false,
+  };
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -70,14 +73,7 @@ export async function buildApp(options: {
 }): Promise<{ app: FastifyInstance; ctx: AppContext; routes: RouteInfo[] }> {
   const { db, config } = options;
   const metrics = createMetrics();
-  const ctx: AppContext = {
-    db,
-    config,
-    metrics,
-    accounts: new Accounts(db),
-    fleet: new FleetExposure(db, metrics),
-    ready: false,
-  };
+  const ctx = createContext(db, config, metrics);
   const logging = loggingSetup(config, options.logger);
   const app = Fastify({
     logger: logging.logger,
@@ -116,20 +112,19 @@ export async function buildApp(options: {
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
 
   app.decorateRequest('principal', undefined);
-  app.decorateRequest('data', undefined as unknown as ScopedData);
+  app.decorateRequest('scope', undefined as unknown as TenantScope);
 
-  // Security fix: authentication and permission are checked in onRequest, before the body is read. They ran in
-  // preHandler, after parsing and validation, so an anonymous client could make the server buffer and parse
-  // request bodies (up to 64 MiB on the advisory import) and learn each route's body schema from 400s.
+  // Authentication and permission are checked in onRequest, before the body is read: an anonymous client must
+  // not make the server buffer and parse request bodies (up to 64 MiB on the advisory import), nor learn a
+  // route's body schema from its 400s.
   app.addHook('onRequest', async (request) => {
     // Unmatched URLs fall through to the 404 handler.
     const access =
       request.routeOptions.url === undefined
         ? 'public'
         : (request.routeOptions.config?.access ?? 'authenticated');
-    // Bug fix: public routes do not look at credentials. Authenticating them anyway made a foreign bearer token
-    // fail the request: `/metrics` with `Authorization: Bearer <metrics_token>` always answered 401, and a stale
-    // token in a client broke sign-in.
+    // Public routes do not look at credentials: a foreign bearer token (`/metrics` with the metrics token, a
+    // stale token in a client signing in) must not fail them.
     if (access === 'public') return;
     request.principal = await authenticate(ctx, request);
     const principal = request.principal;
@@ -143,13 +138,14 @@ export async function buildApp(options: {
     if (access !== 'authenticated' && !may(principal, access)) {
       throw forbidden(`this needs the ${access} permission; your role is ${principal.role}`);
     }
-    // Security fix: administration (users, tenants, the audit log) is installation-wide. An admin-role API token
-    // scoped to one tenant used to list and change every user (create an all-tenant admin, disable another
-    // tenant's users) and read every tenant's audit records; a tenant-scoped principal never administers.
-    if (access === 'admin' && !principal.scope.all) {
-      throw forbidden('administration needs a principal that sees every tenant; this one is tenant-scoped');
+    // Administration (users, tenants, the audit log) is installation-wide: a tenant-scoped principal (an
+    // admin-role token scoped to one tenant included) never administers.
+    request.scope = TenantScope.of(principal.scope);
+    if (access === 'admin') {
+      request.scope.requireAll(
+        'administration needs a principal that sees every tenant; this one is tenant-scoped',
+      );
     }
-    request.data = new ScopedData(db, principal.scope, ctx.fleet);
   });
 
   if (logging.readable) logRequests(app);
@@ -183,7 +179,7 @@ export async function buildApp(options: {
         .send({ error: 'bad_request', message: validationMessage(e.validation, e.validationContext) });
     }
     if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
-      // Bug fix: framework errors all answered `bad_request` whatever their status (a 415 too).
+      // Framework errors answer with the code of their own status (a 415 is not a `bad_request`).
       const message =
         e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
           ? `content-type ${request.headers['content-type'] ?? '(none)'} is not one this route reads; send application/json`
@@ -218,22 +214,4 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<P
   const sessionId = request.cookies?.[SESSION_COOKIE];
   if (sessionId && sessionId.length <= 128) return ctx.accounts.sessionPrincipal(sessionId);
   return undefined;
-}
-
-/**
- * Readiness: the database answers and start-up work is done. The answer is public (load balancers call it), so a
- * database error is only `unavailable` there; its text (host names, users, schema) goes to the log.
- */
-export async function checkReady(
-  ctx: AppContext,
-  log?: { error(obj: object, msg: string): void },
-): Promise<{ ready: boolean; database: 'ok' | 'starting' | 'unavailable' }> {
-  if (!ctx.ready) return { ready: false, database: 'starting' };
-  try {
-    await ctx.db.kysely.selectFrom('installation').select('id').limit(1).execute();
-    return { ready: true, database: 'ok' };
-  } catch (err) {
-    log?.error({ err }, 'readiness check: the database does not answer');
-    return { ready: false, database: 'unavailable' };
-  }
 }

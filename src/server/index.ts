@@ -1,7 +1,8 @@
 /**
- * The control plane's public entry: starting the server, its configuration, and what the CLI's backup, restore,
- * audit and `scan --push` commands use. The HTTP app (Fastify and everything behind it) loads only when a server
- * starts, so commands that merely talk to a server or read its database stay quick to start.
+ * The control plane's public entry: starting the server, its configuration, and what the CLI's backup, restore
+ * and audit commands use (clients talk to a running server through src/api). The HTTP app (Fastify and
+ * everything behind it) loads only when a server starts, so commands that read its database stay quick to
+ * start.
  */
 import type { ServerConfig } from './config.js';
 import type { RunningServer } from './start.js';
@@ -15,15 +16,6 @@ export {
   PG_BACKUP_HINT,
   restoreSqlite,
 } from './backup.js';
-export {
-  ApiClientError,
-  type ApiClientOptions,
-  assetExists,
-  checkPushAccess,
-  type PushOptions,
-  type PushSummary,
-  pushAssets,
-} from './client.js';
 export { ConfigError, ENV_KEYS, loadServerConfig, type ServerConfig, serverConfigSchema } from './config.js';
 export { isPostgresUrl, openDatabase, redactUrl, SQLITE_FILE } from './db/connect.js';
 export type { Database } from './db/schema.js';

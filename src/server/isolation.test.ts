@@ -14,8 +14,8 @@
  * anything outside tenant A) exactly as it was.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RouteInfo } from './app.js';
 import { type Caller, openTestServer, sessionOf, type TestServer } from './app.test-util.js';
+import type { RouteInfo } from './context.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 
 const A = 'acme-iso';

@@ -14,8 +14,8 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { Type } from '@sinclair/typebox';
 import type { FastifySchema } from 'fastify';
-import type { Access } from './app.js';
-import { ErrorBody } from './routes/schemas.js';
+import { ErrorBody } from '../api/index.js';
+import type { Access } from './context.js';
 
 /** The names the document gives the three credentials. */
 export const SECURITY = { bearer: 'bearer', session: 'session', csrf: 'csrf' } as const;

@@ -102,7 +102,7 @@ async function expectConsistent(t: TestServer) {
   const assets = await k.selectFrom('assets').select(['tenant_id', 'id', 'facts']).execute();
   const exposure = await k.selectFrom('asset_exposure').selectAll().execute();
   for (const a of assets) {
-    const verdicts = t.ctx.fleet.engine.evaluate(JSON.parse(a.facts) as AssetFacts).verdicts;
+    const verdicts = t.ctx.exposure.engine.evaluate(JSON.parse(a.facts) as AssetFacts).verdicts;
     const byCve = new Map<string, string>();
     const byAdvisory = new Map<string, string>();
     for (const v of verdicts) {
@@ -303,7 +303,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     const retitled = await importAdvisory(t, { ...a, title: 'Advisory A, retitled' });
     expect(retitled.run.findings_written).toBe(0);
     // A restart: the server reads the stored advisories again (as on every start).
-    await t.ctx.fleet.load();
+    await t.ctx.exposure.load();
     // Re-importing adv-b unchanged must still change nothing.
     const again = await importAdvisory(t, b);
     const after = (

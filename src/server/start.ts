@@ -7,8 +7,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, buildApp } from './app.js';
+import { buildApp } from './app.js';
 import { listensOnLoopbackOnly, type ServerConfig } from './config.js';
+import type { AppContext } from './context.js';
 import { type Db, migrate, openDatabase } from './db/connect.js';
 import { acquireDataDirLock, type DataDirLock } from './lockfile.js';
 import { setupInstructions } from './setup-command.js';
@@ -41,8 +42,8 @@ export async function startServer(
       ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }
       : undefined;
     const { app, ctx } = await buildApp({ db, config, logger: options.logger, https });
-    await ctx.fleet.load();
-    const run = config.builtin_advisories ? await ctx.fleet.syncBuiltins() : undefined;
+    await ctx.exposure.load();
+    const run = config.builtin_advisories ? await ctx.exposure.syncBuiltins() : undefined;
     if (run) app.log.info({ run }, 'built-in advisories synchronised');
     const setupToken = await ctx.accounts.issueSetupToken();
     await app.listen({ host: config.host, port: config.port });

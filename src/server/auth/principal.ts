@@ -1,10 +1,11 @@
 /**
- * Who is asking and what they may do. Every request resolves to one principal; its tenant scope is what the
- * data-access layer filters by, so a route cannot forget it.
+ * Who is asking and what they may do. Every request resolves to one principal; its tenant grant becomes the
+ * request's TenantScope (scope.ts), which every repository filters by, so a route cannot forget it.
  */
-export const OPERATOR_ROLES = ['admin', 'technician', 'read_only'] as const;
-export const ROLES = [...OPERATOR_ROLES, 'customer'] as const;
-export type Role = (typeof ROLES)[number];
+import { OPERATOR_ROLES, ROLES, type RoleName } from '../../api/index.js';
+
+export { OPERATOR_ROLES, ROLES };
+export type Role = RoleName;
 
 /** What an action needs: read data, change data (assets, findings, advisories), or administer (users, tenants). */
 export type Permission = 'read' | 'write' | 'admin';
@@ -17,16 +18,16 @@ const GRANTS: Record<Role, readonly Permission[]> = {
 };
 
 /** The tenants a principal sees: every tenant (operators) or exactly one (customer users and tenant tokens). */
-export type TenantScope = { readonly all: true } | { readonly all: false; readonly tenantId: string };
+export type TenantGrant = { readonly all: true } | { readonly all: false; readonly tenantId: string };
 
-export const ALL_TENANTS: TenantScope = Object.freeze({ all: true });
+export const ALL_TENANTS: TenantGrant = Object.freeze({ all: true });
 
 export interface Principal {
   kind: 'session' | 'token';
   userId: string;
   email: string;
   role: Role;
-  scope: TenantScope;
+  scope: TenantGrant;
   /** Session principals: the token state-changing requests must echo in X-CSRF-Token. */
   csrfToken?: string;
   /** Token principals: the token's id, for audit. */
@@ -48,16 +49,12 @@ export function roleWithin(role: Role, holder: Role): boolean {
   );
 }
 
-export function scopeFor(role: Role, tenantId: string | null): TenantScope {
+export function scopeFor(role: Role, tenantId: string | null): TenantGrant {
   if (role === 'customer') {
     if (!tenantId) throw new Error('a customer principal needs a tenant');
     return { all: false, tenantId };
   }
   return tenantId ? { all: false, tenantId } : ALL_TENANTS;
-}
-
-export function inScope(scope: TenantScope, tenantId: string): boolean {
-  return scope.all || scope.tenantId === tenantId;
 }
 
 /** How the principal appears in the audit log: never a secret. */

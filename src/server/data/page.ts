@@ -1,21 +1,14 @@
 /** List queries: bounded pages, whitelisted sort keys, the same shape on every list route. */
+import { DEFAULT_LIMIT, MAX_LIMIT, type Page } from '../../api/index.js';
 import { badRequest } from '../errors.js';
 
-export interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+export { DEFAULT_LIMIT, MAX_LIMIT, type Page };
 
 export interface PageQuery {
   limit?: number;
   offset?: number;
   sort?: string;
 }
-
-export const MAX_LIMIT = 1000;
-export const DEFAULT_LIMIT = 100;
 
 export function pageBounds(q: PageQuery): { limit: number; offset: number } {
   return { limit: Math.min(q.limit ?? DEFAULT_LIMIT, MAX_LIMIT), offset: q.offset ?? 0 };

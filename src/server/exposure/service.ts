@@ -1,5 +1,5 @@
 /**
- * Fleet exposure: keeps the exposure engine in step with the stored advisories and recomputes findings
+ * The exposure service: keeps the exposure engine in step with the stored advisories and recomputes findings
  * incrementally — when an asset's facts change (that asset only) and when advisories change (only assets running
  * a product those advisories name, or holding findings from them). The time from an advisory import to the last
  * finding written is the "time to know", kept per run and as a metric.
@@ -10,15 +10,20 @@ import { loadBuiltinAdvisories, loadBuiltinCatalogs } from '../../advisories/ind
 import {
   type Advisory,
   type AssetFacts,
-  advisorySchema,
+  advisoryValidator,
   CatalogIndex,
   ExposureEngine,
 } from '../../core/index.js';
+import type { AssetRepository } from '../assets/repository.js';
 import { canonicalJson } from '../audit.js';
 import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database, ExposureRunTable } from '../db/schema.js';
+import { notFound } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
+import type { TenantScope } from '../scope.js';
+import type { TenantRepository } from '../tenants/repository.js';
+import { ExposureRepository } from './repository.js';
 import { type AssetToJudge, type WriteStats, writeVerdicts } from './writer.js';
 
 export interface JudgeContext {
@@ -38,7 +43,7 @@ function compareKeys(t1: string, a1: string, t2: string, a2: string): number {
   return a1 < a2 ? -1 : a1 > a2 ? 1 : 0;
 }
 
-/** One advisory evaluation over the fleet, as the API shows it. */
+/** One advisory evaluation over every tenant's assets, as the API shows it. */
 export type ExposureRun = Omit<ExposureRunTable, 'advisory_ids'> & { advisories: string[] };
 
 /** SHA-256 of canonical JSON (sorted keys): equal content, equal hash, whatever order the fields came in. */
@@ -58,9 +63,19 @@ export function assetProducts(facts: AssetFacts): string[] {
   return [...new Set(ids)].sort();
 }
 
-export class FleetExposure {
+/** Options of an advisory save; `inTransaction` runs in the transaction that stores them (e.g. its audit record). */
+export interface SaveOptions {
+  source: string;
+  trigger: string;
+  onlyChanged?: boolean;
+  startedAt?: number;
+  inTransaction?: (trx: Transaction<Database>) => Promise<void>;
+}
+
+export class ExposureService {
   /** Bulk writes on this database (statement cache shared by every request). */
   readonly bulk: BulkWriter;
+  private readonly reads: ExposureRepository;
   /** The built-in product catalogs, read once: importers and the engine both use them. */
   readonly catalogs = loadBuiltinCatalogs();
   private readonly catalogIndex = new CatalogIndex(this.catalogs);
@@ -70,8 +85,34 @@ export class FleetExposure {
   constructor(
     private readonly db: Db,
     private readonly metrics: ServerMetrics,
+    private readonly repos: { tenants: TenantRepository; assets: AssetRepository },
+    bulk?: BulkWriter,
   ) {
-    this.bulk = new BulkWriter(db);
+    this.bulk = bulk ?? new BulkWriter(db);
+    this.reads = new ExposureRepository(db);
+  }
+
+  /** Per advisory: assets by verdict over the scope, in total and per tenant. */
+  async advisoryExposure(scope: TenantScope, advisoryId: string) {
+    if (!this.advisory(advisoryId)) throw notFound(`advisory ${advisoryId}`);
+    return this.reads.advisoryCounts(scope, advisoryId);
+  }
+
+  /** Per tenant: assets by verdict for every advisory that touches it. */
+  async tenantExposure(scope: TenantScope, tenantId: string) {
+    await this.repos.tenants.require(scope, tenantId);
+    return this.reads.tenantCounts(scope, tenantId);
+  }
+
+  /** Per asset: the verdict per advisory and its findings. */
+  async assetExposure(scope: TenantScope, tenantId: string, assetId: string) {
+    await this.repos.assets.require(scope, tenantId, assetId);
+    return this.reads.assetExposure(scope, tenantId, assetId);
+  }
+
+  /** Recent evaluation runs with their time to know, newest first (all-tenant scopes only). */
+  runs(scope: TenantScope, limit: number): Promise<ExposureRun[]> {
+    return this.reads.runs(scope, limit);
   }
 
   /** Writes that judge with a given engine and have not finished yet (see withEngine). */
@@ -128,7 +169,7 @@ export class FleetExposure {
       .orderBy('id')
       .execute();
     const byId = new Map<string, Advisory>();
-    for (const row of rows) byId.set(row.id, advisorySchema.parse(JSON.parse(row.document)));
+    for (const row of rows) byId.set(row.id, advisoryValidator.parse(JSON.parse(row.document)));
     this.setAdvisories(byId);
   }
 
@@ -147,10 +188,7 @@ export class FleetExposure {
    * Stores advisories (replacing any with the same id) and recomputes the findings they can change. Returns the
    * run, or undefined when nothing changed.
    */
-  saveAdvisories(
-    advisories: Advisory[],
-    options: { source: string; trigger: string; onlyChanged?: boolean; startedAt?: number },
-  ): Promise<ExposureRun | undefined> {
+  saveAdvisories(advisories: Advisory[], options: SaveOptions): Promise<ExposureRun | undefined> {
     const run = this.saving.then(() => this.saveAdvisoriesNow(advisories, options));
     this.saving = run.catch(() => {});
     return run;
@@ -158,7 +196,7 @@ export class FleetExposure {
 
   private async saveAdvisoriesNow(
     advisories: Advisory[],
-    options: { source: string; trigger: string; onlyChanged?: boolean; startedAt?: number },
+    options: SaveOptions,
   ): Promise<ExposureRun | undefined> {
     const started = options.startedAt ?? Date.now();
     const at = new Date().toISOString();
@@ -182,7 +220,7 @@ export class FleetExposure {
       if (old) for (const p of JSON.parse(old.products) as string[]) products.add(p);
       for (const p of advisoryProducts(advisory)) products.add(p);
     }
-    if (!changed.length) return undefined;
+    if (!changed.length && !options.inTransaction) return undefined;
     await this.kysely.transaction().execute(async (trx) => {
       for (const advisory of changed) {
         const row = {
@@ -211,7 +249,9 @@ export class FleetExposure {
           )
           .execute();
       }
+      await options.inTransaction?.(trx);
     });
+    if (!changed.length) return undefined;
     const byId = new Map(this.byId);
     for (const advisory of changed) byId.set(advisory.id, advisory);
     this.setAdvisories(byId);

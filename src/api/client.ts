@@ -1,7 +1,11 @@
 /**
- * A small client of the control-plane API for other Bulwark commands (`scan --push`; later the gateway and the
- * agent): bearer-token auth, JSON in and out, every failure one error naming the server's message.
+ * The typed client of the control-plane API for other Bulwark commands (`scan --push`; later the gateway and the
+ * agent): bearer-token auth, JSON in and out with the contract's types, every failure one error naming the
+ * server's message.
  */
+import type { PutResult } from './assets.js';
+import { MAX_ASSETS_PER_PUSH } from './schemas.js';
+
 export class ApiClientError extends Error {
   override name = 'ApiClientError';
   constructor(
@@ -18,8 +22,8 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
-/** Assets per request; the server accepts up to 1,000. */
-export const PUSH_BATCH = 1000;
+/** Assets per request: as many as the server accepts in one push. */
+export const PUSH_BATCH = MAX_ASSETS_PER_PUSH;
 
 export async function apiRequest<T>(
   options: ApiClientOptions,
@@ -92,12 +96,9 @@ export async function pushAssets(
   const how = typeof push === 'string' ? { source: push } : push;
   const summary: PushSummary = { created: 0, updated: 0, unchanged: 0, findings_written: 0 };
   for (let i = 0; i < assets.length; i += PUSH_BATCH) {
-    const res = await apiRequest<{ results: { outcome: keyof PushSummary }[]; findings_written: number }>(
-      options,
-      'POST',
-      assetsPath(tenant, how),
-      { assets: assets.slice(i, i + PUSH_BATCH) },
-    );
+    const res = await apiRequest<PutResult>(options, 'POST', assetsPath(tenant, how), {
+      assets: assets.slice(i, i + PUSH_BATCH),
+    });
     for (const r of res.results) summary[r.outcome]++;
     summary.findings_written += res.findings_written;
   }

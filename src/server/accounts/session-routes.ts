@@ -1,21 +1,30 @@
 /** First administrator, sign-in and sign-out, the current user, password change and TOTP enrolment. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type AppContext, SESSION_COOKIE } from '../app.js';
+import {
+  ErrorBody,
+  LoginBody,
+  LoginResult,
+  Me,
+  PasswordChange,
+  SetupBody,
+  TotpConfirm,
+  TotpDisable,
+  TotpEnrolment,
+  User,
+} from '../../api/index.js';
 import { actorOf } from '../auth/principal.js';
-import { SESSION_TTL_MS } from '../data/accounts.js';
+import { type AppContext, principalOf, SESSION_COOKIE, typed } from '../context.js';
 import { ApiError, unauthorized } from '../errors.js';
-import { Email, ErrorBody, Password, User } from './schemas.js';
+import { SESSION_TTL_MS } from './service.js';
 
-export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export async function sessionRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = typed(fastify);
   const limit = ctx.config.login_rate_limit;
-  // Per client address and per account, so neither one address nor many addresses can guess one password.
-  //
-  // Security fix: this used to be one limiter keyed by `${ip}|${email}`. The plugin runs it in onRequest, before
-  // the body is parsed, so the email part was always empty and nothing limited attempts on one account from
-  // many addresses; and had the body been there, the pair key would have let one address try every account.
-  // Now: the plugin limits per address (its default key, which folds IPv6 to /64) before the body is even
-  // read, and a second limiter counts attempts per account once the body is parsed.
+  // Per client address and per account, so neither one address nor many addresses can guess one password: the
+  // plugin limits per address (its default key, which folds IPv6 to /64) in onRequest, before the body is read,
+  // and a second limiter counts attempts per account once the body is parsed. (One limiter keyed by address and
+  // account cannot do both: in onRequest the body, and so the account, is not known yet.)
   const cache = 20_000;
   const loginLimit = {
     rateLimit: { max: limit.max, timeWindow: limit.window_seconds * 1000, cache },
@@ -44,7 +53,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
 
   // The setup route alone also reads an HTML-form body, so that the command printed on first start can send the
   // password with `curl --data-urlencode password@-` from a prompt instead of asking people to edit a JSON
-  // literal (pasted unchanged, that literal once created an administrator with the placeholder as password).
+  // literal (pasted unchanged, such a literal would set the placeholder as the administrator's password).
   await app.register(async (scope) => {
     scope.addContentTypeParser(
       'application/x-www-form-urlencoded',
@@ -54,8 +63,8 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
     await setupRoute(scope);
   });
 
-  async function setupRoute(scope: FastifyInstance): Promise<void> {
-    scope.post(
+  async function setupRoute(plugin: FastifyInstance): Promise<void> {
+    typed(plugin).post(
       '/api/v1/setup',
       {
         config: { access: 'public', ...loginLimit },
@@ -67,21 +76,12 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
             'JSON, or an HTML-form body (application/x-www-form-urlencoded) as the printed curl command sends. ' +
             'Passwords that look like placeholders (<…>, changeme, password…) are refused with 400.',
           consumes: ['application/json', 'application/x-www-form-urlencoded'],
-          body: Type.Object(
-            {
-              token: Type.String({ minLength: 1, maxLength: 200 }),
-              email: Email,
-              name: Type.String({ minLength: 1, maxLength: 200 }),
-              password: Password,
-            },
-            { additionalProperties: false },
-          ),
+          body: SetupBody,
           response: { 201: User, 400: ErrorBody, 403: ErrorBody, 409: ErrorBody },
         },
       },
       async (request, reply) => {
-        const body = request.body as { token: string; email: string; name: string; password: string };
-        const user = await ctx.accounts.completeSetup(body);
+        const user = await ctx.accounts.completeSetup(request.body);
         request.log.info({ user: user.email }, 'first administrator created');
         return reply.status(201).send(user);
       },
@@ -96,25 +96,12 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'Sign in; sets the session cookie and returns the CSRF token for state-changing requests',
-        body: Type.Object(
-          {
-            email: Email,
-            password: Password,
-            code: Type.Optional(
-              Type.String({ pattern: '^[0-9]{6}$', description: 'TOTP code when enrolled' }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({ user: User, csrf_token: Type.String(), expires_at: Type.String() }),
-          401: ErrorBody,
-          429: ErrorBody,
-        },
+        body: LoginBody,
+        response: { 200: LoginResult, 401: ErrorBody, 429: ErrorBody },
       },
     },
     async (request, reply) => {
-      const body = request.body as { email: string; password: string; code?: string };
+      const body = request.body;
       try {
         const { user, sessionId, csrfToken, expiresAt } = await ctx.accounts.login(body);
         ctx.metrics.logins.inc({ outcome: 'ok' });
@@ -144,7 +131,7 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       const sessionId = request.cookies[SESSION_COOKIE];
       if (sessionId) await ctx.accounts.logout(sessionId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 
@@ -155,19 +142,11 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'The signed-in user or token owner, with the role and tenant scope in force',
-        response: {
-          200: Type.Object({
-            user: User,
-            via: Type.String(),
-            role: Type.String(),
-            tenant: Type.Union([Type.String(), Type.Null()]),
-            csrf_token: Type.Optional(Type.String()),
-          }),
-        },
+        response: { 200: Me },
       },
     },
     async (request) => {
-      const p = request.principal!;
+      const p = principalOf(request);
       return {
         user: await ctx.accounts.getUser(p.userId),
         via: p.kind,
@@ -185,20 +164,17 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'Change your password (ends all your sessions)',
-        body: Type.Object(
-          { current_password: Password, new_password: Password },
-          { additionalProperties: false },
-        ),
+        body: PasswordChange,
         response: { 204: Type.Null(), 403: ErrorBody },
       },
     },
     async (request, reply) => {
-      const p = request.principal!;
+      const p = principalOf(request);
       if (p.kind !== 'session')
         throw unauthorized('change a password from a signed-in session, not with a token');
-      const body = request.body as { current_password: string; new_password: string };
+      const body = request.body;
       await ctx.accounts.changePassword(p, body.current_password, body.new_password);
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 
@@ -209,11 +185,11 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'Start two-factor enrolment: a TOTP secret and otpauth:// URI for an authenticator app',
-        response: { 200: Type.Object({ secret: Type.String(), uri: Type.String() }) },
+        response: { 200: TotpEnrolment },
       },
     },
     async (request) => {
-      const p = request.principal!;
+      const p = principalOf(request);
       if (p.kind !== 'session') throw unauthorized('enrol from a signed-in session');
       return ctx.accounts.startTotp(p);
     },
@@ -226,16 +202,16 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'Finish enrolment with a current code; sign-in then needs a code',
-        body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+        body: TotpConfirm,
         response: { 204: Type.Null() },
       },
     },
     async (request, reply) => {
-      const p = request.principal!;
-      // Consistency fix: like starting and turning off enrolment, finishing it needs a signed-in session.
+      const p = principalOf(request);
+      // Like starting and turning off enrolment, finishing it needs a signed-in session.
       if (p.kind !== 'session') throw unauthorized('enrol from a signed-in session');
-      await ctx.accounts.confirmTotp(p, (request.body as { code: string }).code);
-      return reply.status(204).send();
+      await ctx.accounts.confirmTotp(p, request.body.code);
+      return reply.status(204).send(null);
     },
   );
 
@@ -246,16 +222,16 @@ export async function sessionRoutes(app: FastifyInstance, ctx: AppContext): Prom
       schema: {
         tags: ['session'],
         summary: 'Turn two-factor sign-in off (needs the password)',
-        body: Type.Object({ password: Password }, { additionalProperties: false }),
+        body: TotpDisable,
         response: { 204: Type.Null() },
       },
     },
     async (request, reply) => {
-      const p = request.principal!;
+      const p = principalOf(request);
       if (p.kind !== 'session') throw unauthorized('change two-factor settings from a signed-in session');
-      await ctx.accounts.disableTotp(p, (request.body as { password: string }).password);
+      await ctx.accounts.disableTotp(p, request.body.password);
       request.log.info({ actor: actorOf(p) }, 'two-factor sign-in turned off');
-      return reply.status(204).send();
+      return reply.status(204).send(null);
     },
   );
 }

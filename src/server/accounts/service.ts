@@ -4,36 +4,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
+import type { TokenInfo as ApiTokenInfo, User } from '../../api/index.js';
 import { appendAudit } from '../audit.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
 import { ALL_TENANTS, type Principal, type Role, roleWithin, scopeFor } from '../auth/principal.js';
 import { fingerprint, newApiToken, parseApiToken, randomSecret, sameSecret } from '../auth/secrets.js';
+import { type Page, type PageQuery, pageBounds, sortOrder } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import type { UserTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
-import { type Page, type PageQuery, pageBounds, sortOrder } from './page.js';
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-  tenant_id: string | null;
-  totp_enabled: boolean;
-  disabled: boolean;
-  created_at: string;
-}
-
-export interface ApiTokenInfo {
-  id: string;
-  name: string;
-  role: Role;
-  tenant_id: string | null;
-  created_at: string;
-  expires_at: string | null;
-  last_used_at: string | null;
-  revoked_at: string | null;
-}
+export type { ApiTokenInfo, User };
 
 export const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 /** A session idle this long ends, whatever its absolute expiry. */
@@ -71,7 +52,7 @@ function totpStep(secret: string, label: string, code: string, now = Date.now())
   return delta === null ? undefined : Math.floor(now / 1000 / TOTP_PERIOD) + delta;
 }
 
-export class Accounts {
+export class AccountsService {
   constructor(private readonly db: Db) {}
 
   private get k() {

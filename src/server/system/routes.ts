@@ -1,51 +1,24 @@
 /** Health, readiness, metrics, the audit log and the first-start setup page. */
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { type AppContext, checkReady } from '../app.js';
+import {
+  AuditQuery,
+  AuditRecord,
+  AuditVerification,
+  AuditVerifyQuery,
+  Health,
+  pageOf,
+  ReadyState,
+} from '../../api/index.js';
 import { pageAudit, verifyAudit } from '../audit.js';
 import { sameSecret } from '../auth/secrets.js';
 import { listensOnLoopbackOnly } from '../config.js';
+import { type AppContext, typed } from '../context.js';
 import { forbidden, unauthorized } from '../errors.js';
-import { PageParams, pageOf } from './schemas.js';
+import { checkReady } from './readiness.js';
 import { SETUP_PAGE } from './setup-page.js';
 
-const ReadyState = Type.Object({
-  ready: Type.Boolean(),
-  database: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('unavailable')], {
-    description: 'unavailable: the server log says why',
-  }),
-});
-
-const AuditRecord = Type.Object({
-  seq: Type.Integer(),
-  at: Type.String(),
-  actor: Type.String(),
-  tenant_id: Type.Union([Type.String(), Type.Null()]),
-  action: Type.String(),
-  target: Type.String(),
-  detail: Type.Object({}, { additionalProperties: true }),
-  prev_hash: Type.String(),
-  hash: Type.String(),
-});
-
-const AuditVerification = Type.Object({
-  ok: Type.Boolean(),
-  records: Type.Integer(),
-  head: Type.String({ description: 'hash of the last record: keep it to detect truncation later' }),
-  head_seq: Type.Integer(),
-  problems: Type.Array(
-    Type.Object({
-      seq: Type.Integer(),
-      kind: Type.Union(
-        ['changed', 'missing', 'broken_link', 'out_of_order', 'head_not_found'].map((k) => Type.Literal(k)),
-      ),
-      problem: Type.String(),
-    }),
-  ),
-  problems_omitted: Type.Integer(),
-});
-
-export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+export async function systemRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = typed(fastify);
   app.get(
     '/health',
     {
@@ -53,7 +26,7 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
       schema: {
         tags: ['operations'],
         summary: 'Liveness: the process answers',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Health },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -95,8 +68,8 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
         const sent = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
         if (!sameSecret(sent, token)) throw unauthorized('send Authorization: Bearer <metrics_token>');
       } else if (!ctx.config.metrics_public && !listensOnLoopbackOnly(ctx.config.host)) {
-        // Security fix: metrics (routes, request counts, process details) were open to anyone who could reach a
-        // server listening on 0.0.0.0. Off loopback they now need the token, or an explicit opt-in.
+        // Metrics (routes, request counts, process details) are for this machine: off loopback they need the
+        // token, or an explicit opt-in.
         throw forbidden(
           `/metrics is closed: the server listens on ${ctx.config.host}, beyond this machine; set metrics_token ` +
             '(then send Authorization: Bearer <metrics_token>), or metrics_public: true to open it',
@@ -148,24 +121,11 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
         tags: ['audit'],
         summary:
           'The audit log, oldest first (sort=-seq for newest first); after=<seq> lists only newer records, for polling',
-        querystring: Type.Object({
-          ...PageParams,
-          after: Type.Optional(Type.Integer({ minimum: 0, description: 'only records with a greater seq' })),
-          tenant: Type.Optional(Type.String({ maxLength: 128 })),
-        }),
+        querystring: AuditQuery,
         response: { 200: pageOf(AuditRecord) },
       },
     },
-    async (request) => {
-      const q = request.query as {
-        after?: number;
-        limit?: number;
-        offset?: number;
-        sort?: string;
-        tenant?: string;
-      };
-      return pageAudit(ctx.db.kysely, { ...q, tenantId: q.tenant });
-    },
+    async (request) => pageAudit(ctx.db.kysely, { ...request.query, tenantId: request.query.tenant }),
   );
 
   app.get(
@@ -175,16 +135,12 @@ export async function systemRoutes(app: FastifyInstance, ctx: AppContext): Promi
       schema: {
         tags: ['audit'],
         summary: 'Check the audit hash chain; with expect_head, also that no records were cut off the end',
-        querystring: Type.Object({
-          expect_head: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
-        }),
+        querystring: AuditVerifyQuery,
         response: { 200: AuditVerification },
       },
     },
     async (request) => {
-      const v = await verifyAudit(ctx.db.kysely, {
-        expectHead: (request.query as { expect_head?: string }).expect_head,
-      });
+      const v = await verifyAudit(ctx.db.kysely, { expectHead: request.query.expect_head });
       return {
         ok: v.ok,
         records: v.records,

@@ -1,8 +1,28 @@
-/** JSON schemas shared by the routes (TypeBox builds plain JSON Schema, which Fastify validates and documents). */
-import { type TSchema, Type } from '@sinclair/typebox';
-import { ROLES } from '../auth/principal.js';
-import { MAX_LIMIT } from '../data/page.js';
-import { FINDING_STATUSES, ID_PATTERN, VERDICTS } from '../data/scoped.js';
+/**
+ * The API's shared vocabulary: the closed sets and bounds every request obeys, and the JSON schemas of the
+ * resources it answers with (TypeBox builds plain JSON Schema, which the server validates and documents, and
+ * the TypeScript types below are derived from the same schemas).
+ */
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+
+export const OPERATOR_ROLES = ['admin', 'technician', 'read_only'] as const;
+export const ROLES = [...OPERATOR_ROLES, 'customer'] as const;
+export type RoleName = (typeof ROLES)[number];
+
+export const VERDICTS = ['affected', 'unknown', 'fixed', 'not_affected'] as const;
+export type VerdictValue = (typeof VERDICTS)[number];
+export const FINDING_STATUSES = ['open', 'acknowledged', 'accepted_risk'] as const;
+export type FindingStatusValue = (typeof FINDING_STATUSES)[number];
+
+/** Ids for tenants, sites and assets: safe in URLs and file names, never ambiguous. */
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+
+/** Page sizes of list routes. */
+export const MAX_LIMIT = 1000;
+export const DEFAULT_LIMIT = 100;
+
+/** Assets one push (POST /api/v1/tenants/:tenant/assets) may carry. */
+export const MAX_ASSETS_PER_PUSH = 1000;
 
 export const Id = Type.String({ pattern: ID_PATTERN, maxLength: 128 });
 export const Role = Type.Union(ROLES.map((r) => Type.Literal(r)));
@@ -20,7 +40,7 @@ export const PageParams = {
     Type.Integer({
       minimum: 1,
       maximum: MAX_LIMIT,
-      description: `page size (default 100, at most ${MAX_LIMIT})`,
+      description: `page size (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`,
     }),
   ),
   offset: Type.Optional(Type.Integer({ minimum: 0, description: 'items to skip' })),
@@ -147,3 +167,20 @@ export const ExposureRun = Type.Object({
 
 export const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
 export const Password = Type.String({ minLength: 1, maxLength: 256 });
+
+export type ErrorBody = Static<typeof ErrorBody>;
+export type Counts = Static<typeof Counts>;
+export type Tenant = Static<typeof Tenant>;
+export type Site = Static<typeof Site>;
+export type AssetSummary = Static<typeof AssetSummary>;
+export type Asset = Static<typeof Asset>;
+export type Finding = Static<typeof Finding>;
+export type User = Static<typeof User>;
+export type TokenInfo = Static<typeof TokenInfo>;
+export type ExposureRun = Static<typeof ExposureRun>;
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}

@@ -1,12 +1,15 @@
 /** Every route of the control plane, registered in one place (the isolation test enumerates them). */
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../app.js';
-import { advisoryRoutes } from './advisories.js';
-import { sessionRoutes } from './session.js';
+import { userRoutes } from './accounts/routes.js';
+import { sessionRoutes } from './accounts/session-routes.js';
+import { advisoryRoutes } from './advisories/routes.js';
+import { assetRoutes } from './assets/routes.js';
+import type { AppContext } from './context.js';
+import { exposureRoutes } from './exposure/routes.js';
+import { findingRoutes } from './findings/routes.js';
 import { closeQueryStrings } from './strict-query.js';
-import { systemRoutes } from './system.js';
-import { tenantRoutes } from './tenants.js';
-import { userRoutes } from './users.js';
+import { systemRoutes } from './system/routes.js';
+import { tenantRoutes } from './tenants/routes.js';
 
 export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // Before any route: every /api/v1 route then refuses query parameters it does not declare.
@@ -15,5 +18,8 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await sessionRoutes(app, ctx);
   await userRoutes(app, ctx);
   await tenantRoutes(app, ctx);
+  await assetRoutes(app, ctx);
+  await findingRoutes(app, ctx);
   await advisoryRoutes(app, ctx);
+  await exposureRoutes(app, ctx);
 }

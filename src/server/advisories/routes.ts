@@ -1,0 +1,76 @@
+/** Advisories: list, read, and import from any supported feed format. */
+import type { FastifyInstance } from 'fastify';
+import {
+  AdvisoryDocument,
+  AdvisoryListQuery,
+  AdvisoryParams,
+  AdvisorySummary,
+  ErrorBody,
+  ImportQuery,
+  ImportResult,
+  MAX_IMPORT_BYTES,
+  pageOf,
+} from '../../api/index.js';
+import { type AppContext, actorFor, typed } from '../context.js';
+
+export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = typed(fastify);
+  const { advisories } = ctx;
+  // Advisory documents arrive as JSON (KEV, CVE 5, CSAF, OSV, Bulwark), XML (CVRF) or YAML (Bulwark packs).
+  app.addContentTypeParser(
+    ['application/xml', 'text/xml', 'application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string', bodyLimit: MAX_IMPORT_BYTES },
+    (_request, body, done) => done(null, body),
+  );
+
+  app.get(
+    '/api/v1/advisories',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['advisories'],
+        summary: 'Loaded advisories (built-in packs and imports)',
+        querystring: AdvisoryListQuery,
+        response: { 200: pageOf(AdvisorySummary) },
+      },
+    },
+    async (request) => advisories.list(request.query),
+  );
+
+  app.get(
+    '/api/v1/advisories/:id',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['advisories'],
+        summary: 'One advisory document (the Bulwark advisory model; see docs/advisories.md)',
+        params: AdvisoryParams,
+        response: { 200: AdvisoryDocument, 404: ErrorBody },
+      },
+    },
+    async (request) => advisories.get(request.params.id),
+  );
+
+  app.post(
+    '/api/v1/advisories/import',
+    {
+      config: { access: 'write' },
+      bodyLimit: MAX_IMPORT_BYTES,
+      schema: {
+        tags: ['advisories'],
+        summary:
+          'Import an advisory document — CISA KEV, CVE JSON 5, NVD API 2.0, CSAF 2.0, OSV, MSRC CVRF, or a Bulwark advisory (JSON/YAML) — and recompute the findings it can change',
+        description:
+          'The format is told from the content. Only assets running a product the advisory names are re-judged; the response carries the run with its time to know.',
+        querystring: ImportQuery,
+        response: { 200: ImportResult, 400: ErrorBody },
+      },
+    },
+    async (request) =>
+      advisories.import(
+        request.scope,
+        { body: request.body, format: request.query.format },
+        actorFor(request),
+      ),
+  );
+}

@@ -1,0 +1,151 @@
+/**
+ * Advisory use cases: listing and reading the loaded advisories, and importing a document in any supported feed
+ * format — parsed, stored with its audit record in one transaction, then the findings it can change recomputed.
+ */
+
+import {
+  applyKev,
+  detectFormat,
+  ImportError,
+  importDocument,
+  parseAdvisory,
+} from '../../advisories/index.js';
+import type {
+  AdvisoryListQuery,
+  AdvisorySummary,
+  ImportFormat,
+  ImportResult,
+  Page,
+} from '../../api/index.js';
+import { type Advisory, DataFileError } from '../../core/index.js';
+import { appendAudit } from '../audit.js';
+import type { Actor } from '../context.js';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../data/page.js';
+import type { Db } from '../db/connect.js';
+import { badRequest, notFound } from '../errors.js';
+import { advisoryProducts, type ExposureService } from '../exposure/service.js';
+import type { TenantScope } from '../scope.js';
+
+/** An import document parsed into advisories, not yet stored. */
+export interface ParsedImport {
+  format: ImportFormat;
+  advisories: Advisory[];
+  warnings: { path: string; message: string }[];
+}
+
+function summary(a: Advisory): AdvisorySummary {
+  return {
+    id: a.id,
+    title: a.title,
+    cves: a.cves.map((c) => c.id),
+    products: advisoryProducts(a),
+    published: a.published ?? null,
+    kev: a.cves.some((c) => !!c.kev),
+  };
+}
+
+export class AdvisoryService {
+  constructor(
+    private readonly db: Db,
+    private readonly exposure: ExposureService,
+  ) {}
+
+  list(q: AdvisoryListQuery): Page<AdvisorySummary> {
+    let list = this.exposure.advisories().map(summary);
+    if (q.q) {
+      const needle = q.q.toLowerCase();
+      list = list.filter(
+        (a) => a.id.toLowerCase().includes(needle) || a.title.toLowerCase().includes(needle),
+      );
+    }
+    const { product, cve } = q;
+    if (product) list = list.filter((a) => a.products.includes(product));
+    if (cve) list = list.filter((a) => a.cves.includes(cve.toUpperCase()));
+    const desc = q.sort?.startsWith('-');
+    const key = (q.sort ?? 'id').replace(/^[-+]/, '');
+    if (key !== 'id' && key !== 'title' && key !== 'published') {
+      throw badRequest(`sort: use one of id, title, published`);
+    }
+    list.sort((a, b) => String(a[key] ?? '').localeCompare(String(b[key] ?? '')) * (desc ? -1 : 1));
+    const limit = Math.min(q.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+    const offset = q.offset ?? 0;
+    return { items: list.slice(offset, offset + limit), total: list.length, limit, offset };
+  }
+
+  get(id: string): Advisory {
+    const a = this.exposure.advisory(id);
+    if (!a) throw notFound(`advisory ${id}`);
+    return a;
+  }
+
+  /**
+   * Parses an import document (a JSON body already parsed, or XML/YAML text); the format is told from the content
+   * unless given. Bad documents are one 400 naming what is wrong.
+   */
+  parseImport(body: unknown, format?: ImportFormat): ParsedImport {
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    if (!text || text === 'null') throw badRequest('body: send the advisory document');
+    const chosen: ImportFormat = format ?? (detectFormat(text) as ImportFormat | undefined) ?? 'bulwark';
+    try {
+      if (chosen === 'bulwark')
+        return { format: chosen, advisories: [parseAdvisory(text, 'body')], warnings: [] };
+      const catalogs = this.exposure.catalogs;
+      if (chosen === 'kev') {
+        const imported = importDocument(text, { origin: 'api', catalogs, format: 'kev' });
+        const { advisories: enriched, enriched: ids } = applyKev(this.exposure.advisories(), imported.kev);
+        return {
+          format: chosen,
+          advisories: enriched.filter((a) => a.cves.some((c) => ids.includes(c.id))),
+          warnings: imported.warnings,
+        };
+      }
+      const imported = importDocument(text, { origin: 'api', catalogs, format: chosen });
+      return { format: chosen, advisories: imported.advisories, warnings: imported.warnings };
+    } catch (err) {
+      if (err instanceof ImportError || err instanceof DataFileError) throw badRequest(err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Imports an advisory document: stores its advisories with the audit record in one transaction, then
+   * recomputes the findings they can change. Advisories are shared by every tenant and an import re-judges every
+   * tenant's assets, so it needs a scope that covers every tenant.
+   */
+  async import(
+    scope: TenantScope,
+    input: { body: unknown; format?: ImportFormat },
+    actor: Actor,
+  ): Promise<ImportResult> {
+    scope.requireAll('advisories are shared by every tenant; importing needs an operator account');
+    const started = Date.now();
+    const parsed = this.parseImport(input.body, input.format);
+    const run = await this.exposure.saveAdvisories(parsed.advisories, {
+      source: `import:${parsed.format}`,
+      trigger: 'import',
+      startedAt: started,
+      inTransaction: (trx) =>
+        appendAudit(trx, this.db.dialect, {
+          actor: actor.name,
+          tenantId: null,
+          action: 'advisory.import',
+          target:
+            parsed.advisories
+              .map((a) => `advisory:${a.id}`)
+              .join(',')
+              .slice(0, 500) || 'advisory:(none)',
+          detail: {
+            format: parsed.format,
+            advisories: parsed.advisories.length,
+            warnings: parsed.warnings.length,
+          },
+        }).then(() => {}),
+    });
+    return {
+      format: parsed.format,
+      imported: parsed.advisories.map((a) => a.id),
+      warnings: parsed.warnings,
+      run: run ?? null,
+    };
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Asset use cases: registering and updating assets from their facts (one, or a pushed batch), which re-judges
+ * exactly the assets whose facts changed, and removing an asset — each in one transaction with its audit record.
+ */
+import {
+  type Asset,
+  type AssetListQuery,
+  type AssetSummary,
+  MAX_ASSETS_PER_PUSH,
+  type Page,
+  type PutResult,
+} from '../../api/index.js';
+import { type AssetFacts, assetFactsValidator, formatPath } from '../../core/index.js';
+import { appendAudit } from '../audit.js';
+import type { Actor } from '../context.js';
+import type { Db } from '../db/connect.js';
+import type { Database } from '../db/schema.js';
+import { badRequest } from '../errors.js';
+import { assetProducts, canonicalHash, type ExposureService } from '../exposure/service.js';
+import { checkId } from '../ids.js';
+import type { TenantScope } from '../scope.js';
+import type { TenantRepository } from '../tenants/repository.js';
+import { mergeObserved } from './observed.js';
+import type { AssetRepository } from './repository.js';
+
+export interface PutOptions {
+  source: string;
+  /** The site every asset of this write moves to; undefined leaves each asset's site as it is. */
+  site?: string | null;
+  /** The facts are observations of existing assets, merged into their stored facts (assets/observed.ts). */
+  merge?: boolean;
+}
+
+export class AssetService {
+  constructor(
+    private readonly db: Db,
+    private readonly tenants: TenantRepository,
+    private readonly assets: AssetRepository,
+    private readonly exposure: ExposureService,
+  ) {}
+
+  list(scope: TenantScope, tenantId: string, q: AssetListQuery): Promise<Page<AssetSummary>> {
+    return this.assets.list(scope, tenantId, q);
+  }
+
+  get(scope: TenantScope, tenantId: string, id: string): Promise<Asset> {
+    return this.assets.require(scope, tenantId, id);
+  }
+
+  /** Validates pushed facts: one 400 naming the asset's index and the field. */
+  private parse(tenantId: string, inputs: unknown[]): AssetFacts[] {
+    if (inputs.length > MAX_ASSETS_PER_PUSH) {
+      throw badRequest(`assets: at most ${MAX_ASSETS_PER_PUSH} per request; split the push`);
+    }
+    const facts: AssetFacts[] = [];
+    const ids = new Set<string>();
+    inputs.forEach((input, i) => {
+      const parsed = assetFactsValidator.safeParse(input);
+      if (!parsed.success) {
+        const issue = parsed.issues[0]!;
+        throw badRequest(`assets[${i}].${formatPath(issue.path)}: ${issue.message}`, {
+          index: i,
+          path: issue.path,
+        });
+      }
+      const f = parsed.data;
+      checkId(`assets[${i}].id`, f.id);
+      if (f.tenant !== undefined && f.tenant !== tenantId) {
+        throw badRequest(
+          `assets[${i}].tenant: "${f.tenant}" does not match the tenant in the URL (${tenantId})`,
+        );
+      }
+      if (ids.has(f.id)) throw badRequest(`assets[${i}].id: "${f.id}" appears twice in this push`);
+      ids.add(f.id);
+      facts.push({ ...f, tenant: tenantId });
+    });
+    return facts;
+  }
+
+  /**
+   * Registers or updates assets from their facts and re-judges exactly the assets whose facts changed, in one
+   * transaction with the audit record.
+   */
+  async put(
+    scope: TenantScope,
+    tenantId: string,
+    inputs: unknown[],
+    options: PutOptions,
+    actor: Actor,
+  ): Promise<PutResult> {
+    await this.tenants.require(scope, tenantId);
+    const facts = this.parse(tenantId, inputs);
+    if (options.site && !(await this.tenants.siteExists(scope, this.db.kysely, tenantId, options.site))) {
+      throw badRequest(`site: ${options.site} does not exist in tenant ${tenantId}; create it first`);
+    }
+    const ids = facts.map((f) => f.id);
+    const at = new Date().toISOString();
+    return this.exposure.withEngine((judge) =>
+      this.db.kysely.transaction().execute(async (trx) => {
+        // Lock the pushed assets that exist before reading their hashes, so concurrent pushes of one asset apply
+        // one after the other, last writer wins.
+        await this.assets.lock(scope, trx, tenantId, ids);
+        const existing = await this.assets.hashes(scope, trx, tenantId, ids);
+        // Observations: read the stored facts (under the lock taken above) and merge into them; the asset keeps
+        // the source that registered it.
+        const storedSource = new Map<string, string>();
+        if (options.merge) {
+          const stored = await this.assets.stored(scope, trx, tenantId, ids);
+          facts.forEach((f, k) => {
+            const row = stored.get(f.id);
+            if (!row) return;
+            facts[k] = mergeObserved(row.facts, f, options.source);
+            storedSource.set(f.id, row.source);
+          });
+        }
+        const results: PutResult['results'] = [];
+        const changed: AssetFacts[] = [];
+        const rows: Database['assets'][] = [];
+        const products: Database['asset_products'][] = [];
+        for (const f of facts) {
+          const hash = canonicalHash(f);
+          const old = existing.get(f.id);
+          if (old === hash && options.site === undefined) {
+            results.push({ id: f.id, outcome: 'unchanged' });
+            continue;
+          }
+          rows.push({
+            tenant_id: tenantId,
+            id: f.id,
+            site_id: options.site ?? null,
+            name: f.name ?? null,
+            facts: JSON.stringify(f),
+            facts_hash: hash,
+            source: storedSource.get(f.id) ?? options.source,
+            created_at: at,
+            updated_at: at,
+          });
+          if (old !== hash) {
+            changed.push(f);
+            for (const product of assetProducts(f))
+              products.push({ tenant_id: tenantId, asset_id: f.id, product });
+          }
+          results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
+        }
+        await this.assets.upsert(scope, trx, tenantId, rows, options.site !== undefined);
+        await this.assets.replaceProducts(
+          scope,
+          trx,
+          tenantId,
+          changed.map((f) => f.id),
+          products,
+        );
+        const stats = await judge(
+          trx,
+          changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
+          { at, reason: 'facts updated', actor: actor.name },
+        );
+        if (changed.length || options.site !== undefined) {
+          await appendAudit(trx, this.db.dialect, {
+            actor: actor.name,
+            tenantId,
+            action: 'assets.put',
+            target: `tenant:${tenantId}`,
+            detail: {
+              source: options.source,
+              ...(options.merge ? { merge: 'observed' } : {}),
+              created: results.filter((r) => r.outcome === 'created').length,
+              updated: results.filter((r) => r.outcome === 'updated').length,
+              assets: changed.slice(0, 20).map((f) => f.id),
+            },
+          });
+        }
+        return { results, findings_written: stats.findings };
+      }),
+    );
+  }
+
+  async delete(scope: TenantScope, tenantId: string, id: string, actor: Actor): Promise<void> {
+    await this.assets.require(scope, tenantId, id);
+    await this.db.kysely.transaction().execute(async (trx) => {
+      // Asset lock first, then counters: the order every writer uses.
+      await this.assets.lock(scope, trx, tenantId, [id]);
+      await this.assets.remove(scope, trx, tenantId, id);
+      await appendAudit(trx, this.db.dialect, {
+        actor: actor.name,
+        tenantId,
+        action: 'asset.delete',
+        target: `asset:${tenantId}/${id}`,
+      });
+    });
+  }
+}
