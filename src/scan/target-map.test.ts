@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ID_PATTERN } from '../server/data/scoped.js';
+import { ID_PATTERN } from '../api/index.js';
 import { parseTargetMap, TARGET_MAP_ID_PATTERN } from './target-map.js';
 import type { Target } from './targets.js';
 

@@ -12,9 +12,10 @@
  * Never throws: every problem is one error naming `file:line: field:`.
  */
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { ID_PATTERN } from '../api/schemas.js';
 import { collectTargets, type ParseOptions, type ParseResult, shown, type TargetEntry } from './targets.js';
 
-/** The server's id rule for tenants and assets (src/server/data/scoped.ts ID_PATTERN; a test keeps them equal). */
+/** The server's id rule for tenants and assets (ID_PATTERN in src/api; a test keeps them equal). */
 export const TARGET_MAP_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
 const ID_RE = new RegExp(TARGET_MAP_ID_PATTERN);
 const ID_RULE = 'a letter or digit, then letters, digits, . _ : - (at most 128)';
