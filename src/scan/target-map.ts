@@ -15,8 +15,8 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'y
 import { ID_PATTERN } from '../api/schemas.js';
 import { collectTargets, type ParseOptions, type ParseResult, shown, type TargetEntry } from './targets.js';
 
-/** The server's id rule for tenants and assets (ID_PATTERN in src/api; a test keeps them equal). */
-export const TARGET_MAP_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+/** The server's id rule for tenants and assets: the API contract's ID_PATTERN. */
+export const TARGET_MAP_ID_PATTERN = ID_PATTERN;
 const ID_RE = new RegExp(TARGET_MAP_ID_PATTERN);
 const ID_RULE = 'a letter or digit, then letters, digits, . _ : - (at most 128)';
 
