@@ -21,7 +21,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
-import { ATTACKER_IPS, generateLogs, PLANTED_KINDS, scoreFindings } from '../../dist/hunt/generate/index.js';
+import {
+  ATTACKER_IPS,
+  generateLogs,
+  PLANTED_KINDS,
+  scoreFindings,
+} from '../../.bench/fixtures/lab/loggen/index.js';
 
 const RG = '/usr/bin/rg';
 const SEED = 20210302;

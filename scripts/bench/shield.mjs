@@ -15,7 +15,7 @@ import {
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findModsecNginx } from '../../dist/shield/modsec/index.js';
+import { findModsecNginx } from '../../.bench/fixtures/lab/modsec/index.js';
 
 const SECONDS = Number(process.env.BULWARK_BENCH_SHIELD_SECONDS ?? 8);
 // The two Bulwark setups are then compared in many short alternating runs (see below).

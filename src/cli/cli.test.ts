@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, itCorpus } from '../../test/support/corpus.js';
-import { runCli } from './run.test-util.js';
+import { runCli } from './run.testkit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CORPUS = corpusPath('advisory-formats');

@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { loadKnowledgeBase } from '../advisories/index.js';
 import { generateLabCertificate } from '../lab/cert.js';
-import { fetchRaw, type RawBackend, startRawBackend } from '../shield/gateway/helpers.test-util.js';
+import { fetchRaw, type RawBackend, startRawBackend } from '../shield/gateway/gateway.testkit.js';
 import { startGateway, validateGatewayConfig } from '../shield/gateway/index.js';
 import { type GatewayCliOptions, runGateway } from './commands/gateway.js';
 import { NoticeLimiter } from './commands/gateway-notices.js';
 import { advisoryRuleFiles } from './commands/shield.js';
 import type { Io } from './io.js';
-import { runCli } from './run.test-util.js';
+import { runCli } from './run.testkit.js';
 
 const BIN = fileURLToPath(new URL('../../bin/bulwark.js', import.meta.url));
 

@@ -13,8 +13,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { FORBIDDEN, parseCsvStrict, SGR } from '../../test/support/hostile-text.js';
 import { neutraliseCell } from '../core/index.js';
 import type { HostResult } from '../scan/index.js';
-import { closeAfterAll, fakeExchange, makeCert, startHttp, startHttps } from '../scan/testkit.js';
-import { runCli } from './run.test-util.js';
+import { closeAfterAll, fakeExchange, makeCert, startHttp, startHttps } from '../scan/scan.testkit.js';
+import { runCli } from './run.testkit.js';
 
 const OSC_TITLE = '\x1b]0;pwned\x07';
 const CSI_HIDE = '\x1b[8m';

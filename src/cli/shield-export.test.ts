@@ -9,7 +9,7 @@ import path from 'node:path';
 import { XMLValidator } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { parseSecLangAst } from '../shield/seclang/index.js';
-import { runCli } from './run.test-util.js';
+import { runCli } from './run.testkit.js';
 
 const HAPROXY = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
 

@@ -12,10 +12,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadKnowledgeBase } from '../advisories/index.js';
 import { main } from '../cli/main.js';
+import { generateLogs } from '../lab/loggen/index.js';
 import type { ArchiveLimits } from './archive.js';
 import { ArchiveBudget, bounded, overlappingEntries } from './archive.js';
 import { huntConfig } from './config.js';
-import { generateLogs } from './generate/index.js';
 import { hunt } from './hunt.js';
 
 const kb = loadKnowledgeBase();

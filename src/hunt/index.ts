@@ -2,7 +2,6 @@
 export { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from './archive.js';
 export type { HostReport, HostVerdict } from './assess.js';
 export { type HuntConfig, huntConfig } from './config.js';
-export { type GroundTruth, generateLogs } from './generate/index.js';
 export { type HuntOptions, hunt } from './hunt.js';
 export type { HuntResult } from './report/model.js';
 export { renderCsv, renderHtml, renderText } from './report/render.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { proxyLogonCheck } from './check.js';
 import type { HttpOutcome } from './http.js';
 import { type HostResult, type ScanOptions, scanTargets } from './scan.js';
-import { candidates, closeAfterAll, judge, startHttp, testLookup } from './testkit.js';
+import { candidates, closeAfterAll, judge, startHttp, testLookup } from './scan.testkit.js';
 
 const track = closeAfterAll();
 const base: ScanOptions = { judge, candidates, lookup: testLookup, timeoutMs: 2000, retries: 0 };

@@ -10,7 +10,7 @@ import {
   startHttps,
   startTcp,
   testLookup,
-} from './testkit.js';
+} from './scan.testkit.js';
 
 const track = closeAfterAll();
 

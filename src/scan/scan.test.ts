@@ -5,7 +5,6 @@ import { CHECK_COOKIE } from './check.js';
 import { fingerprint } from './fingerprint.js';
 import type { HttpOutcome, LookupFn } from './http.js';
 import { type HostResult, type ScanOptions, scanTargets } from './scan.js';
-import type { Target } from './targets.js';
 import {
   type Cert,
   candidates,
@@ -20,7 +19,8 @@ import {
   startHttps,
   startTcp,
   testLookup,
-} from './testkit.js';
+} from './scan.testkit.js';
+import type { Target } from './targets.js';
 
 const track = closeAfterAll();
 

@@ -17,12 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCorpus, type LabelledRequest } from './corpus/index.js';
+import { CORPUS_DIR } from '../../test/support/corpus-dir.js';
+import { buildCorpus, type LabelledRequest } from '../lab/attacks/index.js';
+import { findModsecNginx, type ModsecNginx, sendRaw, startModsecNginx } from '../lab/modsec/index.js';
 import { exportRules } from './export/index.js';
-import { type RawBackend, startRawBackend } from './gateway/helpers.test-util.js';
+import { type RawBackend, startRawBackend } from './gateway/gateway.testkit.js';
 import { type Gateway, quickConfig, startGateway } from './gateway/index.js';
 import { parseAll, toShieldRequest } from './http1/index.js';
-import { findModsecNginx, type ModsecNginx, sendRaw, startModsecNginx } from './modsec/index.js';
 import { mergeRulesets, parseSecLang, parseSecLangAst, type Ruleset } from './seclang/index.js';
 
 const SHIELD = fileURLToPath(new URL('../advisories/packs/proxylogon-2021-03/shield/', import.meta.url));
@@ -133,7 +134,7 @@ for (const strict of [false, true]) {
   describe.skipIf(Boolean(missing))(
     `Bulwark vs nginx + ModSecurity (${label})${missing ? ` — skipped: ${missing}` : ''}`,
     () => {
-      const corpus = buildCorpus();
+      const corpus = buildCorpus({ corpusDir: CORPUS_DIR });
       const all: LabelledRequest[] = [...corpus.attacks, ...corpus.benign];
       const rules = loadRules(files);
       const ours = new Map<string, BulwarkResult>(all.map((r) => [r.name, bulwarkDecide(rules, r.raw)]));
@@ -235,7 +236,7 @@ for (const strict of [false, true]) {
 describe.skipIf(Boolean(missing))(
   `live gateway vs nginx + ModSecurity loaded with the export${missing ? ` — skipped: ${missing}` : ''}`,
   () => {
-    const corpus = buildCorpus();
+    const corpus = buildCorpus({ corpusDir: CORPUS_DIR });
     const all: LabelledRequest[] = [...corpus.attacks, ...corpus.benign];
     const files = [EOMT, ECP];
     let oracle: ModsecNginx;

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../server/audit.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
 import { openTestDb, TEST_PG_URL } from '../../server/db/testkit.js';
-import { runCli } from '../run.test-util.js';
+import { runCli } from '../run.testkit.js';
 
 const dirs: string[] = [];
 afterEach(() => {

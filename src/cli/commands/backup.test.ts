@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../server/audit.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
 import { acquireDataDirLock } from '../../server/lockfile.js';
-import { runCli } from '../run.test-util.js';
+import { runCli } from '../run.testkit.js';
 
 const dirs: string[] = [];
 const tempDir = () => {

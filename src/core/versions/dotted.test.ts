@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type DottedVersion, dottedNumbersScheme, exchangeScheme, windowsScheme } from './dotted.js';
 import type { VersionScheme } from './scheme.js';
-import { itObeysOrderLaws, padDigitRuns, relatedValues, runs, triple } from './testkit.js';
+import { itObeysOrderLaws, padDigitRuns, relatedValues, runs, triple } from './versions.testkit.js';
 
 function compare(scheme: VersionScheme<DottedVersion>, a: string, b: string): number {
   const pa = scheme.parse(a);

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareDpkgVersions, type DpkgVersion, parseDpkgVersion } from './dpkg.js';
-import { DPKG_VECTORS, dpkgDifferentialPair, FC_SEED, seedNote, toolGate } from './testkit.js';
+import { DPKG_VECTORS, dpkgDifferentialPair, FC_SEED, seedNote, toolGate } from './versions.testkit.js';
 
 type Relation = 'lt' | 'eq' | 'gt';
 

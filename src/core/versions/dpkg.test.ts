@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareDpkgVersions, dpkgScheme, parseDpkgVersion } from './dpkg.js';
-import { DPKG_VECTORS, dpkgEqualPair, dpkgTriple, itObeysOrderLaws } from './testkit.js';
+import { DPKG_VECTORS, dpkgEqualPair, dpkgTriple, itObeysOrderLaws } from './versions.testkit.js';
 
 function compare(a: string, b: string): number {
   const pa = parseDpkgVersion(a);

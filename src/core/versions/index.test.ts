@@ -12,7 +12,7 @@ import {
   VersionParseError,
   type VersionScheme,
 } from './index.js';
-import { runs } from './testkit.js';
+import { runs } from './versions.testkit.js';
 
 describe('version scheme registry', () => {
   it('has one scheme per id, in id order', () => {

@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareRpmVersions, parseRpmVersion, type RpmVersion, rpmvercmp } from './rpm.js';
-import { FC_SEED, RPM_VECTORS, rpmDifferentialPair, rpmSegmentPair, seedNote, toolGate } from './testkit.js';
+import {
+  FC_SEED,
+  RPM_VECTORS,
+  rpmDifferentialPair,
+  rpmSegmentPair,
+  seedNote,
+  toolGate,
+} from './versions.testkit.js';
 
 const GENERATED_PAIRS = 10_000;
 const SEGMENT_PAIRS = 5_000;

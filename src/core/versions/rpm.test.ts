@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareRpmVersions, parseRpmVersion, rpmScheme, rpmvercmp } from './rpm.js';
-import { itObeysOrderLaws, RPM_VECTORS, rpmEqualPair, rpmSegmentPair, rpmTriple, runs } from './testkit.js';
+import {
+  itObeysOrderLaws,
+  RPM_VECTORS,
+  rpmEqualPair,
+  rpmSegmentPair,
+  rpmTriple,
+  runs,
+} from './versions.testkit.js';
 
 function compare(a: string, b: string): number {
   const pa = parseRpmVersion(a);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compareSemver, parseSemver, semverScheme } from './semver.js';
-import { itObeysOrderLaws, runs, semverEqualPair, semverTriple } from './testkit.js';
+import { itObeysOrderLaws, runs, semverEqualPair, semverTriple } from './versions.testkit.js';
 
 function compare(a: string, b: string): number {
   const pa = parseSemver(a);

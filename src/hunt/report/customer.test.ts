@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadKnowledgeBase } from '../../advisories/index.js';
+import { generateLogs } from '../../lab/loggen/index.js';
 import { huntConfig } from '../config.js';
-import { generateLogs } from '../generate/index.js';
 import { hunt } from '../hunt.js';
 import { renderHtml, renderText } from './render.js';
 

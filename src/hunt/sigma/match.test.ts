@@ -3,7 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus } from '../../../test/support/corpus.js';
 import { compileRule, type LoadedRule, loadSigmaRule } from './index.js';
-import { compiled, iisRecord, prefilterHolds, proxyRecord, record } from './testkit.js';
+import { compiled, iisRecord, prefilterHolds, proxyRecord, record } from './sigma.testkit.js';
 
 const CORPUS = pathToFileURL(`${corpusPath('sigma-exchange')}/`);
 

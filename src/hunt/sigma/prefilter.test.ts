@@ -21,7 +21,7 @@ import {
 import { ANY, DASH, DASH_CHARS, STAR, type Token } from './model.js';
 import { compileGlob, fold, globMatch, parseWildcards, patternLiteral, wrap } from './pattern.js';
 import { regexLiteral, regexLiterals } from './regex-literal.js';
-import { asciiLower, csvQuote, IIS_COLUMNS, prefilterHolds } from './testkit.js';
+import { asciiLower, csvQuote, IIS_COLUMNS, prefilterHolds } from './sigma.testkit.js';
 
 const CORPUS = `${corpusPath('sigma-exchange')}/`;
 const PACK = fileURLToPath(new URL('../../advisories/packs/proxylogon-2021-03/hunt/', import.meta.url));

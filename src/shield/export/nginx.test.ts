@@ -4,6 +4,7 @@
  * export "covers" is decided by the reference: nginx + ModSecurity loaded with the same rules reduced to what the
  * export keeps (the lossy-equivalent SecLang) — every request must get the same outcome from both, benign → 200.
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -11,8 +12,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCorpus, rawRequest } from '../corpus/index.js';
-import { findModsecNginx, type ModsecNginx, sendRaw, startModsecNginx } from '../modsec/index.js';
+import { CORPUS_DIR } from '../../../test/support/corpus-dir.js';
+import { buildCorpus, rawRequest } from '../../lab/attacks/index.js';
+import { findModsecNginx, type ModsecNginx, sendRaw, startModsecNginx } from '../../lab/modsec/index.js';
 import { type ChainedRuleAst, parseSecLangAst, type SecLangAst } from '../seclang/index.js';
 import { exportModsecurity, exportRules } from './index.js';
 
@@ -242,7 +244,7 @@ describe.skipIf(!NGINX)('nginx export (nginx -t, live)', () => {
     expect((await sendRaw(port, rawRequest('PUT', '/BWCHAIN/x', []))).statuses).toEqual([405]);
     expect((await sendRaw(port, rawRequest('GET', '/bwchain/x', []))).statuses).toEqual([200]);
 
-    const corpus = buildCorpus();
+    const corpus = buildCorpus({ corpusDir: CORPUS_DIR });
     const counts = {
       attacks: corpus.attacks.length,
       attacksCovered: 0,

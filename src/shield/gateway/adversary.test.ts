@@ -21,9 +21,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type GatewayConfigInput, validateGatewayConfig } from './config.js';
-import { C27065, EOMT, STRICT } from './helpers.test-util.js';
+import { C27065, EOMT, STRICT } from './gateway.testkit.js';
 import { type Gateway, startGateway } from './server.js';
-import { startLlhttpUpstream } from './upstream.test-util.js';
+import { startLlhttpUpstream } from './upstream.testkit.js';
 
 const PACK = [EOMT, STRICT, C27065];
 const BIN = fileURLToPath(new URL('../../../bin/bulwark.js', import.meta.url));

@@ -1,6 +1,6 @@
 /**
  * Issue 10's reproductions (items 1–3) and the other smuggling shapes tried against them, each against a real
- * recording upstream on 127.0.0.1 whose parser is independent of the gateway's (upstream.test-util.ts). Every test
+ * recording upstream on 127.0.0.1 whose parser is independent of the gateway's (upstream.testkit.ts). Every test
  * asserts on what the upstream *parsed*, not on what the gateway says it did.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,9 +8,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startExchangeEmulator } from '../../lab/exchange.js';
 import { type GatewayConfigInput, validateGatewayConfig } from './config.js';
-import { C27065, EOMT, STRICT, TestClient, tmpDir, writeTmp } from './helpers.test-util.js';
+import { C27065, EOMT, STRICT, TestClient, tmpDir, writeTmp } from './gateway.testkit.js';
 import { type Gateway, startGateway } from './server.js';
-import { type RecordingUpstream, startLlhttpUpstream, startRawUpstream } from './upstream.test-util.js';
+import { type RecordingUpstream, startLlhttpUpstream, startRawUpstream } from './upstream.testkit.js';
 
 const PACK = [EOMT, STRICT, C27065];
 const ANON_COOKIE =

@@ -4,7 +4,7 @@
  * forwarded — method, target, end-to-end headers and body, in order — or the gateway refused the connection.
  *
  * Upstreams parse with parsers independent of the gateway's: Node's llhttp (`node:http`) for ordinary methods, and
- * the raw reader of upstream.test-util.ts for RPC_IN_DATA/RPC_OUT_DATA (llhttp refuses them) and upgrade bodies.
+ * the raw reader of upstream.testkit.ts for RPC_IN_DATA/RPC_OUT_DATA (llhttp refuses them) and upgrade bodies.
  * Both act like IIS: an upgrade answered with anything but 101 leaves the connection in HTTP.
  *
  * Long local run: FRAMING_RUNS=5000 FRAMING_TIME_MS=1800000 npx vitest run src/shield/gateway/framing.test.ts
@@ -14,14 +14,14 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestHead } from '../http1/index.js';
 import { validateGatewayConfig } from './config.js';
-import { TestClient, tmpDir, writeTmp } from './helpers.test-util.js';
+import { TestClient, tmpDir, writeTmp } from './gateway.testkit.js';
 import { type Gateway, startGateway } from './server.js';
 import {
   type ParsedRequest,
   type RecordingUpstream,
   startLlhttpUpstream,
   startRawUpstream,
-} from './upstream.test-util.js';
+} from './upstream.testkit.js';
 
 const RUNS = Number(process.env.FRAMING_RUNS ?? 200);
 const TIME_MS = Number(process.env.FRAMING_TIME_MS ?? 40_000);

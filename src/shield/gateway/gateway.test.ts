@@ -4,10 +4,11 @@ import path from 'node:path';
 import type tls from 'node:tls';
 import selfsigned from 'selfsigned';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CORPUS_DIR } from '../../../test/support/corpus-dir.js';
+import { buildCorpus } from '../../lab/attacks/index.js';
 import { labCertificate } from '../../lab/index.js';
-import { buildCorpus } from '../corpus/index.js';
+import { sendRaw } from '../../lab/modsec/index.js';
 import { parseAll } from '../http1/index.js';
-import { sendRaw } from '../modsec/index.js';
 import { mergeRulesets, parseSecLang } from '../seclang/index.js';
 import {
   GatewayConfigError,
@@ -27,7 +28,7 @@ import {
   TestClient,
   tmpDir,
   writeTmp,
-} from './helpers.test-util.js';
+} from './gateway.testkit.js';
 import { type Gateway, startGateway } from './server.js';
 
 const ATTACK_COOKIE =
@@ -463,7 +464,7 @@ describe('ProxyLogon virtual patch', () => {
     const be = await backend();
     const g = await gateway(cfg(be.port));
     const rules = mergeRulesets(...ALL_RULES.map((f) => parseSecLang(readFileSync(f, 'utf8'), f)));
-    const corpus = buildCorpus({ external: false });
+    const corpus = buildCorpus();
     for (const a of corpus.attacks) {
       const before = be.requests.length;
       const ex = await sendRaw(g.port, a.raw, 3000);
@@ -507,7 +508,9 @@ describe('ProxyLogon virtual patch', () => {
   it('allows the shared GoTestWAF/CRS corpora (other attacks, not ProxyLogon) except CONNECT (501) and ambiguous targets (400)', async () => {
     const be = await backend({ collect: false });
     const g = await gateway(cfg(be.port));
-    const external = buildCorpus().benign.filter((b) => b.source !== 'hand-written Exchange traffic');
+    const external = buildCorpus({ corpusDir: CORPUS_DIR }).benign.filter(
+      (b) => b.source !== 'hand-written Exchange traffic',
+    );
     const refused: string[] = [];
     for (const b of external) {
       const ex = await sendRaw(g.port, b.raw, 3000);

@@ -16,7 +16,7 @@ import {
   startRawBackend,
   tmpDir,
   writeTmp,
-} from './helpers.test-util.js';
+} from './gateway.testkit.js';
 import { BodyBudget, ConnectionCaps } from './limits.js';
 import { type Gateway, startGateway } from './server.js';
 

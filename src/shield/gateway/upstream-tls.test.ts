@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import selfsigned from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileGatewayConfig, validateGatewayConfig } from './config.js';
-import { tmpDir, writeTmp } from './helpers.test-util.js';
+import { tmpDir, writeTmp } from './gateway.testkit.js';
 import { UpstreamCertificateError, UpstreamPool } from './pool.js';
 
 type Pem = { key: string; cert: string };

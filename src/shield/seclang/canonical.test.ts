@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxylogonBenign } from '../corpus/index.js';
+import { proxylogonBenign } from '../../lab/attacks/index.js';
+import { findModsecNginx, type ModsecNginx, startModsecNginx } from '../../lab/modsec/index.js';
 import { exportRules } from '../export/index.js';
 import {
   C27065,
@@ -23,11 +24,10 @@ import {
   type RawBackend,
   STRICT,
   startRawBackend,
-} from '../gateway/helpers.test-util.js';
+} from '../gateway/gateway.testkit.js';
 import { quickConfig, startGateway } from '../gateway/index.js';
 import { parseAll, toShieldRequest } from '../http1/index.js';
 import { ambiguousPath, ambiguousTarget } from '../http1/target.js';
-import { findModsecNginx, type ModsecNginx, startModsecNginx } from '../modsec/index.js';
 import type { ShieldRequest } from '../types.js';
 import { mergeRulesets, parseSecLang, parseSecLangAst, type Ruleset } from './index.js';
 

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ShieldRequest } from '../types.js';
-import { req } from './helpers.test-util.js';
 import { mergeRulesets, parseSecLang, SecLangError } from './index.js';
+import { req } from './seclang.testkit.js';
 
 /** Does a one-rule file (phase from the actions, default 2) match the request? Returns the match variable. */
 function hit(vars: string, op: string, r: ShieldRequest, extra = ''): string | undefined {

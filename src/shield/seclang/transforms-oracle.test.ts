@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findModsecNginx, type ModsecNginx, startModsecNginx } from '../modsec/index.js';
+import { findModsecNginx, type ModsecNginx, startModsecNginx } from '../../lab/modsec/index.js';
 import { TRANSFORMS } from './transforms.js';
 
 const found = findModsecNginx();

@@ -2,9 +2,11 @@
  * nginx + ModSecurity v3 (Debian's libnginx-mod-http-modsecurity) as the oracle for the ProxyLogon virtual patch.
  * The exact decision per hand-written request is recorded here; Bulwark's gateway is later compared against it.
  */
+
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCorpus, type LabelledRequest, rawRequest } from '../corpus/index.js';
+import { CORPUS_DIR } from '../../../test/support/corpus-dir.js';
+import { buildCorpus, type LabelledRequest, rawRequest } from '../attacks/index.js';
 import { findModsecNginx, type ModsecNginx, type OracleDecision, startModsecNginx } from './index.js';
 
 const SHIELD = fileURLToPath(new URL('../../advisories/packs/proxylogon-2021-03/shield/', import.meta.url));
@@ -112,7 +114,7 @@ for (const strict of [false, true]) {
   describe.skipIf(Boolean(missing))(
     `nginx + ModSecurity oracle (${label})${missing ? ` — skipped: ${missing}` : ''}`,
     () => {
-      const corpus = buildCorpus();
+      const corpus = buildCorpus({ corpusDir: CORPUS_DIR });
       const all = [...corpus.attacks, ...corpus.benign];
       let oracle: ModsecNginx;
       let results: Map<string, { decision: OracleDecision; statuses: number[] }>;
@@ -187,7 +189,7 @@ describe.skipIf(Boolean(missing))(
       await oracle?.close();
     });
     it('CRS blocks SQLi with 403, the EOMT rule still drops, benign passes', async () => {
-      const { attacks, benign } = buildCorpus({ external: false });
+      const { attacks, benign } = buildCorpus();
       const nse = attacks.find((r) => r.name === 'nse-x.js')!;
       const logon = benign.find((r) => r.name === 'owa-logon-page')!;
       const sqli = rawRequest('GET', '/owa/?q=%27%20union%20select%201,2--', [

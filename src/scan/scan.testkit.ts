@@ -1,6 +1,6 @@
 /**
  * Test helpers for the scanner (excluded from the build): local servers on 127.0.0.1 only, a minimal fake
- * Exchange following /tmp/contract.md, and self-signed certificates.
+ * Exchange (the endpoints and answers the fingerprinter reads), and self-signed certificates.
  */
 import http from 'node:http';
 import https from 'node:https';

@@ -1,7 +1,8 @@
 /**
  * Hand-written ProxyLogon request corpus: attack variants from the public tools and the March 2021 attacks,
  * evasions of the cookie rules, and benign Exchange traffic (OWA, ECP, EAS, EWS, MAPI, Autodiscover, OAB).
- * Sources are named per request; see ../../../../shared/reference/proxylogon.md §4 for the originals.
+ * Each request names its source: the public scanners and PoCs (Nmap NSE, Metasploit, Nuclei, proxylogon_rce.py),
+ * the published analyses of the March 2021 attacks, and Microsoft's EOMT rules.
  */
 import type { LabelledRequest } from './types.js';
 

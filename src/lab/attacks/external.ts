@@ -1,17 +1,14 @@
 /**
- * Requests built from the shared third-party corpora (never copied into the project; read at run time):
- * ../shared/corpus/gotestwaf (wallarm/gotestwaf test cases, MIT) and ../shared/corpus/crs-regression
- * (OWASP CRS regression tests, Apache-2.0). They attack other things than Exchange, so under the ProxyLogon
- * rule set they are expected to pass (`allow`).
+ * Requests built from third-party corpora read at run time from a directory the caller names (never copied
+ * into the project): `gotestwaf/testcases` (wallarm/gotestwaf test cases, MIT) and `crs-regression` (OWASP CRS
+ * regression tests, Apache-2.0). They attack other things than Exchange, so under the ProxyLogon rule set they
+ * are expected to pass (`allow`). A missing directory yields no requests.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { rawRequest } from './proxylogon.js';
 import type { LabelledRequest } from './types.js';
-
-export const SHARED_CORPUS_DIR = fileURLToPath(new URL('../../../../shared/corpus/', import.meta.url));
 
 function yamlFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -50,6 +47,8 @@ function isTextBody(s: string): boolean {
 }
 
 export interface ExternalOptions {
+  /** The third-party corpus directory (tests: test/support/corpus-dir.ts CORPUS_DIR). */
+  corpusDir: string;
   /** At most this many payloads per GoTestWAF file (default 12). */
   gotestwafPerFile?: number;
   /** At most this many payload bytes (default 4096). */
@@ -59,10 +58,10 @@ export interface ExternalOptions {
 }
 
 /** GoTestWAF payloads placed into a query parameter, a form body, a JSON body, a header and the path. */
-export function gotestwafRequests(opts: ExternalOptions = {}): LabelledRequest[] {
+export function gotestwafRequests(opts: ExternalOptions): LabelledRequest[] {
   const perFile = opts.gotestwafPerFile ?? 12;
   const maxPayload = opts.maxPayload ?? 4096;
-  const root = path.join(SHARED_CORPUS_DIR, 'gotestwaf', 'testcases');
+  const root = path.join(opts.corpusDir, 'gotestwaf', 'testcases');
   const out: LabelledRequest[] = [];
   for (const file of yamlFiles(root)) {
     const doc = loadYaml(file) as { payload?: unknown[] } | undefined;
@@ -100,9 +99,9 @@ interface CrsInput {
 }
 
 /** CRS regression stages with a plain (not encoded) input, as exact request bytes. */
-export function crsRegressionRequests(opts: ExternalOptions = {}): LabelledRequest[] {
+export function crsRegressionRequests(opts: ExternalOptions): LabelledRequest[] {
   const perFile = opts.crsPerFile ?? 4;
-  const root = path.join(SHARED_CORPUS_DIR, 'crs-regression');
+  const root = path.join(opts.corpusDir, 'crs-regression');
   const out: LabelledRequest[] = [];
   for (const file of yamlFiles(root)) {
     const doc = loadYaml(file) as

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { itCorpus } from '../../../test/support/corpus.js';
+import { CORPUS_DIR } from '../../../test/support/corpus-dir.js';
 import { countRequests } from '../modsec/http1.js';
 import { buildCorpus } from './index.js';
 
 describe('shield corpus', () => {
-  const corpus = buildCorpus();
+  const corpus = buildCorpus({ corpusDir: CORPUS_DIR });
 
   it('has unique names and well-formed labels', () => {
     const all = [...corpus.attacks, ...corpus.benign];

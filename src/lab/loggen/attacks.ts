@@ -13,7 +13,7 @@
  *   attacker found no mailbox to continue with (Test-ProxyLogon's 2021-03-11 comment).
  * - `webshell-scan`: a scanner requesting known web-shell names under /owa/auth (302) and /aspnet_client (404).
  */
-import type { Stage } from '../types.js';
+import type { Stage } from '../../hunt/types.js';
 import type { LogKind, Req, ReqLines, ServerLogs, Written } from './logs.js';
 import type { Rng } from './rng.js';
 import { BROWSERS, type Ua, ua } from './world.js';
