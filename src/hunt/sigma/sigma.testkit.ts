@@ -1,8 +1,9 @@
 /**
- * Test helpers: records built the way the parsers build them (W3C `-` read as '', CSV quoting undone), and rules
- * written inline. Used by the Sigma tests only.
+ * Test helpers for the Sigma tests: log records made by writing a log line and reading it with the hunt's own
+ * parsers (detectLog + createLineParser, as `bulwark hunt` reads a file), and rules written inline.
  */
 import { IIS_EXCHANGE_FIELDS } from '../../core/index.js';
+import { createLineParser, detectLog } from '../parse/index.js';
 import type { LogRecord, LogType } from '../types.js';
 import { type CompiledSigma, compileRule, loadSigmaRule } from './index.js';
 
@@ -27,16 +28,30 @@ const IIS_DEFAULTS: Record<string, string> = {
   'time-taken': '15',
 };
 
-/** An IIS W3C record: the raw line is the values space-separated, '' written as `-`. */
+/** The record the production parser reads from `line` of a file starting with `header`; throws if it is none. */
+function parsed(header: readonly string[], line: string, lineNo: number, file: string): LogRecord {
+  const detected = detectLog([...header, line]);
+  if (!detected) throw new Error(`test log not recognised: ${header.join(' / ')}`);
+  const parser = createLineParser(detected);
+  for (const [i, h] of header.entries()) parser.parse(h, i + 1, file);
+  const r = parser.parse(line, lineNo, file);
+  if (typeof r === 'string') throw new Error(`test line ${r}: ${parser.lastReason} (${line})`);
+  return r;
+}
+
+/** An IIS W3C record: the line is the values space-separated, '' written as `-`. */
 export function iisRecord(values: Record<string, string> = {}): LogRecord {
-  const fields: Record<string, string> = {};
-  const tokens: string[] = [];
-  for (const c of IIS_COLUMNS) {
+  const tokens = IIS_COLUMNS.map((c) => {
     const v = values[c] ?? IIS_DEFAULTS[c]!;
-    fields[c] = v === '-' ? '' : v;
-    tokens.push(v === '' ? '-' : v);
-  }
-  return { type: 'iis-w3c', file: 'u_ex210303.log', line: 5, fields, raw: tokens.join(' ') };
+    return v === '' ? '-' : v;
+  });
+  const header = [
+    '#Software: Microsoft Internet Information Services 10.0',
+    '#Version: 1.0',
+    '#Date: 2021-03-03 00:00:00',
+    `#Fields: ${IIS_COLUMNS.join(' ')}`,
+  ];
+  return parsed(header, tokens.join(' '), 5, 'u_ex210303.log');
 }
 
 export const HTTPPROXY_TEST_COLUMNS = [
@@ -71,22 +86,17 @@ export function csvQuote(v: string): string {
   return /[",\r\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 }
 
-/** An HttpProxy record (a subset of the columns): the raw line is RFC 4180 CSV. */
+/** An HttpProxy record (a subset of the columns): the line is RFC 4180 CSV under a `#Fields:` header. */
 export function proxyRecord(values: Record<string, string> = {}): LogRecord {
-  const fields: Record<string, string> = {};
-  const cells: string[] = [];
-  for (const c of HTTPPROXY_TEST_COLUMNS) {
-    const v = values[c] ?? PROXY_DEFAULTS[c]!;
-    fields[c] = v;
-    cells.push(csvQuote(v));
-  }
-  return {
-    type: 'exchange-httpproxy',
-    file: 'HttpProxy_2021030306-1.LOG',
-    line: 7,
-    fields,
-    raw: cells.join(','),
-  };
+  const cells = HTTPPROXY_TEST_COLUMNS.map((c) => csvQuote(values[c] ?? PROXY_DEFAULTS[c]!));
+  const header = [
+    '#Software: Microsoft Exchange Server',
+    '#Version: 15.01.2106.002',
+    '#Log-type: HttpProxy Logs',
+    '#Date: 2021-03-03T06:00:00.000Z',
+    `#Fields: ${HTTPPROXY_TEST_COLUMNS.join(',')}`,
+  ];
+  return parsed(header, cells.join(','), 7, 'HttpProxy_2021030306-1.LOG');
 }
 
 export function record(type: LogType, fields: Record<string, string>, raw?: string): LogRecord {
