@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitCsv } from '../hunt/parse/index.js';
 import { type ExchangeEmulator, LabConfigError, startExchangeEmulator } from './exchange.js';
 import { HTTPPROXY_FIELDS } from './logs.js';
 import { labRequest } from './request.js';
@@ -536,31 +537,9 @@ describe('hostile clients', () => {
   });
 });
 
-/** RFC 4180 line → values (test helper). */
+/** A log line read with the hunt's own CSV reader (what `bulwark hunt` sees of the emulator's logs). */
 function parseCsv(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let v = '';
-      i++;
-      while (i < line.length) {
-        if (line[i] === '"' && line[i + 1] === '"') {
-          v += '"';
-          i += 2;
-        } else if (line[i] === '"') {
-          i++;
-          break;
-        } else v += line[i++];
-      }
-      out.push(v);
-      i++; // comma
-    } else {
-      const end = line.indexOf(',', i);
-      const stop = end < 0 ? line.length : end;
-      out.push(line.slice(i, stop));
-      i = stop + 1;
-    }
-  }
-  return out;
+  const values = splitCsv(line);
+  if (!values) throw new Error(`not an RFC 4180 line: ${line}`);
+  return values;
 }
