@@ -31,8 +31,8 @@ export async function startServer(
   const dataDir = resolve(config.data_dir);
   let lock: DataDirLock | undefined;
   let db: Db | undefined;
-  // Bug fix: a busy port used to fail only at listen, after the data directory, the database and its
-  // migrations had been created. The port is checked before anything is written.
+  // The port is checked before anything is written: a busy port must not leave a data directory, a database
+  // and its migrations behind.
   await checkPortFree(config.host, config.port);
   try {
     if (!config.database_url) lock = acquireDataDirLock(dataDir);

@@ -9,10 +9,12 @@ import { appendAudit } from '../audit.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
 import { ALL_TENANTS, type Principal, type Role, roleWithin, scopeFor } from '../auth/principal.js';
 import { fingerprint, newApiToken, parseApiToken, randomSecret, sameSecret } from '../auth/secrets.js';
-import { type Page, type PageQuery, pageBounds, sortOrder } from '../data/page.js';
+import type { Page, PageQuery } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import type { UserTable } from '../db/schema.js';
 import { ApiError, badRequest, conflict, forbidden, notFound } from '../errors.js';
+import { TenantScope } from '../scope.js';
+import { AccountRepository } from './repository.js';
 
 export type { ApiTokenInfo, User };
 
@@ -53,20 +55,27 @@ function totpStep(secret: string, label: string, code: string, now = Date.now())
 }
 
 export class AccountsService {
-  constructor(private readonly db: Db) {}
+  private readonly repo: AccountRepository;
+
+  constructor(private readonly db: Db) {
+    this.repo = new AccountRepository(db);
+  }
 
   private get k() {
     return this.db.kysely;
   }
 
+  /** The principal's own user row (it exists: the principal was resolved from it). */
+  private async ownUser(principal: Principal): Promise<UserTable> {
+    const row = await this.repo.userById(principal.userId);
+    if (!row) throw notFound(`user ${principal.userId}`);
+    return row;
+  }
+
   // First start
 
-  async userCount(): Promise<number> {
-    const r = await this.k
-      .selectFrom('users')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
+  userCount(): Promise<number> {
+    return this.repo.userCount();
   }
 
   /**
@@ -76,12 +85,7 @@ export class AccountsService {
   async issueSetupToken(): Promise<string | undefined> {
     if ((await this.userCount()) > 0) return undefined;
     const token = randomSecret(24);
-    const at = new Date().toISOString();
-    await this.k
-      .insertInto('installation')
-      .values({ id: 1, name: 'Bulwark', created_at: at, setup_token_hash: fingerprint(token) })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ setup_token_hash: fingerprint(token) }))
-      .execute();
+    await this.repo.setSetupToken(fingerprint(token));
     return token;
   }
 
@@ -92,31 +96,24 @@ export class AccountsService {
     password: string;
   }): Promise<User> {
     return this.k.transaction().execute(async (trx) => {
-      const inst = await trx.selectFrom('installation').selectAll().where('id', '=', 1).executeTakeFirst();
-      const users = await trx.selectFrom('users').select('id').limit(1).execute();
-      if (users.length || !inst?.setup_token_hash) {
+      const tokenHash = await this.repo.setupTokenHash(trx);
+      if ((await this.repo.userCount(trx)) > 0 || !tokenHash) {
         throw new ApiError(
           409,
           'already_set_up',
           'this installation already has an administrator; sign in instead',
         );
       }
-      if (!sameSecret(fingerprint(input.token), inst.setup_token_hash)) {
+      if (!sameSecret(fingerprint(input.token), tokenHash)) {
         throw new ApiError(
           403,
           'bad_setup_token',
           'the setup token is wrong; use the one the server printed on start',
         );
       }
-      // Security fix: consume the token with a conditional update before creating the user. Two concurrent
-      // set-ups (PostgreSQL, read committed) could both pass the checks above and each create an administrator.
-      const consumed = await trx
-        .updateTable('installation')
-        .set({ setup_token_hash: null })
-        .where('id', '=', 1)
-        .where('setup_token_hash', '=', inst.setup_token_hash)
-        .executeTakeFirst();
-      if (Number(consumed.numUpdatedRows) !== 1) {
+      // The token is consumed with a conditional update before the user is created: of two concurrent set-ups
+      // (PostgreSQL, read committed) that both passed the checks above, only one creates an administrator.
+      if (!(await this.repo.consumeSetupToken(trx, tokenHash))) {
         throw new ApiError(409, 'already_set_up', 'the setup token was used meanwhile; sign in instead');
       }
       const user = await this.insertUser(trx, { ...input, role: 'admin', tenant_id: null });
@@ -140,20 +137,15 @@ export class AccountsService {
     const problem = passwordProblem(input.password);
     if (problem) throw badRequest(`password: ${problem}`);
     const email = input.email.trim().toLowerCase();
-    const taken = await trx.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
+    const taken = await this.repo.userByEmail(email, trx);
     if (taken) throw conflict(`a user with email ${email} already exists`);
     if (input.role === 'customer' && !input.tenant_id)
       throw badRequest('tenant_id: a customer user needs a tenant');
     if (input.role !== 'customer' && input.tenant_id) {
       throw badRequest('tenant_id: only customer users belong to a tenant; operators see every tenant');
     }
-    if (input.tenant_id) {
-      const t = await trx
-        .selectFrom('tenants')
-        .select('id')
-        .where('id', '=', input.tenant_id)
-        .executeTakeFirst();
-      if (!t) throw badRequest(`tenant_id: tenant ${input.tenant_id} does not exist`);
+    if (input.tenant_id && !(await this.repo.tenantExists(trx, input.tenant_id))) {
+      throw badRequest(`tenant_id: tenant ${input.tenant_id} does not exist`);
     }
     const row: UserTable = {
       id: randomUUID(),
@@ -168,7 +160,7 @@ export class AccountsService {
       disabled: 0,
       created_at: new Date().toISOString(),
     };
-    await trx.insertInto('users').values(row).execute();
+    await this.repo.insertUser(trx, row);
     return toUser(row);
   }
 
@@ -190,20 +182,12 @@ export class AccountsService {
   }
 
   async listUsers(q: PageQuery): Promise<Page<User>> {
-    const { limit, offset } = pageBounds(q);
-    const order = sortOrder(q.sort, ['email', 'name', 'role', 'created_at'] as const, 'email');
-    const rows = await this.k
-      .selectFrom('users')
-      .selectAll()
-      .orderBy(order.column, order.direction)
-      .limit(limit)
-      .offset(offset)
-      .execute();
-    return { items: rows.map(toUser), total: await this.userCount(), limit, offset };
+    const { rows, ...page } = await this.repo.listUsers(q);
+    return { items: rows.map(toUser), ...page };
   }
 
   async getUser(id: string): Promise<User> {
-    const row = await this.k.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.repo.userById(id);
     if (!row) throw notFound(`user ${id}`);
     return toUser(row);
   }
@@ -221,17 +205,13 @@ export class AccountsService {
       throw badRequest('role: a customer user cannot become an operator or the reverse; create a new user');
     }
     return this.k.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('users')
-        .set({
-          ...(input.name !== undefined ? { name: input.name } : {}),
-          ...(input.role !== undefined ? { role: input.role } : {}),
-          ...(input.disabled !== undefined ? { disabled: input.disabled ? 1 : 0 } : {}),
-        })
-        .where('id', '=', id)
-        .execute();
+      await this.repo.updateUser(trx, id, {
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.role !== undefined ? { role: input.role } : {}),
+        ...(input.disabled !== undefined ? { disabled: input.disabled ? 1 : 0 } : {}),
+      });
       // A changed role or a disabled account ends every session at once.
-      if (input.disabled || input.role) await trx.deleteFrom('sessions').where('user_id', '=', id).execute();
+      if (input.disabled || input.role) await this.repo.deleteUserSessions(trx, id);
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${actor.email}`,
         tenantId: user.tenant_id,
@@ -253,7 +233,7 @@ export class AccountsService {
     expiresAt: string;
   }> {
     const email = input.email.trim().toLowerCase();
-    const row = await this.k.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+    const row = await this.repo.userByEmail(email);
     const ok = await verifyPassword(input.password, row?.password_hash ?? (await dummyHash()));
     if (!row || !ok || row.disabled) {
       throw new ApiError(401, 'bad_credentials', 'email or password is wrong (or the account is disabled)');
@@ -265,32 +245,23 @@ export class AccountsService {
       const badTotp = () =>
         new ApiError(401, 'bad_totp', 'the code is wrong or was already used; wait for the next one');
       if (step === undefined || step <= row.totp_last_step) throw badTotp();
-      // Security fix: claim the step atomically. Two concurrent sign-ins with the same code both passed the
-      // check above (read, then write) and both got a session; now only the one whose update lands does.
-      const claimed = await this.k
-        .updateTable('users')
-        .set({ totp_last_step: step })
-        .where('id', '=', row.id)
-        .where('totp_last_step', '<', step)
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) throw badTotp();
+      // The step is claimed atomically: of two concurrent sign-ins with the same code, only the one whose
+      // update lands gets a session.
+      if (!(await this.repo.claimTotpStep(row.id, step))) throw badTotp();
     }
     const sessionId = randomSecret(32);
     const csrfToken = randomSecret(24);
     const now = Date.now();
     const expiresAt = new Date(now + SESSION_TTL_MS).toISOString();
     await this.k.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('sessions')
-        .values({
-          id_hash: fingerprint(sessionId),
-          user_id: row.id,
-          csrf_token: csrfToken,
-          created_at: new Date(now).toISOString(),
-          expires_at: expiresAt,
-          last_seen_at: new Date(now).toISOString(),
-        })
-        .execute();
+      await this.repo.insertSession(trx, {
+        id_hash: fingerprint(sessionId),
+        user_id: row.id,
+        csrf_token: csrfToken,
+        created_at: new Date(now).toISOString(),
+        expires_at: expiresAt,
+        last_seen_at: new Date(now).toISOString(),
+      });
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${row.email}`,
         tenantId: row.tenant_id,
@@ -302,27 +273,13 @@ export class AccountsService {
   }
 
   async logout(sessionId: string): Promise<void> {
-    await this.k.deleteFrom('sessions').where('id_hash', '=', fingerprint(sessionId)).execute();
+    await this.repo.deleteSession(fingerprint(sessionId));
   }
 
   /** The principal behind a session cookie, or undefined (expired, idle, unknown, user disabled). */
   async sessionPrincipal(sessionId: string): Promise<Principal | undefined> {
     const hash = fingerprint(sessionId);
-    const row = await this.k
-      .selectFrom('sessions as s')
-      .innerJoin('users as u', 'u.id', 's.user_id')
-      .select([
-        's.csrf_token',
-        's.expires_at',
-        's.last_seen_at',
-        'u.id',
-        'u.email',
-        'u.role',
-        'u.tenant_id',
-        'u.disabled',
-      ])
-      .where('s.id_hash', '=', hash)
-      .executeTakeFirst();
+    const row = await this.repo.sessionWithUser(hash);
     if (!row) return undefined;
     const now = Date.now();
     if (
@@ -330,16 +287,12 @@ export class AccountsService {
       Date.parse(row.expires_at) <= now ||
       Date.parse(row.last_seen_at) + SESSION_IDLE_MS <= now
     ) {
-      await this.k.deleteFrom('sessions').where('id_hash', '=', hash).execute();
+      await this.repo.deleteSession(hash);
       return undefined;
     }
     // Touch at most once a minute: a busy console does not turn every read into a write.
     if (Date.parse(row.last_seen_at) + 60_000 < now) {
-      await this.k
-        .updateTable('sessions')
-        .set({ last_seen_at: new Date(now).toISOString() })
-        .where('id_hash', '=', hash)
-        .execute();
+      await this.repo.touchSession(hash, new Date(now).toISOString());
     }
     const role = row.role as Role;
     return {
@@ -353,11 +306,7 @@ export class AccountsService {
   }
 
   async changePassword(principal: Principal, current: string, next: string): Promise<void> {
-    const row = await this.k
-      .selectFrom('users')
-      .selectAll()
-      .where('id', '=', principal.userId)
-      .executeTakeFirstOrThrow();
+    const row = await this.ownUser(principal);
     if (!(await verifyPassword(current, row.password_hash))) {
       throw new ApiError(403, 'bad_credentials', 'current_password is wrong');
     }
@@ -365,8 +314,8 @@ export class AccountsService {
     if (problem) throw badRequest(`new_password: ${problem}`);
     const hash = await hashPassword(next);
     await this.k.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ password_hash: hash }).where('id', '=', row.id).execute();
-      await trx.deleteFrom('sessions').where('user_id', '=', row.id).execute();
+      await this.repo.setPassword(trx, row.id, hash);
+      await this.repo.deleteUserSessions(trx, row.id);
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${row.email}`,
         tenantId: row.tenant_id,
@@ -380,36 +329,24 @@ export class AccountsService {
 
   /** Starts enrolment: a new secret, not yet required at login until confirmed with a code. */
   async startTotp(principal: Principal): Promise<{ secret: string; uri: string }> {
-    const row = await this.k
-      .selectFrom('users')
-      .selectAll()
-      .where('id', '=', principal.userId)
-      .executeTakeFirstOrThrow();
+    const row = await this.ownUser(principal);
     if (row.totp_enabled)
       throw conflict('two-factor sign-in is already on; turn it off first to enrol again');
     const secret = new OTPAuth.Secret({ size: 20 }).base32;
-    await this.k.updateTable('users').set({ totp_secret: secret }).where('id', '=', row.id).execute();
+    await this.repo.setTotp(this.k, row.id, { totp_secret: secret });
     return { secret, uri: totpFor(secret, row.email).toString() };
   }
 
   async confirmTotp(principal: Principal, code: string): Promise<void> {
-    const row = await this.k
-      .selectFrom('users')
-      .selectAll()
-      .where('id', '=', principal.userId)
-      .executeTakeFirstOrThrow();
+    const row = await this.ownUser(principal);
     if (!row.totp_secret) throw badRequest('start enrolment first (POST /api/v1/me/totp)');
-    // Security fix: confirming again while enrolled could move totp_last_step back to an older step and so
-    // re-open an already used code for sign-in.
+    // Confirming again while enrolled would move totp_last_step back to an older step and so re-open an already
+    // used code for sign-in.
     if (row.totp_enabled) throw conflict('two-factor sign-in is already on');
     const step = totpStep(row.totp_secret, row.email, code);
     if (step === undefined) throw badRequest('code: wrong code; check the authenticator clock');
     await this.k.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('users')
-        .set({ totp_enabled: 1, totp_last_step: step })
-        .where('id', '=', row.id)
-        .execute();
+      await this.repo.setTotp(trx, row.id, { totp_enabled: 1, totp_last_step: step });
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${row.email}`,
         tenantId: row.tenant_id,
@@ -420,19 +357,11 @@ export class AccountsService {
   }
 
   async disableTotp(principal: Principal, password: string): Promise<void> {
-    const row = await this.k
-      .selectFrom('users')
-      .selectAll()
-      .where('id', '=', principal.userId)
-      .executeTakeFirstOrThrow();
+    const row = await this.ownUser(principal);
     if (!(await verifyPassword(password, row.password_hash)))
       throw new ApiError(403, 'bad_credentials', 'password is wrong');
     await this.k.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('users')
-        .set({ totp_enabled: 0, totp_secret: null })
-        .where('id', '=', row.id)
-        .execute();
+      await this.repo.setTotp(trx, row.id, { totp_enabled: 0, totp_secret: null });
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${row.email}`,
         tenantId: row.tenant_id,
@@ -458,9 +387,8 @@ export class AccountsService {
       tenantId = principal.scope.tenantId;
     }
     if (role === 'customer' && !tenantId) throw badRequest('tenant_id: a customer token needs a tenant');
-    if (tenantId) {
-      const t = await this.k.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst();
-      if (!t) throw badRequest(`tenant_id: tenant ${tenantId} does not exist`);
+    if (tenantId && !(await this.repo.tenantExists(this.k, tenantId))) {
+      throw badRequest(`tenant_id: tenant ${tenantId} does not exist`);
     }
     const { id, secret, token } = newApiToken();
     const now = Date.now();
@@ -477,10 +405,11 @@ export class AccountsService {
       revoked_at: null,
     };
     await this.k.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('api_tokens')
-        .values({ ...info, user_id: principal.userId, secret_hash: fingerprint(secret) })
-        .execute();
+      await this.repo.insertToken(trx, {
+        ...info,
+        user_id: principal.userId,
+        secret_hash: fingerprint(secret),
+      });
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${principal.email}`,
         tenantId,
@@ -493,36 +422,22 @@ export class AccountsService {
   }
 
   async listTokens(principal: Principal): Promise<ApiTokenInfo[]> {
-    let q = this.k
-      .selectFrom('api_tokens')
-      .select(['id', 'name', 'role', 'tenant_id', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
-      .where('user_id', '=', principal.userId);
-    // Security fix: a tenant-scoped token of an operator listed all of its owner's tokens, naming the other
-    // tenants they are scoped to. A scoped principal sees only tokens scoped to its own tenant.
-    if (!principal.scope.all) q = q.where('tenant_id', '=', principal.scope.tenantId);
-    const rows = await q.orderBy('created_at', 'desc').execute();
+    // A tenant-scoped principal sees only tokens scoped to its own tenant (never names of other tenants).
+    const rows = await this.repo.listTokens(TenantScope.of(principal.scope), principal.userId);
     return rows.map((r) => ({ ...r, role: r.role as Role }));
   }
 
   async revokeToken(principal: Principal, id: string): Promise<void> {
-    const row = await this.k
-      .selectFrom('api_tokens')
-      .select(['id', 'user_id', 'tenant_id'])
-      .where('id', '=', id)
-      .executeTakeFirst();
-    // Administrators may revoke anyone's token; others only their own. Security fix: a tenant-scoped principal
-    // (an admin-role token scoped to tenant A, say) could revoke any token of any tenant; it now reaches only
-    // tokens scoped to its own tenant, and only an all-tenant administrator revokes other people's tokens.
-    const inScope = principal.scope.all || row?.tenant_id === principal.scope.tenantId;
+    const row = await this.repo.tokenOwner(id);
+    // Principals revoke their own tokens, and all-tenant administrators anyone's. A tenant-scoped principal (an
+    // admin-role token scoped to one tenant included) reaches only tokens scoped to its own tenant.
+    const scope = TenantScope.of(principal.scope);
+    const inScope = scope.all || (!!row?.tenant_id && scope.sees(row.tenant_id));
     const mayRevoke =
       row?.user_id === principal.userId || (principal.role === 'admin' && principal.scope.all);
     if (!row || !inScope || !mayRevoke) throw notFound(`token ${id}`);
     await this.k.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('api_tokens')
-        .set({ revoked_at: new Date().toISOString() })
-        .where('id', '=', id)
-        .execute();
+      await this.repo.revokeToken(trx, id, new Date().toISOString());
       await appendAudit(trx, this.db.dialect, {
         actor: `user:${principal.email}`,
         tenantId: row.tenant_id,
@@ -536,24 +451,7 @@ export class AccountsService {
   async tokenPrincipal(token: string): Promise<Principal | undefined> {
     const parsed = parseApiToken(token);
     if (!parsed) return undefined;
-    const row = await this.k
-      .selectFrom('api_tokens as t')
-      .innerJoin('users as u', 'u.id', 't.user_id')
-      .select([
-        't.id',
-        't.role',
-        't.tenant_id',
-        't.secret_hash',
-        't.expires_at',
-        't.revoked_at',
-        't.last_used_at',
-        'u.id as user_id',
-        'u.email',
-        'u.role as user_role',
-        'u.disabled',
-      ])
-      .where('t.id', '=', parsed.id)
-      .executeTakeFirst();
+    const row = await this.repo.tokenWithUser(parsed.id);
     if (!row || row.revoked_at || row.disabled || !sameSecret(fingerprint(parsed.secret), row.secret_hash))
       return undefined;
     const now = Date.now();
@@ -562,11 +460,7 @@ export class AccountsService {
     const role = row.role as Role;
     if (!roleWithin(role, row.user_role as Role)) return undefined;
     if (!row.last_used_at || Date.parse(row.last_used_at) + 60_000 < now) {
-      await this.k
-        .updateTable('api_tokens')
-        .set({ last_used_at: new Date(now).toISOString() })
-        .where('id', '=', row.id)
-        .execute();
+      await this.repo.touchToken(row.id, new Date(now).toISOString());
     }
     return {
       kind: 'token',
