@@ -5,6 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { isPostgres } from '../events/outbox.js';
 import type { Clock } from './model.js';
 import { JobQueue } from './queue.js';
 import { JobScheduler } from './scheduler.js';
@@ -62,6 +63,9 @@ export interface Jobs {
 export function createJobs(options: JobsOptions): Jobs {
   const queue = new JobQueue(options.db, options.clock);
   const worker = new JobWorker({
+    // Embedded SQLite: this process is the only server on the database (the data directory lock), so running
+    // jobs it finds at start belong to a process that is gone.
+    reclaimOnStart: !isPostgres(options.db),
     ...options.worker,
     db: options.db,
     queue,

@@ -355,6 +355,25 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
     expect(j?.state).toBe('succeeded');
   });
 
+  it('a worker never claims again a job it still runs, even after its own lease lapsed', async (ctx) => {
+    if (!db) return ctx.skip();
+    let calls = 0;
+    const w = worker({ owner: 'solo', leaseMs: 100, heartbeatMs: 3_600_000, concurrency: 2 });
+    w.register('demo.solo', async () => {
+      calls++;
+      await sleep(600);
+      return calls;
+    });
+    w.start();
+    const job = await queue.enqueue(k, { kind: 'demo.solo', tenantId: 'acme', createdBy: 't' });
+    const done = await waitFor('done', async () => {
+      const j = await queue.get(job.id);
+      return j?.state === 'succeeded' && j;
+    });
+    expect(calls).toBe(1);
+    expect(done.attempts).toBe(1);
+  });
+
   it('graceful stop releases a running job without counting the attempt', async (ctx) => {
     if (!db) return ctx.skip();
     let started = false;

@@ -12,9 +12,21 @@ export const systemClock: Clock = () => Date.now();
 
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** Ids sort by creation time (base-36 milliseconds, fixed width), then random. */
+let lastMs = 0;
+let sequence = 0;
+
+/**
+ * Ids sort by creation time (base-36 milliseconds, fixed width), then by a counter within the millisecond (this
+ * process), then random: lists ordered by (created_at, id) show a process's jobs in the order it created them.
+ */
 export function newJobId(nowMs: number): string {
-  return `job_${nowMs.toString(36).padStart(9, '0')}${randomBytes(8).toString('hex')}`;
+  if (nowMs <= lastMs) sequence++;
+  else {
+    lastMs = nowMs;
+    sequence = 0;
+  }
+  const ms = Math.max(nowMs, lastMs);
+  return `job_${ms.toString(36).padStart(9, '0')}${sequence.toString(36).padStart(4, '0')}${randomBytes(6).toString('hex')}`;
 }
 
 export function toJob(row: JobRow): Job {

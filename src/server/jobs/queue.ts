@@ -70,6 +70,12 @@ export class JobQueue {
    * (otherwise the next poll finds the job).
    */
   async enqueue(db: Executor, input: EnqueueInput): Promise<Job> {
+    if (!db.isTransaction) {
+      // The job and its event commit together.
+      const job = await db.transaction().execute((trx) => this.enqueue(trx, input));
+      this.wake();
+      return job;
+    }
     if (!KIND_RE.test(input.kind))
       throw badRequest(`kind: "${input.kind}" must be lower-case letters, digits, . _ - (at most 100)`);
     const maxAttempts = input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
@@ -124,7 +130,6 @@ export class JobQueue {
       .executeTakeFirst();
     if (inserted) {
       await publishJobUpdated(db, inserted);
-      if (!db.isTransaction) this.wake();
       return toJob(inserted);
     }
     const existing = await db

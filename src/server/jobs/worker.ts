@@ -78,6 +78,12 @@ export interface JobWorkerOptions {
   /** Back-off after a failed attempt: base·2^(attempt-1), at most max, jittered to 50–100 % (default 2 s, 10 min). */
   backoff?: { baseMs?: number; maxMs?: number };
   progressIntervalMs?: number;
+  /**
+   * At start, treat every running job held by another owner as orphaned (its lease ends now, so it is claimed as
+   * its next attempt at once). Only true when no other process can run workers on this database: embedded
+   * SQLite, whose data directory lock admits one server.
+   */
+  reclaimOnStart?: boolean;
   clock?: Clock;
   random?: () => number;
   log?: WorkerLog;
@@ -171,7 +177,27 @@ export class JobWorker {
         }),
       );
     }
-    this.loopDone = this.loop();
+    this.loopDone = (this.options.reclaimOnStart ? this.reclaimOrphans() : Promise.resolve()).then(() =>
+      this.loop(),
+    );
+  }
+
+  private async reclaimOrphans(): Promise<void> {
+    try {
+      const now = iso(this.clock());
+      await this.db
+        .updateTable('jobs')
+        .set({ lease_until: now, updated_at: now })
+        .where('state', '=', 'running')
+        .where('lease_owner', '!=', this.owner)
+        .where('lease_until', '>', now)
+        .execute();
+    } catch (err) {
+      this.options.log?.error(
+        { err },
+        'reclaiming orphaned jobs failed; they are claimed when their leases run out',
+      );
+    }
   }
 
   /** Looks for work now instead of at the next poll. */
@@ -253,6 +279,8 @@ export class JobWorker {
           .selectFrom('jobs')
           .selectAll()
           .where('kind', 'in', kinds)
+          // A job this worker still runs is never claimed again by it, even if its lease lapsed.
+          .$if(this.active.size > 0, (q) => q.where('id', 'not in', [...this.active.keys()]))
           .where((eb) =>
             eb.or([
               eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
