@@ -2,9 +2,11 @@
 export * from './advisory/model.js';
 export { type BuildInfo, type CatalogEntry, CatalogIndex, describeEntry } from './catalog/lookup.js';
 export * from './catalog/model.js';
+export { CVE_ID_PATTERN, CVE_ID_RE, isCveId } from './cve.js';
 export { DataFileError, type DataIssue, formatPath, MAX_DATA_FILE_BYTES, parseDataText } from './datafile.js';
 export * from './escape.js';
 export * from './exposure/index.js';
 export * from './logformats.js';
+export { type CidrRange, inCidr, isLoopback, parseCidr, parseIp } from './net.js';
 export { EXCHANGE_PRODUCT } from './products.js';
 export * from './versions/index.js';

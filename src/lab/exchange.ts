@@ -15,8 +15,8 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type Socket } from 'node:net';
-import { getScheme } from '../core/index.js';
+import type { Socket } from 'node:net';
+import { getScheme, isLoopback } from '../core/index.js';
 import { labCertificate } from './cert.js';
 import {
   formatHttpProxyRow,
@@ -99,17 +99,10 @@ export function parseExchangeBuild(build: string): ParsedBuild {
   return { parts, text: parts.join('.'), cu: parts.slice(0, 3).join('.') };
 }
 
-/** Whether `host` is a loopback IP literal (127.0.0.0/8 or ::1); `localhost` is accepted as 127.0.0.1. */
-export function isLoopbackAddress(host: string): boolean {
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
-}
-
 function resolveHost(opts: ExchangeEmulatorOptions): string {
   const host = opts.host === undefined || opts.host === 'localhost' ? '127.0.0.1' : opts.host;
   if (opts.allowNonLoopback) return host;
-  if (!isLoopbackAddress(host)) {
+  if (!isLoopback(host)) {
     throw new LabConfigError(
       `emulator host ${JSON.stringify(host)} is not a loopback address (127.0.0.0/8 or ::1); the lab emulator binds to loopback only unless allowNonLoopback is set`,
     );

@@ -4,7 +4,6 @@ export {
   DEFAULT_SERVER_NAME,
   type ExchangeEmulator,
   type ExchangeEmulatorOptions,
-  isLoopbackAddress,
   LAB_HEADER,
   LAB_LABEL,
   LabConfigError,

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { isLoopbackAddress } from './exchange.js';
+import { isLoopback } from '../core/index.js';
 
 export interface LabResponse {
   status: number;
@@ -26,8 +26,7 @@ export function labRequest(
 ): Promise<LabResponse> {
   const url = new URL(baseUrl);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!isLoopbackAddress(host))
-    return Promise.reject(new Error(`labRequest: ${host} is not a loopback address`));
+  if (!isLoopback(host)) return Promise.reject(new Error(`labRequest: ${host} is not a loopback address`));
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = client.request(

@@ -23,7 +23,13 @@
  * ranges, `vers:` ranges with `!=` or an exclusive lower bound, ranges marked fixed / not affected, and
  * versions of ecosystems Bulwark cannot order.
  */
-import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
+import {
+  type AdvisoryInput,
+  type Catalog,
+  isCveId,
+  type Reference,
+  type SchemeId,
+} from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,
@@ -69,7 +75,6 @@ import {
 } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 const MAX_BRANCH_DEPTH = 30;
 
 interface CsafProduct {
@@ -174,7 +179,7 @@ export function importCsaf(doc: unknown, ctx: ImportContext): ImportResult {
       return;
     }
     const cveId = typeof v.cve === 'string' ? v.cve.trim().toUpperCase() : undefined;
-    if (!cveId || !CVE_ID.test(cveId)) {
+    if (!cveId || !isCveId(cveId)) {
       const ids = (asArray(v.ids) ?? [])
         .filter(isRecord)
         .map((x) => asText(x.text))

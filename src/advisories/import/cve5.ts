@@ -29,7 +29,13 @@
  * [15.1.2176.2, 15.1.2176.9). A bound that does not fit the train (empty, or beyond the next train) is warned;
  * see `AffectedBuilder.finish` for what happens to the product's other ranges then.
  */
-import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
+import {
+  type AdvisoryInput,
+  type Catalog,
+  isCveId,
+  type Reference,
+  type SchemeId,
+} from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,
@@ -67,8 +73,6 @@ import {
   wholeTrainRange,
 } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
-
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 
 type Status = 'affected' | 'unaffected' | 'unknown';
 const STATUSES: readonly string[] = ['affected', 'unaffected', 'unknown'];
@@ -138,7 +142,7 @@ export function importCve5(doc: unknown, ctx: ImportContext): ImportResult {
   const meta = doc.cveMetadata;
   if (!isRecord(meta)) throw new ImportError('cveMetadata', `expected an object, got ${describeValue(meta)}`);
   const cveId = typeof meta.cveId === 'string' ? meta.cveId.trim().toUpperCase() : undefined;
-  if (!cveId || !CVE_ID.test(cveId))
+  if (!cveId || !isCveId(cveId))
     throw new ImportError(
       'cveMetadata.cveId',
       `expected a CVE id such as CVE-2021-26855, got ${describeValue(meta.cveId)}`,

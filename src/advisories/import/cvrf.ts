@@ -14,7 +14,13 @@
  * documents and are summarised in one warning per status type. Notes are HTML: tags are stripped.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { AdvisoryInput, Catalog, Reference, SchemeId } from '../../core/index.js';
+import {
+  type AdvisoryInput,
+  type Catalog,
+  isCveId,
+  type Reference,
+  type SchemeId,
+} from '../../core/index.js';
 import {
   AffectedBuilder,
   addReference,
@@ -46,7 +52,6 @@ import {
 } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
 
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 /** Bigger than any monthly MSRC document (the March 2021 one is 2 MB) by far; refuses runaway input early. */
 export const MAX_CVRF_BYTES = 64 * 1024 * 1024;
 const MAX_SUMMARY = 1500;
@@ -157,7 +162,7 @@ export function importCvrf(xml: string, ctx: ImportContext): ImportResult {
     const path = `cvrfdoc.Vulnerability[${i}]`;
     if (!isRecord(v)) return;
     const cveId = textOf(v.CVE)?.toUpperCase();
-    if (!cveId || !CVE_ID.test(cveId)) {
+    if (!cveId || !isCveId(cveId)) {
       warnings.push({
         path: `${path}.CVE`,
         message: `not a CVE id (${describeValue(textOf(v.CVE))}); vulnerability skipped`,

@@ -10,11 +10,9 @@
  * Hand-written checks rather than a zod schema per entry: the real catalog has ~1,400 entries and is re-read
  * on every feed refresh, and a per-entry problem must become a warning naming the entry, not an exception.
  */
-import type { AdvisoryInput, Kev } from '../../core/index.js';
+import { type AdvisoryInput, isCveId, type Kev } from '../../core/index.js';
 import { describeValue as describe, isoDay, isRecord } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
-
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 
 const TOP_LEVEL_FIELDS = new Set(['title', 'catalogVersion', 'dateReleased', 'count', 'vulnerabilities']);
 const ENTRY_FIELDS = new Set([
@@ -106,7 +104,7 @@ export function importKev(doc: unknown, _ctx: ImportContext): ImportResult {
       continue;
     }
     const { cveID, dateAdded, dueDate, knownRansomwareCampaignUse: ransom, requiredAction } = entry;
-    if (typeof cveID !== 'string' || !CVE_ID.test(cveID)) {
+    if (typeof cveID !== 'string' || !isCveId(cveID)) {
       warnings.push({
         path: `${at}.cveID`,
         message: `expected a CVE id such as CVE-2021-26855, got ${describe(cveID)}; entry skipped`,

@@ -10,12 +10,10 @@
  * and the same soundness: versions no configuration covers are `unknown`, never `not_affected`.
  * Warnings name the NVD field (`configurations[0].nodes[0].cpeMatch[3]`), not the restated record.
  */
-import type { Kev } from '../../core/index.js';
+import { isCveId, type Kev } from '../../core/index.js';
 import { importCve5 } from './cve5.js';
 import { asArray, asText, describeValue, isoDay, isRecord } from './products.js';
 import { type ImportContext, ImportError, type ImportResult, type ImportWarning } from './types.js';
-
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/;
 
 /** Whether a parsed JSON value is an NVD API 2.0 `cve` object or response. */
 export function isNvdDocument(doc: unknown): boolean {
@@ -24,7 +22,7 @@ export function isNvdDocument(doc: unknown): boolean {
     return true;
   return (
     typeof doc.id === 'string' &&
-    CVE_ID.test(doc.id) &&
+    isCveId(doc.id) &&
     typeof doc.sourceIdentifier === 'string' &&
     ('configurations' in doc || 'descriptions' in doc || 'vulnStatus' in doc)
   );
@@ -71,7 +69,7 @@ function importOne(
   into: ImportResult,
 ): void {
   const id = typeof cve.id === 'string' ? cve.id.trim().toUpperCase() : undefined;
-  if (!id || !CVE_ID.test(id))
+  if (!id || !isCveId(id))
     throw new ImportError(
       `${prefix}id`,
       `expected a CVE id such as CVE-2021-26855, got ${describeValue(cve.id)}`,

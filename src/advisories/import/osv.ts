@@ -24,6 +24,7 @@ import {
   advisorySchema,
   formatPath,
   getScheme,
+  isCveId,
   productId,
   type SchemeId,
 } from '../../core/index.js';
@@ -47,7 +48,6 @@ import { type ImportContext, ImportError, type ImportResult, type ImportWarning 
 
 type Warn = (path: string, message: string) => void;
 
-const CVE_ID = /^CVE-\d{4}-\d{4,}$/i;
 /** OSV timestamps are RFC 3339 in UTC; the date part is what the advisory keeps. */
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -265,7 +265,7 @@ function importRecord(
   const sameVuln = new Set<string>();
   const addCve = (text: string, same: boolean) => {
     const t = text.trim();
-    if (!CVE_ID.test(t)) return;
+    if (!isCveId(t, true)) return;
     const cve = t.toUpperCase();
     if (!cveIds.includes(cve)) cveIds.push(cve);
     if (same) sameVuln.add(cve);
@@ -274,7 +274,7 @@ function importRecord(
   for (const a of stringList(rec, 'aliases', warn)) addCve(a, true);
   for (const u of stringList(rec, 'upstream', warn)) addCve(u, false);
   if (cveIds.length === 0) {
-    const related = stringList(rec, 'related', () => {}).filter((r) => CVE_ID.test(r.trim()));
+    const related = stringList(rec, 'related', () => {}).filter((r) => isCveId(r.trim(), true));
     const note = related.length
       ? ` (related lists ${related.slice(0, 3).join(', ')}${related.length > 3 ? ', …' : ''}, which the OSV spec defines as different vulnerabilities)`
       : '';

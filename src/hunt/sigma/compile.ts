@@ -9,8 +9,8 @@
  * The prefilter contract: when `literals` is not null, every record the rule matches has a raw text that contains
  * one of the literals, compared ASCII case-insensitively. `match` never relies on the prefilter.
  */
+import { inCidr, parseIp } from '../../core/index.js';
 import type { LogRecord, LogType, Severity, Stage } from '../types.js';
-import { inRange, parseIp } from './cidr.js';
 import { type FieldAccess, resolveField } from './fields.js';
 import type {
   Condition,
@@ -248,7 +248,7 @@ function valuePred(
         const ip = parseIp(v);
         let hit = false;
         if (ip)
-          hit = all ? ranges.every((r) => inRange(r, ip.bytes)) : ranges.some((r) => inRange(r, ip.bytes));
+          hit = all ? ranges.every((r) => inCidr(r, ip.bytes)) : ranges.some((r) => inCidr(r, ip.bytes));
         return neq ? !hit : hit;
       };
     }

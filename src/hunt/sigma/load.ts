@@ -19,7 +19,7 @@ import { RE2JS } from 're2js';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import type { LogType, Severity } from '../types.js';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../../core/index.js';
 import { parseCondition } from './condition.js';
 import type {
   CidrRange,

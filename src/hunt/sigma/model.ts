@@ -2,7 +2,9 @@
  * Shapes shared inside the Sigma engine: a loaded rule (log-type independent, validated, regular expressions
  * compiled once), the reason a rule cannot run, and the detection tree the compiler turns into a matcher.
  */
+
 import type { RE2JS } from 're2js';
+import type { CidrRange } from '../../core/index.js';
 import type { LogType, Severity, Stage } from '../types.js';
 
 /** Which hunt mode a rule belongs to: today's checks, or the original conditions of 2021-03-02. */
@@ -24,13 +26,7 @@ export type Token = string | typeof STAR | typeof ANY | typeof DASH;
 
 export const DASH_CHARS = '-/\u2013\u2014\u2015';
 
-export interface CidrRange {
-  text: string;
-  /** Address as 16 bytes (IPv4 as IPv4-mapped IPv6). */
-  bytes: Uint8Array;
-  /** Prefix length over the 128-bit form (an IPv4 /8 is 104). */
-  prefix: number;
-}
+export type { CidrRange };
 
 export interface CompiledRegex {
   source: string;

@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, hasCorpus } from '../../../test/support/corpus.js';
+import { inCidr, parseCidr, parseIp } from '../../core/index.js';
 import type { LogRecord, LogType } from '../types.js';
-import { inRange, parseCidr, parseIp } from './cidr.js';
 import {
   type CompiledSigma,
   compileRules,
@@ -523,9 +523,9 @@ describe('CIDR', () => {
         const range = parseCidr(`${net}/${prefix}`)!;
         expect(range).not.toBeNull();
         const ip = parseIp(addr)!;
-        expect(inRange(range, ip.bytes)).toBe(list.check(addr, family));
+        expect(inCidr(range, ip.bytes)).toBe(list.check(addr, family));
         // The network address itself is always inside.
-        expect(inRange(range, parseIp(net)!.bytes)).toBe(true);
+        expect(inCidr(range, parseIp(net)!.bytes)).toBe(true);
       }),
       { numRuns: 2000 },
     );

@@ -25,6 +25,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { isLoopback } from '../../core/index.js';
 import { toShieldRequest } from '../http1/index.js';
 import {
   createRequestParser,
@@ -128,10 +129,6 @@ function refuseConnection(sock: net.Socket, reason: ConnectionRefusal) {
       `Retry-After: 5\r\nConnection: close\r\n\r\n${body}`,
   );
   setTimeout(() => sock.destroy(), 1000).unref();
-}
-
-function isLoopback(addr: string): boolean {
-  return addr === '::1' || addr.startsWith('127.') || addr.startsWith('::ffff:127.');
 }
 
 function normalizeAddr(addr: string | undefined): string {

@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import { RE2JS } from 're2js';
+import { inCidr, parseCidr, parseIp } from '../../core/index.js';
 import type { OperatorRef } from './ast.js';
 import { lowercase } from './transforms.js';
 
@@ -42,65 +42,6 @@ export function requiredPrefix(pattern: string): string | null {
 export function compileRegex(pattern: string, extraFlags = 0): RE2JS {
   // ModSecurity v3 compiles @rx with PCRE DOTALL | MULTILINE.
   return RE2JS.compile(toBytes(pattern === '' ? '.*' : pattern), RE2JS.DOTALL | RE2JS.MULTILINE | extraFlags);
-}
-
-interface Cidr {
-  v6: boolean;
-  bytes: Uint8Array;
-  bits: number;
-}
-
-function parseIpBytes(ip: string): { v6: boolean; bytes: Uint8Array } | null {
-  let s = ip.trim();
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(s);
-  if (mapped) s = mapped[1]!;
-  const kind = isIP(s);
-  if (kind === 4) return { v6: false, bytes: Uint8Array.from(s.split('.').map(Number)) };
-  if (kind !== 6) return null;
-  // Expand IPv6 (may end in an embedded IPv4).
-  let head = s;
-  let tailV4: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    tailV4 = v4[1]!.split('.').map(Number);
-    head = `${s.slice(0, -v4[1]!.length)}0:0`;
-  }
-  const [l, r] = head.includes('::') ? head.split('::') : [head, undefined];
-  const left = l ? l.split(':') : [];
-  const right = r === undefined ? [] : r ? r.split(':') : [];
-  const missing = 8 - left.length - right.length;
-  const groups = [...left, ...Array<string>(r === undefined ? 0 : missing).fill('0'), ...right];
-  if (groups.length !== 8) return null;
-  const bytes = new Uint8Array(16);
-  groups.forEach((g, i) => {
-    const v = Number.parseInt(g, 16);
-    bytes[i * 2] = v >> 8;
-    bytes[i * 2 + 1] = v & 0xff;
-  });
-  if (tailV4.length === 4) bytes.set(tailV4, 12);
-  return { v6: true, bytes };
-}
-
-function parseCidr(entry: string): Cidr | null {
-  const [ip, bitsStr, ...rest] = entry.split('/');
-  if (ip === undefined || rest.length > 0) return null;
-  const p = parseIpBytes(ip);
-  if (!p) return null;
-  const max = p.v6 ? 128 : 32;
-  if (bitsStr !== undefined && !/^\d{1,3}$/.test(bitsStr)) return null;
-  const bits = bitsStr === undefined ? max : Number(bitsStr);
-  if (bits > max) return null;
-  return { ...p, bits };
-}
-
-function inCidr(c: Cidr, a: { v6: boolean; bytes: Uint8Array }): boolean {
-  if (c.v6 !== a.v6) return false;
-  let bits = c.bits;
-  for (let i = 0; bits > 0; i++, bits -= 8) {
-    const mask = bits >= 8 ? 0xff : (0xff << (8 - bits)) & 0xff;
-    if ((c.bytes[i]! & mask) !== (a.bytes[i]! & mask)) return false;
-  }
-  return true;
 }
 
 /**
@@ -181,9 +122,9 @@ export function compileOperator(op: OperatorRef): OperatorFn {
         });
       if (cidrs.length === 0) throw new Error('@ipMatch needs at least one address or range');
       fn = (v) => {
-        const a = parseIpBytes(v);
+        const a = parseIp(v);
         if (!a) return null;
-        return cidrs.some((c) => inCidr(c, a)) ? [v] : null;
+        return cidrs.some((c) => inCidr(c, a.bytes)) ? [v] : null;
       };
       break;
     }

@@ -1,8 +1,16 @@
 /**
- * `|cidr`: IPv4 and IPv6 addresses and ranges as 16 bytes (IPv4 as IPv4-mapped IPv6, so an IPv4 range also
- * matches `::ffff:a.b.c.d`). Strict parsing: anything that is not an address never matches.
+ * IP addresses, CIDR ranges and loopback: the one definition every capability uses (Sigma `|cidr`, SecLang
+ * `@ipMatch`, the gateway, the lab). Addresses are 16 bytes, IPv4 as IPv4-mapped IPv6, so an IPv4 range also
+ * matches `::ffff:a.b.c.d`. Strict parsing: anything that is not an address is null and never matches.
  */
-import type { CidrRange } from './model.js';
+
+export interface CidrRange {
+  text: string;
+  /** Address as 16 bytes (IPv4 as IPv4-mapped IPv6). */
+  bytes: Uint8Array;
+  /** Prefix length over the 128-bit form (an IPv4 /8 is 104). */
+  prefix: number;
+}
 
 const V4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
 const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
@@ -98,11 +106,27 @@ export function parseCidr(text: string): CidrRange | null {
   return { text, bytes: addr.bytes, prefix: addr.v4 ? prefix + 96 : prefix };
 }
 
-export function inRange(range: CidrRange, ip: Uint8Array): boolean {
+/** Whether the 16-byte address `ip` (from parseIp) is inside `range`. */
+export function inCidr(range: CidrRange, ip: Uint8Array): boolean {
   const full = range.prefix >> 3;
   for (let i = 0; i < full; i++) if (ip[i] !== range.bytes[i]) return false;
   const rest = range.prefix & 7;
   if (rest === 0) return true;
   const mask = (0xff << (8 - rest)) & 0xff;
   return ((ip[full]! ^ range.bytes[full]!) & mask) === 0;
+}
+
+/**
+ * Whether `host` is this machine only: `localhost`, an address in 127.0.0.0/8, `::1` (any spelling), or
+ * `::ffff:127.x.x.x`. Brackets and an IPv6 zone are ignored; a name other than `localhost` is not loopback.
+ */
+export function isLoopback(host: string): boolean {
+  if (host.trim().toLowerCase() === 'localhost') return true;
+  const ip = parseIp(host);
+  if (!ip) return false;
+  const b = ip.bytes;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  if (b[10] === 0xff && b[11] === 0xff) return b[12] === 127;
+  if (b[10] !== 0 || b[11] !== 0) return false;
+  return b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15] === 1;
 }
