@@ -1,0 +1,172 @@
+/**
+ * The console's calls to the Bulwark API on its own origin. The session is the httpOnly cookie the server sets at
+ * sign-in; the CSRF token that state-changing calls send as `x-csrf-token` is kept in memory only (sign-in and
+ * GET /api/v1/me hand it out), never in storage a script of another page could read.
+ */
+
+export const CSRF_HEADER = 'x-csrf-token';
+
+/** An answer other than 2xx: the server's error code and its message, which names the field and the fix. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: string;
+  tenant_id: string | null;
+  totp_enabled: boolean;
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface Me {
+  user: User;
+  via: string;
+  role: string;
+  tenant: string | null;
+  csrf_token?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface AdvisorySummary {
+  id: string;
+  title: string;
+  cves: string[];
+  products: string[];
+  published: string | null;
+  kev: boolean;
+}
+
+let csrfToken: string | undefined;
+const expiredListeners = new Set<() => void>();
+
+/** Called when a signed-in call answers 401: the session ended (expired, signed out elsewhere, password changed). */
+export function onSessionExpired(listener: () => void): () => void {
+  expiredListeners.add(listener);
+  return () => expiredListeners.delete(listener);
+}
+
+const TIMEOUT_MS = 30_000;
+
+async function call<T>(method: string, path: string, body?: unknown, quiet401 = false): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers[CSRF_HEADER] = csrfToken;
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (err) {
+    const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
+    throw new ApiError(
+      0,
+      timedOut ? 'timeout' : 'network',
+      timedOut
+        ? `the server did not answer within ${TIMEOUT_MS / 1000} s`
+        : 'the server cannot be reached; check the connection and try again',
+    );
+  }
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!res.ok) {
+    const e = (parsed ?? {}) as { error?: unknown; message?: unknown };
+    const error = new ApiError(
+      res.status,
+      typeof e.error === 'string' ? e.error : `http_${res.status}`,
+      typeof e.message === 'string' ? e.message : `the server answered ${res.status} ${res.statusText}`,
+    );
+    if (res.status === 401 && !quiet401) for (const listener of expiredListeners) listener();
+    throw error;
+  }
+  return parsed as T;
+}
+
+export const api = {
+  /** The signed-in user, or undefined when there is no session. */
+  async me(): Promise<Me | undefined> {
+    try {
+      const me = await call<Me>('GET', '/api/v1/me', undefined, true);
+      csrfToken = me.csrf_token;
+      return me;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return undefined;
+      throw err;
+    }
+  },
+
+  async signIn(input: { email: string; password: string; code?: string }): Promise<User> {
+    const res = await call<{ user: User; csrf_token: string; expires_at: string }>(
+      'POST',
+      '/api/v1/session',
+      input,
+      true,
+    );
+    csrfToken = res.csrf_token;
+    return res.user;
+  },
+
+  async signOut(): Promise<void> {
+    try {
+      await call<void>('DELETE', '/api/v1/session', undefined, true);
+    } finally {
+      csrfToken = undefined;
+    }
+  },
+
+  setup(input: { token: string; email: string; name: string; password: string }): Promise<User> {
+    return call<User>('POST', '/api/v1/setup', input, true);
+  },
+
+  async changePassword(input: { current_password: string; new_password: string }): Promise<void> {
+    // The server ends every session of the user, this one included.
+    await call<void>('POST', '/api/v1/me/password', input);
+    csrfToken = undefined;
+  },
+
+  startTotp(): Promise<{ secret: string; uri: string }> {
+    return call('POST', '/api/v1/me/totp');
+  },
+
+  confirmTotp(code: string): Promise<void> {
+    return call('POST', '/api/v1/me/totp/confirm', { code });
+  },
+
+  advisories(query: { q?: string; limit: number; offset: number }): Promise<Page<AdvisorySummary>> {
+    const params = new URLSearchParams({ limit: String(query.limit), offset: String(query.offset) });
+    if (query.q) params.set('q', query.q);
+    return call('GET', `/api/v1/advisories?${params}`);
+  },
+};
+
+/** The message to show for a failed call. */
+export function messageOf(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,46 @@
+/** The first page after sign-in: who you are, and where to go. */
+import { Link } from '../router';
+import { useMe } from '../session';
+import { PageHeading } from '../ui';
+
+export function HomePage() {
+  const me = useMe();
+  return (
+    <main id="main">
+      <PageHeading title="Overview">Welcome, {me.user.name}</PageHeading>
+      <p>
+        Signed in as {me.user.email} ({me.role}
+        {me.tenant === null ? ', every customer' : `, customer ${me.tenant}`}).
+      </p>
+      {me.user.totp_enabled ? null : (
+        <p className="notice">
+          Two-factor sign-in is off for your account.{' '}
+          <Link to="/account" className="notice-link">
+            Turn it on
+          </Link>{' '}
+          so that a password alone cannot sign in.
+        </p>
+      )}
+      <ul className="tiles">
+        <li>
+          <Link to="/advisories" className="tile-title">
+            Advisories
+          </Link>
+          <span>The vulnerabilities Bulwark knows: built-in packs and imported feeds.</span>
+        </li>
+        <li>
+          <Link to="/account" className="tile-title">
+            Your account
+          </Link>
+          <span>Password and two-factor sign-in.</span>
+        </li>
+        <li>
+          <a href="/api/docs" className="tile-title">
+            API documentation
+          </a>
+          <span>Every call of the API, to read and to try.</span>
+        </li>
+      </ul>
+    </main>
+  );
+}
