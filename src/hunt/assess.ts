@@ -2,7 +2,7 @@
  * From findings and log coverage to one verdict per server, with the facts an engineer acts on: since when,
  * from where, which logs were examined and whether they reach back far enough, and what to do next.
  */
-import type { Finding, LogType, ParseStats, Stage } from './types.js';
+import type { HuntFinding, LogType, ParseStats, Stage } from './types.js';
 
 export type HostVerdict = 'compromised' | 'exploitation_attempted' | 'probed' | 'clean' | 'insufficient_logs';
 
@@ -97,7 +97,7 @@ export function coverageSource(relative: string, type: LogType): string {
 }
 
 export function assessHosts(
-  findings: readonly Finding[],
+  findings: readonly HuntFinding[],
   files: readonly FileOutcome[],
   ctx: AssessContext,
 ): HostReport[] {
@@ -112,7 +112,12 @@ export function assessHosts(
   );
 }
 
-function assessHost(host: string, findings: Finding[], files: FileOutcome[], ctx: AssessContext): HostReport {
+function assessHost(
+  host: string,
+  findings: HuntFinding[],
+  files: FileOutcome[],
+  ctx: AssessContext,
+): HostReport {
   const coverage = coverageOf(files, ctx.exploitationStart);
   const counts: Record<Stage, number> = { context: 0, probe: 0, exploitation: 0, post_exploitation: 0 };
   for (const f of findings) counts[f.stage]++;
@@ -155,8 +160,8 @@ function assessHost(host: string, findings: Finding[], files: FileOutcome[], ctx
 }
 
 /** One entry per record (file and line), led by its gravest finding, in time order. */
-function timelineOf(findings: Finding[]): TimelineEntry[] {
-  const byRecord = new Map<string, Finding[]>();
+function timelineOf(findings: HuntFinding[]): TimelineEntry[] {
+  const byRecord = new Map<string, HuntFinding[]>();
   for (const f of findings) {
     const key = `${f.file}\u0000${f.line}\u0000${f.line === 0 ? f.rule : ''}`;
     const list = byRecord.get(key);
@@ -212,7 +217,7 @@ function coverageOf(files: FileOutcome[], start?: string): CoverageEntry[] {
   return [...bySource.values()].sort((a, b) => a.source.localeCompare(b.source));
 }
 
-function attackerIps(findings: Finding[]): AttackerIp[] {
+function attackerIps(findings: HuntFinding[]): AttackerIp[] {
   const byIp = new Map<string, AttackerIp>();
   for (const f of findings) {
     if (!f.client) continue;

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { splitCsv } from './parse/index.js';
-import type { Finding, Severity, Stage } from './types.js';
+import type { HuntFinding, Severity, Stage } from './types.js';
 
 export interface IocSet {
   sha256: ReadonlySet<string>;
@@ -123,8 +123,8 @@ export function fileFindings(
   file: { display: string; relative: string; host: string; modified?: string },
   iocs: IocSet,
   sha256?: string,
-): Finding[] {
-  const out: Finding[] = [];
+): HuntFinding[] {
+  const out: HuntFinding[] = [];
   const base = {
     host: file.host,
     file: file.display,

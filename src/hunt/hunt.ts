@@ -11,7 +11,7 @@ import { enumerateJobs, type Job } from './inputs.js';
 import { type JobOutcome, runJob } from './job.js';
 import type { FileSummary, HuntResult } from './report/model.js';
 import { buildRuleSet, type RuleConfig } from './rules.js';
-import type { Finding } from './types.js';
+import type { HuntFinding } from './types.js';
 
 export interface HuntOptions {
   paths: readonly string[];
@@ -60,7 +60,7 @@ export async function hunt(opts: HuntOptions): Promise<HuntResult> {
       : await runInProcess(jobs, ruleSet.rulesFor, ruleSet.iocs, onBytes);
 
   const files: FileOutcome[] = outcomes.flatMap((o) => o.files);
-  const findings: Finding[] = outcomes
+  const findings: HuntFinding[] = outcomes
     .flatMap((o) => o.findings)
     .sort(
       (a, b) =>

@@ -5,4 +5,4 @@ export { type HuntConfig, huntConfig } from './config.js';
 export { type HuntOptions, hunt } from './hunt.js';
 export type { HuntResult } from './report/model.js';
 export { renderCsv, renderHtml, renderText } from './report/render.js';
-export type { Finding, LogRecord, LogType } from './types.js';
+export type { HuntFinding, LogRecord, LogType } from './types.js';

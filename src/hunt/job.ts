@@ -8,11 +8,11 @@ import { fileFindings, type IocSet, needsHash, sha256Of } from './files.js';
 import { type Job, jobFiles } from './inputs.js';
 import { DEFAULT_SCAN_OPTIONS, type ScanRule, scanFile, scanPlainFile } from './logscan.js';
 import { type DecodeInfo, decodeToUtf8Chunks } from './parse/index.js';
-import type { Finding, LogType } from './types.js';
+import type { HuntFinding, LogType } from './types.js';
 
 export interface JobOutcome {
   files: FileOutcome[];
-  findings: Finding[];
+  findings: HuntFinding[];
   skipped: { file: string; reason: string; incomplete?: boolean }[];
 }
 

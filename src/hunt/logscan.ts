@@ -19,7 +19,7 @@ import {
   detectEncoding,
   detectLog,
 } from './parse/index.js';
-import type { Finding, LogRecord, LogType, ParseStats } from './types.js';
+import type { HuntFinding, LogRecord, LogType, ParseStats } from './types.js';
 
 /** What the scanner needs of a rule, whether it came from Sigma, a pack or an IOC list. */
 export interface ScanRule {
@@ -27,8 +27,8 @@ export interface ScanRule {
   title: string;
   source: string;
   cve: string | null;
-  stage: Finding['stage'];
-  severity: Finding['severity'];
+  stage: HuntFinding['stage'];
+  severity: HuntFinding['severity'];
   match(record: LogRecord): Record<string, string> | undefined;
   /** Every line the rule matches contains one of these (lower-case ASCII, compared case-insensitively); null: no such set. */
   literals: readonly string[] | null;
@@ -55,7 +55,7 @@ export interface ScanTarget {
 export interface FileScan {
   stats: ParseStats;
   detected?: Detected;
-  findings: Finding[];
+  findings: HuntFinding[];
 }
 
 const HEAD_BYTES = 64 * 1024;
@@ -67,7 +67,7 @@ const RECORD_LEVEL: ReadonlySet<LogType> = new Set(['windows-event-xml', 'window
 
 interface FileState {
   stats: ParseStats;
-  findings: Finding[];
+  findings: HuntFinding[];
 }
 
 function newFileState(display: string): FileState {
@@ -153,7 +153,7 @@ function toFinding(
   record: LogRecord,
   matched: Record<string, string>,
   host: string,
-): Finding {
+): HuntFinding {
   const client = record.fields.ClientIpAddress || record.fields['c-ip'] || undefined;
   return {
     rule: rule.id,

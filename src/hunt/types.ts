@@ -65,7 +65,11 @@ export type Stage = 'context' | 'probe' | 'exploitation' | 'post_exploitation';
 
 export type Severity = 'informational' | 'low' | 'medium' | 'high' | 'critical';
 
-export interface Finding {
+/**
+ * One piece of evidence a hunt found (a rule or IOC hit on a log record or file): the `findings` of the hunt
+ * report. Not the exposure Finding of the server (a CVE verdict on an asset).
+ */
+export interface HuntFinding {
   /** Rule id (Sigma id or Bulwark rule id). */
   rule: string;
   title: string;

@@ -1,6 +1,6 @@
 /** The result of one hunt, as every report format renders it and `--json` prints it. */
 import type { HostReport } from '../assess.js';
-import type { Finding, LogType } from '../types.js';
+import type { HuntFinding, LogType } from '../types.js';
 
 export interface FileSummary {
   file: string;
@@ -25,7 +25,7 @@ export interface UnsupportedRuleNote {
 
 export interface HuntResult {
   hosts: HostReport[];
-  findings: Finding[];
+  findings: HuntFinding[];
   files: FileSummary[];
   /**
    * Files that are not a log Bulwark reads, and inputs that could not be read. `incomplete`: an archive refused or
