@@ -9,7 +9,7 @@
  * Retries (default 1, with 200 ms × attempt back-off): only for connect-phase timeouts, resets and unreachable
  * networks — not for refused connections, TLS failures, protocol errors or a response deadline.
  *
- * States (see /tmp/contract.md):
+ * States (the `state` field of the JSON and CSV output, docs/scan.md):
  * - error: no HTTP answer on any endpoint (or only a body over the size limit without Exchange markers);
  * - not_exchange: answered, no Exchange markers;
  * - patched: exact build the engine finds not affected by anything, or a CU whose RTM build is already fixed

@@ -37,7 +37,7 @@ function trainById(id: string): CatalogTrain {
   return train;
 }
 
-// ../shared/reference/proxylogon.md §3.1: CU RTM build and its March 2021 security update (KB5000871).
+// the Exchange build numbers table (Microsoft Learn): CU RTM build and its March 2021 security update (KB5000871).
 const MARCH_2021: [id: string, rtm: string, mar21su: string][] = [
   ['exchange-2013-sp1', '15.0.847.32', '15.0.847.64'],
   ['exchange-2013-cu21', '15.0.1395.4', '15.0.1395.12'],

@@ -33,7 +33,7 @@ function sample(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(file, CORPUS), 'utf8'));
 }
 
-/** A two-train Exchange catalog (builds from ../shared/reference/proxylogon.md §3.1) for the KB mapping. */
+/** A two-train Exchange catalog (builds from the Exchange build numbers table (Microsoft Learn)) for the KB mapping. */
 const EXCHANGE: Catalog = catalogSchema.parse({
   schema_version: 1,
   id: 'exchange',

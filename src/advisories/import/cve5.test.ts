@@ -30,7 +30,7 @@ function sample(file: (typeof SAMPLES)[number]): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(file, CORPUS), 'utf8'));
 }
 
-/** Builds from ../shared/reference/proxylogon.md §3.1: [line, train, first build, March 2021 SU build]. */
+/** Builds from the Exchange build numbers table (Microsoft Learn): [line, train, first build, March 2021 SU build]. */
 const PROXYLOGON_BUILDS: [string, string, string, string?][] = [
   ['2010', 'SP3', '14.3.123.4'],
   ['2013', 'SP1', '15.0.847.32', '15.0.847.64'],
@@ -72,7 +72,7 @@ function exchangeCatalog(): Catalog {
     product: 'microsoft:exchange_server',
     name: 'Microsoft Exchange Server',
     scheme: 'exchange',
-    sources: [{ title: 'test fixture from ../shared/reference/proxylogon.md §3.1' }],
+    sources: [{ title: 'test fixture from the Exchange build numbers table (Microsoft Learn)' }],
     trains: PROXYLOGON_BUILDS.map(([line, name, build, su]) => ({
       id: `exchange-${line}-${name.toLowerCase()}`,
       product_name: `Exchange Server ${line}`,

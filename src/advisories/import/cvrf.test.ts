@@ -17,7 +17,7 @@ import { ImportError, type ImportResult } from './types.js';
 
 const MSRC = corpusPath('advisory-formats/msrc-cvrf/2021/xml-cvrf-document/cvrfDocument-2021-Mar.xml');
 
-/** Builds from ../shared/reference/proxylogon.md §3.1: [line, train, first build, March 2021 SU build, its KB]. */
+/** Builds from the Exchange build numbers table (Microsoft Learn): [line, train, first build, March 2021 SU build, its KB]. */
 const BUILDS: [string, string, string, string?, string?][] = [
   ['2010', 'SP3', '14.3.123.4', '14.3.513.0', 'KB5000978'],
   ['2013', 'SP1', '15.0.847.32', '15.0.847.64'],
@@ -59,7 +59,7 @@ function exchangeCatalog(): Catalog {
     product: 'microsoft:exchange_server',
     name: 'Microsoft Exchange Server',
     scheme: 'exchange',
-    sources: [{ title: 'test fixture from ../shared/reference/proxylogon.md §3.1' }],
+    sources: [{ title: 'test fixture from the Exchange build numbers table (Microsoft Learn)' }],
     trains: BUILDS.map(([line, name, build, su, kb]) => ({
       id: `exchange-${line}-${name.toLowerCase()}`,
       product_name: `Exchange Server ${line}`,

@@ -35,7 +35,7 @@ import {
 } from './products.js';
 import type { ImportWarning } from './types.js';
 
-/** A few Exchange trains with builds from ../shared/reference/proxylogon.md §3.1. */
+/** A few Exchange trains with builds from the Exchange build numbers table (Microsoft Learn). */
 const EXCHANGE: Catalog = catalogSchema.parse({
   schema_version: 1,
   id: 'exchange',
