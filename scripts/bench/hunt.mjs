@@ -33,7 +33,7 @@ const SEED = 20210302;
 
 /**
  * What a grep-based hunt has to search for to cover the evidence bulwark's native ProxyLogon rules look at
- * (reference §1.3–1.6, §5.3–5.4, §7.2). ripgrep cannot look at one column, exclude autodiscover/localhost anchors,
+ * (Test-ProxyLogon.ps1, Microsoft's HAFNIUM and Volexity's write-ups). ripgrep cannot look at one column, exclude autodiscover/localhost anchors,
  * or apply an allow-list, so it sees more lines; the comparison is about speed, the ground-truth check is bulwark's.
  */
 export const RG_PATTERNS = [

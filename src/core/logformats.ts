@@ -3,7 +3,7 @@
  * hunt parsers, the log generator and the lab emulator.
  */
 
-/** HttpProxy columns of Exchange 2016 CU22 / 2019 (74), reference §1.10; older versions write a prefix of them. */
+/** HttpProxy columns of Exchange 2016 CU22 / 2019 (74), as written in the `#Fields:` header of their HttpProxy logs; older versions write a prefix of them. */
 export const HTTPPROXY_FIELDS = [
   'DateTime',
   'RequestId',

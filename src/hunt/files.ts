@@ -1,7 +1,7 @@
 /**
  * File-system checks for a server's disk (or a copy of it): web shells where ProxyLogon wrote them, LSASS dumps,
  * staged archives, and files matching IOC hashes or paths. Test-ProxyLogon looks for the dumps and archives;
- * the web shell places come from Volexity and the community hunting scripts (reference §1.7, §5.3).
+ * the web shell places come from Volexity and the community hunting scripts (Volexity's March 2021 write-up, Test-ProxyLogon.ps1 of Microsoft CSS-Exchange).
  */
 import { createHash } from 'node:crypto';
 import { splitCsv } from './parse/index.js';

@@ -54,74 +54,77 @@ function counts(r: HuntResult): Record<string, number> {
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bulwark-hunt-'));
 
-describeCorpus('Test-ProxyLogon parity on the HelseCERT incident logs (reference §9)', () => {
-  let current: HuntResult;
-  let strict: HuntResult;
-  beforeAll(async () => {
-    current = await run([HELSECERT]);
-    strict = await run([HELSECERT], { strict: true });
-  });
-
-  it('finds the CVE-2021-26855 and Reset-VirtualDirectory hits of the Test-ProxyLogon CSV', () => {
-    const c = counts(current);
-    expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf']).toBe(9);
-    expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-27065-reset-vdir']).toBe(1);
-    expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf-blog']).toBeUndefined();
-    expect(counts(strict)['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf-blog']).toBe(
-      11,
-    );
-    const reset = current.findings.find((f) => f.source.endsWith('reset-vdir.yml'))!;
-    expect(reset).toMatchObject({
-      cve: 'CVE-2021-27065',
-      stage: 'post_exploitation',
-      timestamp: '2021-03-03T06:59:20.359Z',
-      line: 12,
+describeCorpus(
+  'Test-ProxyLogon parity on the HelseCERT incident logs (as Test-ProxyLogon.ps1 reports them)',
+  () => {
+    let current: HuntResult;
+    let strict: HuntResult;
+    beforeAll(async () => {
+      current = await run([HELSECERT]);
+      strict = await run([HELSECERT], { strict: true });
     });
-    expect(reset.matched).toMatchObject({ HttpStatus: '200' });
-  });
 
-  it('reads the reduced ECP excerpt as §9 describes', () => {
-    const c = counts(current);
-    // The current Test-ProxyLogon regex needs context the excerpt cut off; Volexity's string finds the 2 lines.
-    expect(c['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-set-vdir-script']).toBeUndefined();
-    expect(c['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-oab-externalurl']).toBe(2);
-    expect(counts(strict)['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-set-vdir-blog']).toBe(4);
-  });
+    it('finds the CVE-2021-26855 and Reset-VirtualDirectory hits of the Test-ProxyLogon CSV', () => {
+      const c = counts(current);
+      expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf']).toBe(9);
+      expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-27065-reset-vdir']).toBe(1);
+      expect(c['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf-blog']).toBeUndefined();
+      expect(
+        counts(strict)['test-proxylogon-cve-2021-26855-hits.csv httpproxy-cve-2021-26855-ssrf-blog'],
+      ).toBe(11);
+      const reset = current.findings.find((f) => f.source.endsWith('reset-vdir.yml'))!;
+      expect(reset).toMatchObject({
+        cve: 'CVE-2021-27065',
+        stage: 'post_exploitation',
+        timestamp: '2021-03-03T06:59:20.359Z',
+        line: 12,
+      });
+      expect(reset.matched).toMatchObject({ HttpStatus: '200' });
+    });
 
-  it('flags the 8 web shell requests of the IIS excerpt and the 69 scanning rows, split by whether the file existed', () => {
-    const c = counts(current);
-    const iis =
-      (c['iis-w3svc1-webshell-access-excerpt.log web-webshell-accessed'] ?? 0) +
-      (c['iis-w3svc1-webshell-access-excerpt.log web-webshell-probed'] ?? 0);
-    expect(iis).toBe(8);
-    const ip2 = current.findings.filter((f) => f.file.endsWith('ip2-excerpt-reduced.csv'));
-    expect(new Set(ip2.map((f) => f.line)).size).toBe(69);
-    const accessed = ip2.filter((f) => f.stage === 'post_exploitation');
-    expect(accessed.length).toBeGreaterThan(0);
-    expect(new Set(accessed.map((f) => f.matched.UrlStem ?? f.matched['cs-uri-stem']))).toEqual(
-      new Set(['/owa/auth/RedirSuiteServerProxy.aspx']),
-    );
-    expect(accessed.every((f) => f.timestamp?.startsWith('2021-03-06'))).toBe(true);
-    const iisFile = current.files.find((f) => f.file.endsWith('iis-w3svc1-webshell-access-excerpt.log'))!;
-    // 8 requests and 2 `-----` separators; only lines a rule could match are parsed, so the separators are not.
-    expect(iisFile).toMatchObject({ type: 'iis-w3c', lines: 10, records: 8 });
-  });
+    it('reads the reduced ECP excerpt as §9 describes', () => {
+      const c = counts(current);
+      // The current Test-ProxyLogon regex needs context the excerpt cut off; Volexity's string finds the 2 lines.
+      expect(c['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-set-vdir-script']).toBeUndefined();
+      expect(c['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-oab-externalurl']).toBe(2);
+      expect(counts(strict)['ecp-server-log-excerpt-reduced.txt ecp-cve-2021-27065-set-vdir-blog']).toBe(4);
+    });
 
-  it('judges the server compromised with a timeline, attacker addresses and coverage', () => {
-    expect(current.hosts).toHaveLength(1);
-    const h = current.hosts[0]!;
-    expect(h.verdict).toBe('compromised');
-    expect(h.first_seen).toBe('2021-03-03T06:49:42.162Z');
-    expect(h.cves).toEqual(['CVE-2021-26855', 'CVE-2021-27065']);
-    expect(h.attacker_ips[0]).toMatchObject({ ip: '130.255.189.21', worst: 'post_exploitation' });
-    expect(h.attacker_ips.map((a) => a.ip)).toEqual(
-      expect.arrayContaining(['139.162.202.236', '67.205.176.9']),
-    );
-    expect(h.coverage.find((c) => c.type === 'exchange-httpproxy')?.reaches_back).toBe(false);
-    expect(h.next_steps[0]).toMatch(/breached/);
-    expect(h.timeline[0]!.timestamp! <= h.timeline.at(-1)!.timestamp!).toBe(true);
-  });
-});
+    it('flags the 8 web shell requests of the IIS excerpt and the 69 scanning rows, split by whether the file existed', () => {
+      const c = counts(current);
+      const iis =
+        (c['iis-w3svc1-webshell-access-excerpt.log web-webshell-accessed'] ?? 0) +
+        (c['iis-w3svc1-webshell-access-excerpt.log web-webshell-probed'] ?? 0);
+      expect(iis).toBe(8);
+      const ip2 = current.findings.filter((f) => f.file.endsWith('ip2-excerpt-reduced.csv'));
+      expect(new Set(ip2.map((f) => f.line)).size).toBe(69);
+      const accessed = ip2.filter((f) => f.stage === 'post_exploitation');
+      expect(accessed.length).toBeGreaterThan(0);
+      expect(new Set(accessed.map((f) => f.matched.UrlStem ?? f.matched['cs-uri-stem']))).toEqual(
+        new Set(['/owa/auth/RedirSuiteServerProxy.aspx']),
+      );
+      expect(accessed.every((f) => f.timestamp?.startsWith('2021-03-06'))).toBe(true);
+      const iisFile = current.files.find((f) => f.file.endsWith('iis-w3svc1-webshell-access-excerpt.log'))!;
+      // 8 requests and 2 `-----` separators; only lines a rule could match are parsed, so the separators are not.
+      expect(iisFile).toMatchObject({ type: 'iis-w3c', lines: 10, records: 8 });
+    });
+
+    it('judges the server compromised with a timeline, attacker addresses and coverage', () => {
+      expect(current.hosts).toHaveLength(1);
+      const h = current.hosts[0]!;
+      expect(h.verdict).toBe('compromised');
+      expect(h.first_seen).toBe('2021-03-03T06:49:42.162Z');
+      expect(h.cves).toEqual(['CVE-2021-26855', 'CVE-2021-27065']);
+      expect(h.attacker_ips[0]).toMatchObject({ ip: '130.255.189.21', worst: 'post_exploitation' });
+      expect(h.attacker_ips.map((a) => a.ip)).toEqual(
+        expect.arrayContaining(['139.162.202.236', '67.205.176.9']),
+      );
+      expect(h.coverage.find((c) => c.type === 'exchange-httpproxy')?.reaches_back).toBe(false);
+      expect(h.next_steps[0]).toMatch(/breached/);
+      expect(h.timeline[0]!.timestamp! <= h.timeline.at(-1)!.timestamp!).toBe(true);
+    });
+  },
+);
 
 describeCorpus('probes are not compromise', () => {
   it('reads the scanner x.js probe row as probed; only the broad 2021-03-02 condition calls it an attempt', async () => {

@@ -133,7 +133,7 @@ function findCheckCookie(cookieHeader: string | undefined): CheckCookie | undefi
 }
 
 /**
- * The two EOMT inbound rules (reference §2.1) plus the contract's check-cookie definition: rule 1 aborts any
+ * The two EOMT inbound rules (EOMT.ps1, Microsoft CSS-Exchange) plus the contract's check-cookie definition: rule 1 aborts any
  * cookie mentioning X-AnonResource-Backend, rule 2 `X-BEResource=(.+)/(.+)~(.+)`; the contract also aborts an
  * X-BEResource value with `~` but no `/`, which the real rule 2 lets through.
  */

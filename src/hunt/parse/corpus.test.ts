@@ -1,6 +1,6 @@
 /**
- * Every log file of the saved corpus (../shared/corpus, read in place) is recognised from its content and parsed
- * with the expected record counts and values; reference §9 expectations that depend on parsing are checked here.
+ * Every log file of the third-party test corpus (read in place through test/support/corpus.ts) is recognised from its content and parsed
+ * with the expected record counts and values; the expectations of the HelseCERT incident logs that depend on parsing are checked here.
  */
 import { createReadStream, readdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';

@@ -20,7 +20,7 @@ export { HTTPPROXY_FIELDS } from '../../core/index.js';
 export const ECP_FIELDS: readonly string[] = ['TimeStamp', 'ServerName', 'EventId', 'EventData'];
 
 /**
- * OAB generator log columns. No original OABGeneratorLog file was available (reference §1.10: only the phrase
+ * OAB generator log columns. No original OABGeneratorLog file was available (the public write-ups quote only the phrase
  * "Download failed and temporary file '<path>' needs to be removed" is documented); this layout follows the
  * fields of Exchange's OAB logger as the hunt parser expects them (src/hunt/parse/fields.ts OABGEN_FIELDS).
  */
