@@ -4,6 +4,7 @@
  * its kinds' handlers on `jobs.worker`, starts it after migrations, and stops it before closing the database.
  */
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Database } from '../db/schema.js';
 import { isPostgres } from '../events/outbox.js';
 import type { Clock } from './model.js';
@@ -44,6 +45,8 @@ export interface JobsOptions {
   db: Kysely<Database>;
   /** Worker settings (concurrency, lease, poll, back-off); db and queue are filled in. */
   worker?: Omit<JobWorkerOptions, 'db' | 'queue' | 'log' | 'clock'>;
+  /** PostgreSQL: Db.dedicatedClient, for the scheduler's leader lock session. */
+  lockClient?: (applicationName: string) => pg.Client;
   /** How often the scheduler ticks (default 1 s); `false` runs no scheduler in this process. */
   schedulerTickMs?: number | false;
   clock?: Clock;
@@ -78,6 +81,7 @@ export function createJobs(options: JobsOptions): Jobs {
       : new JobScheduler({
           db: options.db,
           queue,
+          ...(options.lockClient ? { lockClient: options.lockClient } : {}),
           ...(options.schedulerTickMs !== undefined ? { tickMs: options.schedulerTickMs } : {}),
           ...(options.clock ? { clock: options.clock } : {}),
           ...(options.log ? { log: options.log } : {}),

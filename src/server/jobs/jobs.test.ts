@@ -6,9 +6,10 @@
 
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../db/schema.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/testkit.js';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/testkit.js';
 import { backoffDelay, defineSchedule, JobQueue, JobScheduler, JobWorker, LeaseLostError } from './index.js';
 import { createSideEffects, currentSchema, secondPgHandle, sideEffects } from './jobs.testkit.js';
 
@@ -426,8 +427,11 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
     const second = dialect === 'postgres' ? secondPgHandle(await currentSchema(db)) : k;
     try {
       const q2 = new JobQueue(second);
-      const s1 = new JobScheduler({ db: k, queue, tickMs: 3_600_000 });
-      const s2 = new JobScheduler({ db: second, queue: q2, tickMs: 3_600_000 });
+      const schema = dialect === 'postgres' ? await currentSchema(db) : '';
+      const lockClient = () =>
+        new pg.Client({ connectionString: TEST_PG_URL, options: `-c search_path=${schema}` });
+      const s1 = new JobScheduler({ db: k, queue, tickMs: 3_600_000, lockClient: db.dedicatedClient });
+      const s2 = new JobScheduler({ db: second, queue: q2, tickMs: 3_600_000, lockClient });
       await defineSchedule(k, {
         name: 'demo.every-minute',
         kind: 'demo.sched',
@@ -450,7 +454,33 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
         expect(leader.isLeader()).toBe(false);
         await other.tick();
         expect(other.isLeader()).toBe(true);
+        // The leader's session dies (its replica crashed): the lock is free; one of the two leads after a tick each.
+        const keys = await sql<{
+          a: number;
+          b: number;
+        }>`select hashtext(current_schema()) as a, hashtext('bulwark.jobs.scheduler') as b`.execute(k);
+        const { a: ka, b: kb } = keys.rows[0]!;
+        const killed = await sql<{ ok: boolean }>`
+          select pg_terminate_backend(pid) as ok from pg_locks
+          where locktype = 'advisory' and granted
+            and classid::bigint = (${ka}::bigint & 4294967295) and objid::bigint = (${kb}::bigint & 4294967295)`.execute(
+          k,
+        );
+        expect(killed.rows).toHaveLength(1);
+        await waitFor('the lock to be free', async () => {
+          const r = await sql<{
+            n: number;
+          }>`select count(*) as n from pg_locks where locktype = 'advisory' and granted
+            and classid::bigint = (${ka}::bigint & 4294967295) and objid::bigint = (${kb}::bigint & 4294967295)`.execute(
+            k,
+          );
+          return Number(r.rows[0]!.n) === 0;
+        });
+        await other.tick();
+        await leader.tick();
+        expect([s1.isLeader(), s2.isLeader()].filter(Boolean)).toHaveLength(1);
         await other.stop();
+        await leader.stop();
       }
     } finally {
       if (second !== k) await second.destroy();

@@ -3,12 +3,13 @@
  * enqueues the kind when next_run_at is reached, under the idempotency key `schedule:<name>:<slot>` (the slot is
  * the due time), and moves next_run_at past now (missed slots are not caught up one by one: one run per tick).
  *
- * One leader: on PostgreSQL the replica holding a session advisory lock (on a connection the scheduler keeps);
- * if that replica dies its session ends, the lock is free, and another replica's scheduler takes it at its next
- * tick. On SQLite the one process leads. A double fire (two leaders for a moment, a retried tick) enqueues once,
+ * One leader: on PostgreSQL the replica holding a session advisory lock (on a connection of its own, outside the
+ * pool); if that replica dies or its session is lost the lock is free, and another replica's scheduler takes it at
+ * its next tick. On SQLite the one process leads. A double fire (two leaders for a moment, a retried tick) enqueues once,
  * by the key.
  */
-import { type Kysely, sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Database } from '../db/schema.js';
 import { isPostgres } from '../events/outbox.js';
 import { type Clock, iso, systemClock } from './model.js';
@@ -28,6 +29,8 @@ export interface ScheduleInput {
 export interface JobSchedulerOptions {
   db: Kysely<Database>;
   queue: JobQueue;
+  /** PostgreSQL: a new client outside the pool for the leader lock's session (Db.dedicatedClient). */
+  lockClient?: (applicationName: string) => pg.Client;
   /** How often the leader looks for due schedules, and others try to lead (default 1 s). */
   tickMs?: number;
   clock?: Clock;
@@ -94,15 +97,17 @@ export class JobScheduler {
   private leader = false;
   private loopDone?: Promise<void>;
   private wakeUp?: () => void;
-  /** PostgreSQL: resolves when the held lock connection should be given back. */
-  private releaseLock?: () => void;
-  private lockHeld?: Promise<void>;
-  private lockConn?: Kysely<Database>;
+  /** PostgreSQL: the session that holds (or tries for) the leader lock. */
+  private session?: pg.Client;
 
   constructor(private readonly options: JobSchedulerOptions) {
     this.pg = isPostgres(options.db);
     this.tickMs = options.tickMs ?? 1_000;
     this.clock = options.clock ?? systemClock;
+    if (this.pg && !options.lockClient)
+      throw new Error(
+        'the job scheduler on PostgreSQL needs lockClient (Db.dedicatedClient) for its leader lock',
+      );
   }
 
   /** True while this instance leads (enqueues due schedules). */
@@ -121,7 +126,8 @@ export class JobScheduler {
     this.running = false;
     this.wakeUp?.();
     await this.loopDone;
-    await this.giveUpLock();
+    // Ending the session releases the lock.
+    await this.dropSession();
   }
 
   /** Runs one tick now (tests, and after defining a schedule). */
@@ -154,65 +160,42 @@ export class JobScheduler {
       this.leader = true;
       return true;
     }
-    if (this.lockConn) {
-      try {
+    try {
+      const session = await this.lockSession();
+      if (this.leader) {
         // The session that holds the lock still answers: still the leader.
-        await sql`select 1`.execute(this.lockConn);
+        await session.query('select 1');
         return true;
-      } catch {
-        await this.giveUpLock();
       }
+      const got = await session.query<{ ok: boolean }>(
+        'select pg_try_advisory_lock(hashtext(current_schema()), hashtext($1)) as ok',
+        [LOCK_NAMESPACE],
+      );
+      this.leader = got.rows[0]?.ok === true;
+      return this.leader;
+    } catch (err) {
+      this.options.log?.warn({ err }, 'job scheduler lock session lost; retrying at the next tick');
+      await this.dropSession();
+      return false;
     }
-    await this.tryAcquire();
-    return this.leader;
   }
 
-  /** Holds one pooled connection for as long as the lock is held; a lost session loses the lock with it. */
-  private tryAcquire(): Promise<void> {
-    return new Promise<void>((decided) => {
-      let settled = false;
-      const decide = () => {
-        if (!settled) {
-          settled = true;
-          decided();
-        }
-      };
-      this.lockHeld = this.options.db
-        .connection()
-        .execute(async (conn) => {
-          const got = await sql<{
-            ok: boolean;
-          }>`select pg_try_advisory_lock(hashtext(current_schema()), hashtext(${LOCK_NAMESPACE})) as ok`.execute(
-            conn,
-          );
-          if (!got.rows[0]?.ok) return;
-          this.leader = true;
-          this.lockConn = conn;
-          const release = new Promise<void>((r) => {
-            this.releaseLock = r;
-          });
-          decide();
-          await release;
-          await sql`select pg_advisory_unlock(hashtext(current_schema()), hashtext(${LOCK_NAMESPACE}))`
-            .execute(conn)
-            .catch(() => {});
-        })
-        .catch((err) => this.options.log?.warn({ err }, 'job scheduler lock connection failed'))
-        .finally(() => {
-          this.leader = false;
-          this.lockConn = undefined;
-          this.releaseLock = undefined;
-          decide();
-        });
-    });
+  private async lockSession(): Promise<pg.Client> {
+    if (this.session) return this.session;
+    const client = this.options.lockClient!('bulwark-job-scheduler');
+    // A terminated session must not crash the process: it only ends this instance's leadership.
+    client.on('error', () => void this.dropSession(client));
+    await client.connect();
+    this.session = client;
+    return client;
   }
 
-  private async giveUpLock(): Promise<void> {
-    this.leader = false;
-    this.lockConn = undefined;
-    this.releaseLock?.();
-    await this.lockHeld;
-    this.lockHeld = undefined;
+  private async dropSession(client = this.session): Promise<void> {
+    if (client && client === this.session) {
+      this.session = undefined;
+      this.leader = false;
+    }
+    await client?.end().catch(() => {});
   }
 
   private async fireDue(): Promise<number> {
