@@ -358,7 +358,7 @@ const emptyCounts = () => ({ affected: 0, unknown: 0, fixed: 0, not_affected: 0 
 const CAUTION = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
 
 /** Expected exposure per tenant, by construction and by the core engine on the same facts. */
-function expectedExposure(tenants, engine, assetFactsSchema) {
+function expectedExposure(tenants, engine, assetFactsValidator) {
   const byConstruction = new Map();
   const byEngine = new Map();
   for (const t of tenants) {
@@ -367,7 +367,7 @@ function expectedExposure(tenants, engine, assetFactsSchema) {
     for (const a of t.assets) {
       if (a.expect) c[a.expect]++;
       const verdicts = engine
-        .evaluate(assetFactsSchema.parse(a.facts))
+        .evaluate(assetFactsValidator.parse(a.facts))
         .verdicts.filter((v) => v.advisory === ADVISORY);
       if (verdicts.length) {
         let worst = verdicts[0].verdict;
@@ -553,7 +553,7 @@ async function runPhase(dialect, label, fleet, kb, full) {
       `import: run ${out.run.duration_ms} ms (${out.run.assets_evaluated} assets, ${out.run.findings_written} findings), wall ${imported.ms.toFixed(0)} ms`,
     );
 
-    let expected = expectedExposure(fleet, kb.engine, kb.assetFactsSchema);
+    let expected = expectedExposure(fleet, kb.engine, kb.assetFactsValidator);
     const exposure = await api('GET', `/api/v1/advisories/${ADVISORY}/exposure`);
     out.problems = checkExposure(exposure.json, expected);
     out.totals = exposure.json.totals;
@@ -649,7 +649,7 @@ async function runPhase(dialect, label, fleet, kb, full) {
     );
     log(`batch: ${out.batch.assets} in ${out.batch.seconds.toFixed(1)} s (${Math.round(out.batch.rate)}/s)`);
 
-    expected = expectedExposure(fleet, kb.engine, kb.assetFactsSchema);
+    expected = expectedExposure(fleet, kb.engine, kb.assetFactsValidator);
     const after = await api('GET', `/api/v1/advisories/${ADVISORY}/exposure`);
     out.problems.push(...checkExposure(after.json, expected).map((p) => `after updates: ${p}`));
     out.totalsAfter = after.json.totals;
@@ -705,11 +705,11 @@ function table(main, mixed) {
 
 export async function run() {
   const { loadBuiltinCatalogs, parseAdvisory } = await import('../../dist/advisories/index.js');
-  const { CatalogIndex, ExposureEngine, assetFactsSchema } = await import('../../dist/core/index.js');
+  const { CatalogIndex, ExposureEngine, assetFactsValidator } = await import('../../dist/core/index.js');
   const catalogs = loadBuiltinCatalogs();
   const catalog = catalogs.find((c) => c.id === 'exchange');
   const advisory = parseAdvisory(readFileSync(PACK, 'utf8'), 'pack');
-  const kb = { engine: new ExposureEngine([advisory], new CatalogIndex(catalogs)), assetFactsSchema };
+  const kb = { engine: new ExposureEngine([advisory], new CatalogIndex(catalogs)), assetFactsValidator };
 
   const results = {};
   for (const dialect of DIALECTS) {

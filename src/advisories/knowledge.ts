@@ -10,7 +10,7 @@ import {
   CatalogIndex,
   ExposureEngine,
   type Kev,
-  kevSchema,
+  kevValidator,
 } from '../core/index.js';
 import { applyKev } from './import/kev.js';
 import { loadBuiltinAdvisories, loadBuiltinCatalogs, loadUserAdvisories } from './load.js';
@@ -39,9 +39,9 @@ export function loadKevEnrichment(dataDir: string): Map<string, Kev> {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const out = new Map<string, Kev>();
   for (const [cve, value] of Object.entries(raw)) {
-    const parsed = kevSchema.safeParse(value);
+    const parsed = kevValidator.safeParse(value);
     if (!parsed.success)
-      throw new Error(`${path}: ${cve}: ${parsed.error.issues[0]?.message}; re-import the KEV catalog`);
+      throw new Error(`${path}: ${cve}: ${parsed.issues[0]?.message}; re-import the KEV catalog`);
     out.set(cve, parsed.data);
   }
   return out;

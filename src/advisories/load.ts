@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import {
   type Advisory,
   AdvisoryCompileError,
-  advisorySchema,
+  advisoryValidator,
   type Catalog,
-  catalogSchema,
+  catalogValidator,
   type DataIssue,
   ExposureEngine,
   MAX_DATA_FILE_BYTES,
@@ -56,7 +56,7 @@ export function parseAdvisory(text: string, file: string, baseDir?: string): Adv
   return parseDataText(
     text,
     file,
-    advisorySchema,
+    advisoryValidator,
     (a) => checkAdvisoryVersions(a) ?? (baseDir ? checkRuleFiles(a, baseDir) : undefined),
   );
 }
@@ -71,7 +71,7 @@ export function ruleFilePath(advisoryFile: string, ref: string): string {
 }
 
 export function loadCatalogFile(path: string): Catalog {
-  return parseDataText(readDataFile(path), path, catalogSchema);
+  return parseDataText(readDataFile(path), path, catalogValidator);
 }
 
 function dataFiles(dir: string): string[] {

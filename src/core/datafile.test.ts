@@ -1,17 +1,20 @@
+import { Type } from '@sinclair/typebox';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { DataFileError, formatPath, parseDataText } from './datafile.js';
+import { dataValidator, StrictObject, withMessage } from './schema.js';
 
-const schema = z.strictObject({
-  id: z.string(),
-  items: z.array(
-    z.strictObject({
-      name: z.string(),
-      date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD'),
-    }),
-  ),
-});
+const schema = dataValidator(
+  StrictObject({
+    id: Type.String(),
+    items: Type.Array(
+      StrictObject({
+        name: Type.String(),
+        date: withMessage(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }), 'expected YYYY-MM-DD'),
+      }),
+    ),
+  }),
+);
 
 function errorOf(text: string): DataFileError {
   try {
@@ -67,7 +70,9 @@ describe('parseDataText', () => {
           .fill(`*${String.fromCharCode(96 + i)}`)
           .join(', ')}]`,
       );
-    expect(() => parseDataText(bomb.join('\n'), 'bomb.yaml', z.unknown())).toThrow(DataFileError);
+    expect(() => parseDataText(bomb.join('\n'), 'bomb.yaml', dataValidator(Type.Unknown()))).toThrow(
+      DataFileError,
+    );
   });
 
   it('counts further problems', () => {

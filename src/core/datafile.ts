@@ -1,9 +1,18 @@
 /**
  * Parsing of user-editable data files (YAML or JSON) against a schema, with errors that name the file, line,
  * column and field, so a person can fix the file without reading a stack trace. Pure: callers read the bytes.
+ *
+ * One schema library for data files and the API: TypeBox, i.e. JSON Schema (see schema.ts). Fastify validates
+ * the same schemas natively (compiled ajv) and generates the OpenAPI description from them, external clients can
+ * use them, and a compiled validator checks a facts file of 100,000 assets in a fraction of the time JSON.parse
+ * takes. Data files are checked with TypeBox's own compiler rather than ajv: it ships with TypeBox (no second
+ * engine to configure), its check narrows to the schema's type, and its errors keep each union branch apart, so a
+ * message names the field the file meant.
  */
+
+import type { TSchema } from '@sinclair/typebox';
 import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
-import type { z } from 'zod';
+import type { DataValidator } from './schema.js';
 
 /** Bigger than any real facts file of 100,000 assets; anything larger is a mistake or an attack. */
 export const MAX_DATA_FILE_BYTES = 256 * 1024 * 1024;
@@ -33,22 +42,28 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** A problem found after the schema passed (e.g. a version its scheme rejects), located by path. */
+/** " (and 2 more problems)" after the first of `count` problems. */
+export function moreProblems(count: number): string {
+  return count > 1 ? ` (and ${count - 1} more problem${count > 2 ? 's' : ''})` : '';
+}
+
+/** A problem in a value, located by path: a schema's, or a semantic check's (e.g. a version its scheme rejects). */
 export interface DataIssue {
   path: readonly PropertyKey[];
   message: string;
 }
 
 /**
- * Parses and validates `text`; `check` may add semantic validation whose issues are located like schema errors.
+ * Parses `text` and validates it with `schema` (defaults filled in, its own semantic checks and normalisation
+ * applied); `check` may add validation that needs the file's context, its issues located like schema errors.
  * Throws DataFileError, never anything else, for any input.
  */
-export function parseDataText<S extends z.ZodType>(
+export function parseDataText<Out>(
   text: string,
   file: string,
-  schema: S,
-  check?: (value: z.infer<S>) => DataIssue | undefined,
-): z.infer<S> {
+  schema: DataValidator<TSchema, Out>,
+  check?: (value: Out) => DataIssue | undefined,
+): Out {
   if (text.length > MAX_DATA_FILE_BYTES) {
     throw new DataFileError(
       file,
@@ -69,7 +84,7 @@ export function parseDataText<S extends z.ZodType>(
       json = undefined;
     }
     if (json !== undefined) {
-      const fast = schema.safeParse(json);
+      const fast = schema.safeParse(json, { inPlace: true });
       if (fast.success && !check?.(fast.data)) return fast.data;
     }
   }
@@ -96,39 +111,19 @@ export function parseDataText<S extends z.ZodType>(
   } catch (err) {
     throw new DataFileError(file, undefined, undefined, undefined, `cannot read: ${(err as Error).message}`);
   }
-  const result = schema.safeParse(value);
-  if (result.success) {
-    const issue = check?.(result.data);
-    if (!issue) return result.data;
-    const { line, column } = position(nearestNode(doc.contents as Node | null, issue.path)?.range?.[0]);
-    throw new DataFileError(file, line, column, formatPath(issue.path) || undefined, issue.message);
-  }
-
-  const issues = result.error.issues;
+  const result = schema.safeParse(value, { inPlace: true });
+  const issues = result.success ? [check?.(result.data)].filter((i) => i !== undefined) : result.issues;
+  if (result.success && issues.length === 0) return result.data;
   const first = issues[0]!;
-  const path = [...first.path];
-  let detail = first.message;
-  if (first.code === 'unrecognized_keys') {
-    const key = first.keys[0]!;
-    path.push(key);
-    detail = `unknown field "${key}" (check its spelling or remove it)`;
-  } else if (first.code === 'invalid_type' && valueAt(value, path) === undefined) {
-    detail = 'required field is missing';
-  }
-  const node = nearestNode(doc.contents as Node | null, path);
+  const node = nearestNode(doc.contents as Node | null, first.path);
   const { line, column } = position(node?.range?.[0]);
-  const more =
-    issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''})` : '';
-  throw new DataFileError(file, line, column, formatPath(path) || undefined, detail + more);
-}
-
-function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
-  let cur = value;
-  for (const key of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<PropertyKey, unknown>)[key];
-  }
-  return cur;
+  throw new DataFileError(
+    file,
+    line,
+    column,
+    formatPath(first.path) || undefined,
+    first.message + moreProblems(issues.length),
+  );
 }
 
 /** The YAML node for a path, or its deepest existing ancestor; for an unknown key, the key itself. */

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type Catalog, type CatalogTrain, catalogSchema } from '../../core/index.js';
+import { type Catalog, type CatalogTrain, catalogValidator } from '../../core/index.js';
 
 const text = readFileSync(new URL('./exchange.yaml', import.meta.url), 'utf8');
-const catalog: Catalog = catalogSchema.parse(parse(text));
+const catalog: Catalog = catalogValidator.parse(parse(text));
 
 /** Exchange builds are always four dot-separated integers, not zero-padded in this file. */
 function parts(build: string): number[] {

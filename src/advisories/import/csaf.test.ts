@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
-  advisorySchema,
+  advisoryValidator,
   type Catalog,
-  catalogSchema,
+  catalogValidator,
   ExposureEngine,
 } from '../../core/index.js';
 import { importCsaf, parseVers } from './csaf.js';
@@ -34,7 +34,7 @@ function sample(file: string): Record<string, unknown> {
 }
 
 /** A two-train Exchange catalog (builds from the Exchange build numbers table (Microsoft Learn)) for the KB mapping. */
-const EXCHANGE: Catalog = catalogSchema.parse({
+const EXCHANGE: Catalog = catalogValidator.parse({
   schema_version: 1,
   id: 'exchange',
   product: 'microsoft:exchange_server',
@@ -56,7 +56,7 @@ const CTX = { origin: 'test', catalogs: [EXCHANGE] };
 
 function expectUsable(result: ImportResult): void {
   for (const a of result.advisories) {
-    const parsed = advisorySchema.parse(a);
+    const parsed = advisoryValidator.parse(a);
     expect(() => new ExposureEngine([parsed])).not.toThrow();
   }
 }
@@ -107,7 +107,7 @@ describeCorpus('importCsaf on the corpus', () => {
     );
     // The workaround remediation is named, not silently dropped.
     expect(r.warnings.map((w) => w.path)).toContain('vulnerabilities[0].remediations[1].category');
-    const engine = new ExposureEngine([advisorySchema.parse(a)]);
+    const engine = new ExposureEngine([advisoryValidator.parse(a)]);
     const judged = (version: string) =>
       engine.evaluate({
         id: 'h',

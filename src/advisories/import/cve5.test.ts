@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
-  advisorySchema,
+  advisoryValidator,
   type Catalog,
   CatalogIndex,
-  catalogSchema,
+  catalogValidator,
   ExposureEngine,
 } from '../../core/index.js';
 import { loadCatalogFile } from '../load.js';
@@ -66,7 +66,7 @@ const PROXYLOGON_BUILDS: [string, string, string, string?][] = [
 function exchangeCatalog(): Catalog {
   const path = fileURLToPath(new URL('../catalogs/exchange.yaml', import.meta.url));
   if (existsSync(path)) return loadCatalogFile(path);
-  return catalogSchema.parse({
+  return catalogValidator.parse({
     schema_version: 1,
     id: 'exchange',
     product: 'microsoft:exchange_server',
@@ -89,7 +89,7 @@ const CTX = { origin: 'test', catalogs: [EXCHANGE] };
 /** The checks a saved import goes through: the advisory schema, then the engine's compile (versions, ranges). */
 function expectUsable(result: ImportResult): void {
   for (const a of result.advisories) {
-    const parsed = advisorySchema.parse(a);
+    const parsed = advisoryValidator.parse(a);
     expect(() => new ExposureEngine([parsed])).not.toThrow();
   }
 }
@@ -101,7 +101,7 @@ function ranges(a: AdvisoryInput): string[] {
 }
 
 function verdict(a: AdvisoryInput, cve: string, version: string): string | undefined {
-  const engine = new ExposureEngine([advisorySchema.parse(a)], new CatalogIndex([EXCHANGE]));
+  const engine = new ExposureEngine([advisoryValidator.parse(a)], new CatalogIndex([EXCHANGE]));
   const out = engine.evaluate({
     id: 'host',
     products: [{ product: 'microsoft:exchange_server', version }],

@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus } from '../../../test/support/corpus.js';
 import {
   type AdvisoryInput,
-  advisorySchema,
+  advisoryValidator,
   type Catalog,
   CatalogIndex,
-  catalogSchema,
+  catalogValidator,
   ExposureEngine,
 } from '../../core/index.js';
 import { loadCatalogFile } from '../load.js';
@@ -53,7 +53,7 @@ const BUILDS: [string, string, string, string?, string?][] = [
 function exchangeCatalog(): Catalog {
   const path = fileURLToPath(new URL('../catalogs/exchange.yaml', import.meta.url));
   if (existsSync(path)) return loadCatalogFile(path);
-  return catalogSchema.parse({
+  return catalogValidator.parse({
     schema_version: 1,
     id: 'exchange',
     product: 'microsoft:exchange_server',
@@ -75,7 +75,7 @@ const CTX = { origin: 'cvrfDocument-2021-Mar.xml', catalogs: [EXCHANGE] };
 
 function expectUsable(result: ImportResult): void {
   for (const a of result.advisories) {
-    const parsed = advisorySchema.parse(a);
+    const parsed = advisoryValidator.parse(a);
     expect(() => new ExposureEngine([parsed])).not.toThrow();
   }
 }
@@ -149,7 +149,7 @@ describeCorpus('importCvrf on Microsoft’s March 2021 document', () => {
   });
 
   it('judges Exchange builds, and an installed KB5000871 fixes the CU19 RTM build', () => {
-    const engine = new ExposureEngine([advisorySchema.parse(a)], new CatalogIndex([EXCHANGE]));
+    const engine = new ExposureEngine([advisoryValidator.parse(a)], new CatalogIndex([EXCHANGE]));
     const judge = (version: string, kbs: string[] = []) =>
       engine
         .evaluate({

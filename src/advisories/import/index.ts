@@ -2,7 +2,7 @@
  * One entry for every feed importer: tell the format from the content, run the importer, and check what it
  * produced against the advisory schema and version schemes so a bad conversion is a warning, never a verdict.
  */
-import { type Advisory, advisorySchema, type Catalog, formatPath } from '../../core/index.js';
+import { type Advisory, advisoryValidator, type Catalog, formatPath } from '../../core/index.js';
 import { parseAdvisory } from '../load.js';
 import { importCsaf } from './csaf.js';
 import { importCve5 } from './cve5.js';
@@ -70,9 +70,9 @@ export function importDocument(
   const advisories: Advisory[] = [];
   const warnings = [...result.warnings];
   for (const input of result.advisories) {
-    const parsed = advisorySchema.safeParse(input);
+    const parsed = advisoryValidator.safeParse(input);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
+      const issue = parsed.issues[0]!;
       warnings.push({
         path: formatPath(issue.path),
         message: `converted advisory rejected: ${issue.message}`,

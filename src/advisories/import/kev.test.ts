@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
-import { type AdvisoryInput, advisorySchema, type Kev, kevSchema } from '../../core/index.js';
+import { type AdvisoryInput, advisoryValidator, type Kev, kevValidator } from '../../core/index.js';
 import { applyKev, importKev } from './kev.js';
 import { type ImportContext, ImportError } from './types.js';
 
@@ -60,7 +60,7 @@ describeCorpus('importKev on the real CISA catalog (2025.08.25)', () => {
     expect(doc.count).toBe(1404);
     expect(result.warnings).toEqual([]);
     expect(result.kev.size).toBe(1404);
-    for (const kev of result.kev.values()) kevSchema.parse(kev);
+    for (const kev of result.kev.values()) kevValidator.parse(kev);
   });
 
   it('has the ProxyLogon, ProxyShell and ProxyNotShell facts as published', () => {
@@ -232,7 +232,7 @@ describe('applyKev', () => {
     expect(advisories[0]!.cves[1]).toBe(input[0]!.cves[1]); // untouched CVE shared, not copied
     expect(advisories[1]!.cves[0]!.kev?.ransomware).toBe('known');
     expect(advisories[0]!.cves[0]!.kev).not.toBe(kev.get('CVE-2021-26855'));
-    for (const a of advisories) advisorySchema.parse(a);
+    for (const a of advisories) advisoryValidator.parse(a);
   });
 
   it('returns advisories without catalogued CVEs as they are', () => {
@@ -247,7 +247,7 @@ describe('importKev fuzzing', () => {
   const onlyImportErrors = (doc: unknown) => {
     try {
       const { kev } = importKev(doc, ctx);
-      for (const k of kev.values()) kevSchema.parse(k);
+      for (const k of kev.values()) kevValidator.parse(k);
     } catch (e) {
       if (!(e instanceof ImportError)) throw e;
     }

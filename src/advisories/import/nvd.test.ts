@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
-import { assetFactsSchema, CatalogIndex, ExposureEngine } from '../../core/index.js';
+import { assetFactsValidator, CatalogIndex, ExposureEngine } from '../../core/index.js';
 import { loadCatalogFile } from '../load.js';
 import { detectFormat, importDocument } from './index.js';
 import { importNvd } from './nvd.js';
@@ -79,7 +79,7 @@ describeCorpus('NVD API 2.0 on the corpus', () => {
       const engine = new ExposureEngine(r.advisories, new CatalogIndex([catalog]));
       const judge = (build: string) =>
         engine.evaluate(
-          assetFactsSchema.parse({
+          assetFactsValidator.parse({
             id: 'x',
             products: [{ product: 'microsoft:exchange_server', version: build }],
           }),
@@ -150,7 +150,7 @@ describe('NVD API 2.0 documents', () => {
     ]);
     const engine = new ExposureEngine(r.advisories);
     const judge = (version: string) =>
-      engine.evaluate(assetFactsSchema.parse({ id: 'x', products: [{ product: 'acme:widget', version }] }))
+      engine.evaluate(assetFactsValidator.parse({ id: 'x', products: [{ product: 'acme:widget', version }] }))
         .verdicts[0]!.verdict;
     expect(judge('1.2')).toBe('affected');
     expect(judge('2.3')).toBe('affected');

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, hasCorpus, itCorpus } from '../../../test/support/corpus.js';
-import { type AdvisoryInput, advisorySchema, compareVersions, ExposureEngine } from '../../core/index.js';
+import { type AdvisoryInput, advisoryValidator, compareVersions, ExposureEngine } from '../../core/index.js';
 import { cvss3BaseScore, importOsv } from './osv.js';
 import { type ImportContext, ImportError, type ImportResult } from './types.js';
 
@@ -50,7 +50,7 @@ describeCorpus('importOsv on every OSV sample of the corpus', () => {
     const result = importOsv(readJson(path), ctx(path));
     expect(result.format).toBe('osv');
     expect(result.kev.size).toBe(0);
-    new ExposureEngine(result.advisories.map((a) => advisorySchema.parse(a)));
+    new ExposureEngine(result.advisories.map((a) => advisoryValidator.parse(a)));
     for (const w of result.warnings) {
       expect(w.message.length).toBeGreaterThan(10);
     }
@@ -323,7 +323,7 @@ describe('importOsv: ranges and versions', () => {
     ]);
     expect(r.warnings).toEqual([]);
     // The record speaks for Debian 11 only: a version above its fixes (Debian 12's openssl 3) is not proven fixed.
-    const engine = new ExposureEngine([advisorySchema.parse(a)]);
+    const engine = new ExposureEngine([advisoryValidator.parse(a)]);
     const judge = (version: string) =>
       engine.evaluate({
         id: 'x',
@@ -544,7 +544,7 @@ describe('importOsv agrees with the OSV evaluation algorithm', () => {
         record({}, [{ package: { ecosystem: 'npm', name: 'p' }, ranges: [{ type: 'SEMVER', events: evs }] }]),
         ctx(),
       );
-      const engine = new ExposureEngine(r.advisories.map((a) => advisorySchema.parse(a)));
+      const engine = new ExposureEngine(r.advisories.map((a) => advisoryValidator.parse(a)));
       for (const v of probes) {
         const { verdicts } = engine.evaluate({
           id: 'h',
@@ -724,7 +724,7 @@ describe('importOsv fuzzing', () => {
       if (e instanceof ImportError) return;
       throw e;
     }
-    new ExposureEngine(r.advisories.map((a) => advisorySchema.parse(a)));
+    new ExposureEngine(r.advisories.map((a) => advisoryValidator.parse(a)));
   };
 
   it('random JSON never throws anything but ImportError', () => {

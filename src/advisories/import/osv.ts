@@ -21,11 +21,11 @@
  */
 import {
   type AdvisoryInput,
-  advisorySchema,
+  advisoryValidator,
   formatPath,
   getScheme,
   isCveId,
-  productId,
+  productIdValidator,
   type SchemeId,
 } from '../../core/index.js';
 import {
@@ -372,9 +372,9 @@ function importRecord(
     references: referencesOf(rec, warn),
   };
   // Last line of defence: whatever the input, never hand out an advisory the rest of Bulwark would reject.
-  const checked = advisorySchema.safeParse(advisory);
+  const checked = advisoryValidator.safeParse(advisory);
   if (!checked.success) {
-    const issue = checked.error.issues[0]!;
+    const issue = checked.issues[0]!;
     return skip('', `the advisory made from it is invalid at ${formatPath(issue.path)} (${issue.message})`);
   }
   return checked.data;
@@ -775,7 +775,7 @@ function affectedOf(entry: unknown, at: string, cves: string[], warnings: Import
   let product: string | undefined;
   if (pkg.purl !== undefined) {
     product = typeof pkg.purl === 'string' ? productFromPackageUrl(pkg.purl.trim()) : undefined;
-    if (!product || !productId.safeParse(product).success) {
+    if (!product || !productIdValidator.is(product)) {
       warn(
         `${at}.package.purl`,
         `not a usable package URL: ${describeValue(pkg.purl)}; the ecosystem and name are used`,
@@ -784,7 +784,7 @@ function affectedOf(entry: unknown, at: string, cves: string[], warnings: Import
     }
   }
   product ??= productFromEcosystem(ecosystem, name);
-  if (!product || !productId.safeParse(product).success) {
+  if (!product || !productIdValidator.is(product)) {
     warn(`${at}.package.name`, `cannot make a product id from ${describeValue(pkg.name)}; entry skipped`);
     return [];
   }

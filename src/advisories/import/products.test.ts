@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Catalog, catalogSchema } from '../../core/index.js';
+import { type Catalog, catalogValidator } from '../../core/index.js';
 import {
   AffectedBuilder,
   advisoryIdSlug,
@@ -36,7 +36,7 @@ import {
 import type { ImportWarning } from './types.js';
 
 /** A few Exchange trains with builds from the Exchange build numbers table (Microsoft Learn). */
-const EXCHANGE: Catalog = catalogSchema.parse({
+const EXCHANGE: Catalog = catalogValidator.parse({
   schema_version: 1,
   id: 'exchange',
   product: 'microsoft:exchange_server',

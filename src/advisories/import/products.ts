@@ -7,13 +7,13 @@
 import type { Catalog, CatalogTrain, SchemeId } from '../../core/index.js';
 import {
   type AdvisoryInput,
-  advisorySchema,
-  affectedSchema,
+  advisoryValidator,
+  affectedValidator,
   compareVersions,
   EXCHANGE_PRODUCT,
-  fixSchema,
+  fixValidator,
   parseVersion,
-  referenceSchema,
+  referenceValidator,
 } from '../../core/index.js';
 import { ImportError, type ImportWarning } from './types.js';
 
@@ -605,9 +605,9 @@ export class AffectedBuilder {
     if (this.name) entry.name = this.name;
     if (this.catalog) entry.catalog = this.catalog.id;
     if (this.notes.length) entry.notes = [...new Set(this.notes)].join(' ');
-    const checked = affectedSchema.safeParse(entry);
+    const checked = affectedValidator.safeParse(entry);
     if (!checked.success) {
-      const issue = checked.error.issues[0]!;
+      const issue = checked.issues[0]!;
       warnings.push({
         path: this.path,
         message: `${label}: entry dropped, it does not fit the advisory model (${issue.path.join('.')}: ${issue.message})`,
@@ -703,7 +703,7 @@ export function makeReference(
   if (typeof title === 'string' && title.trim() && title.trim() !== url)
     ref.title = title.trim().slice(0, 300);
   if (kind) ref.kind = kind;
-  return referenceSchema.safeParse(ref).success ? ref : undefined;
+  return referenceValidator.safeParse(ref).success ? ref : undefined;
 }
 
 /** Adds references once per URL. */
@@ -748,11 +748,11 @@ export function asArray(v: unknown): unknown[] | undefined {
 /** Fixes that fit the model; each one that does not is dropped with a warning at `path`. */
 export function validFixes(fixes: readonly FixInput[], warnings: ImportWarning[], path: string): FixInput[] {
   return fixes.filter((f) => {
-    const ok = fixSchema.safeParse(f);
+    const ok = fixValidator.safeParse(f);
     if (!ok.success)
       warnings.push({
         path,
-        message: `fix ${f.id} for ${f.product} dropped: ${ok.error.issues[0]?.message}`,
+        message: `fix ${f.id} for ${f.product} dropped: ${ok.issues[0]?.message}`,
       });
     return ok.success;
   });
@@ -760,9 +760,9 @@ export function validFixes(fixes: readonly FixInput[], warnings: ImportWarning[]
 
 /** The last check of an importer: a converted advisory that does not fit the model is an error, never output. */
 export function checkedAdvisory(advisory: AdvisoryInput): AdvisoryInput {
-  const checked = advisorySchema.safeParse(advisory);
+  const checked = advisoryValidator.safeParse(advisory);
   if (!checked.success) {
-    const issue = checked.error.issues[0]!;
+    const issue = checked.issues[0]!;
     throw new ImportError(
       issue.path.join('.'),
       `converted advisory does not fit the model: ${issue.message}`,

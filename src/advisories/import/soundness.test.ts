@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { corpusPath, describeCorpus, itCorpus } from '../../../test/support/corpus.js';
 import {
-  assetFactsSchema,
+  assetFactsValidator,
   type Catalog,
   CatalogIndex,
   compareVersions,
@@ -48,7 +48,7 @@ function cmp(a: string, b: string): number {
   return 0;
 }
 const assetAt = (build: string) =>
-  assetFactsSchema.parse({ id: 'x', products: [{ product: PRODUCT, version: build }] });
+  assetFactsValidator.parse({ id: 'x', products: [{ product: PRODUCT, version: build }] });
 const isBuild = (v: unknown): v is string => typeof v === 'string' && /^\d+(\.\d+){0,3}$/.test(v);
 
 interface Build {
@@ -472,7 +472,7 @@ describeCorpus('importers never judge an RPM package version safer than the raw 
           (name, v) => {
             const product = `pkg:rpm/redhat/${name}`;
             const got = engine
-              .evaluate(assetFactsSchema.parse({ id: 'x', products: [{ product, version: v }] }))
+              .evaluate(assetFactsValidator.parse({ id: 'x', products: [{ product, version: v }] }))
               .verdicts.map((x) => x.verdict);
             const safest = got.sort((a, b) => RANK[b] - RANK[a])[0] ?? 'absent';
             const raw = rawRpm(claims.get(name)!)(v);
@@ -561,7 +561,10 @@ describe('importers never judge a Debian package version safer than the raw reco
     for (const v of versions) {
       const got = engine
         .evaluate(
-          assetFactsSchema.parse({ id: 'x', products: [{ product: 'pkg:deb/debian/openssl', version: v }] }),
+          assetFactsValidator.parse({
+            id: 'x',
+            products: [{ product: 'pkg:deb/debian/openssl', version: v }],
+          }),
         )
         .verdicts.map((x) => x.verdict);
       const safest = got.sort((a, b) => RANK[b] - RANK[a])[0] ?? 'absent';

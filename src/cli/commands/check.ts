@@ -3,7 +3,7 @@ import { type KnowledgeBase, readDataFile } from '../../advisories/index.js';
 import {
   type AssetVerdicts,
   escapeAllStrings,
-  factsFileSchema,
+  factsFileValidator,
   parseDataText,
   type Verdict,
 } from '../../core/index.js';
@@ -22,7 +22,7 @@ export function runCheck(
       `${opts.facts}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
     );
   }
-  const assets = parseDataText(text, opts.facts, factsFileSchema);
+  const assets = parseDataText(text, opts.facts, factsFileValidator);
   if (opts.advisory && !kb.advisories.some((a) => a.id === opts.advisory)) {
     throw new UsageError(`no advisory "${opts.advisory}" (see: bulwark advisories list)`);
   }

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type AdvisoryInput, advisorySchema } from '../advisory/model.js';
+import { type AdvisoryInput, advisoryValidator } from '../advisory/model.js';
 import { CatalogIndex } from '../catalog/lookup.js';
-import { type Catalog, catalogSchema } from '../catalog/model.js';
+import { type Catalog, catalogValidator } from '../catalog/model.js';
 import { AdvisoryCompileError, ExposureEngine } from './engine.js';
-import { type AssetFactsInput, assetFactsSchema } from './facts.js';
+import { type AssetFactsInput, assetFactsValidator } from './facts.js';
 
 const CVE_A = 'CVE-2030-0001';
 const CVE_B = 'CVE-2030-0002';
@@ -47,8 +47,8 @@ function advisory(over: Partial<AdvisoryInput> = {}): AdvisoryInput {
 }
 
 const engineFor = (...advisories: AdvisoryInput[]) =>
-  new ExposureEngine(advisories.map((a) => advisorySchema.parse(a)));
-const asset = (over: Partial<AssetFactsInput>) => assetFactsSchema.parse({ id: 'a1', ...over });
+  new ExposureEngine(advisories.map((a) => advisoryValidator.parse(a)));
+const asset = (over: Partial<AssetFactsInput>) => assetFactsValidator.parse({ id: 'a1', ...over });
 const verdictsOf = (engine: ExposureEngine, version: string, kbs: string[] = []) =>
   Object.fromEntries(
     engine
@@ -159,7 +159,7 @@ describe('ExposureEngine', () => {
   });
 
   describe('with a catalog', () => {
-    const catalog: Catalog = catalogSchema.parse({
+    const catalog: Catalog = catalogValidator.parse({
       schema_version: 1,
       id: 'widget',
       product: 'acme:widget',
@@ -179,7 +179,7 @@ describe('ExposureEngine', () => {
     });
     const a = advisory();
     a.affected![0]!.catalog = 'widget';
-    const withCatalog = new ExposureEngine([advisorySchema.parse(a)], new CatalogIndex([catalog]));
+    const withCatalog = new ExposureEngine([advisoryValidator.parse(a)], new CatalogIndex([catalog]));
 
     it('judges known builds outside the ranges as before', () => {
       expect(verdictsOf(withCatalog, '1.4')[CVE_A]!.verdict).toBe('fixed');
@@ -196,7 +196,7 @@ describe('ExposureEngine', () => {
 
   describe('an entry whose source does not cover every version (default_status unknown)', () => {
     // Two parallel product lines sharing one version order, as Exchange 2013 (15.0) and 2016 (15.1) do.
-    const catalog: Catalog = catalogSchema.parse({
+    const catalog: Catalog = catalogValidator.parse({
       schema_version: 1,
       id: 'widget',
       product: 'acme:widget',
@@ -237,7 +237,7 @@ describe('ExposureEngine', () => {
     const partial = (default_status?: 'unknown' | 'not_affected') =>
       new ExposureEngine(
         [
-          advisorySchema.parse(
+          advisoryValidator.parse(
             advisory({
               fixes: [],
               affected: [

@@ -1,47 +1,76 @@
 /**
  * What Bulwark knows about an asset: the products and versions it runs, its OS and installed updates. The same
- * shape comes from a facts file, an agent's inventory or a remote scan.
+ * shape comes from a facts file, an agent's inventory or a remote scan, and the server's API takes and documents
+ * this schema as it is.
  */
-import { z } from 'zod';
+import { type Static, Type } from '@sinclair/typebox';
 import { productId } from '../advisory/model.js';
+import type { DataIssue } from '../datafile.js';
+import { Defaulted, dataValidator, type StaticOutput, StrictObject, withMessage } from '../schema.js';
 
-const nonEmpty = z.string().min(1, 'must not be empty');
+const nonEmpty = Type.String({ minLength: 1 });
 
-export const productFactSchema = z.strictObject({
+export const productFactSchema = StrictObject({
   product: productId,
   version: nonEmpty,
-  name: z.string().optional(),
+  name: Type.Optional(Type.String()),
 });
 
-export const assetFactsSchema = z.strictObject({
-  id: nonEmpty,
-  name: z.string().optional(),
-  tenant: z.string().optional(),
-  os: productFactSchema.optional(),
-  products: z.array(productFactSchema).default([]),
-  /** Installed Microsoft updates (KB ids), as EOMT reads them from the uninstall registry. */
-  installed_kbs: z.array(z.string().regex(/^KB\d{6,8}$/i, 'expected a KB id such as KB5000871')).default([]),
-  endpoints: z.array(nonEmpty).default([]),
-  tags: z.array(nonEmpty).default([]),
-});
+export const assetFactsSchema = StrictObject(
+  {
+    id: nonEmpty,
+    name: Type.Optional(Type.String()),
+    tenant: Type.Optional(Type.String()),
+    os: Type.Optional(productFactSchema),
+    products: Defaulted(Type.Array(productFactSchema), []),
+    /** Installed Microsoft updates (KB ids), as EOMT reads them from the uninstall registry. */
+    installed_kbs: Defaulted(
+      Type.Array(
+        withMessage(Type.String({ pattern: '^[Kk][Bb]\\d{6,8}$' }), 'expected a KB id such as KB5000871'),
+      ),
+      [],
+    ),
+    endpoints: Defaulted(Type.Array(nonEmpty), []),
+    tags: Defaulted(Type.Array(nonEmpty), []),
+  },
+  {
+    description: 'An asset: the products it runs with their versions, its OS, installed KBs, endpoints, tags',
+  },
+);
 
 /** A facts file holds one asset, a list of assets, or `{ assets: [...] }`. */
-export const factsFileSchema = z
-  .union([z.strictObject({ assets: z.array(assetFactsSchema) }), z.array(assetFactsSchema), assetFactsSchema])
-  .transform((v) => (Array.isArray(v) ? v : 'assets' in v ? v.assets : [v]))
-  .superRefine((assets, ctx) => {
-    const seen = new Set<string>();
-    assets.forEach((a, i) => {
-      if (seen.has(a.id))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['assets', i, 'id'],
-          message: `asset id "${a.id}" is used twice`,
-        });
-      seen.add(a.id);
-    });
-  });
+export const factsFileSchema = Type.Union([
+  StrictObject({ assets: Type.Array(assetFactsSchema) }),
+  Type.Array(assetFactsSchema),
+  assetFactsSchema,
+]);
 
-export type ProductFact = z.infer<typeof productFactSchema>;
-export type AssetFacts = z.infer<typeof assetFactsSchema>;
-export type AssetFactsInput = z.input<typeof assetFactsSchema>;
+export type ProductFact = StaticOutput<typeof productFactSchema>;
+export type AssetFacts = StaticOutput<typeof assetFactsSchema>;
+export type AssetFactsInput = Static<typeof assetFactsSchema>;
+
+export const assetFactsValidator = dataValidator(assetFactsSchema);
+
+/** The assets of a facts file, in the file's order. */
+function assetsOf(file: StaticOutput<typeof factsFileSchema>): AssetFacts[] {
+  return Array.isArray(file) ? file : 'assets' in file ? file.assets : [file];
+}
+
+/** No asset id twice in one file. */
+function checkFactsFile(file: StaticOutput<typeof factsFileSchema>): DataIssue | undefined {
+  const seen = new Set<string>();
+  for (const [i, a] of assetsOf(file).entries()) {
+    if (seen.has(a.id)) {
+      const path = Array.isArray(file) ? [i, 'id'] : 'assets' in file ? ['assets', i, 'id'] : ['id'];
+      return { path, message: `asset id "${a.id}" is used twice` };
+    }
+    seen.add(a.id);
+  }
+  return undefined;
+}
+
+/** A facts file's text (see parseDataText) → its assets. */
+export const factsFileValidator = dataValidator(factsFileSchema, {
+  check: checkFactsFile,
+  normalize: assetsOf,
+});

@@ -10,7 +10,9 @@ export {
   type AssetFacts,
   type AssetFactsInput,
   assetFactsSchema,
+  assetFactsValidator,
   factsFileSchema,
+  factsFileValidator,
   type ProductFact,
   productFactSchema,
 } from './facts.js';
