@@ -4,57 +4,72 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
-import { z } from 'zod';
-import { DataFileError, parseDataText } from '../core/index.js';
+import { type Static, Type } from '@sinclair/typebox';
+import {
+  DataFileError,
+  Defaulted,
+  dataValidator,
+  LiteralUnion,
+  parseDataText,
+  type StaticOutput,
+  StrictObject,
+  withMessage,
+} from '../core/index.js';
 import { LOG_FORMATS } from './logging.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-export const serverConfigSchema = z.strictObject({
+const nonEmpty = Type.String({ minLength: 1 });
+
+export const serverConfigSchema = StrictObject({
   /** Address and port to listen on. */
-  host: z.string().min(1).default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(8440),
+  host: Defaulted(nonEmpty, '127.0.0.1'),
+  port: Defaulted(Type.Integer({ minimum: 0, maximum: 65535 }), 8440),
   /** Where the embedded database and the server lock live. */
-  data_dir: z.string().min(1).default('bulwark-data'),
+  data_dir: Defaulted(nonEmpty, 'bulwark-data'),
   /** postgres://user:password@host:5432/db — when absent the embedded SQLite database is used. */
-  database_url: z
-    .string()
-    .regex(
-      /^postgres(ql)?:\/\//i,
+  database_url: Type.Optional(
+    withMessage(
+      Type.String({ pattern: '^[Pp][Oo][Ss][Tt][Gg][Rr][Ee][Ss]([Qq][Ll])?://' }),
       'must start with postgres:// or postgresql://; leave it out to use the embedded SQLite database',
-    )
-    .optional(),
+    ),
+  ),
   /** The URL people reach the server at (printed on start, used for links). */
-  public_url: z.url().optional(),
-  log_level: z.enum(LOG_LEVELS).default('info'),
+  public_url: Type.Optional(Type.String({ format: 'uri' })),
+  log_level: Defaulted(LiteralUnion(LOG_LEVELS), 'info'),
   /** Log lines: `auto` (readable on a terminal, JSON otherwise), `json` or `pretty`. */
-  log_format: z.enum(LOG_FORMATS).default('auto'),
+  log_format: Defaulted(LiteralUnion(LOG_FORMATS), 'auto'),
   /** Trust X-Forwarded-* from a reverse proxy: false, true, or a comma-separated list of proxy addresses/CIDRs. */
-  trust_proxy: z.union([z.boolean(), z.string().min(1)]).default(false),
+  trust_proxy: Defaulted(Type.Union([Type.Boolean(), nonEmpty]), false),
   /** Serve HTTPS with this certificate and key (PEM files). */
-  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-  login_rate_limit: z
-    .strictObject({
+  tls: Type.Optional(StrictObject({ cert: nonEmpty, key: nonEmpty })),
+  login_rate_limit: Defaulted(
+    StrictObject({
       /** Failed-or-not login attempts per client address and per email within the window. */
-      max: z.number().int().min(1).default(10),
-      window_seconds: z.number().int().min(1).default(60),
-    })
-    .default({ max: 10, window_seconds: 60 }),
+      max: Defaulted(Type.Integer({ minimum: 1 }), 10),
+      window_seconds: Defaulted(Type.Integer({ minimum: 1 }), 60),
+    }),
+    { max: 10, window_seconds: 60 },
+  ),
   /** When set, /metrics needs `Authorization: Bearer <token>`. */
-  metrics_token: z.string().min(16).optional(),
+  metrics_token: Type.Optional(Type.String({ minLength: 16 })),
   /**
    * Without metrics_token, /metrics answers only when the server listens on loopback; on any other address it is
    * closed (403) unless this opens it explicitly, e.g. on a private network a Prometheus scrapes without a token.
    */
-  metrics_public: z.boolean().default(false),
+  metrics_public: Defaulted(Type.Boolean(), false),
   /** Load the advisory packs shipped with Bulwark (ProxyLogon, …) on start. Off only to import them by hand. */
-  builtin_advisories: z.boolean().default(true),
+  builtin_advisories: Defaulted(Type.Boolean(), true),
   /** PostgreSQL connection pool size. */
-  database_pool_size: z.number().int().min(1).max(200).default(10),
+  database_pool_size: Defaulted(Type.Integer({ minimum: 1, maximum: 200 }), 10),
 });
 
-export type ServerConfig = z.infer<typeof serverConfigSchema>;
-export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+const serverConfig = dataValidator(serverConfigSchema);
+/** A configuration file is a map; its keys are checked once merged with the environment and the flags. */
+const configFile = dataValidator(Type.Record(Type.String(), Type.Unknown()));
+
+export type ServerConfig = StaticOutput<typeof serverConfigSchema>;
+export type ServerConfigInput = Static<typeof serverConfigSchema>;
 
 /** Environment variables and the key each sets. */
 export const ENV_KEYS: Record<string, keyof ServerConfig> = {
@@ -112,18 +127,15 @@ export function loadServerConfig(options: {
       throw new ConfigError(`${options.file}: cannot read (${(err as NodeJS.ErrnoException).code})`);
     }
     try {
-      fromFile = parseDataText(text, options.file, z.record(z.string(), z.unknown())) as Record<
-        string,
-        unknown
-      >;
+      fromFile = parseDataText(text, options.file, configFile);
     } catch (err) {
       throw new ConfigError(err instanceof DataFileError ? err.message : String(err));
     }
   }
   const merged = { ...fromFile, ...fromEnv(options.env ?? {}), ...stripUndefined(options.overrides ?? {}) };
-  const parsed = serverConfigSchema.safeParse(merged);
+  const parsed = serverConfig.safeParse(merged);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.issues[0]!;
     const key = issue.path.join('.') || '(top level)';
     const top = String(issue.path[0] ?? '');
     // Name the layer the bad value came from: a flag, an environment variable, or the file.

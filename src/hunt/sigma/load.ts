@@ -15,11 +15,18 @@
  * strict-2021-03-02, default current).
  */
 
+import { Type } from '@sinclair/typebox';
 import { RE2JS } from 're2js';
 import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 'yaml';
-import { z } from 'zod';
+import {
+  CVE_ID_PATTERN,
+  dataValidator,
+  LiteralUnion,
+  parseCidr,
+  StrictObject,
+  withMessage,
+} from '../../core/index.js';
 import type { LogType, Severity } from '../types.js';
-import { parseCidr } from '../../core/index.js';
 import { parseCondition } from './condition.js';
 import type {
   CidrRange,
@@ -73,14 +80,15 @@ const EXCHANGE_SERVICES: Readonly<Record<string, LogType>> = {
   iis: 'iis-w3c',
 };
 
-const bulwarkSchema = z.strictObject({
-  stage: z.enum(['probe', 'exploitation', 'post_exploitation']).optional(),
-  cve: z
-    .string()
-    .regex(/^CVE-\d{4}-\d{4,}$/, 'must look like CVE-2021-26855')
-    .optional(),
-  mode: z.enum(['current', 'strict-2021-03-02']).optional(),
-});
+const bulwarkBlock = dataValidator(
+  StrictObject({
+    stage: Type.Optional(LiteralUnion(['probe', 'exploitation', 'post_exploitation'])),
+    cve: Type.Optional(
+      withMessage(Type.String({ pattern: CVE_ID_PATTERN }), 'must look like CVE-2021-26855'),
+    ),
+    mode: Type.Optional(LiteralUnion(['current', 'strict-2021-03-02'])),
+  }),
+);
 
 // ---------------------------------------------------------------------------------------------------------------
 // YAML as a small value tree: numbers keep their source text (`0x17` stays `0x17`), maps keep key lines.
@@ -605,9 +613,9 @@ export function loadSigmaRule(text: string, file: string): LoadedRule | Unsuppor
     }
     const bw = get('bulwark');
     if (bw !== undefined) {
-      const parsed = bulwarkSchema.safeParse(toPlain(bw));
+      const parsed = bulwarkBlock.safeParse(toPlain(bw));
       if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
+        const issue = parsed.issues[0]!;
         const where = issue.path.length ? `bulwark.${issue.path.join('.')}` : 'bulwark';
         fail(`${where}: ${issue.message}`, line('bulwark'));
       }

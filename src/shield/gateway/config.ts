@@ -1,13 +1,23 @@
 /**
- * Gateway configuration: the zod schema of the config file (YAML or JSON), loading with paths resolved against
+ * Gateway configuration: the schema of the config file (YAML or JSON), loading with paths resolved against
  * the file, and compilation (every route's SecLang files parsed, merged, exclusions and detect mode applied,
  * TLS certificates read). Any problem is one GatewayConfigError naming the file (and line, field or rule file:line).
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
 import { parseDocument } from 'yaml';
-import { z } from 'zod';
+import {
+  type DataIssue,
+  Defaulted,
+  dataValidator,
+  LiteralUnion,
+  moreProblems,
+  type StaticOutput,
+  StrictObject,
+  withMessage,
+} from '../../core/index.js';
 import type { SecLangAst } from '../seclang/index.js';
 import { compileRuleset, parseSecLangAst, type Ruleset, SecLangError } from '../seclang/index.js';
 
@@ -15,193 +25,182 @@ export class GatewayConfigError extends Error {
   override readonly name = 'GatewayConfigError';
 }
 
-const KeyPair = z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict();
+const nonEmpty = Type.String({ minLength: 1 });
+const absolutePath = withMessage(Type.String({ pattern: '^/' }), 'must start with /');
+const int = (minimum: number, fallback: number) => Defaulted(Type.Integer({ minimum }), fallback);
 
-const TlsSchema = z
-  .object({
-    certificates: z.array(KeyPair.extend({ names: z.array(z.string().min(1)).min(1) }).strict()).default([]),
-    default: KeyPair.optional(),
-  })
-  .strict()
-  .refine((t) => t.certificates.length > 0 || t.default !== undefined, {
-    message: 'tls needs at least one certificate or a default',
-  });
+const KeyPair = { cert: nonEmpty, key: nonEmpty };
 
-const ListenSchema = z
-  .object({
-    host: z.string().min(1).default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535),
-    tls: TlsSchema.optional(),
-  })
-  .strict();
+const TlsSchema = StrictObject({
+  certificates: Defaulted(
+    Type.Array(StrictObject({ ...KeyPair, names: Type.Array(nonEmpty, { minItems: 1 }) })),
+    [],
+  ),
+  default: Type.Optional(StrictObject(KeyPair)),
+});
 
-const UpstreamSchema = z
-  .object({
-    url: z
-      .string()
-      .regex(/^https?:\/\/[^/?#@\s]+\/?$/i, 'upstream url must be http(s)://host:port with no path'),
-    /** PEM file of the CA (or self-signed certificate) that signs the upstream's certificate. */
-    ca: z.string().min(1).optional(),
-    /**
-     * Pin of the upstream's leaf certificate: SHA-256 of the certificate DER as 64 hex digits (colons allowed,
-     * as `openssl x509 -fingerprint -sha256` prints), or `sha256//<base64>` of the SubjectPublicKeyInfo (curl's
-     * --pinnedpubkey form). With a pin and no `ca`, the chain is not checked, only the pin.
-     */
-    pin_sha256: z
-      .string()
-      .refine(
-        (s) => /^([0-9a-f]{2}:?){31}[0-9a-f]{2}$/i.test(s) || /^sha256\/\/[A-Za-z0-9+/]{43}=$/.test(s),
-        'pin_sha256 must be 64 hex digits (colons allowed) or sha256//<base64 of 32 bytes>',
-      )
-      .optional(),
-    servername: z.string().min(1).optional(),
-    /** Accept any certificate: nothing verified, anyone on the path can read and change the traffic. */
-    insecure: z.boolean().default(false),
-    /**
-     * Upstream connections per route. Every long-poll (ActiveSync Ping up to ~30 min, OWA notifications, EWS
-     * streaming) holds one for its whole duration, so an Exchange front end needs one per waiting device.
-     */
-    max_sockets: z.number().int().min(1).max(10_000).default(1024),
-    /** Idle pooled connections are closed after this long. */
-    idle_timeout_ms: z.number().int().min(100).default(30_000),
-    connect_timeout_ms: z.number().int().min(100).default(10_000),
-  })
-  .strict();
+const ListenSchema = StrictObject({
+  host: Defaulted(nonEmpty, '127.0.0.1'),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  tls: Type.Optional(TlsSchema),
+});
 
-const RouteSchema = z
-  .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'route name: letters, digits, _ . - only'),
-    match: z
-      .object({
-        hosts: z.array(z.string().min(1)).optional(),
-        path_prefix: z.string().startsWith('/').optional(),
-      })
-      .strict()
-      .default({}),
-    upstream: UpstreamSchema,
-    /**
-     * Built-in (or imported) advisories whose SecLang virtual patches this route enforces, by id — resolved from
-     * the installed packs, so no path into the package is needed. Their rule files come before `rules`.
-     */
-    advisory: z
-      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
-      .transform((a) => (Array.isArray(a) ? a : [a]))
-      .optional(),
-    /** With `advisory`: also the advisory's broader `-strict` patches. */
-    strict: z.boolean().default(false),
-    rules: z.array(z.string().min(1)).default([]),
-    mode: z.enum(['enforce', 'detect']).default('enforce'),
-    exclude_rule_ids: z.array(z.number().int().positive()).default([]),
-  })
-  .strict();
+const UpstreamSchema = StrictObject({
+  url: withMessage(
+    Type.String({ pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+/?$' }),
+    'upstream url must be http(s)://host:port with no path',
+  ),
+  /** PEM file of the CA (or self-signed certificate) that signs the upstream's certificate. */
+  ca: Type.Optional(nonEmpty),
+  /**
+   * Pin of the upstream's leaf certificate: SHA-256 of the certificate DER as 64 hex digits (colons allowed,
+   * as `openssl x509 -fingerprint -sha256` prints), or `sha256//<base64>` of the SubjectPublicKeyInfo (curl's
+   * --pinnedpubkey form). With a pin and no `ca`, the chain is not checked, only the pin.
+   */
+  pin_sha256: Type.Optional(
+    withMessage(
+      Type.String({ pattern: '^(([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}|sha256//[A-Za-z0-9+/]{43}=)$' }),
+      'pin_sha256 must be 64 hex digits (colons allowed) or sha256//<base64 of 32 bytes>',
+    ),
+  ),
+  servername: Type.Optional(nonEmpty),
+  /** Accept any certificate: nothing verified, anyone on the path can read and change the traffic. */
+  insecure: Defaulted(Type.Boolean(), false),
+  /**
+   * Upstream connections per route. Every long-poll (ActiveSync Ping up to ~30 min, OWA notifications, EWS
+   * streaming) holds one for its whole duration, so an Exchange front end needs one per waiting device.
+   */
+  max_sockets: Defaulted(Type.Integer({ minimum: 1, maximum: 10_000 }), 1024),
+  /** Idle pooled connections are closed after this long. */
+  idle_timeout_ms: int(100, 30_000),
+  connect_timeout_ms: int(100, 10_000),
+});
 
-const LimitsSchema = z
-  .object({
-    max_header_bytes: z
-      .number()
-      .int()
-      .min(1024)
-      .default(32 * 1024),
-    /** Request bodies a body rule could read are held and inspected (phase 2) up to this many bytes. */
-    max_inspect_body_bytes: z
-      .number()
-      .int()
-      .min(0)
-      .default(1024 * 1024),
-    /**
-     * Such a body larger than max_inspect_body_bytes: `reject` answers 413 (ModSecurity's SecRequestBodyLimitAction
-     * Reject); `inspect_partial` inspects the first max_inspect_body_bytes and forwards the rest uninspected.
-     */
-    over_limit_body: z.enum(['reject', 'inspect_partial']).default('reject'),
-    /** Hard bound on a request body (Content-Length or chunk sum): above → 413. RPC_IN_DATA needs ~1 GiB. */
-    max_body_bytes: z
-      .number()
-      .int()
-      .min(0)
-      .default(4 * 1024 * 1024 * 1024),
-    /** Whole request head (from the first byte, or from the connection's opening) must arrive within this. */
-    header_timeout_ms: z.number().int().min(10).default(10_000),
-    /** Keep-alive connection with no request in progress is closed after this. */
-    idle_timeout_ms: z.number().int().min(10).default(60_000),
-    /** Whole request body of an ordinary request must arrive within this (not RPC_IN/OUT_DATA or upgrades). */
-    body_timeout_ms: z.number().int().min(10).default(300_000),
-    /** RPC_IN_DATA/RPC_OUT_DATA streams and upgraded (WebSocket) tunnels: closed after this long without bytes. */
-    stream_idle_timeout_ms: z
-      .number()
-      .int()
-      .min(10)
-      .default(15 * 60_000),
-    /** close(): in-flight requests get this long to finish before their connections are destroyed. */
-    shutdown_grace_ms: z.number().int().min(0).default(10_000),
-    // Resource bounds (docs/shield.md, "Limits"): each default leaves room for Exchange's long-lived traffic.
-    /** Open client connections, all listeners together; over it a new connection is answered 503 and closed. */
-    max_connections: z.number().int().min(1).default(10_000),
-    /** Open client connections per source address (0: no cap). NAT and load balancers share one address. */
-    max_connections_per_address: z.number().int().min(0).default(1024),
-    /** A response write the client does not drain within this (no progress) closes its connection. */
-    client_write_timeout_ms: z.number().int().min(10).default(60_000),
-    /** Ordinary request bodies: fewer than `min_body_rate_bytes` in a window of this long → 408. */
-    min_body_rate_window_ms: z.number().int().min(10).default(30_000),
-    /** Bytes a body must bring per window (0: no rate check; body_timeout_ms still bounds the whole body). */
-    min_body_rate_bytes: z.number().int().min(0).default(4096),
-    /** Request bodies held in memory (inspected or waiting for an upstream), all connections: over it → 503. */
-    max_buffered_body_bytes: z
-      .number()
-      .int()
-      .min(0)
-      .default(256 * 1024 * 1024),
-    /** A request waiting for a free upstream connection (route pool at max_sockets) gets 503 after this. */
-    pool_wait_timeout_ms: z.number().int().min(10).default(10_000),
-    /**
-     * Most ARGS (query string + urlencoded body together) a rule may read from one request; over it → 400 and close
-     * (ModSecurity's SecArgumentsLimit with its recommended rule 200007). Bounds the CPU one inspected body costs.
-     */
-    max_args: z.number().int().min(1).default(1000),
-    /** Requests that may wait per route pool; one more is answered 503 at once. */
-    pool_queue_max: z.number().int().min(0).default(1024),
-  })
-  .strict()
-  .refine((l) => l.max_buffered_body_bytes >= l.max_inspect_body_bytes, {
-    message: 'max_buffered_body_bytes must be at least max_inspect_body_bytes (one inspected body must fit)',
-    path: ['max_buffered_body_bytes'],
-  });
+const RouteSchema = StrictObject({
+  name: withMessage(Type.String({ pattern: '^[A-Za-z0-9_.-]+$' }), 'route name: letters, digits, _ . - only'),
+  match: Defaulted(
+    StrictObject({
+      hosts: Type.Optional(Type.Array(nonEmpty)),
+      path_prefix: Type.Optional(absolutePath),
+    }),
+    {},
+  ),
+  upstream: UpstreamSchema,
+  /**
+   * Built-in (or imported) advisories whose SecLang virtual patches this route enforces, by id — resolved from
+   * the installed packs, so no path into the package is needed. Their rule files come before `rules`. One id or
+   * a list; validated configs always hold a list.
+   */
+  advisory: Type.Optional(Type.Union([nonEmpty, Type.Array(nonEmpty, { minItems: 1 })])),
+  /** With `advisory`: also the advisory's broader `-strict` patches. */
+  strict: Defaulted(Type.Boolean(), false),
+  rules: Defaulted(Type.Array(nonEmpty), []),
+  mode: Defaulted(LiteralUnion(['enforce', 'detect']), 'enforce'),
+  exclude_rule_ids: Defaulted(Type.Array(Type.Integer({ minimum: 1 })), []),
+});
 
-export const GatewayConfigSchema = z
-  .object({
-    listen: z.array(ListenSchema).min(1),
-    routes: z.array(RouteSchema).min(1),
-    limits: LimitsSchema.default(LimitsSchema.parse({})),
-    access_log: z.string().min(1).optional(),
-    audit_log: z.string().min(1).optional(),
-    metrics: z
-      .object({ path: z.string().startsWith('/').default('/.bulwark/metrics') })
-      .strict()
-      .default({ path: '/.bulwark/metrics' }),
-    health_path: z.string().startsWith('/').default('/.bulwark/health'),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const names = new Set<string>();
-    c.routes.forEach((r, i) => {
-      if (names.has(r.name))
-        ctx.addIssue({ code: 'custom', path: ['routes', i, 'name'], message: `duplicate route ${r.name}` });
-      names.add(r.name);
-    });
-  });
+const LimitsSchema = StrictObject({
+  max_header_bytes: int(1024, 32 * 1024),
+  /** Request bodies a body rule could read are held and inspected (phase 2) up to this many bytes. */
+  max_inspect_body_bytes: int(0, 1024 * 1024),
+  /**
+   * Such a body larger than max_inspect_body_bytes: `reject` answers 413 (ModSecurity's SecRequestBodyLimitAction
+   * Reject); `inspect_partial` inspects the first max_inspect_body_bytes and forwards the rest uninspected.
+   */
+  over_limit_body: Defaulted(LiteralUnion(['reject', 'inspect_partial']), 'reject'),
+  /** Hard bound on a request body (Content-Length or chunk sum): above → 413. RPC_IN_DATA needs ~1 GiB. */
+  max_body_bytes: int(0, 4 * 1024 * 1024 * 1024),
+  /** Whole request head (from the first byte, or from the connection's opening) must arrive within this. */
+  header_timeout_ms: int(10, 10_000),
+  /** Keep-alive connection with no request in progress is closed after this. */
+  idle_timeout_ms: int(10, 60_000),
+  /** Whole request body of an ordinary request must arrive within this (not RPC_IN/OUT_DATA or upgrades). */
+  body_timeout_ms: int(10, 300_000),
+  /** RPC_IN_DATA/RPC_OUT_DATA streams and upgraded (WebSocket) tunnels: closed after this long without bytes. */
+  stream_idle_timeout_ms: int(10, 15 * 60_000),
+  /** close(): in-flight requests get this long to finish before their connections are destroyed. */
+  shutdown_grace_ms: int(0, 10_000),
+  // Resource bounds (docs/shield.md, "Limits"): each default leaves room for Exchange's long-lived traffic.
+  /** Open client connections, all listeners together; over it a new connection is answered 503 and closed. */
+  max_connections: int(1, 10_000),
+  /** Open client connections per source address (0: no cap). NAT and load balancers share one address. */
+  max_connections_per_address: int(0, 1024),
+  /** A response write the client does not drain within this (no progress) closes its connection. */
+  client_write_timeout_ms: int(10, 60_000),
+  /** Ordinary request bodies: fewer than `min_body_rate_bytes` in a window of this long → 408. */
+  min_body_rate_window_ms: int(10, 30_000),
+  /** Bytes a body must bring per window (0: no rate check; body_timeout_ms still bounds the whole body). */
+  min_body_rate_bytes: int(0, 4096),
+  /** Request bodies held in memory (inspected or waiting for an upstream), all connections: over it → 503. */
+  max_buffered_body_bytes: int(0, 256 * 1024 * 1024),
+  /** A request waiting for a free upstream connection (route pool at max_sockets) gets 503 after this. */
+  pool_wait_timeout_ms: int(10, 10_000),
+  /**
+   * Most ARGS (query string + urlencoded body together) a rule may read from one request; over it → 400 and close
+   * (ModSecurity's SecArgumentsLimit with its recommended rule 200007). Bounds the CPU one inspected body costs.
+   */
+  max_args: int(1, 1000),
+  /** Requests that may wait per route pool; one more is answered 503 at once. */
+  pool_queue_max: int(0, 1024),
+});
 
+export const GatewayConfigSchema = StrictObject({
+  listen: Type.Array(ListenSchema, { minItems: 1 }),
+  routes: Type.Array(RouteSchema, { minItems: 1 }),
+  limits: Defaulted(LimitsSchema, {}),
+  access_log: Type.Optional(nonEmpty),
+  audit_log: Type.Optional(nonEmpty),
+  metrics: Defaulted(StrictObject({ path: Defaulted(absolutePath, '/.bulwark/metrics') }), {}),
+  health_path: Defaulted(absolutePath, '/.bulwark/health'),
+});
+
+type Checked = StaticOutput<typeof GatewayConfigSchema>;
+
+/** What the schema cannot say: TLS has a certificate, one inspected body fits the buffers, route names differ. */
+function checkGatewayConfig(c: Checked): DataIssue | undefined {
+  for (const [i, l] of c.listen.entries()) {
+    if (l.tls && l.tls.certificates.length === 0 && l.tls.default === undefined) {
+      return { path: ['listen', i, 'tls'], message: 'tls needs at least one certificate or a default' };
+    }
+  }
+  if (c.limits.max_buffered_body_bytes < c.limits.max_inspect_body_bytes) {
+    return {
+      path: ['limits', 'max_buffered_body_bytes'],
+      message:
+        'max_buffered_body_bytes must be at least max_inspect_body_bytes (one inspected body must fit)',
+    };
+  }
+  const names = new Set<string>();
+  for (const [i, r] of c.routes.entries()) {
+    if (names.has(r.name)) return { path: ['routes', i, 'name'], message: `duplicate route ${r.name}` };
+    names.add(r.name);
+  }
+  return undefined;
+}
+
+/** Each route's `advisory` as a list. */
+function normalizeGatewayConfig(c: Checked): GatewayConfig {
+  return {
+    ...c,
+    routes: c.routes.map(({ advisory, ...route }) =>
+      advisory === undefined
+        ? route
+        : { ...route, advisory: Array.isArray(advisory) ? advisory : [advisory] },
+    ),
+  };
+}
+
+const gatewayConfig = dataValidator(GatewayConfigSchema, {
+  check: checkGatewayConfig,
+  normalize: normalizeGatewayConfig,
+});
+
+export type RouteConfig = Omit<Checked['routes'][number], 'advisory'> & { advisory?: string[] };
 /** A validated config (defaults filled in). Paths are absolute once it comes from loadGatewayConfig/quickConfig. */
-export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
-export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
-export type RouteConfig = GatewayConfig['routes'][number];
+export type GatewayConfig = Omit<Checked, 'routes'> & { routes: RouteConfig[] };
+export type GatewayConfigInput = Static<typeof GatewayConfigSchema>;
 export type ListenConfig = GatewayConfig['listen'][number];
 export type Limits = GatewayConfig['limits'];
-
-function formatZod(file: string, err: z.ZodError): string {
-  const first = err.issues[0];
-  const where = first && first.path.length > 0 ? first.path.map(String).join('.') : '(top level)';
-  const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more problem(s))` : '';
-  return `${file}: ${where}: ${first?.message ?? 'invalid'}${more}`;
-}
 
 /**
  * Rule files of an advisory's virtual patches (`-strict` ones only with `strict`); throws with a message naming
@@ -219,8 +218,12 @@ export function validateGatewayConfig(
   base = process.cwd(),
   advisories?: AdvisoryResolver,
 ): GatewayConfig {
-  const r = GatewayConfigSchema.safeParse(raw);
-  if (!r.success) throw new GatewayConfigError(formatZod(file, r.error));
+  const r = gatewayConfig.safeParse(raw);
+  if (!r.success) {
+    const first = r.issues[0]!;
+    const where = first.path.length > 0 ? first.path.map(String).join('.') : '(top level)';
+    throw new GatewayConfigError(`${file}: ${where}: ${first.message}${moreProblems(r.issues.length)}`);
+  }
   const c = r.data;
   const abs = (p: string) => (p === '-' ? p : path.resolve(base, p));
   for (const l of c.listen) {
