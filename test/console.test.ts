@@ -62,6 +62,15 @@ function assertBuilt(): void {
   if (newest(src) > built) throw new Error('the console build is older than src/web: run npm run build');
 }
 
+/**
+ * Waits (at most 3 s) when the current 30-second period is about to end, so that a code made now is still in the
+ * server's window (one period either side) when the server checks it.
+ */
+async function awayFromPeriodEnd(): Promise<void> {
+  const left = 30_000 - (Date.now() % 30_000);
+  if (left < 3_000) await new Promise((r) => setTimeout(r, left + 100));
+}
+
 function totpCode(secret: string, offsetSeconds: number): string {
   return new OTPAuth.TOTP({
     algorithm: 'SHA1',
@@ -263,6 +272,7 @@ describe.each(TEST_DIALECTS)('web console on %s', (dialect) => {
     await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
     await page.getByRole('alert').waitFor();
     // The previous period's code: later sign-ins use the current and the next one.
+    await awayFromPeriodEnd();
     await page.getByLabel('Code from the app').fill(totpCode(secret, -30));
     await page.getByRole('button', { name: 'Turn on two-factor sign-in' }).click();
     await expect.poll(() => page.getByText('Two-factor sign-in is on.').count()).toBe(1);
@@ -283,6 +293,7 @@ describe.each(TEST_DIALECTS)('web console on %s', (dialect) => {
     await signIn(p, ADMIN.password);
     await expect.poll(() => page.getByRole('alert').textContent()).toContain('two-factor sign-in');
     expect(await page.evaluate("document.activeElement?.getAttribute('name')")).toBe('code');
+    await awayFromPeriodEnd();
     await page.getByLabel('Authentication code').fill(totpCode(secret, 0));
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${s.url}/`);
@@ -305,6 +316,7 @@ describe.each(TEST_DIALECTS)('web console on %s', (dialect) => {
     await page.waitForURL('**/sign-in?notice=password-changed');
     expect(await p.problems()).toEqual([]);
     // The next period's code: newer than the one the last sign-in used.
+    await awayFromPeriodEnd();
     await signIn(p, NEW_PASSWORD, totpCode(secret, 30));
     await page.waitForURL(`${s.url}/`);
     await clean(p);
