@@ -23,6 +23,7 @@ export {
   Defaulted,
   dataValidator,
   LiteralUnion,
+  SCHEMA_MESSAGE,
   type StaticOutput,
   StrictObject,
   type TDefaulted,

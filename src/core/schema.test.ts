@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type AdvisoryInput, advisoryValidator } from './advisory/model.js';
 import { DataFileError, parseDataText } from './datafile.js';
-import { assetFactsValidator, factsFileValidator } from './exposure/facts.js';
-import { Defaulted, dataValidator, LiteralUnion, StrictObject } from './schema.js';
+import { assetFactsSchema, assetFactsValidator, factsFileValidator } from './exposure/facts.js';
+import { Defaulted, dataValidator, LiteralUnion, SCHEMA_MESSAGE, StrictObject } from './schema.js';
 
 const ADVISORY: AdvisoryInput = {
   schema_version: 1,
@@ -165,6 +166,8 @@ describe('data validators', () => {
       'prodcts: unknown field "prodcts" (check its spelling or remove it)',
     );
     expect(facts('exch01')).toBe('expected a map or a list of maps, not a string');
+    const many = Array.from({ length: 501 }, (_, i) => ({ product: 'acme:widget', version: `1.${i}` }));
+    expect(facts({ id: 'a', products: many })).toBe('products: must list at most 500 items');
   });
 
   it('run the semantic checks on the value with its defaults', () => {
@@ -304,4 +307,25 @@ describe('parsing mutated documents', () => {
       );
     });
   }
+});
+
+describe('the facts schema in the API', () => {
+  // Fastify validates request bodies with ajv (strict mode), as server/app.ts configures it apart from its type
+  // coercion (a lone value where a list is expected becomes a list), which is the API's own leniency.
+  const ajv = new Ajv({ removeAdditional: false, allErrors: false, verbose: true });
+  const validate = ajv.compile(assetFactsSchema);
+
+  it('is plain JSON Schema on which ajv agrees with the compiled check, and ajv errors carry its wording', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 3 }), (steps) => {
+        const asset = mutate(FACTS.assets[0] as unknown as Json, steps);
+        expect(validate(structuredClone(asset))).toBe(assetFactsValidator.is(asset));
+      }),
+      { numRuns: 1000 },
+    );
+    expect(validate({ id: 'a', products: [{ product: 'Not An Id', version: '1' }] })).toBe(false);
+    expect((validate.errors?.[0]?.parentSchema as Record<symbol, unknown>)[SCHEMA_MESSAGE]).toBe(
+      'expected a product id such as microsoft:exchange_server or pkg:deb/debian/openssl',
+    );
+  });
 });

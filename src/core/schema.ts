@@ -21,6 +21,12 @@ import { type TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler';
 import { DataFileError, type DataIssue, formatPath, moreProblems } from './datafile.js';
 import { MESSAGE, schemaIssues } from './schema-issues.js';
 
+/**
+ * The key under which withMessage keeps a field's own wording: a symbol, so not part of the JSON Schema. Ajv's
+ * verbose errors carry the schema object (`parentSchema`), so an API can use the same wording.
+ */
+export const SCHEMA_MESSAGE = MESSAGE;
+
 // `format: uri` as the URL parser reads it (Fastify's ajv knows the same format name).
 if (!FormatRegistry.Has('uri')) FormatRegistry.Set('uri', (value) => URL.canParse(value));
 

@@ -16,22 +16,24 @@ export const productFactSchema = StrictObject({
   name: Type.Optional(Type.String()),
 });
 
+/** One asset's facts; the lists are bounded, as one request or file entry may hold them. */
 export const assetFactsSchema = StrictObject(
   {
     id: nonEmpty,
     name: Type.Optional(Type.String()),
     tenant: Type.Optional(Type.String()),
     os: Type.Optional(productFactSchema),
-    products: Defaulted(Type.Array(productFactSchema), []),
+    products: Defaulted(Type.Array(productFactSchema, { maxItems: 500 }), []),
     /** Installed Microsoft updates (KB ids), as EOMT reads them from the uninstall registry. */
     installed_kbs: Defaulted(
       Type.Array(
         withMessage(Type.String({ pattern: '^[Kk][Bb]\\d{6,8}$' }), 'expected a KB id such as KB5000871'),
+        { maxItems: 5000 },
       ),
       [],
     ),
-    endpoints: Defaulted(Type.Array(nonEmpty), []),
-    tags: Defaulted(Type.Array(nonEmpty), []),
+    endpoints: Defaulted(Type.Array(nonEmpty, { maxItems: 500 }), []),
+    tags: Defaulted(Type.Array(nonEmpty, { maxItems: 500 }), []),
   },
   {
     description: 'An asset: the products it runs with their versions, its OS, installed KBs, endpoints, tags',
