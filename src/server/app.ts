@@ -16,6 +16,7 @@ import { AccountsService } from './accounts/service.js';
 import { AdvisoryService } from './advisories/service.js';
 import { AssetRepository } from './assets/repository.js';
 import { AssetService } from './assets/service.js';
+import { AuditChainer } from './audit.js';
 import { may, type Principal } from './auth/principal.js';
 import { sameSecret } from './auth/secrets.js';
 import type { ServerConfig } from './config.js';
@@ -30,9 +31,11 @@ import {
 import { BulkWriter } from './db/bulk.js';
 import type { Db } from './db/connect.js';
 import { ApiError, codeForStatus, forbidden, unauthorized } from './errors.js';
+import { EventBus } from './events/index.js';
 import { ExposureService } from './exposure/service.js';
 import { FindingRepository } from './findings/repository.js';
 import { FindingService } from './findings/service.js';
+import { createJobs } from './jobs/index.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openapiOptions } from './openapi.js';
@@ -42,13 +45,33 @@ import { TenantRepository } from './tenants/repository.js';
 import { TenantService } from './tenants/service.js';
 import { type SchemaError, validationMessage } from './validation.js';
 
-/** The application context: the database, configuration and metrics, and every domain service over them. */
-export function createContext(db: Db, config: ServerConfig, metrics: ServerMetrics): AppContext {
+type Log = { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+
+/**
+ * The application context: the database, configuration and metrics, the event bus, jobs and audit chainer (built,
+ * not started: see startContext), and every domain service over them.
+ */
+export function createContext(db: Db, config: ServerConfig, metrics: ServerMetrics, log?: Log): AppContext {
   const bulk = new BulkWriter(db);
   const tenantRepo = new TenantRepository(db);
   const assetRepo = new AssetRepository(db, tenantRepo, bulk);
   const findingRepo = new FindingRepository(db);
   const exposure = new ExposureService(db, metrics, { tenants: tenantRepo, assets: assetRepo }, bulk);
+  const events = new EventBus(db, log ? { log } : {});
+  // Every replica judges with the advisories stored now: another replica's import reaches this one as an event.
+  // Re-reading the stored advisories is idempotent, so a repeated delivery costs a reload and nothing else.
+  events.subscribe('exposure.reload', () => exposure.load(), {
+    durable: false,
+    types: ['advisory.changed'],
+  });
+  const jobs = createJobs({
+    db: db.kysely,
+    ...(db.dedicatedClient ? { lockClient: db.dedicatedClient } : {}),
+    ...(log ? { log } : {}),
+  });
+  const audit = new AuditChainer(db.kysely, {
+    onError: (err) => log?.warn({ err }, 'audit records not chained yet; retrying'),
+  });
   return {
     db,
     config,
@@ -59,8 +82,32 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
     assets: new AssetService(db, tenantRepo, assetRepo, exposure),
     findings: new FindingService(db, tenantRepo, assetRepo, findingRepo),
     advisories: new AdvisoryService(db, exposure),
+    events,
+    jobs,
+    audit,
     ready: false,
   };
+}
+
+/**
+ * Starts the context's background work on a migrated database: the audit chainer, the event bus, then the job
+ * worker and scheduler (handlers registered by then). buildApp calls it when the app gets ready.
+ */
+export async function startContext(ctx: AppContext): Promise<void> {
+  ctx.audit.start();
+  await ctx.events.start();
+  ctx.jobs.start();
+}
+
+/**
+ * Stops what startContext started, before the database closes: jobs first (a running job may still publish events
+ * and write audit records), then the event bus, then the audit chainer after a last flush.
+ */
+export async function stopContext(ctx: AppContext): Promise<void> {
+  await ctx.jobs.stop();
+  await ctx.events.stop();
+  await ctx.audit.stop();
+  await ctx.audit.flush().catch(() => {});
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -73,7 +120,6 @@ export async function buildApp(options: {
 }): Promise<{ app: FastifyInstance; ctx: AppContext; routes: RouteInfo[] }> {
   const { db, config } = options;
   const metrics = createMetrics();
-  const ctx = createContext(db, config, metrics);
   const logging = loggingSetup(config, options.logger);
   const app = Fastify({
     logger: logging.logger,
@@ -88,6 +134,12 @@ export async function buildApp(options: {
     },
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
+
+  const ctx = createContext(db, config, metrics, app.log);
+  // The background work runs while the app does: it starts when the app is ready (listen, ready or the first
+  // inject) and stops when it closes, after open SSE streams ended and before the caller closes the database.
+  app.addHook('onReady', async () => startContext(ctx));
+  app.addHook('onClose', async () => stopContext(ctx));
 
   const routes: RouteInfo[] = [];
   // Fail closed: a route that does not say who may call it needs a signed-in principal. Only the documentation

@@ -9,12 +9,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccountsService } from './accounts/service.js';
 import type { AdvisoryService } from './advisories/service.js';
 import type { AssetService } from './assets/service.js';
+import type { AuditChainer } from './audit.js';
 import { actorOf, type Permission, type Principal } from './auth/principal.js';
 import type { ServerConfig } from './config.js';
 import type { Db } from './db/connect.js';
 import { unauthorized } from './errors.js';
+import type { EventBus } from './events/index.js';
 import type { ExposureService } from './exposure/service.js';
 import type { FindingService } from './findings/service.js';
+import type { Jobs } from './jobs/index.js';
 import type { ServerMetrics } from './metrics.js';
 import type { TenantScope } from './scope.js';
 import type { TenantService } from './tenants/service.js';
@@ -48,6 +51,12 @@ export interface AppContext {
   assets: AssetService;
   findings: FindingService;
   advisories: AdvisoryService;
+  /** The process's event bus: subscribe consumers here; services publish with publishEvent in their transaction. */
+  events: EventBus;
+  /** Durable jobs: enqueue on `jobs.queue`, register handlers on `jobs.worker` (before the app is ready). */
+  jobs: Jobs;
+  /** Chains the audit records writes leave pending. */
+  audit: AuditChainer;
   /** False until migrations ran and the built-in advisories are synchronised. */
   ready: boolean;
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run.test-util.js';
+import { runCli } from '../cli/run.testkit.js';
 import { type ExchangeEmulator, startExchangeEmulator } from '../lab/exchange.js';
 import { loadServerConfig } from './config.js';
 import { type RunningServer, startServer } from './index.js';

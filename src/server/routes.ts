@@ -5,8 +5,10 @@ import { sessionRoutes } from './accounts/session-routes.js';
 import { advisoryRoutes } from './advisories/routes.js';
 import { assetRoutes } from './assets/routes.js';
 import type { AppContext } from './context.js';
+import { eventRoutes } from './events/index.js';
 import { exposureRoutes } from './exposure/routes.js';
 import { findingRoutes } from './findings/routes.js';
+import { jobRoutes } from './jobs/index.js';
 import { closeQueryStrings } from './strict-query.js';
 import { systemRoutes } from './system/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
@@ -22,4 +24,6 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await findingRoutes(app, ctx);
   await advisoryRoutes(app, ctx);
   await exposureRoutes(app, ctx);
+  await jobRoutes(app, { queue: ctx.jobs.queue });
+  await eventRoutes(app, { db: ctx.db, bus: ctx.events });
 }
