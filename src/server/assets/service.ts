@@ -1,6 +1,9 @@
 /**
  * Asset use cases: registering and updating assets from their facts (one, or a pushed batch), which re-judges
- * exactly the assets whose facts changed, and removing an asset — each in one transaction with its audit record.
+ * exactly the assets whose facts changed, and removing an asset — each in one transaction with its audit record
+ * and its events: `asset.changed` for every asset a push created or updated (a push holds at most
+ * MAX_ASSETS_PER_PUSH assets, so at most that many events; unchanged assets publish none), `asset.deleted`, and the
+ * `findings.changed` the exposure writer publishes when verdicts change.
  */
 import {
   type Asset,
@@ -16,6 +19,7 @@ import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import { badRequest } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import { assetProducts, canonicalHash, type ExposureService } from '../exposure/service.js';
 import { checkId } from '../ids.js';
 import type { TenantScope } from '../scope.js';
@@ -170,6 +174,14 @@ export class AssetService {
             },
           });
         }
+        for (const row of rows) {
+          await publishEvent(trx, {
+            type: 'asset.changed',
+            tenantId,
+            subject: `asset:${row.id}`,
+            data: { assetId: row.id },
+          });
+        }
         return { results, findings_written: stats.findings };
       }),
     );
@@ -186,6 +198,12 @@ export class AssetService {
         tenantId,
         action: 'asset.delete',
         target: `asset:${tenantId}/${id}`,
+      });
+      await publishEvent(trx, {
+        type: 'asset.deleted',
+        tenantId,
+        subject: `asset:${id}`,
+        data: { assetId: id },
       });
     });
   }

@@ -1,7 +1,9 @@
 /**
  * Turns engine verdicts for a batch of assets into stored findings, writing only what changed: a finding per
  * asset and CVE (the most cautious verdict over every advisory naming the CVE, with the deciding provenance), its
- * event history, the per-advisory asset verdicts and the exposure counters — all in the caller's transaction.
+ * event history, the per-advisory asset verdicts and the exposure counters — all in the caller's transaction,
+ * with one `findings.changed` event per tenant whose findings changed (none when nothing changed, so re-judging
+ * unchanged assets publishes nothing).
  *
  * Findings are never deleted while their asset exists: when a product disappears from an asset its findings are
  * judged not_affected, so history and event numbering stay whole.
@@ -10,6 +12,7 @@ import type { Transaction } from 'kysely';
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
 import type { BulkWriter } from '../db/bulk.js';
 import type { Database, FindingTable } from '../db/schema.js';
+import { publishEvent } from '../events/index.js';
 
 export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
 
@@ -33,6 +36,38 @@ const GONE = {
 };
 
 const key = (...parts: string[]) => parts.join('\u0000');
+
+/** Ids a findings.changed event lists at most; beyond that it carries the counts (and no asset ids). */
+export const EVENT_MAX_IDS = 100;
+
+/** One findings.changed event per tenant over the finding rows written: ids (bounded) and counts. */
+async function publishFindingsChanged(db: Transaction<Database>, upserts: FindingTable[]): Promise<void> {
+  const byTenant = new Map<string, { advisories: Set<string>; assets: Set<string>; findings: number }>();
+  for (const f of upserts) {
+    let t = byTenant.get(f.tenant_id);
+    if (!t) {
+      t = { advisories: new Set(), assets: new Set(), findings: 0 };
+      byTenant.set(f.tenant_id, t);
+    }
+    t.advisories.add(f.advisory_id);
+    t.assets.add(f.asset_id);
+    t.findings++;
+  }
+  for (const [tenantId, t] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const assetIds = [...t.assets].sort();
+    await publishEvent(db, {
+      type: 'findings.changed',
+      tenantId,
+      subject: assetIds.length === 1 ? `asset:${assetIds[0]}` : `tenant:${tenantId}`,
+      data: {
+        advisoryIds: [...t.advisories].sort().slice(0, EVENT_MAX_IDS),
+        ...(assetIds.length <= EVENT_MAX_IDS ? { assetIds } : {}),
+        assets: assetIds.length,
+        findings: t.findings,
+      },
+    });
+  }
+}
 
 /**
  * The most cautious verdict per CVE over an asset's verdicts; between equally cautious ones the advisory with the
@@ -302,6 +337,7 @@ export async function writeVerdicts(
     },
     counts,
   );
+  await publishFindingsChanged(db, upserts);
   stats.findings = upserts.length;
   stats.events = events.length;
   return stats;

@@ -1,4 +1,7 @@
-/** Finding use cases: listing, a finding's history, and workflow status changes with their audit record. */
+/**
+ * Finding use cases: listing, a finding's history, and workflow status changes with their audit record and their
+ * `findings.changed` event.
+ */
 import type {
   Finding,
   FindingHistoryEntry,
@@ -11,6 +14,7 @@ import { appendAudit } from '../audit.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { notFound } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
 import { type FindingRepository, toFinding } from './repository.js';
@@ -90,6 +94,12 @@ export class FindingService {
         action: 'finding.status',
         target: `finding:${tenantId}/${assetId}/${key.cve}`,
         detail: { from: row.status, to: input.status, reason: input.reason },
+      });
+      await publishEvent(trx, {
+        type: 'findings.changed',
+        tenantId,
+        subject: `asset:${assetId}`,
+        data: { advisoryIds: [row.advisory_id], assetIds: [assetId], assets: 1, findings: 1 },
       });
       return toFinding({ ...row, status: input.status, updated_at: at });
     });

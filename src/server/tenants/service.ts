@@ -1,9 +1,12 @@
-/** Tenant and site use cases: each change and its audit record in one transaction. */
+/**
+ * Tenant and site use cases: each change with its audit record and its `tenant.changed` event in one transaction.
+ */
 import type { Page, Site, Tenant, TenantListQuery } from '../../api/index.js';
 import { appendAudit } from '../audit.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { badRequest, conflict } from '../errors.js';
+import { publishEvent } from '../events/index.js';
 import type { ExposureService } from '../exposure/service.js';
 import { checkId } from '../ids.js';
 import type { TenantScope } from '../scope.js';
@@ -39,6 +42,12 @@ export class TenantService {
         target: `tenant:${row.id}`,
         detail: { name: row.name },
       });
+      await publishEvent(trx, {
+        type: 'tenant.changed',
+        tenantId: row.id,
+        subject: `tenant:${row.id}`,
+        data: { action: 'created' },
+      });
       return row;
     });
   }
@@ -53,6 +62,12 @@ export class TenantService {
         action: 'tenant.update',
         target: `tenant:${id}`,
         detail: { from: tenant.name, to: input.name },
+      });
+      await publishEvent(trx, {
+        type: 'tenant.changed',
+        tenantId: id,
+        subject: `tenant:${id}`,
+        data: { action: 'updated' },
       });
       return { ...tenant, name: input.name };
     });
@@ -86,6 +101,12 @@ export class TenantService {
         action: 'tenant.delete',
         target: `tenant:${id}`,
       });
+      await publishEvent(trx, {
+        type: 'tenant.changed',
+        tenantId: id,
+        subject: `tenant:${id}`,
+        data: { action: 'deleted' },
+      });
     });
   }
 
@@ -113,6 +134,13 @@ export class TenantService {
         action: 'site.create',
         target: `site:${tenantId}/${input.id}`,
         detail: { name: input.name },
+      });
+      // A new site is a change of its tenant.
+      await publishEvent(trx, {
+        type: 'tenant.changed',
+        tenantId,
+        subject: `site:${tenantId}/${input.id}`,
+        data: { action: 'updated' },
       });
       return row;
     });
