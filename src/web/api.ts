@@ -4,6 +4,37 @@
  * GET /api/v1/me hand it out), never in storage a script of another page could read.
  */
 
+import type { AssetExposure, TenantExposure } from '../api/exposure.js';
+import type { FindingHistoryEntry } from '../api/findings.js';
+import type { Job, JobPage } from '../api/jobs.js';
+import type {
+  Asset,
+  AssetSummary,
+  Finding,
+  FindingStatusValue,
+  RoleName,
+  Site,
+  Tenant,
+  TokenInfo,
+} from '../api/schemas.js';
+import type { AuditRecord, AuditVerification } from '../api/system.js';
+
+export type {
+  Asset,
+  AssetExposure,
+  AssetSummary,
+  AuditRecord,
+  AuditVerification,
+  Finding,
+  FindingHistoryEntry,
+  Job,
+  JobPage,
+  Site,
+  Tenant,
+  TenantExposure,
+  TokenInfo,
+};
+
 export const CSRF_HEADER = 'x-csrf-token';
 
 /** An answer other than 2xx: the server's error code and its message, which names the field and the fix. */
@@ -108,6 +139,19 @@ async function call<T>(method: string, path: string, body?: unknown, quiet401 = 
   return parsed as T;
 }
 
+type Query = Record<string, string | number | undefined>;
+
+/** `path?query` with the empty and undefined values left out. */
+export function withQuery(path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
+  const s = params.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+/** One path segment (an id from the URL or the API), encoded. */
+const seg = (s: string) => encodeURIComponent(s);
+
 export const api = {
   /** The signed-in user, or undefined when there is no session. */
   async me(): Promise<Me | undefined> {
@@ -163,7 +207,100 @@ export const api = {
     if (query.q) params.set('q', query.q);
     return call('GET', `/api/v1/advisories?${params}`);
   },
+
+  tenants(query: { q?: string; limit: number; offset: number }): Promise<Page<Tenant>> {
+    return call('GET', withQuery('/api/v1/tenants', query));
+  },
+  tenant(id: string): Promise<Tenant> {
+    return call('GET', `/api/v1/tenants/${seg(id)}`);
+  },
+  createTenant(input: { id: string; name: string }): Promise<Tenant> {
+    return call('POST', '/api/v1/tenants', input);
+  },
+  sites(tenant: string): Promise<Site[]> {
+    return call('GET', `/api/v1/tenants/${seg(tenant)}/sites`);
+  },
+  createSite(tenant: string, input: { id: string; name: string }): Promise<Site> {
+    return call('POST', `/api/v1/tenants/${seg(tenant)}/sites`, input);
+  },
+
+  assets(tenant: string, query: AssetQuery & { limit: number; offset: number }): Promise<Page<AssetSummary>> {
+    return call('GET', withQuery(`/api/v1/tenants/${seg(tenant)}/assets`, { ...query }));
+  },
+  asset(tenant: string, id: string): Promise<Asset> {
+    return call('GET', `/api/v1/tenants/${seg(tenant)}/assets/${seg(id)}`);
+  },
+  tenantExposure(tenant: string): Promise<TenantExposure> {
+    return call('GET', `/api/v1/tenants/${seg(tenant)}/exposure`);
+  },
+  assetExposure(tenant: string, id: string): Promise<AssetExposure> {
+    return call('GET', `/api/v1/tenants/${seg(tenant)}/assets/${seg(id)}/exposure`);
+  },
+  findingHistory(tenant: string, asset: string, cve: string): Promise<FindingHistoryEntry[]> {
+    return call('GET', `/api/v1/tenants/${seg(tenant)}/assets/${seg(asset)}/findings/${seg(cve)}/history`);
+  },
+  setFindingStatus(
+    tenant: string,
+    asset: string,
+    cve: string,
+    input: { status: FindingStatusValue; reason: string },
+  ): Promise<Finding> {
+    return call('PATCH', `/api/v1/tenants/${seg(tenant)}/assets/${seg(asset)}/findings/${seg(cve)}`, input);
+  },
+
+  users(query: { limit: number; offset: number }): Promise<Page<User>> {
+    return call('GET', withQuery('/api/v1/users', { ...query, sort: 'email' }));
+  },
+  createUser(input: {
+    email: string;
+    name: string;
+    password: string;
+    role: RoleName;
+    tenant_id?: string | null;
+  }): Promise<User> {
+    return call('POST', '/api/v1/users', input);
+  },
+  tokens(): Promise<TokenInfo[]> {
+    return call('GET', '/api/v1/tokens');
+  },
+  createToken(input: {
+    name: string;
+    role?: RoleName;
+    tenant_id?: string | null;
+    expires_in_days?: number;
+  }): Promise<{ token: string; info: TokenInfo }> {
+    return call('POST', '/api/v1/tokens', input);
+  },
+  revokeToken(id: string): Promise<void> {
+    return call('DELETE', `/api/v1/tokens/${seg(id)}`);
+  },
+
+  audit(query: { limit: number; offset: number }): Promise<Page<AuditRecord>> {
+    return call('GET', withQuery('/api/v1/audit', { ...query, sort: '-seq' }));
+  },
+  verifyAudit(): Promise<AuditVerification> {
+    return call('GET', '/api/v1/audit/verify');
+  },
+
+  jobs(query: { limit: number; after?: string; state?: string; kind?: string }): Promise<JobPage> {
+    return call('GET', withQuery('/api/v1/jobs', query));
+  },
+  job(id: string): Promise<Job> {
+    return call('GET', `/api/v1/jobs/${seg(id)}`);
+  },
+  cancelJob(id: string): Promise<Job> {
+    return call('POST', `/api/v1/jobs/${seg(id)}/cancel`);
+  },
 };
+
+/** The filters of a tenant's asset list. */
+export interface AssetQuery {
+  q?: string;
+  site?: string;
+  product?: string;
+  advisory?: string;
+  verdict?: string;
+}
 
 /** The message to show for a failed call. */
 export function messageOf(err: unknown): string {

@@ -4,14 +4,23 @@
  */
 import { type JSX, type ReactNode, StrictMode, useCallback, useEffect, useMemo, useState } from 'react';
 import { createRoot } from 'react-dom/client';
+import type { Me } from './api';
 import { api, messageOf, onSessionExpired } from './api';
 import { AccountPage } from './pages/account';
 import { AdvisoriesPage } from './pages/advisories';
+import { AssetPage } from './pages/asset';
+import { AssetsPage } from './pages/assets';
+import { AuditPage } from './pages/audit';
 import { HomePage } from './pages/home';
+import { JobPage, JobsPage } from './pages/jobs';
 import { NotFoundPage } from './pages/not-found';
 import { SetupPage } from './pages/setup';
 import { SignInPage } from './pages/sign-in';
-import { Link, navigate, useLocation } from './router';
+import { TenantPage } from './pages/tenant';
+import { TenantsPage } from './pages/tenants';
+import { TokensPage } from './pages/tokens';
+import { UsersPage } from './pages/users';
+import { Link, matchPath, navigate, useLocation } from './router';
 import {
   rememberEmail,
   type SessionApi,
@@ -30,12 +39,44 @@ const PUBLIC_PAGES: Record<string, () => JSX.Element> = {
 
 const isPublicPath = (path: string) => Object.hasOwn(PUBLIC_PAGES, path);
 
-/** Pages behind sign-in, in navigation order; `nav` names them in the header. */
-const PAGES: { path: string; nav?: string; page: () => JSX.Element }[] = [
+type PageProps = { params: Record<string, string> };
+
+/**
+ * Pages behind sign-in, in navigation order; `nav` names them in the header, `admin` keeps administrator pages out
+ * of other users' navigation (the API refuses them their data anyway). `:name` in a path is a parameter.
+ */
+const PAGES: { path: string; nav?: string; admin?: boolean; page: (props: PageProps) => JSX.Element }[] = [
   { path: '/', nav: 'Overview', page: HomePage },
   { path: '/advisories', nav: 'Advisories', page: AdvisoriesPage },
+  { path: '/tenants', nav: 'Tenants', page: TenantsPage },
+  { path: '/tenants/:tenant', page: TenantPage },
+  { path: '/tenants/:tenant/assets', page: AssetsPage },
+  { path: '/tenants/:tenant/assets/:asset', page: AssetPage },
+  { path: '/jobs', nav: 'Jobs', page: JobsPage },
+  { path: '/jobs/:id', page: JobPage },
+  { path: '/audit', nav: 'Audit log', admin: true, page: AuditPage },
+  { path: '/users', nav: 'Users', admin: true, page: UsersPage },
+  { path: '/tokens', nav: 'API tokens', page: TokensPage },
   { path: '/account', page: AccountPage },
 ];
+
+/** The page for `path` with its parameters; undefined when no page has that shape. */
+function pageFor(
+  path: string,
+): { page: (props: PageProps) => JSX.Element; params: Record<string, string> } | undefined {
+  for (const p of PAGES) {
+    const params = matchPath(p.path, path);
+    if (params) return { page: p.page, params };
+  }
+  return undefined;
+}
+
+/** The sections a user's navigation shows. */
+const navFor = (me: Me) => PAGES.filter((p) => p.nav && (!p.admin || me.role === 'admin'));
+
+/** Whether `path` lies in the section at `section` (`/tenants/acme` in Tenants; `/` only itself). */
+const inSection = (section: string, path: string) =>
+  path === section || (section !== '/' && path.startsWith(`${section}/`));
 
 function signInUrl(notice: SignInNotice | undefined, next: string | undefined): string {
   const params = new URLSearchParams();
@@ -101,10 +142,12 @@ function App() {
   if (Public) {
     body = <Public />;
   } else if (state.status === 'signed-in') {
-    const Page = PAGES.find((p) => p.path === path)?.page ?? NotFoundPage;
+    const found = pageFor(path);
+    const Page = found?.page ?? NotFoundPage;
     body = (
-      <Shell path={path}>
-        <Page />
+      <Shell path={path} me={state.me}>
+        {/* A new page for each path: no state of one tenant's or asset's page carries over to the next. */}
+        <Page key={path} params={found?.params ?? {}} />
       </Shell>
     );
   } else {
@@ -121,7 +164,7 @@ function App() {
   return <SessionContext.Provider value={session}>{body}</SessionContext.Provider>;
 }
 
-function Shell({ path, children }: { path: string; children: ReactNode }) {
+function Shell({ path, me, children }: { path: string; me: Me; children: ReactNode }) {
   return (
     <>
       <a className="skip-link" href="#main">
@@ -133,9 +176,12 @@ function Shell({ path, children }: { path: string; children: ReactNode }) {
         </Link>
         <nav aria-label="Sections">
           <ul>
-            {PAGES.filter((p) => p.nav).map((p) => (
+            {navFor(me).map((p) => (
               <li key={p.path}>
-                <Link to={p.path} aria-current={p.path === path ? 'page' : undefined}>
+                <Link
+                  to={p.path}
+                  aria-current={p.path === path ? 'page' : inSection(p.path, path) ? 'location' : undefined}
+                >
                   {p.nav}
                 </Link>
               </li>

@@ -41,3 +41,10 @@ export const rememberEmail = (email: string) => {
   rememberedEmail = email;
 };
 export const rememberedSignInEmail = () => rememberedEmail;
+
+/**
+ * What the signed-in role may do, as the server decides it (admin: everything; technician: read and change;
+ * read_only and customer: read). The console only hides controls the API would refuse.
+ */
+export const canWrite = (me: Me) => me.role === 'admin' || me.role === 'technician';
+export const isAdmin = (me: Me) => me.role === 'admin';
