@@ -4,6 +4,7 @@
  * the TypeScript types below are derived from the same schemas).
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { assetFactsSchema } from '../core/index.js';
 
 export const OPERATOR_ROLES = ['admin', 'technician', 'read_only'] as const;
 export const ROLES = [...OPERATOR_ROLES, 'customer'] as const;
@@ -83,32 +84,8 @@ export const AssetSummary = Type.Object({
   updated_at: Type.String(),
 });
 
-/** Facts as in a facts file entry (see docs/configuration.md); checked in full by the core schema. */
-export const AssetFacts = Type.Object(
-  {
-    id: Type.String({ minLength: 1 }),
-    name: Type.Optional(Type.String()),
-    tenant: Type.Optional(Type.String()),
-    os: Type.Optional(
-      Type.Object({ product: Type.String(), version: Type.String(), name: Type.Optional(Type.String()) }),
-    ),
-    products: Type.Optional(
-      Type.Array(
-        Type.Object({ product: Type.String(), version: Type.String(), name: Type.Optional(Type.String()) }),
-        {
-          maxItems: 500,
-        },
-      ),
-    ),
-    installed_kbs: Type.Optional(Type.Array(Type.String(), { maxItems: 5000 })),
-    endpoints: Type.Optional(Type.Array(Type.String(), { maxItems: 500 })),
-    tags: Type.Optional(Type.Array(Type.String(), { maxItems: 500 })),
-  },
-  {
-    additionalProperties: true,
-    description: 'An asset facts entry: products with versions, os, installed KBs',
-  },
-);
+/** Facts as in a facts file entry (see docs/configuration.md): the core's facts schema, the one data files use too. */
+export const AssetFacts = assetFactsSchema;
 
 export const Asset = Type.Composite([AssetSummary, Type.Object({ facts: AssetFacts })]);
 

@@ -3,12 +3,12 @@
  * then command-line flags. docs/configuration.md is the one reference for every key.
  */
 import { readFileSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import { type Static, Type } from '@sinclair/typebox';
 import {
   DataFileError,
   Defaulted,
   dataValidator,
+  isLoopback,
   LiteralUnion,
   parseDataText,
   type StaticOutput,
@@ -160,9 +160,5 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
  * Anything else — `0.0.0.0`, `::`, an interface address or a name — may be reachable from the network.
  */
 export function listensOnLoopbackOnly(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost') return true;
-  if (isIPv4(h)) return h.startsWith('127.');
-  if (isIPv6(h)) return h === '::1' || /^::ffff:127\./.test(h) || /^(0{1,4}:){7}0{0,3}1$/.test(h);
-  return false;
+  return isLoopback(host.replace(/^\[|\]$/g, ''));
 }

@@ -7,6 +7,8 @@
  * Reads Ajv's errors in verbose mode (each carries the schema it failed), so the allowed values come from the
  * route's own schema and cannot drift from it.
  */
+import { SCHEMA_MESSAGE } from '../core/index.js';
+
 export interface SchemaError {
   keyword: string;
   instancePath?: string;
@@ -14,6 +16,8 @@ export interface SchemaError {
   params?: Record<string, unknown>;
   /** Verbose mode: the value of the failing keyword (for anyOf, the list of branches). */
   schema?: unknown;
+  /** Verbose mode: the schema holding the failing keyword; a field's own wording sits under SCHEMA_MESSAGE. */
+  parentSchema?: unknown;
 }
 
 export function validationMessage(errors: readonly SchemaError[], context = 'body'): string {
@@ -31,7 +35,8 @@ export function validationMessage(errors: readonly SchemaError[], context = 'bod
       ? `${where}: must be ${show(allowed[0])}`
       : `${where}: must be one of: ${allowed.map(show).join(', ')}`;
   }
-  return `${where}: ${first.message ?? 'is invalid'}`;
+  const own = (first.parentSchema as Record<symbol, unknown> | undefined)?.[SCHEMA_MESSAGE];
+  return `${where}: ${typeof own === 'string' ? own : (first.message ?? 'is invalid')}`;
 }
 
 /** The closed set of values the failing spot allows, when it is one. */
