@@ -7,7 +7,7 @@
  * <dueDate>, used by ransomware?". So this importer fills `ImportResult.kev` only, and `applyKev` copies those
  * facts onto advisories.
  *
- * Hand-written checks rather than a zod schema per entry: the real catalog has ~1,400 entries and is re-read
+ * Hand-written checks rather than a schema validator per entry: the real catalog has ~1,400 entries and is re-read
  * on every feed refresh, and a per-entry problem must become a warning naming the entry, not an exception.
  */
 import { type AdvisoryInput, isCveId, type Kev } from '../../core/index.js';
