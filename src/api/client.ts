@@ -1,10 +1,15 @@
 /**
- * The typed client of the control-plane API for other Bulwark commands (`scan --push`; later the gateway and the
- * agent): bearer-token auth, JSON in and out with the contract's types, every failure one error naming the
- * server's message.
+ * The typed client of the control-plane API for other Bulwark commands (`scan --push`, `jobs`, `advisories import
+ * --server`; later the gateway and the agent): bearer-token auth, JSON in and out with the contract's types, every
+ * failure one error naming the server's message.
  */
+import type { ImportFormat } from './advisories.js';
 import type { PutResult } from './assets.js';
+import { EventStreamError, followEvents } from './event-stream.js';
+import { FINISHED_JOB_STATES, type Job, type JobListQuery, type JobPage } from './jobs.js';
 import { MAX_ASSETS_PER_PUSH } from './schemas.js';
+
+export { EventStreamError, type EventStreamOptions, followEvents, SseParser } from './event-stream.js';
 
 export class ApiClientError extends Error {
   override name = 'ApiClientError';
@@ -31,6 +36,23 @@ export async function apiRequest<T>(
   path: string,
   body?: unknown,
 ): Promise<T> {
+  return (await apiExchange<T>(options, method, path, body === undefined ? {} : { json: body })).body;
+}
+
+/** A request body: JSON, or text sent as it is with its content type (an advisory document). */
+export interface RequestBody {
+  json?: unknown;
+  text?: { body: string; contentType: string };
+  headers?: Record<string, string>;
+}
+
+/** The status, headers and JSON body of a successful answer; any other status throws ApiClientError. */
+export async function apiExchange<T>(
+  options: ApiClientOptions,
+  method: string,
+  path: string,
+  request: RequestBody = {},
+): Promise<{ status: number; headers: Headers; body: T }> {
   let url: URL;
   try {
     url = new URL(path, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`);
@@ -42,10 +64,12 @@ export async function apiRequest<T>(
     res = await fetch(url, {
       method,
       headers: {
+        ...request.headers,
         authorization: `Bearer ${options.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(request.text ? { 'content-type': request.text.contentType } : {}),
       },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: request.json !== undefined ? JSON.stringify(request.json) : request.text?.body,
       signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
     });
   } catch (err) {
@@ -63,7 +87,7 @@ export async function apiRequest<T>(
     const message = (json as { message?: string } | undefined)?.message ?? text.slice(0, 200);
     throw new ApiClientError(`${method} ${url.pathname}: ${res.status} ${message}`, res.status);
   }
-  return json as T;
+  return { status: res.status, headers: res.headers, body: json as T };
 }
 
 export interface PushSummary {
@@ -136,4 +160,195 @@ export async function assetExists(
     if (err instanceof ApiClientError && err.status === 404) return false;
     throw err;
   }
+}
+
+// --- jobs ---
+
+function jobPath(id: string, action = ''): string {
+  return `api/v1/jobs/${encodeURIComponent(id)}${action}`;
+}
+
+/** Jobs the token sees, newest first; `next` of the answer is the `after` of the next page. */
+export async function listJobs(options: ApiClientOptions, query: JobListQuery = {}): Promise<JobPage> {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  const qs = params.toString();
+  return apiRequest<JobPage>(options, 'GET', `api/v1/jobs${qs ? `?${qs}` : ''}`);
+}
+
+/** One job; ApiClientError with status 404 when it does not exist or the token does not see it. */
+export async function getJob(options: ApiClientOptions, id: string): Promise<Job> {
+  return apiRequest<Job>(options, 'GET', jobPath(id));
+}
+
+/**
+ * Cancels a job: a queued one ends cancelled, a running one is asked to stop (cancelRequested) and ends cancelled
+ * when its handler next checks. ApiClientError 409 when the job already ended.
+ */
+export async function cancelJob(options: ApiClientOptions, id: string): Promise<Job> {
+  return apiRequest<Job>(options, 'POST', jobPath(id, '/cancel'));
+}
+
+export function isFinished(job: Pick<Job, 'state'>): boolean {
+  return FINISHED_JOB_STATES.includes(job.state);
+}
+
+// --- advisory import as a job ---
+
+export interface ImportRequest {
+  /** The document as read from its file. */
+  body: string;
+  /** application/json, application/xml or application/yaml. */
+  contentType: string;
+  /** Skip format detection. */
+  format?: ImportFormat;
+  /** The same key again answers with the job it started instead of starting another. */
+  idempotencyKey?: string;
+}
+
+export interface ImportAccepted {
+  job: Job;
+  /** Where the job is (the Location header), e.g. /api/v1/jobs/job_…. */
+  location: string | null;
+}
+
+/**
+ * Uploads an advisory document. The server answers 202 with the job that imports it and recomputes findings
+ * (kind advisories.recompute); `job.result` holds the import's outcome once it succeeded.
+ */
+export async function importAdvisories(
+  options: ApiClientOptions,
+  request: ImportRequest,
+): Promise<ImportAccepted> {
+  const qs = request.format ? `?${new URLSearchParams({ format: request.format })}` : '';
+  const res = await apiExchange<Job>(options, 'POST', `api/v1/advisories/import${qs}`, {
+    text: { body: request.body, contentType: request.contentType },
+    ...(request.idempotencyKey ? { headers: { 'idempotency-key': request.idempotencyKey } } : {}),
+  });
+  const job = res.body as Partial<Job> | undefined;
+  if (res.status !== 202 || !job || typeof job.id !== 'string' || typeof job.state !== 'string')
+    throw new ApiClientError(
+      `POST /api/v1/advisories/import: the server answered ${res.status} without a job; it predates background imports (upgrade it)`,
+      res.status,
+    );
+  return { job: res.body, location: res.headers.get('location') };
+}
+
+// --- following a job ---
+
+export interface WaitOptions {
+  /** Called with each state or progress seen, the last call with the finished job. */
+  onUpdate?(job: Job): void;
+  /** Called once if the event stream fails and waiting falls back to polling. */
+  onFallback?(reason: string): void;
+  /** Give up after this long (default 1 hour): rejects with WaitTimeoutError. */
+  timeoutMs?: number;
+  /** Polling interval when the event stream is not available (default 1 s). */
+  pollMs?: number;
+  /** Aborting stops waiting (the job goes on): rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Options of the event stream (limits; tests shorten them). */
+  stream?: { idleTimeoutMs?: number; maxReconnects?: number; retryMs?: number };
+}
+
+export class WaitTimeoutError extends Error {
+  override name = 'WaitTimeoutError';
+  constructor(readonly job: Job) {
+    super(`job ${job.id} is still ${job.state} after the wait's time limit`);
+  }
+}
+
+/**
+ * Waits until a job has finished and returns it as GET /api/v1/jobs/:id shows it (with its result or error).
+ * Follows the job's job.updated events on the event stream; if the stream cannot be had or fails, polls the
+ * job instead. Waiting never changes the job: stopping (signal, timeout) leaves it running.
+ */
+export async function waitForJob(
+  options: ApiClientOptions,
+  id: string,
+  wait: WaitOptions = {},
+): Promise<Job> {
+  const timeoutMs = wait.timeoutMs ?? 60 * 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new Error('timeout')), timeoutMs);
+  const onAbort = () => stop.abort(wait.signal?.reason);
+  wait.signal?.addEventListener('abort', onAbort, { once: true });
+  let latest: Job | undefined;
+  const seen = (job: Job) => {
+    latest = job;
+    wait.onUpdate?.(job);
+  };
+  const check = () => {
+    if (wait.signal?.aborted) throw wait.signal.reason ?? new Error('aborted');
+    if (stop.signal.aborted) throw new WaitTimeoutError(latest!);
+  };
+  try {
+    seen(await getJob(options, id));
+    if (isFinished(latest!)) return latest!;
+    let finished: Job | undefined;
+    try {
+      await followEvents({
+        baseUrl: options.baseUrl,
+        token: options.token,
+        signal: stop.signal,
+        ...wait.stream,
+        // Read after the stream is open: a change between the first read and the stream is not missed.
+        onOpen: async () => {
+          const job = await getJob(options, id);
+          if (job.state !== latest!.state || job.progress.done !== latest!.progress.done) seen(job);
+          if (isFinished(job)) {
+            finished = job;
+            stop.abort();
+          }
+        },
+        onEvent: async (event) => {
+          if (event.type !== 'job.updated' || event.data.jobId !== id) return;
+          const data = event.data as { state?: string; progress?: Job['progress'] };
+          const state = data.state as Job['state'];
+          if (FINISHED_JOB_STATES.includes(state)) {
+            finished = await getJob(options, id);
+            stop.abort();
+            return;
+          }
+          seen({ ...latest!, state, progress: data.progress ?? latest!.progress });
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof EventStreamError)) throw err;
+      wait.onFallback?.(err.message);
+    }
+    if (finished) {
+      seen(finished);
+      return finished;
+    }
+    check();
+    // The stream failed: poll.
+    const pollMs = wait.pollMs ?? 1000;
+    while (Date.now() < deadline) {
+      await pause(pollMs, stop.signal);
+      check();
+      const job = await getJob(options, id);
+      if (job.state !== latest!.state || job.progress.done !== latest!.progress.done || isFinished(job))
+        seen(job);
+      if (isFinished(job)) return job;
+    }
+    throw new WaitTimeoutError(latest!);
+  } finally {
+    clearTimeout(timer);
+    wait.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
