@@ -37,7 +37,29 @@ export const ImportQuery = Type.Object({
 });
 export type ImportQuery = Static<typeof ImportQuery>;
 
+/** Longest Idempotency-Key header an import accepts. */
+export const MAX_IDEMPOTENCY_KEY = 300;
+
+export const ImportHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_IDEMPOTENCY_KEY,
+      description:
+        "the job's idempotency key: an import sent again with a key already used answers the job it created and stores nothing again",
+    }),
+  ),
+});
+export type ImportHeaders = Static<typeof ImportHeaders>;
+
+/** The kind of the job an import answers with. */
+export const ADVISORY_RECOMPUTE_JOB = 'advisories.recompute';
+
 export const ImportWarning = Type.Object({ path: Type.String(), message: Type.String() });
+/**
+ * What an import reports: the `result` of its `advisories.recompute` job once the job succeeded (the import
+ * answers 202 with the job; GET /api/v1/jobs/:id shows it).
+ */
 export const ImportResult = Type.Object({
   format: Type.String(),
   imported: Type.Array(Type.String()),

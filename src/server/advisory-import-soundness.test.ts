@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { corpusPath, itCorpus } from '../../test/support/corpus.js';
+import { importAdvisories } from './advisories/import.testkit.js';
 import { openTestServer, type TestServer } from './app.test-util.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 
@@ -80,32 +81,29 @@ describe.each(TEST_DIALECTS)('advisory import soundness on %s', (dialect) => {
         'ex2016-cu19-apr': 'fixed',
       };
 
-      const cve5 = await t.call(t.admin, {
-        method: 'POST',
-        url: '/api/v1/advisories/import',
-        headers: { 'content-type': 'application/json' },
-        payload: readFileSync(
+      const cve5 = await importAdvisories(
+        t,
+        readFileSync(
           corpusPath('advisory-formats', 'cve-json5', 'cves', '2021', '34xxx', 'CVE-2021-34473.json'),
           'utf8',
         ),
-      });
-      expect(cve5.statusCode, cve5.body).toBe(200);
-      expect(cve5.json().format).toBe('cve5');
+      );
+      expect(cve5.response.statusCode, cve5.response.body).toBe(202);
+      expect(cve5.job?.state, cve5.job?.error ?? '').toBe('succeeded');
+      expect(cve5.result?.format).toBe('cve5');
       expect(await verdicts()).toEqual(expected);
 
       // The NVD file of the same CVE replaces the advisory (same id); NVD gives no fixed build, so the listed
       // release is affected throughout.
-      const nvd = await t.call(t.admin, {
-        method: 'POST',
-        url: '/api/v1/advisories/import',
-        headers: { 'content-type': 'application/json' },
-        payload: readFileSync(
+      const nvd = await importAdvisories(
+        t,
+        readFileSync(
           corpusPath('advisory-formats', 'nvd-api2', 'CVE-2021', 'CVE-2021-344xx', 'CVE-2021-34473.json'),
           'utf8',
         ),
-      });
-      expect(nvd.statusCode, nvd.body).toBe(200);
-      expect(nvd.json()).toMatchObject({ format: 'nvd', imported: ['cve-2021-34473'], warnings: [] });
+      );
+      expect(nvd.response.statusCode, nvd.response.body).toBe(202);
+      expect(nvd.result).toMatchObject({ format: 'nvd', imported: ['cve-2021-34473'], warnings: [] });
       expect(await verdicts()).toEqual({ ...expected, 'ex2016-cu19-apr': 'affected' });
     },
   );

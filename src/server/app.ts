@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AccountsService } from './accounts/service.js';
+import { registerAdvisoryJobs } from './advisories/jobs.js';
 import { AdvisoryService } from './advisories/service.js';
 import { AssetRepository } from './assets/repository.js';
 import { AssetService } from './assets/service.js';
@@ -69,6 +70,7 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
     ...(db.dedicatedClient ? { lockClient: db.dedicatedClient } : {}),
     ...(log ? { log } : {}),
   });
+  registerAdvisoryJobs(jobs, { exposure });
   const audit = new AuditChainer(db.kysely, {
     onError: (err) => log?.warn({ err }, 'audit records not chained yet; retrying'),
   });

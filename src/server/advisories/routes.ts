@@ -6,11 +6,12 @@ import {
   AdvisoryParams,
   AdvisorySummary,
   ErrorBody,
+  ImportHeaders,
   ImportQuery,
-  ImportResult,
   MAX_IMPORT_BYTES,
   pageOf,
 } from '../../api/index.js';
+import { Job } from '../../api/jobs.js';
 import { type AppContext, actorFor, typed } from '../context.js';
 
 export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
@@ -59,18 +60,32 @@ export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext):
       schema: {
         tags: ['advisories'],
         summary:
-          'Import an advisory document — CISA KEV, CVE JSON 5, NVD API 2.0, CSAF 2.0, OSV, MSRC CVRF, or a Bulwark advisory (JSON/YAML) — and recompute the findings it can change',
+          'Import an advisory document — CISA KEV, CVE JSON 5, NVD API 2.0, CSAF 2.0, OSV, MSRC CVRF, or a Bulwark advisory (JSON/YAML) — and recompute the findings it can change, as a job',
         description:
-          'The format is told from the content. Only assets running a product the advisory names are re-judged; the response carries the run with its time to know.',
+          'The format is told from the content. The advisories are stored before the answer (a bad document is a 400 and ' +
+          'stores nothing); the findings they can change are recomputed by an `advisories.recompute` job. The answer is ' +
+          '202 with the job and `Location: /api/v1/jobs/<id>`: follow it there (progress counts the assets to judge) or ' +
+          "on GET /api/v1/events (job.updated). Once succeeded, the job's `result` is the import report: format, " +
+          'imported, warnings and the exposure run with its time to know (duration_ms, counted from the request). ' +
+          'Only assets running a product the advisory names (or holding its findings) are re-judged.',
         querystring: ImportQuery,
-        response: { 200: ImportResult, 400: ErrorBody },
+        headers: ImportHeaders,
+        response: { 202: Job, 400: ErrorBody, 409: ErrorBody },
       },
     },
-    async (request) =>
-      advisories.import(
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      const job = await advisories.import(
         request.scope,
-        { body: request.body, format: request.query.format },
+        {
+          body: request.body,
+          format: request.query.format,
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+        },
         actorFor(request),
-      ),
+        ctx.jobs.queue,
+      );
+      return reply.code(202).header('location', `/api/v1/jobs/${job.id}`).send(job);
+    },
   );
 }

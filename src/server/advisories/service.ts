@@ -1,6 +1,7 @@
 /**
  * Advisory use cases: listing and reading the loaded advisories, and importing a document in any supported feed
- * format — parsed, stored with its audit record in one transaction, then the findings it can change recomputed.
+ * format — parsed, stored with its audit record and its recompute job in one transaction; the job (jobs.ts)
+ * re-judges the findings it can change.
  */
 
 import {
@@ -10,13 +11,9 @@ import {
   importDocument,
   parseAdvisory,
 } from '../../advisories/index.js';
-import type {
-  AdvisoryListQuery,
-  AdvisorySummary,
-  ImportFormat,
-  ImportResult,
-  Page,
-} from '../../api/index.js';
+import type { AdvisoryListQuery, AdvisorySummary, ImportFormat, Page } from '../../api/index.js';
+import { MAX_IDEMPOTENCY_KEY } from '../../api/index.js';
+import type { Job } from '../../api/jobs.js';
 import { type Advisory, DataFileError } from '../../core/index.js';
 import { appendAudit } from '../audit.js';
 import type { Actor } from '../context.js';
@@ -24,7 +21,9 @@ import { DEFAULT_LIMIT, MAX_LIMIT } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import { badRequest, notFound } from '../errors.js';
 import { advisoryProducts, type ExposureService } from '../exposure/service.js';
+import type { JobQueue } from '../jobs/index.js';
 import type { TenantScope } from '../scope.js';
+import { RECOMPUTE_JOB, type RecomputeParams } from './jobs.js';
 
 /** An import document parsed into advisories, not yet stored. */
 export interface ParsedImport {
@@ -108,44 +107,72 @@ export class AdvisoryService {
   }
 
   /**
-   * Imports an advisory document: stores its advisories with the audit record in one transaction, then
-   * recomputes the findings they can change. Advisories are shared by every tenant and an import re-judges every
-   * tenant's assets, so it needs a scope that covers every tenant.
+   * Imports an advisory document: stores its advisories, the audit record, the advisory.changed event and the
+   * recompute job (`advisories.recompute`) in one transaction, and returns the job; its result, once it
+   * succeeded, is what the import reports (ImportResult). A bad document is a 400 and stores nothing. With an
+   * idempotency key already used, the job it named is returned and nothing is stored again. Advisories are shared
+   * by every tenant and an import re-judges every tenant's assets, so it needs a scope that covers every tenant.
    */
   async import(
     scope: TenantScope,
-    input: { body: unknown; format?: ImportFormat },
+    input: { body: unknown; format?: ImportFormat; idempotencyKey?: string },
     actor: Actor,
-  ): Promise<ImportResult> {
+    queue: JobQueue,
+  ): Promise<Job> {
     scope.requireAll('advisories are shared by every tenant; importing needs an operator account');
     const started = Date.now();
+    const key = input.idempotencyKey;
+    if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY))
+      throw badRequest(`Idempotency-Key: must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
     const parsed = this.parseImport(input.body, input.format);
-    const run = await this.exposure.saveAdvisories(parsed.advisories, {
-      source: `import:${parsed.format}`,
-      trigger: 'import',
-      startedAt: started,
-      inTransaction: (trx) =>
-        appendAudit(trx, this.db.dialect, {
-          actor: actor.name,
+    const { job, changed } = await this.db.kysely.transaction().execute(async (trx) => {
+      const enqueue = (params: RecomputeParams | Record<string, never>) =>
+        queue.enqueue(trx, {
+          kind: RECOMPUTE_JOB,
           tenantId: null,
-          action: 'advisory.import',
-          target:
-            parsed.advisories
-              .map((a) => `advisory:${a.id}`)
-              .join(',')
-              .slice(0, 500) || 'advisory:(none)',
-          detail: {
-            format: parsed.format,
-            advisories: parsed.advisories.length,
-            warnings: parsed.warnings.length,
-          },
-        }).then(() => {}),
+          params,
+          createdBy: actor.name,
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+        });
+      if (key !== undefined) {
+        const used = await trx
+          .selectFrom('jobs')
+          .select('id')
+          .where('idempotency_key', '=', key)
+          .executeTakeFirst();
+        // The key's job (or a 409 when it names another kind of job); this document is not stored again.
+        if (used) return { job: await enqueue({}), changed: [] };
+      }
+      const stored = await this.exposure.storeAdvisories(trx, parsed.advisories, {
+        source: `import:${parsed.format}`,
+      });
+      await appendAudit(trx, this.db.dialect, {
+        actor: actor.name,
+        tenantId: null,
+        action: 'advisory.import',
+        target:
+          parsed.advisories
+            .map((a) => `advisory:${a.id}`)
+            .join(',')
+            .slice(0, 500) || 'advisory:(none)',
+        detail: {
+          format: parsed.format,
+          advisories: parsed.advisories.length,
+          warnings: parsed.warnings.length,
+        },
+      });
+      const job = await enqueue({
+        advisoryIds: stored.changed.map((a) => a.id),
+        products: stored.products,
+        trigger: 'import',
+        startedAt: started,
+        format: parsed.format,
+        warnings: parsed.warnings,
+      });
+      return { job, changed: stored.changed };
     });
-    return {
-      format: parsed.format,
-      imported: parsed.advisories.map((a) => a.id),
-      warnings: parsed.warnings,
-      run: run ?? null,
-    };
+    this.exposure.adopt(changed);
+    queue.wake();
+    return job;
   }
 }

@@ -20,6 +20,7 @@ import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database, ExposureRunTable } from '../db/schema.js';
 import { notFound } from '../errors.js';
+import { publishEvent } from '../events/outbox.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
@@ -72,6 +73,28 @@ export interface SaveOptions {
   inTransaction?: (trx: Transaction<Database>) => Promise<void>;
 }
 
+/** One recompute: what to re-judge, and how the run is recorded. */
+export interface RecomputeInput {
+  /** The run's id in exposure_runs (an import job passes its job id, so a re-run replaces its record). */
+  runId: string;
+  advisoryIds: string[];
+  /** Products whose assets are re-judged (the advisories' own and those of the documents they replaced). */
+  products: string[];
+  trigger: string;
+  /** When the change was asked for (ms since the epoch): the time to know counts from here. */
+  startedAt: number;
+}
+
+/** How a job drives a recompute: stop between batches, progress, and a check in every write transaction. */
+export interface RecomputeControl {
+  signal?: AbortSignal;
+  progress?: (done: number, total: number) => void;
+  guard?: (trx: Transaction<Database>) => Promise<void>;
+}
+
+/** Advisory ids listed in one advisory.changed event (its data stays small). */
+const MAX_EVENT_IDS = 200;
+
 export class ExposureService {
   /** Bulk writes on this database (statement cache shared by every request). */
   readonly bulk: BulkWriter;
@@ -80,6 +103,8 @@ export class ExposureService {
   readonly catalogs = loadBuiltinCatalogs();
   private readonly catalogIndex = new CatalogIndex(this.catalogs);
   private byId = new Map<string, Advisory>();
+  /** Document hash per advisory the engine was compiled from. */
+  private hashes = new Map<string, string>();
   engine = new ExposureEngine([], this.catalogIndex);
 
   constructor(
@@ -160,22 +185,47 @@ export class ExposureService {
     return this.byId.get(id);
   }
 
-  /** Reads the stored advisories and compiles the engine. */
+  /** Reads the stored advisories and compiles the engine (idempotent: every replica calls it on advisory.changed). */
   async load(): Promise<void> {
+    await this.loadFrom(this.kysely);
+  }
+
+  /** Compiles the engine from the advisories stored as `db` (a transaction included) sees them. */
+  private async loadFrom(db: Kysely<Database>): Promise<ExposureEngine> {
     // In id order: the engine's rule order (and so tie-breaking) must not depend on how the table was scanned.
-    const rows = await this.kysely
+    const rows = await db
       .selectFrom('advisories')
-      .select(['id', 'document'])
+      .select(['id', 'document', 'document_hash'])
       .orderBy('id')
       .execute();
     const byId = new Map<string, Advisory>();
-    for (const row of rows) byId.set(row.id, advisoryValidator.parse(JSON.parse(row.document)));
-    this.setAdvisories(byId);
+    const hashes = new Map<string, string>();
+    for (const row of rows) {
+      byId.set(row.id, advisoryValidator.parse(JSON.parse(row.document)));
+      hashes.set(row.id, row.document_hash);
+    }
+    return this.setAdvisories(byId, hashes);
   }
 
-  private setAdvisories(byId: Map<string, Advisory>): void {
-    this.engine = new ExposureEngine([...byId.values()], this.catalogIndex);
+  private setAdvisories(byId: Map<string, Advisory>, hashes: Map<string, string>): ExposureEngine {
+    const engine = new ExposureEngine([...byId.values()], this.catalogIndex);
+    this.engine = engine;
     this.byId = byId;
+    this.hashes = hashes;
+    return engine;
+  }
+
+  /**
+   * The engine for the advisories stored as `trx` sees them: the current one when its advisories are exactly
+   * those (same ids, same document hashes), else one compiled from the stored documents. A batch that judges
+   * with it inside `trx` never judges with advisories another replica replaced or added meanwhile.
+   */
+  private async engineFor(trx: Kysely<Database>): Promise<ExposureEngine> {
+    const rows = await trx.selectFrom('advisories').select(['id', 'document_hash']).execute();
+    const engine = this.engine;
+    const hashes = this.hashes;
+    if (rows.length === hashes.size && rows.every((r) => hashes.get(r.id) === r.document_hash)) return engine;
+    return this.loadFrom(trx);
   }
 
   /** Stores the built-in packs that are new or changed since the last start, then recomputes for them. */
@@ -185,8 +235,9 @@ export class ExposureService {
   }
 
   /**
-   * Stores advisories (replacing any with the same id) and recomputes the findings they can change. Returns the
-   * run, or undefined when nothing changed.
+   * Stores advisories (replacing any with the same id) and recomputes the findings they can change, in this call
+   * (the start-up synchronisation of the built-in packs; imports run the recompute as a job). Returns the run, or
+   * undefined when nothing changed.
    */
   saveAdvisories(advisories: Advisory[], options: SaveOptions): Promise<ExposureRun | undefined> {
     const run = this.saving.then(() => this.saveAdvisoriesNow(advisories, options));
@@ -199,11 +250,44 @@ export class ExposureService {
     options: SaveOptions,
   ): Promise<ExposureRun | undefined> {
     const started = options.startedAt ?? Date.now();
+    const stored = await this.kysely.transaction().execute(async (trx) => {
+      const out = await this.storeAdvisories(trx, advisories, options);
+      await options.inTransaction?.(trx);
+      return out;
+    });
+    if (!stored.changed.length) return undefined;
+    this.adopt(stored.changed);
+    return this.recompute({
+      runId: randomUUID(),
+      advisoryIds: stored.changed.map((a) => a.id),
+      products: stored.products,
+      trigger: options.trigger,
+      startedAt: started,
+    });
+  }
+
+  /**
+   * Stores advisories in the caller's transaction (replacing any with the same id) and publishes
+   * advisory.changed for them. Returns the advisories stored and the products whose assets they can change (the
+   * new documents' and the replaced ones'). With `onlyChanged`, advisories stored with the same content are left
+   * out; otherwise every given advisory counts as changed (an import re-judges what it names).
+   */
+  async storeAdvisories(
+    trx: Transaction<Database>,
+    advisories: Advisory[],
+    options: { source: string; onlyChanged?: boolean },
+  ): Promise<{ changed: Advisory[]; products: string[] }> {
     const at = new Date().toISOString();
+    const ids = advisories.map((a) => a.id);
     const existing = new Map(
-      (await this.kysely.selectFrom('advisories').select(['id', 'document_hash', 'products']).execute()).map(
-        (r) => [r.id, r],
-      ),
+      (ids.length
+        ? await trx
+            .selectFrom('advisories')
+            .select(['id', 'document_hash', 'products'])
+            .where('id', 'in', ids)
+            .execute()
+        : []
+      ).map((r) => [r.id, r]),
     );
     const changed: Advisory[] = [];
     const products = new Set<string>();
@@ -211,70 +295,79 @@ export class ExposureService {
       const hash = canonicalHash(advisory);
       const old = existing.get(advisory.id);
       if (old && old.document_hash === hash && options.onlyChanged) continue;
-      if (old && old.document_hash === hash) {
-        changed.push(advisory);
-        for (const p of JSON.parse(old.products) as string[]) products.add(p);
-        continue;
-      }
       changed.push(advisory);
       if (old) for (const p of JSON.parse(old.products) as string[]) products.add(p);
       for (const p of advisoryProducts(advisory)) products.add(p);
     }
-    if (!changed.length && !options.inTransaction) return undefined;
-    await this.kysely.transaction().execute(async (trx) => {
-      for (const advisory of changed) {
-        const row = {
-          id: advisory.id,
-          title: advisory.title,
-          source: options.source,
-          document: JSON.stringify(advisory),
-          document_hash: canonicalHash(advisory),
-          products: JSON.stringify(advisoryProducts(advisory)),
-          published: advisory.published ?? null,
-          imported_at: at,
-        };
-        await trx
-          .insertInto('advisories')
-          .values(row)
-          .onConflict((oc) =>
-            oc.column('id').doUpdateSet({
-              title: row.title,
-              source: row.source,
-              document: row.document,
-              document_hash: row.document_hash,
-              products: row.products,
-              published: row.published,
-              imported_at: row.imported_at,
-            }),
-          )
-          .execute();
-      }
-      await options.inTransaction?.(trx);
-    });
-    if (!changed.length) return undefined;
-    const byId = new Map(this.byId);
-    for (const advisory of changed) byId.set(advisory.id, advisory);
-    this.setAdvisories(byId);
-    // Pushes that started with the old engine finish (and commit) before the candidates are chosen.
-    await Promise.allSettled([...this.inFlight]);
-    return this.recompute(
-      changed.map((a) => a.id),
-      [...products],
-      options.trigger,
-      started,
-    );
+    for (const advisory of changed) {
+      const row = {
+        id: advisory.id,
+        title: advisory.title,
+        source: options.source,
+        document: JSON.stringify(advisory),
+        document_hash: canonicalHash(advisory),
+        products: JSON.stringify(advisoryProducts(advisory)),
+        published: advisory.published ?? null,
+        imported_at: at,
+      };
+      await trx
+        .insertInto('advisories')
+        .values(row)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            title: row.title,
+            source: row.source,
+            document: row.document,
+            document_hash: row.document_hash,
+            products: row.products,
+            published: row.published,
+            imported_at: row.imported_at,
+          }),
+        )
+        .execute();
+    }
+    if (changed.length) {
+      await publishEvent(trx, {
+        type: 'advisory.changed',
+        tenantId: null,
+        subject: changed.length === 1 ? `advisory:${changed[0]!.id}` : 'advisories',
+        data: {
+          advisoryIds: changed.slice(0, MAX_EVENT_IDS).map((a) => a.id),
+          action: options.source === 'built-in' ? 'updated' : 'imported',
+        },
+      });
+    }
+    return { changed, products: [...products].sort() };
   }
 
-  /** Re-judges every asset that runs one of `products` or holds findings of `advisoryIds`, batch by batch. */
-  private async recompute(
-    advisoryIds: string[],
-    products: string[],
-    trigger: string,
-    started: number,
-  ): Promise<ExposureRun> {
+  /** Makes advisories just committed part of this process's engine at once (other replicas reload on the event). */
+  adopt(changed: Advisory[]): void {
+    if (!changed.length) return;
+    const byId = new Map(this.byId);
+    const hashes = new Map(this.hashes);
+    for (const advisory of changed) {
+      byId.set(advisory.id, advisory);
+      hashes.set(advisory.id, canonicalHash(advisory));
+    }
+    this.setAdvisories(byId, hashes);
+  }
+
+  /**
+   * Re-judges every asset that runs one of `products` or holds findings of `advisoryIds`, batch by batch, each
+   * batch in one transaction with the engine of the advisories stored at that moment. The writer writes only
+   * what changed, so running it again (a retried or reclaimed job) ends in the same state and adds no events.
+   * Between batches: `signal` stops the run (the batches written stay, each whole); `progress` gets the assets
+   * judged so far out of the candidates; `guard` runs first in every batch's transaction and throws to refuse
+   * the write (a job whose lease this worker lost). The run is recorded under `runId` (replaced if it exists).
+   */
+  async recompute(input: RecomputeInput, control: RecomputeControl = {}): Promise<ExposureRun> {
+    const { advisoryIds, products, trigger, startedAt: started } = input;
     const k = this.kysely;
     const at = new Date(started).toISOString();
     const reason = `advisory ${advisoryIds.join(', ')} ${trigger === 'built-in' ? 'updated' : 'imported'}`;
+    // Pushes in this process that started with an older engine finish (and commit) before the candidates are
+    // chosen.
+    await Promise.allSettled([...this.inFlight]);
     // The candidates' keys in one query (small: two short strings per asset), then facts batch by batch.
     const candidates = await k
       .selectFrom('asset_products')
@@ -284,7 +377,7 @@ export class ExposureService {
         k
           .selectFrom('asset_exposure')
           .select(['tenant_id', 'asset_id'])
-          .where('advisory_id', 'in', advisoryIds),
+          .where('advisory_id', 'in', advisoryIds.length ? advisoryIds : ['\u0000']),
       )
       .execute();
     candidates.sort((a, b) => compareKeys(a.tenant_id, a.asset_id, b.tenant_id, b.asset_id));
@@ -292,12 +385,15 @@ export class ExposureService {
     for (let i = 0; i < candidates.length; i += RUN_BATCH) {
       batches.push(candidates.slice(i, i + RUN_BATCH).map((c) => [c.tenant_id, c.asset_id] as const));
     }
+    const total = candidates.length;
+    control.progress?.(0, total);
     let assetsEvaluated = 0;
     let findingsWritten = 0;
     const runBatch = async (keys: AssetKey[]) => {
       // Facts are read (and, on PostgreSQL, the asset rows locked) inside the writing transaction: a facts push that
       // commits meanwhile is either seen here or waits for this batch, never overwritten with stale findings.
       const stats = await k.transaction().execute(async (trx) => {
+        await control.guard?.(trx);
         const rows = await this.bulk.selectByAssets<{ tenant_id: string; id: string; facts: string }>(
           trx,
           'assets',
@@ -306,28 +402,34 @@ export class ExposureService {
           keys,
           true,
         );
+        const engine = await this.engineFor(trx);
         const batch: AssetToJudge[] = rows.map((r) => ({
           tenantId: r.tenant_id,
           assetId: r.id,
           facts: JSON.parse(r.facts) as AssetFacts,
         }));
-        return this.judge(trx, batch, { at, reason, actor: 'system' });
+        return writeVerdicts(trx, this.bulk, engine, batch, { at, reason, actor: 'system' });
       });
       assetsEvaluated += stats.assets;
       findingsWritten += stats.findings;
+      control.progress?.(assetsEvaluated, total);
     };
     // PostgreSQL writes several batches at once on separate connections (while one waits on the database, the
-    // next is judged); SQLite has one writer, so one batch at a time.
+    // next is judged); SQLite has one writer, so one batch at a time. A stop is honoured between batches.
     const lanes = this.db.dialect === 'postgres' ? RUN_LANES : 1;
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(lanes, batches.length) }, async () => {
-        while (next < batches.length) await runBatch(batches[next++]!);
+        while (next < batches.length) {
+          control.signal?.throwIfAborted();
+          await runBatch(batches[next++]!);
+        }
       }),
     );
+    control.signal?.throwIfAborted();
     const finished = Date.now();
     const run: ExposureRun = {
-      id: randomUUID(),
+      id: input.runId,
       advisories: advisoryIds,
       trigger,
       started_at: at,
@@ -337,10 +439,22 @@ export class ExposureService {
       findings_written: findingsWritten,
     };
     const { advisories, ...row } = run;
-    await k
-      .insertInto('exposure_runs')
-      .values({ ...row, advisory_ids: JSON.stringify(advisories) })
-      .execute();
+    const values = { ...row, advisory_ids: JSON.stringify(advisories) };
+    await k.transaction().execute(async (trx) => {
+      await control.guard?.(trx);
+      await trx
+        .insertInto('exposure_runs')
+        .values(values)
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            finished_at: values.finished_at,
+            duration_ms: values.duration_ms,
+            assets_evaluated: values.assets_evaluated,
+            findings_written: values.findings_written,
+          }),
+        )
+        .execute();
+    });
     this.metrics.timeToKnow.observe({ trigger }, run.duration_ms / 1000);
     this.metrics.lastTimeToKnow.set(run.duration_ms / 1000);
     this.metrics.assetsJudged.inc({ trigger }, assetsEvaluated);
