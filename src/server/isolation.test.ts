@@ -11,12 +11,17 @@
  * tokens whose names and ids carry marker strings. Principals of tenant A (a customer session, a customer token,
  * a technician token and an admin-role token scoped to A) call every route with B's identifiers; the answer must
  * be 401/403/404, must never contain a B marker the request did not itself carry, and must leave B's data (and
- * anything outside tenant A) exactly as it was.
+ * anything outside tenant A) exactly as it was. The live event stream is called over real HTTP (an injected
+ * request cannot read a stream that stays open) and read for a moment; its answer gets the same checks.
+ * Tenant A's event streams, live and caught up from the first event, carry none of B's events.
  */
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../api/events.js';
 import { type Caller, openTestServer, sessionOf, type TestServer } from './app.test-util.js';
 import type { RouteInfo } from './context.js';
 import { TEST_DIALECTS } from './db/testkit.js';
+import { openSse, sseOnce } from './sse-client.testkit.js';
 
 const A = 'acme-iso';
 const B = 'zzb-globex';
@@ -40,6 +45,8 @@ const PUBLIC_ROUTES = new Set([
   'POST /api/v1/setup',
   'POST /api/v1/session',
 ]);
+/** Routes that answer with a stream kept open: called over real HTTP and read for a moment. */
+const STREAM_ROUTES = new Set(['GET /api/v1/events']);
 /** The Swagger UI plugin's own routes (static files of the readable docs). */
 const isDocsRoute = (r: RouteInfo) => r.method === 'GET' && /^\/api\/docs(\/|$)/.test(r.url);
 
@@ -54,6 +61,8 @@ interface World {
   bMarkers: string[];
   bUserId: string;
   bTokenIds: string[];
+  /** A job of tenant B (queued; no worker runs its kind). */
+  bJobId: string;
   customerAId: string;
   /** The tenant-A principals that probe every route. */
   probes: { name: string; caller: () => Caller; relogin?: () => Promise<void> }[];
@@ -179,7 +188,14 @@ async function buildWorld(t: TestServer): Promise<World> {
     'advisory',
   );
 
-  const bIds = [B, ...B_ASSETS, B_SITE];
+  const bJob = await t.ctx.jobs.queue.enqueue(t.db.kysely, {
+    kind: 'iso.probe',
+    tenantId: B,
+    params: { asset: B_ASSETS[0] },
+    createdBy: 'user:admin',
+  });
+
+  const bIds = [B, ...B_ASSETS, B_SITE, bJob.id];
   return {
     t,
     bIds,
@@ -199,6 +215,7 @@ async function buildWorld(t: TestServer): Promise<World> {
     ],
     bUserId,
     bTokenIds: [bToken.id, bCustomerToken.id],
+    bJobId: bJob.id,
     customerAId,
     probes: [
       {
@@ -343,6 +360,7 @@ function pathValue(w: World, route: RouteInfo, name: string, variant: 'foreign' 
       if (before === 'users') return w.bUserId;
       if (before === 'tokens') return w.bTokenIds[0]!;
       if (before === 'advisories') return ADVISORY; // shared by every tenant; B has findings for it
+      if (before === 'jobs') return w.bJobId;
       break;
     case '*':
       return 'index.html';
@@ -464,6 +482,7 @@ async function snapshot(w: World): Promise<string> {
     'exposure_counts',
     'finding_events',
     'audit_log',
+    'jobs',
   ] as const;
   for (const table of tenantTables) {
     const rows = await k.selectFrom(table).selectAll().execute();
@@ -494,15 +513,48 @@ function leaked(w: World, response: string, request: string): string[] {
   return w.bMarkers.filter((m) => response.includes(m) && !request.includes(m));
 }
 
+/** What an event stream a tenant-A principal received must not hold: B's events or B's markers. */
+function foreignEvents(w: World, events: EventEnvelope[], body: string): string[] {
+  const wrong = events
+    .filter((e) =>
+      e.tenantId === null ? !INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(e.type) : e.tenantId !== A,
+    )
+    .map((e) => `${e.seq} ${e.type} ${e.tenantId} ${e.subject}`);
+  return [...wrong, ...leaked(w, body, '')];
+}
+
+const sawMarkerOf = (r: { events: EventEnvelope[] }) =>
+  r.events.some((e) => e.type === 'asset.changed' && e.subject === 'asset:a-sse-marker');
+
 describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', (dialect) => {
   let w: World | undefined;
   let doc: { paths: Record<string, Record<string, OpenApiOperation>> };
+  let port = 0;
   beforeAll(async () => {
     const t = await openTestServer(dialect, { login_rate_limit: { max: 10_000, window_seconds: 60 } });
     if (!t) return;
     w = await buildWorld(t);
     doc = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.app.server.address() as AddressInfo).port;
   }, 120_000);
+  /** One request as `caller`; stream routes over real HTTP, read for a moment. */
+  const send = async (
+    t: TestServer,
+    caller: Caller,
+    route: RouteInfo,
+    p: { method: string; url: string; payload?: unknown },
+  ): Promise<{ statusCode: number; body: string }> => {
+    if (STREAM_ROUTES.has(`${route.method} ${route.url}`)) {
+      const read = await sseOnce(port, p.url, caller.headers);
+      return { statusCode: read.status, body: read.body };
+    }
+    return t.call(caller, {
+      method: p.method as 'GET',
+      url: p.url,
+      ...(p.payload !== undefined ? { payload: p.payload as object } : {}),
+    });
+  };
   afterAll(async () => {
     await w?.t.dispose();
   });
@@ -590,11 +642,7 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
     for (const probe of cur.probes) {
       for (const route of cur.t.routes) {
         for (const p of probesFor(cur, route, doc)) {
-          const res = await cur.t.call(probe.caller(), {
-            method: p.method as 'GET',
-            url: p.url,
-            ...(p.payload !== undefined ? { payload: p.payload as object } : {}),
-          });
+          const res = await send(cur.t, probe.caller(), route, p);
           requests++;
           const where = `${probe.name}: ${p.method} ${p.url} [${p.label}] -> ${res.statusCode}`;
           const denied = p.undeclaredQuery ? [...DENIED, 400] : DENIED;
@@ -662,4 +710,101 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
     const users = await cur.t.call(cur.t.admin, { method: 'GET', url: '/api/v1/users' });
     expect(users.body).toContain(B_CUSTOMER.email);
   });
+
+  it("streams tenant A's principals none of B's events, live or caught up from Last-Event-ID 0", async (ctx) => {
+    const cur = world(ctx);
+    const { t } = cur;
+    const streams = await Promise.all(
+      cur.probes.map(async (probe) => ({
+        name: probe.name,
+        live: await openSse(port, '/api/v1/events', probe.caller().headers),
+      })),
+    );
+    const closeAll = () => {
+      for (const s of streams) s.live.close();
+    };
+    try {
+      for (const s of streams) expect(s.live.status, s.name).toBe(200);
+      // Real writes for B while A's streams are open: a push (assets and findings), a status change, a new site,
+      // a rename.
+      await ok(
+        await t.call(t.admin, {
+          method: 'POST',
+          url: `/api/v1/tenants/${B}/assets`,
+          payload: { assets: [exchange('zzb-mail03', '15.1.2176.2', 'ZZB-ASSET-SECRET-3')] },
+        }),
+        200,
+        'push B',
+      );
+      await ok(
+        await t.call(t.admin, {
+          method: 'PATCH',
+          url: `/api/v1/tenants/${B}/assets/zzb-mail03/findings/${CVE}`,
+          payload: { status: 'accepted_risk', reason: 'ZZB-REASON-SECRET' },
+        }),
+        200,
+        'status B',
+      );
+      await ok(
+        await t.call(t.admin, {
+          method: 'POST',
+          url: `/api/v1/tenants/${B}/sites`,
+          payload: { id: 'zzb-site-2', name: 'ZZB-SITE-SECRET-2' },
+        }),
+        201,
+        'site B',
+      );
+      await ok(
+        await t.call(t.admin, { method: 'PATCH', url: `/api/v1/tenants/${B}`, payload: { name: B_NAME } }),
+        200,
+        'rename B',
+      );
+      // Then one write for A: once a stream has it, it has had its chance to carry B's events before it.
+      await ok(
+        await t.call(t.admin, {
+          method: 'POST',
+          url: `/api/v1/tenants/${A}/assets`,
+          payload: { assets: [exchange('a-sse-marker', '15.1.2176.2')] },
+        }),
+        200,
+        'push A',
+      );
+      for (const s of streams) {
+        const got = await s.live.until(sawMarkerOf, 10_000);
+        expect(foreignEvents(cur, got.events, got.body), `${s.name} (live)`).toEqual([]);
+        expect(
+          got.events.some((e) => e.type === 'findings.changed' && e.tenantId === A),
+          s.name,
+        ).toBe(true);
+      }
+    } finally {
+      closeAll();
+    }
+
+    // Caught up from the first event: every write of the world, A's and B's, is in the table.
+    for (const probe of cur.probes) {
+      const replay = await openSse(port, '/api/v1/events', {
+        ...probe.caller().headers,
+        'last-event-id': '0',
+      });
+      try {
+        expect(replay.status, probe.name).toBe(200);
+        const got = await replay.until(sawMarkerOf, 10_000);
+        expect(foreignEvents(cur, got.events, got.body), `${probe.name} (Last-Event-ID 0)`).toEqual([]);
+        expect(got.events.some((e) => e.type === 'tenant.changed' && e.tenantId === A)).toBe(true);
+      } finally {
+        replay.close();
+      }
+    }
+    // The administrator's stream does carry B's events: they are there to be withheld.
+    const all = await openSse(port, '/api/v1/events?after=0', t.admin.headers);
+    try {
+      const got = await all.until(sawMarkerOf, 10_000);
+      expect(got.events.some((e) => e.tenantId === B && e.type === 'asset.changed')).toBe(true);
+      expect(got.events.some((e) => e.tenantId === B && e.type === 'findings.changed')).toBe(true);
+      expect(got.events.some((e) => e.tenantId === B && e.type === 'tenant.changed')).toBe(true);
+    } finally {
+      all.close();
+    }
+  }, 60_000);
 });
