@@ -13,27 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECTS } from '../src/server/db/testkit.js';
 import { CONSOLE_CSP } from '../src/server/web.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
 import { CONSOLE_DIST, type ConsoleServer, openConsoleServer, REPO_ROOT } from './support/console-server.js';
-
-// The server's own pages at GET / and GET /setup give way to the console, as they do once the console is wired
-// into the app (registerConsole answers every path the API does not).
-vi.mock('fastify', async (importOriginal) => {
-  const real = await importOriginal<typeof import('fastify')>();
-  const factory = ((options?: object) => {
-    const app = real.default(options);
-    app.addHook('onRoute', (route) => {
-      if (route.method === 'GET' && (route.url === '/' || route.url === '/setup')) {
-        route.url = `/__server-page${route.url}`;
-      }
-    });
-    return app;
-  }) as unknown as typeof real.default;
-  return { ...real, default: factory };
-});
 
 const ADMIN = { email: 'admin@msp.example', name: 'Ada Admin', password: 'correct horse battery staple' };
 const NEW_PASSWORD = 'a quite different passphrase';

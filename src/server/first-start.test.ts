@@ -1,8 +1,8 @@
 /**
  * The first hour of a new installation (issue 11, item 4): the setup command a first start prints creates the
  * administrator only with a password someone typed — pasted unchanged it asks, and sends nothing usable — and the
- * server refuses placeholder-looking passwords everywhere a password is set. The setup page promises only what
- * exists (there is no web console yet).
+ * server refuses placeholder-looking passwords everywhere a password is set. The printed link opens the web
+ * console's setup page.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { loadServerConfig } from './config.js';
 import { openTestDb, TEST_DIALECTS } from './db/testkit.js';
 import { setupInstructions } from './setup-command.js';
 import { startServer } from './start.js';
+import { CONSOLE_CSP } from './web.js';
 
 /** Passwords that are publicly known the moment someone pastes them. */
 const PLACEHOLDERS = [
@@ -243,16 +244,15 @@ describe('the printed setup command', () => {
 });
 
 describe('the setup page', () => {
-  it('promises only what exists: no web console, the API and its interactive documentation', async (ctx) => {
+  it('is the web console: GET /setup answers its page with the console CSP', async (ctx) => {
     const t = await openTestServer('sqlite');
     if (!t) return ctx.skip();
     try {
       const page = await t.app.inject({ method: 'GET', url: '/setup' });
       expect(page.statusCode).toBe(200);
-      expect(page.body).not.toMatch(/or the console/i);
-      expect(page.body).toMatch(/no web console yet/);
-      expect(page.body).toContain('href="/api/docs"');
-      expect(page.body).toContain('POST /api/v1/session');
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.headers['content-security-policy']).toBe(CONSOLE_CSP);
+      expect(page.body).toMatch(/<html/i);
     } finally {
       await t.dispose();
     }

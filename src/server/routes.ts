@@ -12,6 +12,7 @@ import { jobRoutes } from './jobs/index.js';
 import { closeQueryStrings } from './strict-query.js';
 import { systemRoutes } from './system/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
+import { DEFAULT_CONSOLE_DIR, registerConsole } from './web.js';
 
 export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   // Before any route: every /api/v1 route then refuses query parameters it does not declare.
@@ -26,4 +27,6 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await exposureRoutes(app, ctx);
   await jobRoutes(app, { queue: ctx.jobs.queue });
   await eventRoutes(app, { db: ctx.db, bus: ctx.events });
+  // Last: the web console answers the paths no route above does (the first-start /setup page included).
+  await registerConsole(app, { distDir: DEFAULT_CONSOLE_DIR });
 }

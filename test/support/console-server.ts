@@ -10,7 +10,7 @@ import { loadServerConfig } from '../../src/server/config.js';
 import type { DialectName } from '../../src/server/db/connect.js';
 import { openTestDb } from '../../src/server/db/testkit.js';
 import { setupInstructions } from '../../src/server/setup-command.js';
-import { DEFAULT_CONSOLE_DIR, registerConsole } from '../../src/server/web.js';
+import { DEFAULT_CONSOLE_DIR } from '../../src/server/web.js';
 
 export const CONSOLE_DIST = DEFAULT_CONSOLE_DIR;
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,8 +28,6 @@ export async function openConsoleServer(dialect: DialectName): Promise<ConsoleSe
   if (!db) return undefined;
   const config = loadServerConfig({ overrides: { data_dir: db.dataDir, log_level: 'silent' } });
   const { app, ctx } = await buildApp({ db, config, logger: false });
-  // The server registers the console itself once it is wired in; until then the test does.
-  if (!app.hasRoute({ method: 'GET', url: '/*' })) await registerConsole(app, { distDir: CONSOLE_DIST });
   await ctx.exposure.load();
   await ctx.exposure.syncBuiltins();
   const token = await ctx.accounts.issueSetupToken();

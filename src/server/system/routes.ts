@@ -1,4 +1,4 @@
-/** Health, readiness, metrics, the audit log and the first-start setup page. */
+/** Health, readiness, metrics, the OpenAPI description and the audit log. */
 import type { FastifyInstance } from 'fastify';
 import {
   AuditQuery,
@@ -15,7 +15,6 @@ import { listensOnLoopbackOnly } from '../config.js';
 import { type AppContext, typed } from '../context.js';
 import { forbidden, unauthorized } from '../errors.js';
 import { checkReady } from './readiness.js';
-import { SETUP_PAGE } from './setup-page.js';
 
 export async function systemRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = typed(fastify);
@@ -77,31 +76,6 @@ export async function systemRoutes(fastify: FastifyInstance, ctx: AppContext): P
       }
       return reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics());
     },
-  );
-
-  app.get(
-    '/setup',
-    {
-      config: { access: 'public' },
-      schema: {
-        tags: ['session'],
-        summary: 'First-start page to create the administrator (token in the URL fragment)',
-        hide: true,
-      },
-    },
-    async (_request, reply) =>
-      reply
-        .type('text/html; charset=utf-8')
-        .header(
-          'content-security-policy',
-          "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'",
-        )
-        .header('referrer-policy', 'no-referrer')
-        .send(SETUP_PAGE),
-  );
-
-  app.get('/', { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) =>
-    reply.redirect('/api/docs'),
   );
 
   app.get(
