@@ -11,6 +11,7 @@ import {
   type KnowledgeBase,
   loadKnowledgeBase,
 } from '../advisories/index.js';
+import { JOB_STATES } from '../api/jobs.js';
 import { DataFileError, escapeLines } from '../core/index.js';
 import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
 import { runCheck } from './commands/check.js';
@@ -23,6 +24,17 @@ import type { ShieldExportOptions } from './commands/shield.js';
 import { EXIT, type Io, processIo, UsageError } from './io.js';
 
 const VERSION = '0.1.0';
+
+interface ImportCliOptions {
+  json?: boolean;
+  format?: ImportFormat;
+  dryRun?: boolean;
+  server?: string;
+  tokenFile?: string;
+  wait?: boolean;
+  waitTimeout?: number;
+  idempotencyKey?: string;
+}
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let code: number = EXIT.clean;
@@ -391,13 +403,79 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     )
     .option('--dry-run', 'convert and report, write nothing')
     .option('--json', 'print one JSON object')
-    .action((files: string[], opts: { json?: boolean; format?: ImportFormat; dryRun?: boolean }) => {
+    .option('--server <url>', 'upload to this Bulwark server instead: it imports and recomputes as a job')
+    .option('--token-file <file>', 'with --server: file holding the API token (default: env BULWARK_TOKEN)')
+    .option('--wait', 'with --server: follow the job to its end; exit 1 unless it succeeded')
+    .option(
+      '--wait-timeout <seconds>',
+      'with --wait: stop waiting after this long (default 3600)',
+      int('--wait-timeout', 1, 7 * 24 * 3600),
+    )
+    .option('--idempotency-key <key>', 'with --server: the same key again answers with the same job')
+    .action(async (files: string[], opts: ImportCliOptions) => {
+      if (opts.server) {
+        if (files.length !== 1)
+          throw new UsageError('--server imports one file per job; run the command once per file');
+        if (opts.dryRun) throw new UsageError('--dry-run converts locally; leave out --server');
+        const { runImportRemote } = await import('./commands/advisories.js');
+        code = await runImportRemote(io, resolve(io.cwd, files[0]!), {
+          ...opts,
+          server: opts.server,
+          tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
+        });
+        return;
+      }
+      for (const flag of ['wait', 'waitTimeout', 'idempotencyKey', 'tokenFile'] as const)
+        if (opts[flag] !== undefined)
+          throw new UsageError(
+            `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --server URL`,
+          );
       code = runImport(
         io,
         kb(),
         files.map((f) => resolve(io.cwd, f)),
         { ...opts, dataDir: globals().dataDir },
       );
+    });
+
+  const jobs = program
+    .command('jobs')
+    .description("a Bulwark server's background jobs (imports, recomputes)");
+  const serverOptions = (command: Command) =>
+    command
+      .requiredOption('--server <url>', 'the Bulwark server, e.g. http://127.0.0.1:8440')
+      .option('--token-file <file>', 'file holding the API token (default: env BULWARK_TOKEN)');
+  const withServer = <T extends { tokenFile?: string }>(opts: T) => ({
+    ...opts,
+    tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
+  });
+  serverOptions(jobs.command('list'))
+    .description('jobs the token sees, newest first')
+    .addOption(new Option('--state <state>', 'only jobs in this state').choices(JOB_STATES))
+    .option('--kind <kind>', 'only jobs of this kind, e.g. advisories.recompute')
+    .option('--tenant <id>', "only this tenant's jobs")
+    .option('--limit <n>', 'jobs per page (default 100)', int('--limit', 1, 1000))
+    .option('--after <cursor>', 'the next page: the cursor the previous page printed')
+    .option('--json', 'print the page as one JSON object')
+    .action(async (opts: import('./commands/jobs.js').JobsListOptions) => {
+      const { runJobsList } = await import('./commands/jobs.js');
+      code = await runJobsList(io, withServer(opts));
+    });
+  serverOptions(jobs.command('show'))
+    .description('one job: state, progress, attempts, outcome; exit 1 if it failed, was cancelled or expired')
+    .argument('<id>', 'job id, e.g. job_…')
+    .option('--json', 'print the job as one JSON object')
+    .action(async (id: string, opts: import('./commands/jobs.js').JobsCliOptions) => {
+      const { runJobsShow } = await import('./commands/jobs.js');
+      code = await runJobsShow(io, id, withServer(opts));
+    });
+  serverOptions(jobs.command('cancel'))
+    .description('cancel a job: a queued one at once, a running one when it next checks')
+    .argument('<id>', 'job id, e.g. job_…')
+    .option('--json', 'print the job as one JSON object')
+    .action(async (id: string, opts: import('./commands/jobs.js').JobsCliOptions) => {
+      const { runJobsCancel } = await import('./commands/jobs.js');
+      code = await runJobsCancel(io, id, withServer(opts));
     });
 
   try {

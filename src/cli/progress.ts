@@ -17,8 +17,8 @@ export interface Progress {
 }
 
 export interface ProgressOptions {
-  /** `bytes` (default): shown as MB and MB/s; `hosts`: counted as they are. */
-  unit?: 'bytes' | 'hosts';
+  /** `bytes` (default): shown as MB and MB/s; `hosts` and `assets`: counted as they are. */
+  unit?: 'bytes' | 'hosts' | 'assets';
   stream?: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>;
 }
 
@@ -39,8 +39,8 @@ export function progressBar(io: Io, label: string, options: ProgressOptions = {}
     const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
     const seconds = Math.max(0.001, (now - started) / 1000);
     const counts =
-      unit === 'hosts'
-        ? `${done}/${total} hosts  ${(done / seconds).toFixed(1)} hosts/s`
+      unit !== 'bytes'
+        ? `${done}/${total} ${unit}  ${(done / seconds).toFixed(1)} ${unit}/s`
         : `${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB  ${(done / 1e6 / seconds).toFixed(0)} MB/s`;
     stream.write(`\r${label} [${bar}] ${counts} `);
     drawn = true;

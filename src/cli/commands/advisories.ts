@@ -180,3 +180,108 @@ export function runImport(
   }
   return EXIT.clean;
 }
+
+export interface RemoteImportOptions {
+  server: string;
+  tokenFile?: string;
+  format?: ImportFormat;
+  json?: boolean;
+  wait?: boolean;
+  /** Seconds --wait waits at most (default 3600). */
+  waitTimeout?: number;
+  idempotencyKey?: string;
+  /** Ends the wait (tests); by default Ctrl-C (SIGINT) does. */
+  interrupt?: AbortSignal;
+  /** Where the progress bar draws (tests); default standard error. */
+  progressStream?: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>;
+}
+
+/** Exit code of a wait ended by Ctrl-C, as shells report a command stopped by SIGINT. */
+export const EXIT_INTERRUPTED = 130;
+
+/** The content type an advisory document travels as: XML (CVRF), YAML (Bulwark packs) or JSON. */
+export function importContentType(file: string, text: string): string {
+  if (/^\s*</.test(text.slice(0, 1024))) return 'application/xml';
+  if (/\.ya?ml$/i.test(file)) return 'application/yaml';
+  return 'application/json';
+}
+
+/**
+ * `bulwark advisories import FILE --server URL [--wait]`: uploads the document; the server imports it and
+ * recomputes findings as a job. Prints the job id; with --wait follows the job to its end (a progress bar on a
+ * terminal) and exits with its outcome: 0 succeeded, 1 failed, cancelled or expired, or the wait timed out.
+ * Ctrl-C stops waiting, not the job (`bulwark jobs cancel` cancels it).
+ */
+export async function runImportRemote(io: Io, file: string, opts: RemoteImportOptions): Promise<number> {
+  const { serverClient } = await import('./server-access.js');
+  const { importAdvisories, waitForJob, WaitTimeoutError } = await import('../../api/index.js');
+  const { asUsageError, describeJob, jobExitCode, progressText } = await import('./jobs.js');
+  const { progressBar } = await import('../progress.js');
+  const api = serverClient(io, { url: opts.server, tokenFile: opts.tokenFile, flag: '--server' });
+  let text: string;
+  try {
+    text = readDataFile(file);
+  } catch (err) {
+    throw new UsageError(
+      `${escapeControls(file)}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  let job: Awaited<ReturnType<typeof importAdvisories>>['job'];
+  try {
+    ({ job } = await importAdvisories(api, {
+      body: text,
+      contentType: importContentType(file, text),
+      format: opts.format,
+      idempotencyKey: opts.idempotencyKey,
+    }));
+  } catch (err) {
+    throw asUsageError(err);
+  }
+  const id = escapeControls(job.id);
+  if (!opts.wait) {
+    if (opts.json) printJson(io, job);
+    else io.out(`${id}\n`);
+    return EXIT.clean;
+  }
+  if (!opts.json) io.err(`${escapeControls(file)}: import job ${id} (Ctrl-C stops waiting, not the job)\n`);
+  const bar = progressBar(io, 'recomputing', { unit: 'assets', stream: opts.progressStream });
+  const stop = new AbortController();
+  const onSigint = () => stop.abort(new Error('interrupted'));
+  const forward = () => stop.abort(opts.interrupt?.reason ?? new Error('interrupted'));
+  if (opts.interrupt?.aborted) forward();
+  else if (opts.interrupt) opts.interrupt.addEventListener('abort', forward, { once: true });
+  else process.once('SIGINT', onSigint);
+  try {
+    const finished = await waitForJob(api, job.id, {
+      timeoutMs: (opts.waitTimeout ?? 3600) * 1000,
+      signal: stop.signal,
+      onUpdate: (j) => bar.update(j.progress.done, j.progress.total ?? 0),
+      onFallback: (reason) =>
+        bar.print(() =>
+          io.err(`${paint(io, 'yellow', 'note')} ${escapeLines(reason)}; polling the job instead\n`),
+        ),
+    });
+    bar.done();
+    if (opts.json) printJson(io, finished);
+    else io.out(describeJob(io, finished));
+    return jobExitCode(finished);
+  } catch (err) {
+    bar.done();
+    if (stop.signal.aborted && !(err instanceof WaitTimeoutError)) {
+      io.err(
+        `stopped waiting; job ${id} goes on (see: bulwark jobs show ${id}; stop it: bulwark jobs cancel ${id})\n`,
+      );
+      return EXIT_INTERRUPTED;
+    }
+    if (err instanceof WaitTimeoutError) {
+      io.err(
+        `job ${id} is still ${escapeControls(err.job.state)} (${progressText(err.job)}) after ${opts.waitTimeout ?? 3600} s; it goes on (see: bulwark jobs show ${id})\n`,
+      );
+      return EXIT.findings;
+    }
+    throw asUsageError(err, job.id);
+  } finally {
+    if (opts.interrupt) opts.interrupt.removeEventListener('abort', forward);
+    else process.off('SIGINT', onSigint);
+  }
+}
