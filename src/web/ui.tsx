@@ -167,3 +167,24 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
 export function offsetParam(query: URLSearchParams): number {
   return Math.max(0, Math.floor(Number(query.get('offset') ?? 0)) || 0);
 }
+
+/**
+ * A frame that scrolls when its content (a table, a long text) is larger than the screen allows; it takes the
+ * focus, so that it can be scrolled with the keyboard, and is named after its content.
+ */
+export function Scrollable({
+  label,
+  className = 'table-wrap',
+  children,
+}: {
+  label: string;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard
+    <section className={className} aria-label={label} tabIndex={0}>
+      {children}
+    </section>
+  );
+}

@@ -8,7 +8,7 @@ import { type Asset, type AssetExposure, api, type Finding, messageOf, withQuery
 import { useLoad } from '../load';
 import { Link, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
-import { LoadState, Message, NotFoundState, PageHeading, SelectField, Time } from '../ui';
+import { LoadState, Message, NotFoundState, PageHeading, Scrollable, SelectField, Time } from '../ui';
 
 const STATUS_OPTIONS = [
   ['open', 'Open'],
@@ -70,7 +70,7 @@ export function AssetPage({ params }: { params: Record<string, string> }) {
         {exposure.findings.length === 0 ? (
           <p>No findings: no advisory the server knows names a product of this asset.</p>
         ) : (
-          <div className="table-wrap">
+          <Scrollable label="Findings with their provenance">
             <table>
               <caption className="visually-hidden">Findings with their provenance</caption>
               <thead>
@@ -116,7 +116,7 @@ export function AssetPage({ params }: { params: Record<string, string> }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scrollable>
         )}
       </section>
       {chosen && !finding ? (
@@ -166,7 +166,7 @@ function Facts({ asset }: { asset: Asset }) {
         </dd>
       </dl>
       {f.products?.length ? (
-        <div className="table-wrap">
+        <Scrollable label="Products">
           <table>
             <caption>Products</caption>
             <thead>
@@ -185,7 +185,7 @@ function Facts({ asset }: { asset: Asset }) {
               ))}
             </tbody>
           </table>
-        </div>
+        </Scrollable>
       ) : (
         <p>No products reported.</p>
       )}
@@ -198,7 +198,7 @@ function Exposure({ exposure }: { exposure: AssetExposure }) {
   return (
     <section aria-labelledby="exposure-heading" className="section">
       <h2 id="exposure-heading">Verdict per advisory</h2>
-      <div className="table-wrap">
+      <Scrollable label="Verdict per advisory">
         <table>
           <caption className="visually-hidden">Verdict per advisory</caption>
           <thead>
@@ -224,7 +224,7 @@ function Exposure({ exposure }: { exposure: AssetExposure }) {
             ))}
           </tbody>
         </table>
-      </div>
+      </Scrollable>
     </section>
   );
 }

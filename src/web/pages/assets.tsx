@@ -14,6 +14,7 @@ import {
   PageHeading,
   Pager,
   rangeText,
+  Scrollable,
   SelectField,
   Time,
 } from '../ui';
@@ -119,7 +120,7 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
               : rangeText(data.page.offset, data.page.items.length, data.page.total)}
           </p>
           {data.page.items.length > 0 ? (
-            <div className="table-wrap">
+            <Scrollable label="Assets">
               <table>
                 <caption className="visually-hidden">Assets</caption>
                 <thead>
@@ -153,7 +154,7 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scrollable>
           ) : null}
           <Pager
             label="Pages of assets"

@@ -6,7 +6,7 @@ import { useState } from 'react';
 import { type AuditVerification, api, messageOf, withQuery } from '../api';
 import { useLoad } from '../load';
 import { useLocation } from '../router';
-import { LoadState, Message, offsetParam, PageHeading, Pager, rangeText, Time } from '../ui';
+import { LoadState, Message, offsetParam, PageHeading, Pager, rangeText, Scrollable, Time } from '../ui';
 
 const PAGE_SIZE = 50;
 const href = (offset: number) => withQuery('/audit', { offset: offset > 0 ? offset : undefined });
@@ -27,7 +27,7 @@ export function AuditPage() {
               : `${rangeText(result.data.offset, result.data.items.length, result.data.total)}, newest first`}
           </p>
           {result.data.items.length > 0 ? (
-            <div className="table-wrap">
+            <Scrollable label="Audit records, newest first">
               <table>
                 <caption className="visually-hidden">Audit records, newest first</caption>
                 <thead>
@@ -60,7 +60,7 @@ export function AuditPage() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scrollable>
           ) : null}
           <Pager
             label="Pages of the audit log"

@@ -8,7 +8,7 @@ import { useJobUpdates } from '../live';
 import { type Loaded, useLoad } from '../load';
 import { Link, navigate, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
-import { LoadState, Message, NotFoundState, PageHeading, SelectField, Time } from '../ui';
+import { LoadState, Message, NotFoundState, PageHeading, Scrollable, SelectField, Time } from '../ui';
 
 const PAGE_SIZE = 50;
 const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'expired'] as const;
@@ -128,7 +128,7 @@ function JobList({
           : `${page.items.length} shown of ${page.total}${after ? ' (older page)' : ''}, newest first`}
       </p>
       {page.items.length > 0 ? (
-        <div className="table-wrap">
+        <Scrollable label="Jobs, newest first">
           <table>
             <caption className="visually-hidden">Jobs, newest first</caption>
             <thead>
@@ -164,7 +164,7 @@ function JobList({
               ))}
             </tbody>
           </table>
-        </div>
+        </Scrollable>
       ) : null}
       <nav className="pager" aria-label="Pages of jobs">
         {after ? <Link to={withQuery('/jobs', { state, kind })}>Newest jobs</Link> : null}
@@ -255,7 +255,9 @@ export function JobPage({ params }: { params: Record<string, string> }) {
       {job.result !== null && job.result !== undefined ? (
         <section aria-labelledby="result-heading" className="section">
           <h2 id="result-heading">Result</h2>
-          <pre className="json">{JSON.stringify(job.result, null, 2)}</pre>
+          <Scrollable label="Result" className="json">
+            <pre>{JSON.stringify(job.result, null, 2)}</pre>
+          </Scrollable>
         </section>
       ) : null}
       <div className="actions">

@@ -4,7 +4,7 @@ import { api, messageOf, type Site, withQuery } from '../api';
 import { useLoad } from '../load';
 import { Link, pathOf } from '../router';
 import { canWrite, useMe } from '../session';
-import { Field, formValues, LoadState, Message, NotFoundState, PageHeading, Time } from '../ui';
+import { Field, formValues, LoadState, Message, NotFoundState, PageHeading, Scrollable, Time } from '../ui';
 
 export function TenantPage({ params }: { params: Record<string, string> }) {
   const me = useMe();
@@ -48,7 +48,7 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
         {exposure.advisories.length === 0 ? (
           <p>No advisory touches the assets of this tenant.</p>
         ) : (
-          <div className="table-wrap">
+          <Scrollable label="Assets by verdict for each advisory">
             <table>
               <caption className="visually-hidden">Assets by verdict for each advisory</caption>
               <thead>
@@ -90,7 +90,7 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scrollable>
         )}
       </section>
 
@@ -99,7 +99,7 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
         {sites.length === 0 ? (
           <p>No sites yet.</p>
         ) : (
-          <div className="table-wrap">
+          <Scrollable label="Sites">
             <table>
               <caption className="visually-hidden">Sites</caption>
               <thead>
@@ -123,7 +123,7 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scrollable>
         )}
         {canWrite(me) ? (
           <CreateSite tenant={t.id} created={(s) => tenant.set({ ...result.data, sites: [...sites, s] })} />

@@ -13,6 +13,7 @@ import {
   PageHeading,
   Pager,
   rangeText,
+  Scrollable,
   Time,
 } from '../ui';
 
@@ -54,7 +55,7 @@ export function TenantsPage() {
               : rangeText(result.data.offset, result.data.items.length, result.data.total)}
           </p>
           {result.data.items.length > 0 ? (
-            <div className="table-wrap">
+            <Scrollable label="Tenants">
               <table>
                 <caption className="visually-hidden">Tenants</caption>
                 <thead>
@@ -80,7 +81,7 @@ export function TenantsPage() {
                   ))}
                 </tbody>
               </table>
-            </div>
+            </Scrollable>
           ) : null}
           <Pager
             label="Pages of tenants"

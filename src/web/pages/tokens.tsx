@@ -6,7 +6,17 @@ import { type FormEvent, useState } from 'react';
 import { api, messageOf, type TokenInfo } from '../api';
 import { useLoad } from '../load';
 import { useMe } from '../session';
-import { CopyButton, Field, formValues, LoadState, Message, PageHeading, SelectField, Time } from '../ui';
+import {
+  CopyButton,
+  Field,
+  formValues,
+  LoadState,
+  Message,
+  PageHeading,
+  Scrollable,
+  SelectField,
+  Time,
+} from '../ui';
 
 const ROLE_RANK: Record<string, number> = { read_only: 1, customer: 1, technician: 2, admin: 3 };
 const ROLE_TEXT: Record<string, string> = {
@@ -88,7 +98,7 @@ export function TokensPage() {
         result.data.length === 0 ? (
           <p role="status">You have no API tokens.</p>
         ) : (
-          <div className="table-wrap">
+          <Scrollable label="Your API tokens">
             <table>
               <caption className="visually-hidden">Your API tokens</caption>
               <thead>
@@ -135,7 +145,7 @@ export function TokensPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scrollable>
         )
       ) : (
         <LoadState error={result.state === 'loading' ? undefined : result.message} />

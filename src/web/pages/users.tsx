@@ -12,6 +12,7 @@ import {
   PageHeading,
   Pager,
   rangeText,
+  Scrollable,
   SelectField,
   Time,
 } from '../ui';
@@ -38,7 +39,7 @@ export function UsersPage() {
           <p role="status" className="count">
             {rangeText(result.data.offset, result.data.items.length, result.data.total)}
           </p>
-          <div className="table-wrap">
+          <Scrollable label="Users">
             <table>
               <caption className="visually-hidden">Users</caption>
               <thead>
@@ -74,7 +75,7 @@ export function UsersPage() {
                 ))}
               </tbody>
             </table>
-          </div>
+          </Scrollable>
           <Pager
             label="Pages of users"
             previous={offset > 0 ? href(Math.max(0, offset - PAGE_SIZE)) : undefined}
