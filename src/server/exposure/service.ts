@@ -90,6 +90,8 @@ export interface RecomputeControl {
   signal?: AbortSignal;
   progress?: (done: number, total: number) => void;
   guard?: (trx: Transaction<Database>) => Promise<void>;
+  /** Assets judged per transaction (default 2000). */
+  batchSize?: number;
 }
 
 /** Advisory ids listed in one advisory.changed event (its data stays small). */
@@ -382,8 +384,9 @@ export class ExposureService {
       .execute();
     candidates.sort((a, b) => compareKeys(a.tenant_id, a.asset_id, b.tenant_id, b.asset_id));
     const batches: AssetKey[][] = [];
-    for (let i = 0; i < candidates.length; i += RUN_BATCH) {
-      batches.push(candidates.slice(i, i + RUN_BATCH).map((c) => [c.tenant_id, c.asset_id] as const));
+    const size = control.batchSize ?? RUN_BATCH;
+    for (let i = 0; i < candidates.length; i += size) {
+      batches.push(candidates.slice(i, i + size).map((c) => [c.tenant_id, c.asset_id] as const));
     }
     const total = candidates.length;
     control.progress?.(0, total);
@@ -394,6 +397,7 @@ export class ExposureService {
       // commits meanwhile is either seen here or waits for this batch, never overwritten with stale findings.
       const stats = await k.transaction().execute(async (trx) => {
         await control.guard?.(trx);
+        control.signal?.throwIfAborted();
         const rows = await this.bulk.selectByAssets<{ tenant_id: string; id: string; facts: string }>(
           trx,
           'assets',
@@ -417,15 +421,25 @@ export class ExposureService {
     // PostgreSQL writes several batches at once on separate connections (while one waits on the database, the
     // next is judged); SQLite has one writer, so one batch at a time. A stop is honoured between batches.
     const lanes = this.db.dialect === 'postgres' ? RUN_LANES : 1;
+    // A lane that fails (or sees the stop) ends the others at their next batch; the run ends once every lane did,
+    // so no batch commits after the caller was told the run ended.
     let next = 0;
-    await Promise.all(
+    let failed = false;
+    const outcomes = await Promise.allSettled(
       Array.from({ length: Math.min(lanes, batches.length) }, async () => {
-        while (next < batches.length) {
-          control.signal?.throwIfAborted();
-          await runBatch(batches[next++]!);
+        try {
+          while (next < batches.length && !failed) {
+            control.signal?.throwIfAborted();
+            await runBatch(batches[next++]!);
+          }
+        } catch (err) {
+          failed = true;
+          throw err;
         }
       }),
     );
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failure) throw failure.reason;
     control.signal?.throwIfAborted();
     const finished = Date.now();
     const run: ExposureRun = {
