@@ -4,6 +4,7 @@
  * fact changes and on advisory imports (time to know), validation errors, OpenAPI and metrics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importAdvisories } from './advisories/import.testkit.js';
 import { openTestServer, sessionOf, type TestServer } from './app.test-util.js';
 import { CSRF_HEADER } from './context.js';
 import { TEST_DIALECTS } from './db/testkit.js';
@@ -258,18 +259,14 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
 
   it('imports an advisory (OSV) and re-judges only assets running its product: time to know recorded', async (ctx) => {
     const t = server(ctx);
-    const res = await t.call(t.admin, {
-      method: 'POST',
-      url: '/api/v1/advisories/import',
-      headers: { 'content-type': 'application/json' },
-      payload: OSV_GIN,
-    });
-    expect(res.statusCode).toBe(200);
-    const body = res.json();
+    const imported = await importAdvisories(t, OSV_GIN);
+    expect(imported.response.statusCode).toBe(202);
+    expect(imported.job?.state).toBe('succeeded');
+    const body = imported.result!;
     expect(body.format).toBe('osv');
     expect(body.imported).toEqual(['go-2020-0001']);
     expect(body.run).toMatchObject({ assets_evaluated: 1, findings_written: 1 });
-    expect(body.run.duration_ms).toBeGreaterThanOrEqual(0);
+    expect(body.run!.duration_ms).toBeGreaterThanOrEqual(0);
     const exp = await t.call(t.admin, { method: 'GET', url: '/api/v1/advisories/go-2020-0001/exposure' });
     expect(exp.json().totals).toEqual({ affected: 1, unknown: 0, fixed: 0, not_affected: 0 });
     const runs = await t.call(t.admin, { method: 'GET', url: '/api/v1/exposure/runs' });
@@ -277,13 +274,8 @@ describe.each(TEST_DIALECTS)('control plane API on %s', (dialect) => {
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.body).toMatch(/bulwark_time_to_know_seconds_count\{trigger="import"\} 1/);
     // Importing the same document again changes nothing, and still re-judges only that product's assets.
-    const again = await t.call(t.admin, {
-      method: 'POST',
-      url: '/api/v1/advisories/import',
-      headers: { 'content-type': 'application/json' },
-      payload: OSV_GIN,
-    });
-    expect(again.json().run).toMatchObject({ assets_evaluated: 1, findings_written: 0 });
+    const again = await importAdvisories(t, OSV_GIN);
+    expect(again.result?.run).toMatchObject({ assets_evaluated: 1, findings_written: 0 });
   });
 
   it('rejects bad input with one clear 4xx naming the field', async (ctx) => {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForJob } from './advisories/import.testkit.js';
 import { openTestServer, type TestServer } from './app.test-util.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 
@@ -78,6 +79,10 @@ describe.each(TEST_DIALECTS)('concurrent writers on %s', (dialect) => {
     }
     const results = await Promise.all(requests);
     for (const r of results) expect(r.statusCode, r.body.slice(0, 300)).toBeLessThan(300);
+    // The imports answered with their recompute jobs: the end state is judged once every job finished.
+    for (const r of results.filter((x) => x.statusCode === 202)) {
+      expect((await waitForJob(t, r.json().id)).state).toBe('succeeded');
+    }
 
     const k = t.db.kysely;
     for (const id of ids) {
