@@ -208,8 +208,24 @@ describe.each(TEST_DIALECTS)('bulwark jobs on %s', (dialect) => {
     const code = await runImportRemote(io, file, { server: url, wait: true, interrupt: stop.signal });
     expect(code).toBe(130);
     expect(err).toMatch(/stopped waiting; job job_\S+ goes on .*bulwark jobs cancel job_/);
+    const importId = /job (job_\S+) goes on/.exec(err)![1]!;
+    const left = await run(['jobs', 'show', importId, '--server', url, '--json']);
+    expect(JSON.parse(left.stdout).state).not.toBe('cancelled');
     const still = await run(['jobs', 'show', job.id, '--server', url, '--json']);
     expect(JSON.parse(still.stdout).state).toBe('running');
     release();
+
+    // On a terminal the wait draws a progress bar of assets judged, cleared when the job ends.
+    let screen = '';
+    const tty = {
+      isTTY: true,
+      write: (t: string) => {
+        screen += t;
+        return true;
+      },
+    };
+    expect(await runImportRemote(io, file, { server: url, wait: true, progressStream: tty })).toBe(0);
+    expect(screen).toMatch(/^\rrecomputing \[[#.]{30}\] \d+\/\d+ assets/);
+    expect(screen.endsWith('\r\x1b[2K')).toBe(true);
   });
 });
