@@ -7,8 +7,8 @@
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AssetFacts } from '../core/index.js';
+import { importAdvisories } from './advisories/import.testkit.js';
 import { openTestServer, type TestServer } from './app.test-util.js';
-import { AUDIT_LOCK_KEY } from './audit.js';
 import { TEST_DIALECTS } from './db/testkit.js';
 import { CAUTION } from './exposure/writer.js';
 
@@ -45,15 +45,12 @@ const oneCve = (id: string, fixed: string) => ({
 });
 const BAR = 'pkg:npm/bar';
 
+/** Imports and waits for the recompute job; returns the import report (the job's result). */
 async function importAdvisory(t: TestServer, o: AdvisoryOpts) {
-  const res = await t.call(t.admin, {
-    method: 'POST',
-    url: '/api/v1/advisories/import?format=bulwark',
-    headers: { 'content-type': 'application/json' },
-    payload: JSON.stringify(advisory(o)),
-  });
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json();
+  const { response, job, result } = await importAdvisories(t, advisory(o), { format: 'bulwark' });
+  expect(response.statusCode, response.body).toBe(202);
+  expect(job?.state, JSON.stringify(job)).toBe('succeeded');
+  return result!;
 }
 
 async function tenant(t: TestServer, id: string) {
@@ -170,7 +167,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     await put(t, 'acme', { id: 'h2', products: [{ product: BAR, version: '1.0.0' }] });
     await expectConsistent(t);
     const run = await importAdvisory(t, oneCve('adv-a', '2.0.0'));
-    expect(run.run.assets_evaluated).toBe(2);
+    expect(run.run?.assets_evaluated).toBe(2);
     await expectConsistent(t);
     const exp = (await t.call(t.admin, { method: 'GET', url: '/api/v1/advisories/adv-a/exposure' })).json();
     expect(exp.totals).toEqual({ affected: 1, unknown: 0, fixed: 0, not_affected: 1 });
@@ -251,9 +248,10 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     await importAdvisory(t, v1); // 1.5.0 is fixed under v1, affected under v2
     const facts = { id: 'new1', products: [{ product: FOO, version: '1.5.0' }] };
     if (dialect === 'postgres') {
-      // Hold the audit lock, which a facts push takes after judging (inside its transaction) and an import takes
-      // after its run: the push is judged with v1 and waits; the import then stores v2 and runs while the push is
-      // uncommitted, so its candidates (asset_products) do not include the new asset.
+      // Hold audit_pending in EXCLUSIVE mode (reads pass, inserts wait): a facts push inserts its audit record
+      // there after judging (inside its transaction), an import after its run. The push is judged with v1 and
+      // waits; the import then stores v2 and runs while the push is uncommitted, so its candidates
+      // (asset_products) do not include the new asset.
       let release!: () => void;
       const gate = new Promise<void>((r) => {
         release = r;
@@ -263,16 +261,16 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
         locked = r;
       });
       const holder = t.db.kysely.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(${sql.raw(AUDIT_LOCK_KEY)})`.execute(trx);
+        await sql`lock table audit_pending in exclusive mode`.execute(trx);
         locked();
         await gate;
       });
       await haveLock;
       const push = put(t, 'acme', facts);
-      await waitForLockWaiters(t, 1, '%pg_advisory_xact_lock%');
+      await waitForLockWaiters(t, 1, '%insert into "audit_pending"%');
       const imp = importAdvisory(t, v2);
-      // Before the fix the import reached the audit lock while the push was uncommitted; now it waits for the push
-      // first. Give it time to get as far as it can either way, then let the push commit.
+      // The import waits for the push before choosing its candidates. Give it time to get as far as it can,
+      // then let the push commit.
       await new Promise((r) => setTimeout(r, 500));
       release();
       await holder;
@@ -301,7 +299,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
     ).json();
     // A new title for adv-a: nothing about verdicts changes.
     const retitled = await importAdvisory(t, { ...a, title: 'Advisory A, retitled' });
-    expect(retitled.run.findings_written).toBe(0);
+    expect(retitled.run?.findings_written).toBe(0);
     // A restart: the server reads the stored advisories again (as on every start).
     await t.ctx.exposure.load();
     // Re-importing adv-b unchanged must still change nothing.
@@ -310,7 +308,7 @@ describe.each(TEST_DIALECTS)('review: findings and exposure on %s', (dialect) =>
       await t.call(t.admin, { method: 'GET', url: '/api/v1/tenants/acme/assets/h1/exposure' })
     ).json();
     expect(after.findings[0].advisory_id).toBe(before.findings[0].advisory_id);
-    expect(again.run.findings_written).toBe(0);
+    expect(again.run?.findings_written).toBe(0);
   });
 
   it('fixed: pushing the same facts again, once with the tenant field, is "unchanged"', async (ctx) => {
