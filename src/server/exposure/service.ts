@@ -431,6 +431,9 @@ export class ExposureService {
           while (next < batches.length && !failed) {
             control.signal?.throwIfAborted();
             await runBatch(batches[next++]!);
+            // SQLite answers synchronously: without a turn of the event loop between batches the process would
+            // serve no request, write no progress and renew no lease until the whole run ended.
+            await new Promise((resolve) => setImmediate(resolve));
           }
         } catch (err) {
           failed = true;
