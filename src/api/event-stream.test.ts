@@ -124,6 +124,36 @@ describe('followEvents', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it("passes the caller's own errors through at once instead of reconnecting", async () => {
+    let connections = 0;
+    const base = await serve((_req, res) => {
+      connections++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(wire(event(1)));
+    });
+    const mine = new Error('mine');
+    await expect(
+      followEvents({
+        baseUrl: base,
+        token: 't',
+        onOpen: () => {
+          throw mine;
+        },
+        onEvent: () => {},
+      }),
+    ).rejects.toBe(mine);
+    await expect(
+      followEvents({
+        baseUrl: base,
+        token: 't',
+        onEvent: () => {
+          throw mine;
+        },
+      }),
+    ).rejects.toBe(mine);
+    expect(connections).toBe(2);
+  });
+
   it('ends with an error on a line without end instead of growing without bound', async () => {
     const base = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });

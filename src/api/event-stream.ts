@@ -148,7 +148,11 @@ async function connectOnce(
     }
     if (!res.headers.get('content-type')?.startsWith('text/event-stream') || !res.body)
       throw new EventStreamError(`GET ${url.pathname}: the answer is not an event stream`, res.status);
-    await options.onOpen?.();
+    try {
+      await options.onOpen?.();
+    } catch (err) {
+      throw new ConsumerFailure(err);
+    }
     const parser = new SseParser(options.maxLineLength);
     const decoder = new TextDecoder();
     try {
