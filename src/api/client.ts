@@ -273,7 +273,8 @@ export async function waitForJob(
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(new Error('timeout')), timeoutMs);
   const onAbort = () => stop.abort(wait.signal?.reason);
-  wait.signal?.addEventListener('abort', onAbort, { once: true });
+  if (wait.signal?.aborted) onAbort();
+  else wait.signal?.addEventListener('abort', onAbort, { once: true });
   let latest: Job | undefined;
   const seen = (job: Job) => {
     latest = job;
