@@ -341,4 +341,79 @@ describe.each(TEST_DIALECTS)('advisory import as a job on %s', (dialect) => {
     const after = await counts(t);
     expect(after.stored).toEqual(after.recount);
   });
+
+  it('a worker that lost the job writes nothing more; the worker that takes it over finishes it once', async (ctx) => {
+    const t = server(ctx);
+    const k = t.ctx.db.kysely;
+    let stolen: Promise<unknown> | undefined;
+    wrapRecompute(t.ctx.exposure, (real, input, control) =>
+      real(input, {
+        ...control,
+        batchSize: 50,
+        progress: (done, total) => {
+          control.progress?.(done, total);
+          // Another worker takes the job over after the first batch (as after this one's lease ran out).
+          if (done > 0 && !stolen && input.runId)
+            stolen = k
+              .updateTable('jobs')
+              .set({ lease_owner: 'other-worker', lease_until: new Date(Date.now() + 60_000).toISOString() })
+              .where('id', '=', input.runId)
+              .execute();
+        },
+        guard: async (trx) => {
+          await control.guard?.(trx);
+          await new Promise((r) => setTimeout(r, 20));
+        },
+      }),
+    );
+    const doc = osv('GO-2020-0007', 'CVE-2020-90007');
+    const res = await t.call(t.admin, {
+      method: 'POST',
+      url: '/api/v1/advisories/import',
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(doc),
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const id = (res.json() as Job).id;
+    const end = Date.now() + 20_000;
+    while ((!stolen || t.ctx.jobs.worker.runningJobs().includes(id)) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
+    await stolen;
+    expect(t.ctx.jobs.worker.runningJobs()).not.toContain(id);
+    const row = await k.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ state: 'running', lease_owner: 'other-worker' });
+    const written = (await exposureOf(t, 'go-2020-0007')).length;
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(ASSETS);
+    let c = await counts(t);
+    expect(c.stored).toEqual(c.recount);
+
+    // The other worker "dies": its lease runs out, this process's worker claims the job as its next attempt and
+    // runs it to the end, with no finding written or event added twice.
+    vi.restoreAllMocks();
+    await k
+      .updateTable('jobs')
+      .set({ lease_until: new Date(Date.now() - 1000).toISOString() })
+      .where('id', '=', id)
+      .execute();
+    t.ctx.jobs.worker.wake();
+    const job = await waitForJob(t, id);
+    expect(job.state, job.error ?? '').toBe('succeeded');
+    expect(job.attempts).toBe(2);
+    expect(job.progress).toEqual({ done: ASSETS, total: ASSETS });
+    expect(job.result).toMatchObject({
+      run: { assets_evaluated: ASSETS, findings_written: ASSETS - written },
+    });
+    expect((await exposureOf(t, 'go-2020-0007')).length).toBe(ASSETS);
+    expect((await findingsOf(t, 'go-2020-0007')).length).toBe(ASSETS);
+    const events = await k
+      .selectFrom('finding_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('cve', '=', 'CVE-2020-90007')
+      .executeTakeFirstOrThrow();
+    // New findings are their own first history entry: no verdict changed, so no finding events at all.
+    expect(Number(events.n)).toBe(0);
+    c = await counts(t);
+    expect(c.stored).toEqual(c.recount);
+  }, 40_000);
 });
