@@ -100,6 +100,10 @@ async function seed(s: ConsoleServer): Promise<{ admin: ApiUser; customer: ApiUs
   return { admin, customer };
 }
 
+/** expect.poll with room for a loaded machine (password hashing on user creation, a busy CI runner). */
+const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number; message?: string } = {}) =>
+  expect.poll(fn, { timeout: 10_000, ...options });
+
 let browser: Browser | undefined;
 beforeAll(async () => {
   browser = await launchChromium();
@@ -159,35 +163,34 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       'GET',
       '/api/v1/tenants?limit=50',
     );
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(api.body.items.map((t) => t.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(api.body.items.map((t) => t.id));
     expect(await countText(page)).toBe(`1–${api.body.total} of ${api.body.total}`);
     // Search: the URL holds it, and a reload shows the same.
     await page.getByLabel('Search by id or name').fill('glob');
     await page.getByRole('button', { name: 'Search' }).click();
     await page.waitForURL(`${s.url}/tenants?q=glob`);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
     await page.reload();
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
-    await clean(p);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
     // Create: a bad id gets the server's message naming the field; a good one appears in the list.
     await page.goto(`${s.url}/tenants`);
     p.expectHttpError({ method: 'POST', path: '/api/v1/tenants', status: 400 });
     await page.getByLabel('Tenant id').fill('bad id!');
     await page.getByLabel('Name', { exact: true }).fill('Umbrella');
     await page.getByRole('button', { name: 'Create tenant' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('body.id');
+    await poll(() => page.getByRole('alert').textContent()).toContain('body.id');
     await page.getByLabel('Tenant id').fill('umbrella');
     await page.getByRole('button', { name: 'Create tenant' }).click();
     await page.getByText('Tenant umbrella created.').waitFor();
-    await expect.poll(() => firstColumn(page).allTextContents()).toContain('umbrella');
+    await poll(() => firstColumn(page).allTextContents()).toContain('umbrella');
     // The tenant's page: its sites and exposure; a new site appears at once and in the API.
     await firstColumn(page).getByRole('link', { name: 'acme' }).click();
     await page.waitForURL(`${s.url}/tenants/acme`);
-    await expect.poll(() => heading(page).textContent()).toBe('ACME Corporation');
+    await poll(() => heading(page).textContent()).toBe('ACME Corporation');
     await page.getByLabel('Site id').fill('branch');
     await page.getByLabel('Site name').fill('Branch office');
     await page.getByRole('button', { name: 'Create site' }).click();
-    await expect.poll(() => page.getByRole('cell', { name: 'Branch office', exact: true }).count()).toBe(1);
+    await poll(() => page.getByRole('cell', { name: 'Branch office', exact: true }).count()).toBe(1);
     const sites = await call<{ id: string }[]>(s, admin, 'GET', '/api/v1/tenants/acme/sites');
     expect(sites.body.map((x) => x.id).sort()).toEqual(['branch', 'hq']);
     const exposure = await call<{ advisories: { advisory: string; counts: { affected: number } }[] }>(
@@ -219,23 +222,23 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     await page.goto(`${s.url}/tenants/acme/assets`);
     const first = await apiPage('offset=0');
     expect(first.total).toBe(ACME_ASSETS);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(first.items.map((a) => a.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(first.items.map((a) => a.id));
     expect(await countText(page)).toBe(`1–50 of ${ACME_ASSETS}`);
     await page.getByRole('link', { name: 'Next page' }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets?offset=50`);
     const second = await apiPage('offset=50');
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(second.items.map((a) => a.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(second.items.map((a) => a.id));
     await page.getByRole('link', { name: 'Next page' }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets?offset=100`);
     const third = await apiPage('offset=100');
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(third.items.map((a) => a.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(third.items.map((a) => a.id));
     expect(await countText(page)).toBe(`101–${ACME_ASSETS} of ${ACME_ASSETS}`);
     expect(await page.getByRole('link', { name: 'Next page' }).count()).toBe(0);
     await page.reload();
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(third.items.map((a) => a.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(third.items.map((a) => a.id));
     await page.getByRole('link', { name: 'Previous page' }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets?offset=50`);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(second.items.map((a) => a.id));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(second.items.map((a) => a.id));
     // Filters by exposure, from the form; the URL names them and a reload keeps them.
     const exposure = await call<{ advisories: { advisory: string; counts: { affected: number } }[] }>(
       s,
@@ -254,13 +257,13 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     expect(url.searchParams.get('offset')).toBeNull();
     const affected = await apiPage(`advisory=${encodeURIComponent(advisory!)}&verdict=affected`);
     expect(affected.items.map((a) => a.id)).toEqual(['mail01']);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['mail01']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['mail01']);
     await page.reload();
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['mail01']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['mail01']);
     expect(await page.getByLabel('Verdict').inputValue()).toBe('affected');
     // A site filter from a deep link.
     await page.goto(`${s.url}/tenants/acme/assets?site=hq&q=mail`);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['mail01', 'mail02']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['mail01', 'mail02']);
     await clean(p);
   });
 
@@ -271,18 +274,17 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     await page.goto(`${s.url}/tenants/acme/assets?q=mail01`);
     await firstColumn(page).getByRole('link', { name: 'mail01' }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets/mail01`);
-    await expect.poll(() => heading(page).textContent()).toBe('Front-end mail (mail01)');
+    await poll(() => heading(page).textContent()).toBe('Front-end mail (mail01)');
     const exposure = await call<{
       findings: { cve: string; verdict: string; provenance: { rule: string } }[];
     }>(s, admin, 'GET', '/api/v1/tenants/acme/assets/mail01/exposure');
     expect(exposure.body.findings.length).toBeGreaterThan(0);
     const findings = page.locator('section[aria-labelledby="findings-heading"] tbody tr');
-    await expect.poll(() => findings.count()).toBe(exposure.body.findings.length);
+    await poll(() => findings.count()).toBe(exposure.body.findings.length);
     const cves = await findings.locator('td:first-child a').allTextContents();
     expect(cves).toEqual(exposure.body.findings.map((f) => f.cve));
     const target = exposure.body.findings.find((f) => f.verdict === 'affected') ?? exposure.body.findings[0]!;
     expect(await findings.filter({ hasText: target.cve }).textContent()).toContain(target.provenance.rule);
-    await clean(p);
     // One finding: its history, then a status change with a reason.
     await page.getByRole('link', { name: `${target.cve}: history and status` }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets/mail01?finding=${target.cve}`);
@@ -290,9 +292,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     await page.getByLabel('New status').selectOption('acknowledged');
     await page.getByLabel('Reason').fill('Patch window booked for Saturday');
     await page.getByRole('button', { name: 'Change status' }).click();
-    await expect
-      .poll(() => page.getByRole('status').filter({ hasText: 'is now acknowledged' }).count())
-      .toBe(1);
+    await poll(() => page.getByRole('status').filter({ hasText: 'is now acknowledged' }).count()).toBe(1);
     const history = await call<{ to_value: string; reason: string }[]>(
       s,
       admin,
@@ -303,12 +303,10 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       to_value: 'acknowledged',
       reason: 'Patch window booked for Saturday',
     });
-    await expect
-      .poll(() => page.locator('ol.history').textContent())
-      .toContain('Patch window booked for Saturday');
+    await poll(() => page.locator('ol.history').textContent()).toContain('Patch window booked for Saturday');
     // The deep link to the finding reloads to the same view.
     await page.reload();
-    await expect.poll(() => page.locator('ol.history li').count()).toBe(history.body.length);
+    await poll(() => page.locator('ol.history li').count()).toBe(history.body.length);
     await clean(p);
   });
 
@@ -321,14 +319,14 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     const users = async () =>
       (await call<{ items: { email: string }[] }>(s, admin, 'GET', '/api/v1/users?limit=50&sort=email')).body
         .items;
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual((await users()).map((u) => u.email));
+    await poll(() => firstColumn(page).allTextContents()).toEqual((await users()).map((u) => u.email));
     await page.getByLabel('Email').fill('tech@msp.example');
     await page.getByLabel('Name', { exact: true }).fill('Tess Tech');
     await page.getByLabel('Initial password').fill('a technician passphrase');
     await page.getByLabel('Role').selectOption('technician');
     await page.getByRole('button', { name: 'Create user' }).click();
-    await expect.poll(async () => (await users()).map((u) => u.email)).toContain('tech@msp.example');
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual((await users()).map((u) => u.email));
+    await poll(async () => (await users()).map((u) => u.email)).toContain('tech@msp.example');
+    await poll(() => firstColumn(page).allTextContents()).toEqual((await users()).map((u) => u.email));
     await clean(p);
 
     await page.goto(`${s.url}/tokens`);
@@ -345,7 +343,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       fetch(`${s.url}/api/v1/tenants`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status);
     expect(await bearer(secret)).toBe(200);
     const listed = await call<{ id: string; name: string }[]>(s, admin, 'GET', '/api/v1/tokens');
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(listed.body.map((t) => t.name));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(listed.body.map((t) => t.name));
     await clean(p);
     // Shown once: after a reload the secret is nowhere on the page.
     await page.reload();
@@ -353,9 +351,9 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     expect(await page.getByLabel('Token secret').count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
     await page.getByRole('button', { name: 'Revoke scanner on lab-01' }).click();
-    await expect.poll(() => page.locator('tbody').textContent()).toContain('revoked');
+    await poll(() => page.locator('tbody').textContent()).toContain('revoked');
     expect(await bearer(secret)).toBe(401);
-    await clean(p);
+    expect(await p.problems()).toEqual([]);
   });
 
   it('pages the audit log newest first as the API does, and verifies the chain', async (ctx) => {
@@ -369,15 +367,11 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       'GET',
       '/api/v1/audit?limit=50&sort=-seq',
     );
-    await expect
-      .poll(() => firstColumn(page).allTextContents())
-      .toEqual(api.body.items.map((r) => String(r.seq)));
+    await poll(() => firstColumn(page).allTextContents()).toEqual(api.body.items.map((r) => String(r.seq)));
     await page.getByRole('button', { name: 'Verify chain' }).click();
     const verify = await call<{ ok: boolean; records: number }>(s, admin, 'GET', '/api/v1/audit/verify');
     expect(verify.body.ok).toBe(true);
-    await expect
-      .poll(() => page.getByRole('status').filter({ hasText: 'The chain is whole' }).count())
-      .toBe(1);
+    await poll(() => page.getByRole('status').filter({ hasText: 'The chain is whole' }).count()).toBe(1);
     const text =
       (await page.getByRole('status').filter({ hasText: 'The chain is whole' }).textContent()) ?? '';
     expect(Number(/(\d+) records checked/.exec(text)?.[1])).toBeGreaterThanOrEqual(api.body.total);
@@ -385,7 +379,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       await page.getByRole('link', { name: 'Next page' }).click();
       await page.waitForURL(`${s.url}/audit?offset=50`);
       await page.reload();
-      await expect.poll(async () => (await firstColumn(page).allTextContents()).length).toBeGreaterThan(0);
+      await poll(async () => (await firstColumn(page).allTextContents()).length).toBeGreaterThan(0);
     }
     await clean(p);
   });
@@ -422,9 +416,9 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       'GET',
       '/api/v1/jobs?limit=50',
     );
-    await expect
-      .poll(() => firstColumn(page).locator('.sub').allTextContents())
-      .toEqual(jobs.body.items.map((j) => j.id));
+    await poll(() => firstColumn(page).locator('.sub').allTextContents()).toEqual(
+      jobs.body.items.map((j) => j.id),
+    );
     if (imported.status === 202 && imported.body.id) {
       const id = imported.body.id;
       await page.getByRole('link', { name: 'advisories.recompute' }).first().click();
@@ -433,11 +427,11 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       // The page follows the job until it ends, and then shows what the API shows.
       const ended = async () =>
         (await call<{ state: string }>(s, admin, 'GET', `/api/v1/jobs/${id}`)).body.state;
-      await expect.poll(ended, { timeout: 15_000 }).toMatch(/succeeded|failed/);
+      await poll(ended, { timeout: 15_000 }).toMatch(/succeeded|failed/);
       const final = await ended();
-      await expect.poll(() => page.locator('.facts .state').textContent(), { timeout: 5_000 }).toBe(final);
+      await poll(() => page.locator('.facts .state').textContent(), { timeout: 5_000 }).toBe(final);
       await page.reload();
-      await expect.poll(() => page.locator('.facts .state').textContent()).toBe(final);
+      await poll(() => page.locator('.facts .state').textContent()).toBe(final);
     }
     await clean(p);
     // A server without the jobs API: the page says so, with no error beyond that 404.
@@ -452,7 +446,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     );
     await old.page.goto(`${s.url}/jobs`);
     await old.page.getByText('The jobs API is not available on this server').waitFor();
-    await clean(old);
+    expect(await old.problems()).toEqual([]);
   });
 
   it('keeps a customer user to their tenant: other tenants’ pages show not found and no data', async (ctx) => {
@@ -460,12 +454,12 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     const p = await openCheckedPage(cc);
     const { page } = p;
     await page.goto(`${s.url}/tenants`);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['globex']);
     const nav = page.getByRole('navigation', { name: 'Sections' });
     expect(await nav.getByRole('link', { name: 'Users' }).count()).toBe(0);
     expect(await nav.getByRole('link', { name: 'Audit log' }).count()).toBe(0);
     await page.goto(`${s.url}/tenants/globex/assets`);
-    await expect.poll(() => firstColumn(page).allTextContents()).toEqual(['gx-mail', 'gx-web']);
+    await poll(() => firstColumn(page).allTextContents()).toEqual(['gx-mail', 'gx-web']);
     await page.goto(`${s.url}/tenants/globex/assets/gx-mail`);
     await page.getByRole('heading', { name: 'Findings' }).waitFor();
     // Read-only: no status form.
@@ -486,7 +480,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     }
     for (const path of ['/tenants/acme', '/tenants/acme/assets?offset=50', '/tenants/acme/assets/mail01']) {
       await page.goto(s.url + path);
-      await expect.poll(() => heading(page).textContent(), { message: path }).toBe('Not found');
+      await poll(() => heading(page).textContent(), { message: path }).toBe('Not found');
       const text = (await page.locator('main').textContent()) ?? '';
       expect(text, path).not.toMatch(/ACME|mail01|mail02|host-0/);
       expect(await page.locator('main table').count(), path).toBe(0);
@@ -514,6 +508,14 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     const narrow = await contextFor(admin, { width: 390, height: 844 }, true);
     try {
       const p = await openCheckedPage(narrow);
+      // Every page for the width; axe (mostly colour contrast in dark mode) on the pages that hold every kind of
+      // element the others have: tables, forms, verdict and state badges, the finding panel, progress bars.
+      const scanned = new Set([
+        '/tenants/acme',
+        '/tenants/acme/assets/mail01?finding=CVE-2021-26855',
+        '/audit',
+        '/jobs',
+      ]);
       for (const path of [
         '/tenants',
         '/tenants/acme',
@@ -526,12 +528,12 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       ]) {
         await p.page.goto(s.url + path);
         await p.page.getByRole('heading', { level: 1 }).waitFor();
-        await expect.poll(() => p.page.getByText('Loading…').count(), { message: path }).toBe(0);
+        await poll(() => p.page.getByText('Loading…').count(), { message: path }).toBe(0);
         const overflow = await p.page.evaluate<number>(
           'document.documentElement.scrollWidth - window.innerWidth',
         );
         expect(overflow, `horizontal overflow on ${path}`).toBeLessThanOrEqual(0);
-        expect(await p.scanA11y(), `axe (dark, 390 px) on ${path}`).toEqual([]);
+        if (scanned.has(path)) expect(await p.scanA11y(), `axe (dark, 390 px) on ${path}`).toEqual([]);
       }
       expect(await p.problems()).toEqual([]);
     } finally {

@@ -29,6 +29,18 @@ export function HomePage() {
           <span>The vulnerabilities Bulwark knows: built-in packs and imported feeds.</span>
         </li>
         <li>
+          <Link to="/tenants" className="tile-title">
+            Tenants
+          </Link>
+          <span>Customers, their sites and assets, and the findings on each asset.</span>
+        </li>
+        <li>
+          <Link to="/jobs" className="tile-title">
+            Jobs
+          </Link>
+          <span>Long work on the server (advisory imports and recomputes) with its progress.</span>
+        </li>
+        <li>
           <Link to="/account" className="tile-title">
             Your account
           </Link>
