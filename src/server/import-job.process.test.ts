@@ -60,17 +60,20 @@ async function jobRow(db: TestDb, id: string): Promise<JobRowView | undefined> {
     .executeTakeFirst();
 }
 
+let tree: ServeTree | undefined;
+beforeAll(() => {
+  tree = serveTree();
+}, 60_000);
+afterAll(() => tree?.dispose());
+
 describe.each(TEST_DIALECTS)('kill -9 during an advisory import job on %s', (dialect: DialectName) => {
   let db: TestDb | undefined;
-  let tree: ServeTree | undefined;
   const servers: ServerProcess[] = [];
   beforeAll(async () => {
     db = await openTestDb(dialect);
-    if (db) tree = serveTree();
   }, 60_000);
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
-    tree?.dispose();
     await db?.dispose();
   });
 
