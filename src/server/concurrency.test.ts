@@ -81,7 +81,7 @@ describe.each(TEST_DIALECTS)('concurrent writers on %s', (dialect) => {
     for (const r of results) expect(r.statusCode, r.body.slice(0, 300)).toBeLessThan(300);
     // The imports answered with their recompute jobs: the end state is judged once every job finished.
     for (const r of results.filter((x) => x.statusCode === 202)) {
-      expect((await waitForJob(t, r.json().id)).state).toBe('succeeded');
+      expect((await waitForJob(t, JSON.parse(r.body).id)).state).toBe('succeeded');
     }
 
     const k = t.db.kysely;

@@ -67,7 +67,9 @@ export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext):
           '202 with the job and `Location: /api/v1/jobs/<id>`: follow it there (progress counts the assets to judge) or ' +
           "on GET /api/v1/events (job.updated). Once succeeded, the job's `result` is the import report: format, " +
           'imported, warnings and the exposure run with its time to know (duration_ms, counted from the request). ' +
-          'Only assets running a product the advisory names (or holding its findings) are re-judged.',
+          'Only assets running a product the advisory names (or holding its findings) are re-judged. A recompute ' +
+          'cancelled or failed for good leaves the advisories stored and the assets it had not reached judged as ' +
+          'before; importing the document again re-judges them.',
         querystring: ImportQuery,
         headers: ImportHeaders,
         response: { 202: Job, 400: ErrorBody, 409: ErrorBody },
