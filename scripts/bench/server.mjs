@@ -1,10 +1,16 @@
 // Control-plane server at MSP scale: 1,000 tenants and 100,000 assets registered through the HTTP API, the
 // ProxyLogon advisory imported, then the time to know, exposure-query latency and fact-update throughput — on
-// embedded SQLite and on PostgreSQL. The server is the real one from dist/ (startServer), in a child process of
-// its own; this process is only the HTTP client, so client CPU does not count as server time. Every figure is
-// checked against verdicts computed independently: by construction of the fleet (which builds carry the March
-// 2021 security update) and by the core exposure engine run here on the same facts.
-import { fork } from 'node:child_process';
+// embedded SQLite and on PostgreSQL — and, on PostgreSQL, how fast a write on one replica reaches an event-stream
+// client of another. The server is the real one from dist/ (startServer), in a child process of its own; this
+// process is only the HTTP client, so client CPU does not count as server time. Every figure is checked against
+// verdicts computed independently: by construction of the fleet (which builds carry the March 2021 security
+// update) and by the core exposure engine run here on the same facts.
+//
+// The time to know runs from the import request to the moment the client knows the findings are written: the
+// answer of a synchronous import (200), or the import job seen finished by polling GET /api/v1/jobs/:id (202).
+// So the script measures servers before and after the import became a job alike; BULWARK_BENCH_JSON=<file>
+// writes the figures as JSON, and scripts/bench/server-compare.mjs puts two such files side by side.
+import { execSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +41,15 @@ const BATCH_ASSETS = 20_000;
 const BATCH_CLIENTS = 2;
 const TTK_TARGET_S = 10;
 const P99_TARGET_MS = 50;
+/** The import job is polled this often; its end is known to within this (plus one request). */
+const JOB_POLL_MS = 20;
+const JOB_TIMEOUT_S = 600;
+/** Event delivery between replicas: single-asset writes on A, one at a time, this far apart; an SSE client on B. */
+const EVENT_WRITES = Number(process.env.BULWARK_BENCH_SERVER_EVENTS ?? 500);
+const EVENT_WARMUP = 20;
+const EVENT_GAP_MS = 5;
+const EVENT_WAIT_S = 10;
+const EVENT_P99_TARGET_MS = 100;
 const ADMIN = { email: 'bench@msp.example', name: 'Bench', password: 'benchmark password 42' };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -444,6 +459,7 @@ function stats(ms, seconds) {
   return { n: s.length, p50: pct(s, 0.5), p99: pct(s, 0.99), rps: s.length / seconds };
 }
 
+/** Signs in as the admin; returns an API client with an admin API token and the signed-in session's client. */
 async function adminToken(url, setupToken) {
   const anon = client(url);
   await anon('POST', '/api/v1/setup', { token: setupToken, ...ADMIN });
@@ -451,7 +467,7 @@ async function adminToken(url, setupToken) {
   const cookie = login.headers.get('set-cookie').split(';')[0];
   const session = client(url, { cookie, 'x-csrf-token': login.json.csrf_token });
   const token = await session('POST', '/api/v1/tokens', { name: 'bench', role: 'admin' });
-  return client(url, { authorization: `Bearer ${token.json.token}` });
+  return { api: client(url, { authorization: `Bearer ${token.json.token}` }), session };
 }
 
 /** Pushes to each tenant in requests of at most PUSH assets, `clients` at a time; returns assets/s. */
@@ -474,6 +490,195 @@ function pushRequests(tenants, select = () => true) {
       out.push({ tenant: t.id, facts: chosen.slice(i, i + PUSH).map((a) => a.facts) });
   }
   return out;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
+
+/**
+ * Imports the pack and waits until its findings are written. A synchronous import (200) is done when it answers;
+ * an import job (202) when GET /api/v1/jobs/:id, polled every JOB_POLL_MS, shows it finished. Returns the time to
+ * know as the client saw it (request → done), the answer time, the import result (advisories, run) and, for a
+ * job, its own timestamps.
+ */
+async function importAndWait(api, pack) {
+  const t0 = performance.now();
+  const res = await api('POST', '/api/v1/advisories/import', pack, 'application/yaml');
+  const answered = performance.now() - t0;
+  if (res.status === 200) return { mode: 'sync', ttkMs: answered, answerMs: answered, result: res.json };
+  if (res.status !== 202) throw new Error(`import: unexpected status ${res.status}`);
+  const location = res.headers.get('location') ?? `/api/v1/jobs/${res.json.id}`;
+  let job = res.json;
+  let polls = 0;
+  const deadline = t0 + JOB_TIMEOUT_S * 1000;
+  while (!FINISHED.has(job.state)) {
+    if (performance.now() > deadline)
+      throw new Error(`import job ${job.id} not finished after ${JOB_TIMEOUT_S} s (${job.state})`);
+    await sleep(JOB_POLL_MS);
+    job = (await api('GET', location)).json;
+    polls++;
+  }
+  const ttkMs = performance.now() - t0;
+  if (job.state !== 'succeeded') throw new Error(`import job ${job.id} ${job.state}: ${job.error ?? ''}`);
+  const at = (x) => (x ? Date.parse(x) : Number.NaN);
+  return {
+    mode: 'job',
+    ttkMs,
+    answerMs: answered,
+    result: job.result,
+    job: {
+      id: job.id,
+      polls,
+      attempts: job.attempts,
+      queuedMs: at(job.startedAt) - at(job.createdAt),
+      runMs: at(job.finishedAt) - at(job.startedAt),
+    },
+  };
+}
+
+/**
+ * A Server-Sent Events client on `url` (GET /api/v1/events): calls `onEvent(envelope, receivedAt)` for every
+ * event. Resolves once the stream answered 200 (with `close()`), or to undefined when the server has no event
+ * stream (404).
+ */
+async function openEvents(url, token, onEvent) {
+  const abort = new AbortController();
+  const res = await fetch(`${url}/api/v1/events`, {
+    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    signal: abort.signal,
+  });
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return undefined;
+  }
+  if (res.status !== 200)
+    throw new Error(`GET /api/v1/events: ${res.status} ${(await res.text()).slice(0, 300)}`);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let ready;
+  const opened = new Promise((resolve) => {
+    ready = resolve;
+  });
+  const done = (async () => {
+    for (;;) {
+      const { value, done: ended } = await reader.read();
+      if (ended) return;
+      const receivedAt = performance.now();
+      buffer += value;
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+        if (frame.startsWith('retry:')) ready();
+        const data = frame
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trimStart())
+          .join('\n');
+        if (data) onEvent(JSON.parse(data), receivedAt);
+      }
+    }
+  })().catch((err) => {
+    if (err.name !== 'AbortError') throw err;
+  });
+  // The stream's first frame (`retry:`) comes once the server has hijacked the reply; bounded wait.
+  await Promise.race([opened, sleep(5000)]);
+  return {
+    close: async () => {
+      abort.abort();
+      await done.catch(() => {});
+    },
+  };
+}
+
+/**
+ * Event delivery between replicas: a second server (B) on the same database, an SSE client on B with a token of
+ * one tenant, EVENT_WRITES single-asset writes through A, one at a time and EVENT_GAP_MS apart; for each, the time
+ * from A's answer to the asset.changed event arriving on B. The writes change a tag only, so no verdict changes.
+ */
+async function eventDelivery(server, api, session, fleet, overrides, log) {
+  const tenant = fleet[0];
+  let scoped;
+  try {
+    scoped = await session('POST', '/api/v1/tokens', {
+      name: 'bench-events',
+      role: 'customer',
+      tenant_id: tenant.id,
+    });
+  } catch (err) {
+    throw new Error(`a token for tenant ${tenant.id}: ${err.message}`);
+  }
+  const probe = await openEvents(server.url, scoped.json.token, () => {});
+  if (!probe) {
+    log('events: the server has no event stream (GET /api/v1/events: 404)');
+    return { na: 'no events' };
+  }
+  await probe.close();
+  const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-bench-server-b-'));
+  const b = await startChild({ ...overrides, data_dir: dataDir });
+  const out = { writes: EVENT_WRITES, lat: [], early: 0, missing: 0, foreign: 0 };
+  const pending = new Map(); // asset id → write indices (in order) whose event has not arrived
+  const acked = [];
+  const received = [];
+  let stream;
+  try {
+    stream = await openEvents(b.url, scoped.json.token, (event, at) => {
+      if (event.tenantId !== tenant.id) out.foreign++;
+      if (event.type !== 'asset.changed') return;
+      const queue = pending.get(event.data?.assetId);
+      if (queue?.length) received[queue.shift()] = at;
+    });
+    if (!stream) throw new Error('replica B has no event stream');
+    const assets = tenant.assets;
+    const total = EVENT_WARMUP + EVENT_WRITES;
+    for (let i = 0; i < total; i++) {
+      const a = assets[i % assets.length];
+      const facts = {
+        ...a.facts,
+        tags: [...(a.facts.tags ?? []).filter((t) => !t.startsWith('ev-')), `ev-${i}`],
+      };
+      const q = pending.get(facts.id) ?? [];
+      q.push(i);
+      pending.set(facts.id, q);
+      await api('PUT', `/api/v1/tenants/${tenant.id}/assets/${facts.id}`, facts);
+      acked[i] = performance.now();
+      a.facts = facts;
+      await sleep(EVENT_GAP_MS);
+    }
+    const deadline = performance.now() + EVENT_WAIT_S * 1000;
+    while (received.filter((x) => x !== undefined).length < total && performance.now() < deadline)
+      await sleep(20);
+    for (let i = EVENT_WARMUP; i < total; i++) {
+      if (received[i] === undefined) {
+        out.missing++;
+        continue;
+      }
+      const d = received[i] - acked[i];
+      if (d < 0) out.early++;
+      out.lat.push(Math.max(0, d));
+    }
+  } finally {
+    await stream?.close();
+    await b.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  const s = [...out.lat].sort((x, y) => x - y);
+  const result = {
+    writes: out.writes,
+    received: s.length,
+    missing: out.missing,
+    early: out.early,
+    foreign: out.foreign,
+    p50: pct(s, 0.5),
+    p95: pct(s, 0.95),
+    p99: pct(s, 0.99),
+    max: s.at(-1),
+  };
+  log(
+    `events A → B: ${result.received}/${result.writes}, p50 ${ms(result.p50)} p95 ${ms(result.p95)} p99 ${ms(result.p99)} max ${ms(result.max)} ms${result.missing ? `, ${result.missing} MISSING` : ''}`,
+  );
+  return result;
 }
 
 async function withDatabase(dialect, label, fn) {
@@ -500,7 +705,7 @@ async function withDatabase(dialect, label, fn) {
     }
     const server = await startChild(overrides);
     try {
-      return await fn(server);
+      return await fn(server, overrides);
     } finally {
       await server.stop();
     }
@@ -526,9 +731,9 @@ async function profiled(server, name, fn) {
 
 /** Registers the fleet, imports ProxyLogon, verifies; the main phase also measures queries and updates. */
 async function runPhase(dialect, label, fleet, kb, full) {
-  return withDatabase(dialect, label, async (server) => {
+  return withDatabase(dialect, label, async (server, overrides) => {
     const log = (m) => console.error(`[server ${dialect} ${label}] ${m}`);
-    const api = await adminToken(server.url, server.setupToken);
+    const { api, session } = await adminToken(server.url, server.setupToken);
     const out = { dialect, label };
 
     await drive(8, fleet.length, async (i) => {
@@ -542,15 +747,16 @@ async function runPhase(dialect, label, fleet, kb, full) {
     const pack = readFileSync(PACK, 'utf8');
     const cpu0 = (await server.call('cpu')).cpu;
     const pg0 = dialect === 'postgres' ? postgresCpu() : 0;
-    const imported = await profiled(server, `${dialect}-${label}-import`, () =>
-      api('POST', '/api/v1/advisories/import', pack, 'application/yaml'),
-    );
+    const imported = await profiled(server, `${dialect}-${label}-import`, () => importAndWait(api, pack));
     out.serverCpu = (await server.call('cpu')).cpu - cpu0;
     out.pgCpu = dialect === 'postgres' ? postgresCpu() - pg0 : undefined;
-    out.run = imported.json.run;
-    out.importWall = imported.ms;
+    out.run = imported.result.run;
+    out.importMode = imported.mode;
+    out.ttkMs = imported.ttkMs;
+    out.importAnswerMs = imported.answerMs;
+    out.job = imported.job;
     log(
-      `import: run ${out.run.duration_ms} ms (${out.run.assets_evaluated} assets, ${out.run.findings_written} findings), wall ${imported.ms.toFixed(0)} ms`,
+      `import (${imported.mode}): time to know ${imported.ttkMs.toFixed(0)} ms (answered in ${imported.answerMs.toFixed(0)} ms); run ${out.run.duration_ms} ms (${out.run.assets_evaluated} assets, ${out.run.findings_written} findings)`,
     );
 
     let expected = expectedExposure(fleet, kb.engine, kb.assetFactsValidator);
@@ -653,6 +859,16 @@ async function runPhase(dialect, label, fleet, kb, full) {
     const after = await api('GET', `/api/v1/advisories/${ADVISORY}/exposure`);
     out.problems.push(...checkExposure(after.json, expected).map((p) => `after updates: ${p}`));
     out.totalsAfter = after.json.totals;
+
+    if (dialect === 'postgres') {
+      out.events = await eventDelivery(server, api, session, fleet, overrides, log);
+      if (out.events.foreign)
+        out.problems.push(`${out.events.foreign} events of other tenants on a tenant's stream`);
+      if (!out.events.na) {
+        const last = await api('GET', `/api/v1/advisories/${ADVISORY}/exposure`);
+        out.problems.push(...checkExposure(last.json, expected).map((p) => `after the event writes: ${p}`));
+      }
+    }
     return out;
   });
 }
@@ -663,20 +879,74 @@ const ms = (x) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const met = (ok) => (ok ? 'met' : '**NOT met**');
 
+/** The figures as JSON (for scripts/bench/server-compare.mjs), labelled with the commit they measured. */
+function writeJson(file, results) {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    // not a git checkout
+  }
+  const doc = {
+    label: process.env.BULWARK_BENCH_LABEL ?? commit,
+    commit,
+    at: new Date().toISOString(),
+    assets: ASSETS,
+    tenants: TENANTS,
+    constants: { JOB_POLL_MS, PUT_CLIENTS, PUT_MAX, PUT_SECONDS, EVENT_WRITES, EVENT_GAP_MS, QUERY_CLIENTS },
+    results,
+  };
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  console.error(`[server] figures written to ${file}`);
+}
+
+/** How the client knew the import was done. */
+const doneHow = (out) =>
+  out.importMode === 'job'
+    ? `job seen done (polled every ${JOB_POLL_MS} ms)`
+    : 'its answer (synchronous import)';
+
+function jobRows(out) {
+  if (out.importMode !== 'job') return ['| … the import answered (200) when done, no job | — | |'];
+  return [
+    `| … the import answered (202 with the job) / job queued → started (server clock) | ${ms(out.importAnswerMs)} ms / ${ms(out.job.queuedMs)} ms | |`,
+  ];
+}
+
+const EVENT_MEASURE = `event delivery: single-asset write on replica A acknowledged → \`asset.changed\` received by an SSE client (one tenant's token) on replica B, same PostgreSQL; ${fmt(EVENT_WRITES)} writes ${EVENT_GAP_MS} ms apart: p50 / p95 / p99 / max`;
+
+/** The events figure: true when measured, complete and under the target; undefined measurements count as met. */
+function eventsOk(e) {
+  return !e || !!e.na || (e.missing === 0 && e.p99 < EVENT_P99_TARGET_MS);
+}
+
+function eventRow(e) {
+  if (e.na) return `| ${EVENT_MEASURE} | n/a (${e.na}) | p99 < ${EVENT_P99_TARGET_MS} ms: — |`;
+  const lost = e.missing
+    ? `; **${fmt(e.missing)} of ${fmt(e.writes)} not received in ${EVENT_WAIT_S} s**`
+    : '';
+  return `| ${EVENT_MEASURE} | ${ms(e.p50)} / ${ms(e.p95)} / ${ms(e.p99)} / ${ms(e.max)} ms${lost} | p99 < ${EVENT_P99_TARGET_MS} ms: ${met(eventsOk(e))} |`;
+}
+
 function table(main, mixed) {
   const q = main.queries;
-  const ttk = main.run.duration_ms / 1000;
-  const ttkMixed = mixed ? mixed.run.duration_ms / 1000 : undefined;
+  const ttk = main.ttkMs / 1000;
+  const ttkMixed = mixed ? mixed.ttkMs / 1000 : undefined;
   const p99 = Math.max(...Object.values(q).flatMap((x) => [x.seq.p99]));
   const rows = [
     `| registration: ${fmt(main.register.assets)} assets, ≤ ${fmt(PUSH)} per POST, ${REGISTER_CLIENTS} clients (no advisory loaded) | ${fmt(main.register.rate)} assets/s (${main.register.seconds.toFixed(1)} s) | — |`,
-    `| **time to know**, every asset an Exchange server: \`run.duration_ms\` (${fmt(main.run.assets_evaluated)} assets judged, ${fmt(main.run.findings_written)} findings written) | **${ttk.toFixed(2)} s** | < ${TTK_TARGET_S} s: ${met(ttk < TTK_TARGET_S)} |`,
-    `| … client wall time of the import request | ${(main.importWall / 1000).toFixed(2)} s | |`,
+    `| **time to know**, every asset an Exchange server: import request → ${doneHow(main)} (${fmt(main.run.assets_evaluated)} assets judged, ${fmt(main.run.findings_written)} findings written) | **${ttk.toFixed(2)} s** | < ${TTK_TARGET_S} s: ${met(ttk < TTK_TARGET_S)} |`,
+    `| … the run's own \`run.duration_ms\` | ${(main.run.duration_ms / 1000).toFixed(2)} s | |`,
+    ...jobRows(main),
     `| … server CPU during the import${main.pgCpu !== undefined ? ' / PostgreSQL CPU' : ''} | ${main.serverCpu.toFixed(2)} s${main.pgCpu !== undefined ? ` / ${main.pgCpu.toFixed(2)} s` : ''} | |`,
   ];
   if (mixed)
     rows.push(
-      `| time to know, mixed fleet (${Math.round(MIXED_EXCHANGE_SHARE * 100)}% Exchange: ${fmt(mixed.run.assets_evaluated)} of ${fmt(mixed.register.assets)} assets judged); wall | ${ttkMixed.toFixed(2)} s; ${(mixed.importWall / 1000).toFixed(2)} s | < ${TTK_TARGET_S} s: ${met(ttkMixed < TTK_TARGET_S)} |`,
+      `| time to know, mixed fleet (${Math.round(MIXED_EXCHANGE_SHARE * 100)}% Exchange: ${fmt(mixed.run.assets_evaluated)} of ${fmt(mixed.register.assets)} assets judged); \`run.duration_ms\` | ${ttkMixed.toFixed(2)} s; ${(mixed.run.duration_ms / 1000).toFixed(2)} s | < ${TTK_TARGET_S} s: ${met(ttkMixed < TTK_TARGET_S)} |`,
     );
   const names = {
     advisory: `\`GET /api/v1/advisories/${ADVISORY}/exposure\` (1,000 tenants)`,
@@ -693,19 +963,23 @@ function table(main, mixed) {
     `| fact update \`PUT /api/v1/tenants/:t/assets/:id\` (SU installed: 4 findings change), ${PUT_CLIENTS} clients, ${fmt(main.put.n)} requests | ${fmt(main.put.rps)} req/s, p50 / p99 ${ms(main.put.p50)} / ${ms(main.put.p99)} ms | — |`,
     `| batch fact update: ${fmt(main.batch.assets)} assets, ≤ ${fmt(PUSH)} per POST, ${BATCH_CLIENTS} clients | ${fmt(main.batch.rate)} assets/s | — |`,
   );
+  if (main.events) rows.push(eventRow(main.events));
   const problems = [...main.problems, ...(mixed?.problems ?? [])];
   const verdict = problems.length
     ? `**Correctness: FAIL** — ${problems.slice(0, 5).join('; ')}`
     : `**Correctness: PASS** — totals ${fmtCounts(main.totals)} after the import and ${fmtCounts(main.totalsAfter)} after the updates${mixed ? ` (mixed fleet: ${fmtCounts(mixed.totals)})` : ''}, equal to the construction of the fleet and to the core engine run on the same facts, for every one of the 1,000 tenants; every query answer checked too.`;
   return {
     text: `| measurement | figure | target |\n|---|---|---|\n${rows.join('\n')}\n\n${verdict}`,
-    ok: !problems.length && ttk < TTK_TARGET_S && p99 < P99_TARGET_MS,
+    ok: !problems.length && ttk < TTK_TARGET_S && p99 < P99_TARGET_MS && eventsOk(main.events),
   };
 }
 
 export async function run() {
   const { loadBuiltinCatalogs, parseAdvisory } = await import('../../dist/advisories/index.js');
-  const { CatalogIndex, ExposureEngine, assetFactsValidator } = await import('../../dist/core/index.js');
+  const core = await import('../../dist/core/index.js');
+  const { CatalogIndex, ExposureEngine } = core;
+  // Older builds name the facts validator assetFactsSchema; both have parse().
+  const assetFactsValidator = core.assetFactsValidator ?? core.assetFactsSchema;
   const catalogs = loadBuiltinCatalogs();
   const catalog = catalogs.find((c) => c.id === 'exchange');
   const advisory = parseAdvisory(readFileSync(PACK, 'utf8'), 'pack');
@@ -726,6 +1000,7 @@ export async function run() {
   const sizes = fleet.map((t) => t.assets.length);
   const groups = exchangeBuilds(catalog);
   const c = results[DIALECTS[0]].main.exchangeAssets;
+  if (process.env.BULWARK_BENCH_JSON) writeJson(process.env.BULWARK_BENCH_JSON, results);
   const sections = DIALECTS.map((d) => {
     const t = table(results[d].main, results[d].mixed);
     return `### ${d === 'sqlite' ? 'SQLite (embedded, WAL)' : 'PostgreSQL 15 (local, pool of 10)'}\n\n${t.text}`;
@@ -746,8 +1021,13 @@ token); the benchmark process is only the HTTP client (Node fetch, keep-alive), 
 both share the machine's 2 cores with PostgreSQL. Each database is new: a temporary data directory for SQLite, a
 \`CREATE DATABASE bulwark_bench_<pid>_…\` dropped afterwards for PostgreSQL. Latency is client-observed per request,
 ${fmt(QUERIES)} requests per query after 50 warm-up ones; fact updates move affected assets to their CU's March 2021 SU
-build (${PUT_CLIENTS} clients, at most ${fmt(PUT_MAX)} requests or ${PUT_SECONDS} s). Targets: time to know < ${TTK_TARGET_S} s for 100,000 assets,
-exposure queries p99 < ${P99_TARGET_MS} ms (one client).
+build (${PUT_CLIENTS} clients, at most ${fmt(PUT_MAX)} requests or ${PUT_SECONDS} s). The time to know runs from the import request until the
+client knows the findings are written: the import job seen finished by polling \`GET /api/v1/jobs/:id\` every ${JOB_POLL_MS} ms
+(an import answered 202), or the answer of a synchronous import (200); the run's own \`duration_ms\` stands beside it.
+On PostgreSQL, a second server process (replica B) is then started on the same database, an SSE client with one
+tenant's token follows \`GET /api/v1/events\` on B, and ${fmt(EVENT_WRITES)} single-asset writes (a tag changed, after ${EVENT_WARMUP} warm-up ones) go
+through replica A one at a time, ${EVENT_GAP_MS} ms apart: the delay from A's answer to the event's arrival on B. Targets: time
+to know < ${TTK_TARGET_S} s for 100,000 assets, exposure queries p99 < ${P99_TARGET_MS} ms (one client), event delivery p99 < ${EVENT_P99_TARGET_MS} ms.
 
 ${sections.join('\n\n')}`;
 }
