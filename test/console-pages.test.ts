@@ -289,6 +289,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     await page.getByRole('link', { name: `${target.cve}: history and status` }).click();
     await page.waitForURL(`${s.url}/tenants/acme/assets/mail01?finding=${target.cve}`);
     await page.getByRole('heading', { name: `${target.cve} on mail01` }).waitFor();
+    expect(await page.evaluate('document.activeElement?.id')).toBe('finding-heading');
     await page.getByLabel('New status').selectOption('acknowledged');
     await page.getByLabel('Reason').fill('Patch window booked for Saturday');
     await page.getByRole('button', { name: 'Change status' }).click();

@@ -3,10 +3,10 @@
  * (`?finding=CVE-…` in the URL) shows its history and, for roles that may change it, the status form: a new
  * status with the reason, one finding at a time.
  */
-import { type FormEvent, useState } from 'react';
+import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { type Asset, type AssetExposure, api, type Finding, messageOf, withQuery } from '../api';
 import { useLoad } from '../load';
-import { Link, pathOf, useLocation } from '../router';
+import { hasNavigated, Link, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
 import { LoadState, Message, NotFoundState, PageHeading, Scrollable, SelectField, Time } from '../ui';
 
@@ -248,6 +248,13 @@ function FindingPanel({
   const [error, setError] = useState('');
   const [done, setDone] = useState('');
   const [busy, setBusy] = useState(false);
+  const headingRef = useRef<HTMLHeadingElement>(null);
+  // Chosen from the table: the focus moves to the finding, so that keyboard users continue there.
+  useEffect(() => {
+    if (!hasNavigated()) return;
+    headingRef.current?.focus();
+    headingRef.current?.scrollIntoView({ block: 'start' });
+  }, []);
 
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -277,7 +284,7 @@ function FindingPanel({
   const h = history.result;
   return (
     <section aria-labelledby="finding-heading" className="card section">
-      <h2 id="finding-heading">
+      <h2 id="finding-heading" ref={headingRef} tabIndex={-1}>
         {finding.cve} on {asset}
       </h2>
       <dl className="facts">
