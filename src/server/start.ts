@@ -1,7 +1,9 @@
 /**
  * Starting the server (`bulwark serve`): opens the database (embedded SQLite under the data directory, or PostgreSQL), runs the
- * migrations, loads and synchronises the advisories, prints the setup link on a first start, listens, and shuts
- * down gracefully on SIGINT/SIGTERM (in-flight requests finish, then the database closes).
+ * migrations, loads and synchronises the advisories, prints the setup link on a first start, listens (which
+ * starts the audit chainer, the event bus and the job worker and scheduler), and shuts down gracefully on
+ * SIGINT/SIGTERM (in-flight requests finish, event streams end, the background work stops, then the database
+ * closes).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -31,6 +33,7 @@ export async function startServer(
   const dataDir = resolve(config.data_dir);
   let lock: DataDirLock | undefined;
   let db: Db | undefined;
+  let built: FastifyInstance | undefined;
   // The port is checked before anything is written: a busy port must not leave a data directory, a database
   // and its migrations behind.
   await checkPortFree(config.host, config.port);
@@ -42,6 +45,7 @@ export async function startServer(
       ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }
       : undefined;
     const { app, ctx } = await buildApp({ db, config, logger: options.logger, https });
+    built = app;
     await ctx.exposure.load();
     const run = config.builtin_advisories ? await ctx.exposure.syncBuiltins() : undefined;
     if (run) app.log.info({ run }, 'built-in advisories synchronised');
@@ -65,6 +69,8 @@ export async function startServer(
     const close = () => {
       closing ??= (async () => {
         ctx.ready = false;
+        // Open event streams end, then jobs, the event bus and the audit chainer stop (the app's close hooks),
+        // then the database closes.
         await app.close();
         await openDb.close();
         lock?.release();
@@ -73,6 +79,8 @@ export async function startServer(
     };
     return { app, ctx, url, setupToken, close };
   } catch (err) {
+    // Closing the app stops what its ready hook started (jobs, events, the audit chainer).
+    await built?.close().catch(() => {});
     await db?.close().catch(() => {});
     lock?.release();
     throw err;
