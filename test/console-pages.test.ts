@@ -6,11 +6,14 @@
  * reaches no other tenant's page by URL. Every page is checked for console errors, CSP violations and unexpected
  * HTTP errors, and scanned with axe-core, in light mode at 1280 px and in dark mode at 390 px.
  */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECTS } from '../src/server/db/testkit.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
-import { type ConsoleServer, openConsoleServer } from './support/console-server.js';
+import { type ConsoleServer, openConsoleServer, REPO_ROOT } from './support/console-server.js';
 
 const ADMIN = { email: 'admin@msp.example', name: 'Ada Admin', password: 'correct horse battery staple' };
 const CUSTOMER = { email: 'it@globex.example', name: 'Gil Globex', password: 'globex customer passphrase' };
@@ -104,9 +107,15 @@ async function seed(s: ConsoleServer): Promise<{ admin: ApiUser; customer: ApiUs
 const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number; message?: string } = {}) =>
   expect.poll(fn, { timeout: 10_000, ...options });
 
+/** Screenshots for docs/console.md with BULWARK_CONSOLE_SCREENSHOTS=1 (the SQLite run takes them); else a temporary folder. */
+const SHOTS = process.env.BULWARK_CONSOLE_SCREENSHOTS
+  ? join(REPO_ROOT, 'docs/console')
+  : mkdtempSync(join(tmpdir(), 'bulwark-console-pages-shots-'));
+
 let browser: Browser | undefined;
 beforeAll(async () => {
   browser = await launchChromium();
+  mkdirSync(SHOTS, { recursive: true });
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
@@ -146,6 +155,9 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
   const clean = async (p: CheckedPage) => {
     expect(await p.scanA11y(), `axe on ${p.page.url()}`).toEqual([]);
     expect(await p.problems(), `problems on ${p.page.url()}`).toEqual([]);
+  };
+  const shot = async (page: Page, name: string) => {
+    if (dialect === 'sqlite') await page.screenshot({ path: join(SHOTS, `${name}.png`) });
   };
   const heading = (page: Page) => page.getByRole('heading', { level: 1 });
   /** The first column's text of every body row of the page's first table. */
@@ -261,6 +273,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     await page.reload();
     await poll(() => firstColumn(page).allTextContents()).toEqual(['mail01']);
     expect(await page.getByLabel('Verdict').inputValue()).toBe('affected');
+    await shot(page, 'assets-filtered');
     // A site filter from a deep link.
     await page.goto(`${s.url}/tenants/acme/assets?site=hq&q=mail`);
     await poll(() => firstColumn(page).allTextContents()).toEqual(['mail01', 'mail02']);
@@ -308,6 +321,8 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     // The deep link to the finding reloads to the same view.
     await page.reload();
     await poll(() => page.locator('ol.history li').count()).toBe(history.body.length);
+    await page.getByRole('heading', { name: `${target.cve} on mail01` }).scrollIntoViewIfNeeded();
+    await shot(page, 'finding');
     await clean(p);
   });
 
@@ -373,6 +388,7 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
     const verify = await call<{ ok: boolean; records: number }>(s, admin, 'GET', '/api/v1/audit/verify');
     expect(verify.body.ok).toBe(true);
     await poll(() => page.getByRole('status').filter({ hasText: 'The chain is whole' }).count()).toBe(1);
+    await shot(page, 'audit');
     const text =
       (await page.getByRole('status').filter({ hasText: 'The chain is whole' }).textContent()) ?? '';
     expect(Number(/(\d+) records checked/.exec(text)?.[1])).toBeGreaterThanOrEqual(api.body.total);
