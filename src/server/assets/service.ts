@@ -19,7 +19,7 @@ import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import { badRequest } from '../errors.js';
-import { publishEvent } from '../events/index.js';
+import { publishEvent, publishEvents } from '../events/index.js';
 import { assetProducts, canonicalHash, type ExposureService } from '../exposure/service.js';
 import { checkId } from '../ids.js';
 import type { TenantScope } from '../scope.js';
@@ -174,14 +174,15 @@ export class AssetService {
             },
           });
         }
-        for (const row of rows) {
-          await publishEvent(trx, {
-            type: 'asset.changed',
+        await publishEvents(
+          trx,
+          rows.map((row) => ({
+            type: 'asset.changed' as const,
             tenantId,
             subject: `asset:${row.id}`,
             data: { assetId: row.id },
-          });
-        }
+          })),
+        );
         return { results, findings_written: stats.findings };
       }),
     );

@@ -5,11 +5,22 @@
  *
  * Order: SQLite has one writer at a time, so the event takes `max(seq) + 1` as it is written and seq follows
  * commit order. On PostgreSQL concurrent transactions commit in any order, so the event is written without a
- * seq and the sequencer numbers committed events afterwards (sequencer.ts); `NOTIFY bulwark_events` sent in the
- * same transaction reaches every replica's listener at commit.
+ * seq and the sequencer numbers committed events afterwards (sequencer.ts).
+ *
+ * Writers never NOTIFY: PostgreSQL serialises the commits of all transactions that issued a NOTIFY, which would
+ * cap concurrent writes. The publishing process wakes its own bus once the transaction committed; its sequencer
+ * numbers the events and sends one NOTIFY for the batch to the other replicas (a writer that dies between its
+ * commit and that wake-up is covered by every replica's poll).
  */
 import { Value } from '@sinclair/typebox/value';
-import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Kysely,
+  PostgresAdapter,
+  sql,
+  type Transaction,
+} from 'kysely';
 import { EVENT_TYPES, EventData, type EventType, isEventType } from '../../api/events.js';
 import type { Database } from '../db/schema.js';
 
@@ -33,9 +44,8 @@ const MAX_DATA_BYTES = 16 * 1024;
 const wakers = new Map<object, Set<() => void>>();
 
 /**
- * Called after every publish through this database handle in this process. A waker's reads wait for the
- * publishing transaction: on SQLite the one connection is held until commit; on PostgreSQL the bus also waits
- * for the notification, which arrives at commit.
+ * Called after every publish through this database handle in this process. On SQLite at once (a waker's reads
+ * wait for the one connection, held until commit); on PostgreSQL once the publishing transaction committed.
  */
 export function onPublish(db: Kysely<Database>, wake: () => void): () => void {
   const key = db.getExecutor().adapter;
@@ -75,34 +85,104 @@ export function checkEvent(event: EventInput): void {
 }
 
 /** Writes the event in the caller's transaction (or on its own when given the database). */
-export async function publishEvent(
+export function publishEvent(db: Kysely<Database> | Transaction<Database>, event: EventInput): Promise<void> {
+  return publishEvents(db, [event]);
+}
+
+/** Rows one insert statement writes at most (7 parameters each; far below either database's limit). */
+const INSERT_CHUNK = 500;
+
+/**
+ * Writes events in the caller's transaction (or on their own when given the database), in the given order, with
+ * one insert statement per INSERT_CHUNK events.
+ */
+export async function publishEvents(
   db: Kysely<Database> | Transaction<Database>,
-  event: EventInput,
+  events: readonly EventInput[],
 ): Promise<void> {
-  checkEvent(event);
-  const data = JSON.stringify(event.data);
-  if (Buffer.byteLength(data) > MAX_DATA_BYTES)
-    throw new Error(
-      `event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`,
-    );
-  const row = {
-    type: event.type,
-    tenant_id: event.tenantId,
-    subject: event.subject,
-    data,
-    at: new Date().toISOString(),
-  };
-  if (isPostgres(db)) {
-    await db
-      .insertInto('events')
-      .values({ ...row, seq: null })
-      .execute();
-    await sql`select pg_notify(${EVENTS_CHANNEL}, current_schema())`.execute(db);
-  } else {
-    await db
-      .insertInto('events')
-      .values({ ...row, seq: sql<number>`(select coalesce(max(seq), 0) + 1 from events)` })
-      .execute();
+  if (!events.length) return;
+  const at = new Date().toISOString();
+  const rows = events.map((event) => {
+    checkEvent(event);
+    const data = JSON.stringify(event.data);
+    if (Buffer.byteLength(data) > MAX_DATA_BYTES)
+      throw new Error(
+        `event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`,
+      );
+    return { type: event.type, tenant_id: event.tenantId, subject: event.subject, data, at };
+  });
+  const postgres = isPostgres(db);
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    if (postgres) {
+      await db
+        .insertInto('events')
+        .values(chunk.map((row) => ({ ...row, seq: null })))
+        .execute();
+    } else {
+      // The first row takes max(seq) + 1 as it is written (and with it the write lock, if the transaction had
+      // none yet); the others follow it.
+      const [first, ...rest] = chunk;
+      await db
+        .insertInto('events')
+        .values({ ...first!, seq: sql<number>`(select coalesce(max(seq), 0) + 1 from events)` })
+        .execute();
+      if (rest.length) {
+        const top = await db
+          .selectFrom('events')
+          .select((eb) => eb.fn.max('seq').as('top'))
+          .executeTakeFirstOrThrow();
+        const base = Number(top.top);
+        await db
+          .insertInto('events')
+          .values(rest.map((row, k) => ({ ...row, seq: base + k + 1 })))
+          .execute();
+      }
+    }
   }
+  const wakers_ = wakers.get(db.getExecutor().adapter);
+  if (!wakers_?.size) return;
+  if (postgres && db.isTransaction) await afterCommit(db, () => wakeAll(db));
+  else wakeAll(db);
+}
+
+function wakeAll(db: Kysely<Database>): void {
   for (const wake of wakers.get(db.getExecutor().adapter) ?? []) wake();
+}
+
+/** Callbacks to run after the transaction on a connection commits (none run when it rolls back). */
+const pendingCommit = new WeakMap<DatabaseConnection, Set<() => void>>();
+
+/**
+ * Runs `fn` once the transaction `trx` commits. Kysely has no commit hook, so the transaction's connection gets a
+ * wrapper (once, for its lifetime) that watches the `commit` and `rollback` statements Kysely sends on it.
+ */
+function afterCommit(trx: Kysely<Database>, fn: () => void): Promise<void> {
+  return trx.getExecutor().provideConnection(async (connection) => {
+    let pending = pendingCommit.get(connection);
+    if (!pending) {
+      pending = new Set();
+      pendingCommit.set(connection, pending);
+      const set = pending;
+      const execute = connection.executeQuery.bind(connection);
+      connection.executeQuery = (async (query: CompiledQuery) => {
+        const text = query.sql.trim().toLowerCase();
+        if (text !== 'commit' && text !== 'rollback') return execute(query);
+        try {
+          const result = await execute(query);
+          // COMMIT of an aborted transaction answers ROLLBACK: nothing was committed.
+          const committed =
+            text === 'commit' && (result.rows[0] as { command?: string } | undefined)?.command !== 'ROLLBACK';
+          const callbacks = [...set];
+          set.clear();
+          if (committed) for (const cb of callbacks) cb();
+          return result;
+        } catch (err) {
+          set.clear();
+          throw err;
+        }
+      }) as typeof connection.executeQuery;
+    }
+    pending.add(fn);
+  });
 }

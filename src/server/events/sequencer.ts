@@ -5,11 +5,14 @@
  * transaction lock (one sequencer at a time across replicas), it numbers the committed events that have none,
  * in id order, after the highest seq so far. An event committed late gets a later seq, never a slot behind a
  * reader's cursor. Any replica may run it whenever it is woken; running it twice does nothing the second time.
+ * A run that numbered events sends one `NOTIFY bulwark_events` (payload: the schema) in its transaction, so every
+ * replica's listener wakes once the numbers are committed; publishing transactions themselves never NOTIFY.
  *
  * SQLite needs none of this: one writer at a time, the event takes its seq as it is written (outbox.ts).
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { EVENTS_CHANNEL } from './outbox.js';
 
 /** Events one sequencer transaction numbers at most. */
 export const SEQUENCE_BATCH = 1000;
@@ -33,6 +36,8 @@ export async function sequenceEvents(db: Kysely<Database>, batch = SEQUENCE_BATC
         from events where seq is null order by id limit ${batch}
       )
       update events set seq = base.top + todo.rn from base, todo where events.id = todo.id`.execute(trx);
-    return Number(result.numAffectedRows ?? 0);
+    const numbered = Number(result.numAffectedRows ?? 0);
+    if (numbered > 0) await sql`select pg_notify(${EVENTS_CHANNEL}, current_schema())`.execute(trx);
+    return numbered;
   });
 }

@@ -12,7 +12,7 @@ import type { Transaction } from 'kysely';
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
 import type { BulkWriter } from '../db/bulk.js';
 import type { Database, FindingTable } from '../db/schema.js';
-import { publishEvent } from '../events/index.js';
+import { type EventInput, publishEvents } from '../events/index.js';
 
 export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
 
@@ -53,9 +53,10 @@ async function publishFindingsChanged(db: Transaction<Database>, upserts: Findin
     t.assets.add(f.asset_id);
     t.findings++;
   }
+  const events: EventInput[] = [];
   for (const [tenantId, t] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const assetIds = [...t.assets].sort();
-    await publishEvent(db, {
+    events.push({
       type: 'findings.changed',
       tenantId,
       subject: assetIds.length === 1 ? `asset:${assetIds[0]}` : `tenant:${tenantId}`,
@@ -67,6 +68,7 @@ async function publishFindingsChanged(db: Transaction<Database>, upserts: Findin
       },
     });
   }
+  await publishEvents(db, events);
 }
 
 /**
