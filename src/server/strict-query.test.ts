@@ -9,6 +9,7 @@ import { openTestServer, type TestServer } from './app.test-util.js';
 describe('query parameters a route does not declare', () => {
   let s: TestServer;
   let userId: string;
+  let jobId: string;
   const ids: Record<string, string> = {
     tenant: 'acme',
     asset: 'mail01',
@@ -26,6 +27,13 @@ describe('query parameters a route does not declare', () => {
     });
     expect(put.statusCode, put.body).toBe(200);
     userId = (await s.call(s.admin, { method: 'GET', url: '/api/v1/me' })).json().user.id;
+    jobId = (
+      await s.ctx.jobs.queue.enqueue(s.db.kysely, {
+        kind: 'strict.probe',
+        tenantId: 'acme',
+        createdBy: 'test',
+      })
+    ).id;
   });
   afterAll(async () => {
     await s?.dispose();
@@ -33,7 +41,13 @@ describe('query parameters a route does not declare', () => {
 
   const urlOf = (pattern: string) =>
     pattern.replace(/:(\w+)/g, (_m, name: string) =>
-      encodeURIComponent(pattern.startsWith('/api/v1/users/') ? userId : (ids[name] ?? 'x')),
+      encodeURIComponent(
+        pattern.startsWith('/api/v1/users/')
+          ? userId
+          : pattern.startsWith('/api/v1/jobs/')
+            ? jobId
+            : (ids[name] ?? 'x'),
+      ),
     );
 
   it('are a 400 naming the parameter on every GET route under /api/v1, lists first of all', async () => {
@@ -50,9 +64,12 @@ describe('query parameters a route does not declare', () => {
     );
     for (const route of gets) {
       const url = urlOf(route.url);
-      const plain = await s.call(s.admin, { method: 'GET', url });
       // Without the parameter the route answers (ids above exist), so the 400 below is the parameter's doing.
-      expect(plain.statusCode, `${route.url}: ${plain.body}`).toBeLessThan(400);
+      // The event stream answers 200 and stays open, which an injected request cannot wait for.
+      if (route.url !== '/api/v1/events') {
+        const plain = await s.call(s.admin, { method: 'GET', url });
+        expect(plain.statusCode, `${route.url}: ${plain.body}`).toBeLessThan(400);
+      }
       const tagged = await s.call(s.admin, { method: 'GET', url: `${url}?tag=prod` });
       expect(tagged.statusCode, `${route.url}?tag=prod answered ${tagged.body}`).toBe(400);
       expect(tagged.json().message, route.url).toMatch(/querystring\.tag/);
