@@ -30,14 +30,17 @@ describe('random input on every route (sqlite)', () => {
   });
 
   it('answers every request below 500 and keeps exposure counts equal to a recount', async () => {
-    // Sign-in and setup are left out: random bodies there only exercise the rate limiter.
+    // Sign-in and setup are left out: random bodies there only exercise the rate limiter. The event stream is
+    // too: it stays open, which an injected request cannot wait for (events/routes.test.ts and isolation.test.ts
+    // call it over real HTTP).
     // Deletions go last, so the tenant and asset the other routes address still exist while they run.
     const routes = s.routes
       .filter(
         (r) =>
           r.url.startsWith('/api/v1/') &&
           !/\/(session|setup)$/.test(r.url) &&
-          !r.url.includes('/me/password'),
+          !r.url.includes('/me/password') &&
+          r.url !== '/api/v1/events',
       )
       .sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELETE'));
     const body = fc.oneof(
