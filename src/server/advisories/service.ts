@@ -125,7 +125,7 @@ export class AdvisoryService {
     if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY))
       throw badRequest(`Idempotency-Key: must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
     const parsed = this.parseImport(input.body, input.format);
-    const { job, changed } = await this.db.kysely.transaction().execute(async (trx) => {
+    const { job, changed, version } = await this.db.kysely.transaction().execute(async (trx) => {
       const enqueue = (params: RecomputeParams | Record<string, never>) =>
         queue.enqueue(trx, {
           kind: RECOMPUTE_JOB,
@@ -141,7 +141,7 @@ export class AdvisoryService {
           .where('idempotency_key', '=', key)
           .executeTakeFirst();
         // The key's job (or a 409 when it names another kind of job); this document is not stored again.
-        if (used) return { job: await enqueue({}), changed: [] };
+        if (used) return { job: await enqueue({}), changed: [], version: undefined };
       }
       const stored = await this.exposure.storeAdvisories(trx, parsed.advisories, {
         source: `import:${parsed.format}`,
@@ -169,9 +169,9 @@ export class AdvisoryService {
         format: parsed.format,
         warnings: parsed.warnings,
       });
-      return { job, changed: stored.changed };
+      return { job, changed: stored.changed, version: stored.version };
     });
-    this.exposure.adopt(changed);
+    this.exposure.adopt(changed, version);
     queue.wake();
     return job;
   }

@@ -8,6 +8,7 @@ import type { DialectName } from './connect.js';
 import { auditPendingMigration } from './migrations/0002-audit-pending.js';
 import { eventsMigration } from './migrations/0003-events.js';
 import { jobsMigration } from './migrations/0004-jobs.js';
+import { advisoryVersionMigration } from './migrations/0005-advisory-version.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
 type AnyDb = Kysely<any>;
@@ -267,6 +268,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0002_audit_pending': auditPendingMigration(dialect),
     '0003_events': eventsMigration(dialect),
     '0004_jobs': jobsMigration(),
+    '0005_advisory_version': advisoryVersionMigration(),
   };
 }
 

@@ -257,6 +257,12 @@ export interface EventCursorTable {
   updated_at: string;
 }
 
+/** One row (id 1): the version of the stored advisories, raised by every transaction that stores advisories. */
+export interface AdvisoryVersionTable {
+  id: number;
+  version: number;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -264,6 +270,7 @@ export interface Database {
   assets: AssetTable;
   asset_products: AssetProductTable;
   advisories: AdvisoryTable;
+  advisory_version: AdvisoryVersionTable;
   findings: FindingTable;
   asset_exposure: AssetExposureTable;
   exposure_counts: ExposureCountTable;

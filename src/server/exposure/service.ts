@@ -107,6 +107,10 @@ export class ExposureService {
   private byId = new Map<string, Advisory>();
   /** Document hash per advisory the engine was compiled from. */
   private hashes = new Map<string, string>();
+  /** The advisory_version the engine was compiled from; null when not known (the next write that judges reloads). */
+  private version: number | null = null;
+  /** The reload under way for a stored version: writes that find that version in the meantime share it. */
+  private reloading: { version: number; engine: Promise<ExposureEngine> } | undefined;
   engine = new ExposureEngine([], this.catalogIndex);
 
   constructor(
@@ -148,10 +152,9 @@ export class ExposureService {
   private saving: Promise<unknown> = Promise.resolve();
 
   /**
-   * Runs a write that judges assets (a facts push) with the engine current at its start. An advisory save waits
-   * for such writes before choosing which assets to re-judge, so an asset pushed while an import runs is either
-   * judged with the new engine or committed in time to be picked up by the import — never left judged with the
-   * old advisory.
+   * Runs a write that judges assets (a facts push); `judge` judges with the advisories stored as its transaction
+   * sees them (see engineAt). An advisory save in this process waits for such writes before choosing which assets
+   * to re-judge.
    */
   withEngine<T>(
     write: (
@@ -162,17 +165,56 @@ export class ExposureService {
       ) => Promise<WriteStats>,
     ) => Promise<T>,
   ): Promise<T> {
-    const engine = this.engine;
-    const p = write((trx, assets, context) => writeVerdicts(trx, this.bulk, engine, assets, context));
+    const p = write(async (trx, assets, context) =>
+      writeVerdicts(trx, this.bulk, await this.engineAt(trx), assets, context),
+    );
     this.inFlight.add(p);
     const done = () => this.inFlight.delete(p);
     p.then(done, done);
     return p;
   }
 
-  /** Judges assets with the current engine and writes what changed, inside the caller's transaction. */
-  judge(trx: Transaction<Database>, assets: AssetToJudge[], context: JudgeContext) {
-    return writeVerdicts(trx, this.bulk, this.engine, assets, context);
+  /** Judges assets with the stored advisories (see engineAt) and writes what changed, in the caller's transaction. */
+  async judge(trx: Transaction<Database>, assets: AssetToJudge[], context: JudgeContext) {
+    return writeVerdicts(trx, this.bulk, await this.engineAt(trx), assets, context);
+  }
+
+  /**
+   * The engine to judge with inside `trx`: this process's engine when it was compiled from the stored version of
+   * the advisories, else one compiled now from the advisories `trx` reads (it becomes this process's engine). A
+   * replica thus never judges with advisories older than those stored, whether or not the advisory.changed event
+   * of another replica's import reached it yet.
+   *
+   * The version is read in `trx` and, on PostgreSQL, its row stays locked FOR SHARE until `trx` ends, while a
+   * transaction storing advisories raises it (an exclusive row lock). So a concurrent import either commits before
+   * the read — the new version is read and the new advisories are judged with — or its commit waits for `trx`'s.
+   * In the second case its recompute job, enqueued in its transaction, starts only after that commit: it picks its
+   * candidate assets (asset_products, asset_exposure) and reads their facts from committed rows, `trx`'s included,
+   * and re-judges them with the new advisories. SQLite has one writer at a time: the two never interleave.
+   */
+  private async engineAt(trx: Transaction<Database>): Promise<ExposureEngine> {
+    const version = await this.storedVersion(trx);
+    if (version === this.version) return this.engine;
+    const shared = this.reloading;
+    if (shared?.version === version) {
+      // Compiled in another write's transaction under the same version, so from the same advisories.
+      const engine = await shared.engine.catch(() => undefined);
+      if (engine) return engine;
+    }
+    const engine = this.loadFrom(trx, version);
+    this.reloading = { version, engine };
+    const done = () => {
+      if (this.reloading?.engine === engine) this.reloading = undefined;
+    };
+    engine.then(done, done);
+    return engine;
+  }
+
+  /** The stored advisories' version as `trx` reads it; on PostgreSQL its row locked FOR SHARE (see engineAt). */
+  private async storedVersion(trx: Kysely<Database>): Promise<number> {
+    const query = trx.selectFrom('advisory_version').select('version').where('id', '=', 1);
+    const row = await (this.db.dialect === 'postgres' ? query.forShare() : query).executeTakeFirstOrThrow();
+    return Number(row.version);
   }
 
   get kysely(): Kysely<Database> {
@@ -189,13 +231,18 @@ export class ExposureService {
 
   /** Reads the stored advisories and compiles the engine (idempotent: every replica calls it on advisory.changed). */
   async load(): Promise<void> {
-    await this.loadFrom(this.kysely);
+    await this.kysely.transaction().execute((trx) => this.loadFrom(trx));
   }
 
-  /** Compiles the engine from the advisories stored as `db` (a transaction included) sees them. */
-  private async loadFrom(db: Kysely<Database>): Promise<ExposureEngine> {
+  /**
+   * Compiles the engine from the advisories stored as `trx` sees them, tagged with their version (`version` when
+   * the caller read it in `trx`): under the version's row lock (storedVersion) the advisories `trx` reads are
+   * those of that version.
+   */
+  private async loadFrom(trx: Kysely<Database>, version?: number): Promise<ExposureEngine> {
+    const stored = version ?? (await this.storedVersion(trx));
     // In id order: the engine's rule order (and so tie-breaking) must not depend on how the table was scanned.
-    const rows = await db
+    const rows = await trx
       .selectFrom('advisories')
       .select(['id', 'document', 'document_hash'])
       .orderBy('id')
@@ -206,14 +253,19 @@ export class ExposureService {
       byId.set(row.id, advisoryValidator.parse(JSON.parse(row.document)));
       hashes.set(row.id, row.document_hash);
     }
-    return this.setAdvisories(byId, hashes);
+    return this.setAdvisories(byId, hashes, stored);
   }
 
-  private setAdvisories(byId: Map<string, Advisory>, hashes: Map<string, string>): ExposureEngine {
+  private setAdvisories(
+    byId: Map<string, Advisory>,
+    hashes: Map<string, string>,
+    version: number | null,
+  ): ExposureEngine {
     const engine = new ExposureEngine([...byId.values()], this.catalogIndex);
     this.engine = engine;
     this.byId = byId;
     this.hashes = hashes;
+    this.version = version;
     return engine;
   }
 
@@ -258,7 +310,7 @@ export class ExposureService {
       return out;
     });
     if (!stored.changed.length) return undefined;
-    this.adopt(stored.changed);
+    this.adopt(stored.changed, stored.version);
     return this.recompute({
       runId: randomUUID(),
       advisoryIds: stored.changed.map((a) => a.id),
@@ -269,16 +321,17 @@ export class ExposureService {
   }
 
   /**
-   * Stores advisories in the caller's transaction (replacing any with the same id) and publishes
-   * advisory.changed for them. Returns the advisories stored and the products whose assets they can change (the
-   * new documents' and the replaced ones'). With `onlyChanged`, advisories stored with the same content are left
-   * out; otherwise every given advisory counts as changed (an import re-judges what it names).
+   * Stores advisories in the caller's transaction (replacing any with the same id), raises the stored advisories'
+   * version and publishes advisory.changed for them. Returns the advisories stored, the products whose assets they
+   * can change (the new documents' and the replaced ones') and the new version (undefined when nothing was
+   * stored). With `onlyChanged`, advisories stored with the same content are left out; otherwise every given
+   * advisory counts as changed (an import re-judges what it names).
    */
   async storeAdvisories(
     trx: Transaction<Database>,
     advisories: Advisory[],
     options: { source: string; onlyChanged?: boolean },
-  ): Promise<{ changed: Advisory[]; products: string[] }> {
+  ): Promise<{ changed: Advisory[]; products: string[]; version?: number }> {
     const at = new Date().toISOString();
     const ids = advisories.map((a) => a.id);
     const existing = new Map(
@@ -328,7 +381,16 @@ export class ExposureService {
         )
         .execute();
     }
+    let version: number | undefined;
     if (changed.length) {
+      // Held until commit on PostgreSQL: a write that judges meanwhile waits for this commit (see engineAt).
+      const raised = await trx
+        .updateTable('advisory_version')
+        .set((eb) => ({ version: eb('version', '+', 1) }))
+        .where('id', '=', 1)
+        .returning('version')
+        .executeTakeFirstOrThrow();
+      version = Number(raised.version);
       await publishEvent(trx, {
         type: 'advisory.changed',
         tenantId: null,
@@ -339,11 +401,15 @@ export class ExposureService {
         },
       });
     }
-    return { changed, products: [...products].sort() };
+    return { changed, products: [...products].sort(), ...(version !== undefined ? { version } : {}) };
   }
 
-  /** Makes advisories just committed part of this process's engine at once (other replicas reload on the event). */
-  adopt(changed: Advisory[]): void {
+  /**
+   * Makes advisories just committed part of this process's engine at once (other replicas reload on the event).
+   * `version` is the one storeAdvisories returned: the engine takes it when it was compiled from the version just
+   * before; otherwise its version is unknown and the next write that judges reloads.
+   */
+  adopt(changed: Advisory[], version?: number): void {
     if (!changed.length) return;
     const byId = new Map(this.byId);
     const hashes = new Map(this.hashes);
@@ -351,7 +417,8 @@ export class ExposureService {
       byId.set(advisory.id, advisory);
       hashes.set(advisory.id, canonicalHash(advisory));
     }
-    this.setAdvisories(byId, hashes);
+    const follows = version !== undefined && this.version !== null && version === this.version + 1;
+    this.setAdvisories(byId, hashes, follows ? version : null);
   }
 
   /**
