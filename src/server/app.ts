@@ -40,6 +40,7 @@ import { createJobs } from './jobs/index.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openapiOptions } from './openapi.js';
+import { defineRetentionSchedule, registerRetentionJob } from './retention.js';
 import { registerRoutes } from './routes.js';
 import { TenantScope } from './scope.js';
 import { TenantRepository } from './tenants/repository.js';
@@ -67,10 +68,12 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
   });
   const jobs = createJobs({
     db: db.kysely,
+    worker: { leaseMs: config.jobs_lease_seconds * 1000 },
     ...(db.dedicatedClient ? { lockClient: db.dedicatedClient } : {}),
     ...(log ? { log } : {}),
   });
   registerAdvisoryJobs(jobs, { exposure });
+  registerRetentionJob(jobs, { db: db.kysely, config });
   const audit = new AuditChainer(db.kysely, {
     onError: (err) => log?.warn({ err }, 'audit records not chained yet; retrying'),
   });
@@ -93,11 +96,13 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
 
 /**
  * Starts the context's background work on a migrated database: the audit chainer, the event bus, then the job
- * worker and scheduler (handlers registered by then). buildApp calls it when the app gets ready.
+ * worker and scheduler (handlers registered by then, the retention schedule defined). buildApp calls it when the
+ * app gets ready.
  */
 export async function startContext(ctx: AppContext): Promise<void> {
   ctx.audit.start();
   await ctx.events.start();
+  await defineRetentionSchedule(ctx.db.kysely);
   ctx.jobs.start();
 }
 

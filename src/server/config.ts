@@ -62,6 +62,12 @@ export const serverConfigSchema = StrictObject({
   builtin_advisories: Defaulted(Type.Boolean(), true),
   /** PostgreSQL connection pool size. */
   database_pool_size: Defaulted(Type.Integer({ minimum: 1, maximum: 200 }), 10),
+  /** Events older than this many days go once every durable consumer handled them (the newest always stays). */
+  event_retention_days: Defaulted(Type.Integer({ minimum: 1, maximum: 3650 }), 30),
+  /** Succeeded, cancelled and expired jobs go this many days after they finished; failed ones three times as late. */
+  job_retention_days: Defaulted(Type.Integer({ minimum: 1, maximum: 3650 }), 30),
+  /** How long a worker holds a running job without a heartbeat before another worker may take it over. */
+  jobs_lease_seconds: Defaulted(Type.Integer({ minimum: 5, maximum: 3600 }), 30),
 });
 
 const serverConfig = dataValidator(serverConfigSchema);
@@ -85,14 +91,26 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_METRICS_PUBLIC: 'metrics_public',
   BULWARK_DATABASE_POOL_SIZE: 'database_pool_size',
   BULWARK_BUILTIN_ADVISORIES: 'builtin_advisories',
+  BULWARK_EVENT_RETENTION_DAYS: 'event_retention_days',
+  BULWARK_JOB_RETENTION_DAYS: 'job_retention_days',
+  BULWARK_JOBS_LEASE_SECONDS: 'jobs_lease_seconds',
 };
+
+/** Keys whose environment variable holds a whole number. */
+const NUMBER_KEYS = new Set<keyof ServerConfig>([
+  'port',
+  'database_pool_size',
+  'event_retention_days',
+  'job_retention_days',
+  'jobs_lease_seconds',
+]);
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, key] of Object.entries(ENV_KEYS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    if (key === 'port' || key === 'database_pool_size') {
+    if (NUMBER_KEYS.has(key)) {
       if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}: "${raw}" is not a number`);
       out[key] = Number(raw);
     } else if (key === 'builtin_advisories' || key === 'metrics_public') {
