@@ -46,6 +46,38 @@ describe('server configuration', () => {
     expect(() => loadServerConfig({ file: '/nonexistent/bulwark.yaml' })).toThrow(/cannot read \(ENOENT\)/);
   });
 
+  it('retention and the jobs lease: defaults, environment, bounds named', () => {
+    expect(loadServerConfig({})).toMatchObject({
+      event_retention_days: 30,
+      job_retention_days: 30,
+      jobs_lease_seconds: 30,
+    });
+    expect(
+      loadServerConfig({
+        env: {
+          BULWARK_EVENT_RETENTION_DAYS: '7',
+          BULWARK_JOB_RETENTION_DAYS: '90',
+          BULWARK_JOBS_LEASE_SECONDS: '5',
+        },
+      }),
+    ).toMatchObject({ event_retention_days: 7, job_retention_days: 90, jobs_lease_seconds: 5 });
+    expect(() => loadServerConfig({ env: { BULWARK_JOBS_LEASE_SECONDS: '4' } })).toThrow(
+      /^BULWARK_JOBS_LEASE_SECONDS: jobs_lease_seconds: .*5/,
+    );
+    expect(() => loadServerConfig({ env: { BULWARK_JOBS_LEASE_SECONDS: '3601' } })).toThrow(
+      /^BULWARK_JOBS_LEASE_SECONDS: jobs_lease_seconds: .*3600/,
+    );
+    expect(() => loadServerConfig({ env: { BULWARK_EVENT_RETENTION_DAYS: 'month' } })).toThrow(
+      /^BULWARK_EVENT_RETENTION_DAYS: "month" is not a number/,
+    );
+    expect(() => loadServerConfig({ file: file('job_retention_days: 0\n') })).toThrow(
+      /bulwark\.yaml: job_retention_days: .*1/,
+    );
+    expect(() => loadServerConfig({ file: file('event_retention_days: 1.5\n') })).toThrow(
+      /bulwark\.yaml: event_retention_days: /,
+    );
+  });
+
   it('documents every environment variable in docs/configuration.md', async () => {
     const { readFileSync } = await import('node:fs');
     const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
