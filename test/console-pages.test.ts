@@ -449,6 +449,20 @@ describe.each(TEST_DIALECTS)('console data pages on %s', (dialect) => {
       await poll(() => page.locator('.facts .state').textContent(), { timeout: 5_000 }).toBe(final);
       await page.reload();
       await poll(() => page.locator('.facts .state').textContent()).toBe(final);
+      // The facts come from the job's snake_case keys.
+      const shown = (
+        await call<{ attempts: number; max_attempts: number; created_by: string; tenant_id: string | null }>(
+          s,
+          admin,
+          'GET',
+          `/api/v1/jobs/${id}`,
+        )
+      ).body;
+      expect(shown.tenant_id).toBeNull();
+      const facts = (await page.locator('.facts').textContent()) ?? '';
+      expect(facts).toContain(`${shown.attempts} of at most ${shown.max_attempts}`);
+      expect(facts).toContain(`Started by${shown.created_by}`);
+      expect(facts).toContain('installation-wide');
     }
     await clean(p);
     // A server without the jobs API: the page says so, with no error beyond that 404.

@@ -521,6 +521,10 @@ async function importAndWait(api, pack) {
   const ttkMs = performance.now() - t0;
   if (job.state !== 'succeeded') throw new Error(`import job ${job.id} ${job.state}: ${job.error ?? ''}`);
   const at = (x) => (x ? Date.parse(x) : Number.NaN);
+  // Job envelopes are snake_case; earlier builds of the jobs feature sent camelCase keys.
+  const createdAt = job.created_at ?? job.createdAt;
+  const startedAt = job.started_at ?? job.startedAt;
+  const finishedAt = job.finished_at ?? job.finishedAt;
   return {
     mode: 'job',
     ttkMs,
@@ -530,8 +534,8 @@ async function importAndWait(api, pack) {
       id: job.id,
       polls,
       attempts: job.attempts,
-      queuedMs: at(job.startedAt) - at(job.createdAt),
-      runMs: at(job.finishedAt) - at(job.startedAt),
+      queuedMs: at(startedAt) - at(createdAt),
+      runMs: at(finishedAt) - at(startedAt),
     },
   };
 }
@@ -624,9 +628,10 @@ async function eventDelivery(server, api, session, fleet, overrides, log) {
   let stream;
   try {
     stream = await openEvents(b.url, scoped.json.token, (event, at) => {
-      if (event.tenantId !== tenant.id) out.foreign++;
+      // Event envelopes and data are snake_case; earlier builds of the events feature sent camelCase keys.
+      if ((event.tenant_id ?? event.tenantId) !== tenant.id) out.foreign++;
       if (event.type !== 'asset.changed') return;
-      const queue = pending.get(event.data?.assetId);
+      const queue = pending.get(event.data?.asset_id ?? event.data?.assetId);
       if (queue?.length) received[queue.shift()] = at;
     });
     if (!stream) throw new Error('replica B has no event stream');

@@ -182,7 +182,7 @@ export async function getJob(options: ApiClientOptions, id: string): Promise<Job
 }
 
 /**
- * Cancels a job: a queued one ends cancelled, a running one is asked to stop (cancelRequested) and ends cancelled
+ * Cancels a job: a queued one ends cancelled, a running one is asked to stop (cancel_requested) and ends cancelled
  * when its handler next checks. ApiClientError 409 when the job already ended.
  */
 export async function cancelJob(options: ApiClientOptions, id: string): Promise<Job> {
@@ -304,7 +304,7 @@ export async function waitForJob(
           }
         },
         onEvent: async (event) => {
-          if (event.type !== 'job.updated' || event.data.jobId !== id) return;
+          if (event.type !== 'job.updated' || event.data.job_id !== id) return;
           const data = event.data as { state?: string; progress?: Job['progress'] };
           const state = data.state as Job['state'];
           if (FINISHED_JOB_STATES.includes(state)) {

@@ -29,7 +29,7 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
 const event = (seq: number, data: Record<string, unknown> = {}): EventEnvelope => ({
   seq,
   type: 'job.updated',
-  tenantId: null,
+  tenant_id: null,
   subject: 'job:x',
   data,
   at: '2026-01-01T00:00:00.000Z',
@@ -199,20 +199,20 @@ describe('waitForJob', () => {
     id: 'job_a',
     kind: 'advisories.recompute',
     state,
-    tenantId: null,
+    tenant_id: null,
     progress: { done, total: 3 },
     attempts: 1,
-    maxAttempts: 3,
-    cancelRequested: false,
+    max_attempts: 3,
+    cancel_requested: false,
     error: null,
     result: state === 'succeeded' ? { imported: ['x'] } : null,
-    createdBy: 'token:t',
-    createdAt: '2026-01-01T00:00:00.000Z',
-    runAfter: '2026-01-01T00:00:00.000Z',
-    startedAt: null,
-    finishedAt: null,
-    expiresAt: null,
-    idempotencyKey: null,
+    created_by: 'token:t',
+    created_at: '2026-01-01T00:00:00.000Z',
+    run_after: '2026-01-01T00:00:00.000Z',
+    started_at: null,
+    finished_at: null,
+    expires_at: null,
+    idempotency_key: null,
   });
 
   it('polls the job when the event stream is not available', async () => {
@@ -238,6 +238,37 @@ describe('waitForJob', () => {
     expect(done.result).toEqual({ imported: ['x'] });
     expect(fallbacks).toHaveLength(1);
     expect(fallbacks[0]).toMatch(/404/);
+    expect(updates).toEqual(['running 1', 'running 2', 'succeeded 3']);
+  });
+
+  it("follows the job's job.updated events (job_id) and ignores other jobs'", async () => {
+    let current = job('running', 1);
+    const progress = (jobId: string, state: string, done: number) =>
+      wire(event(done, { job_id: jobId, kind: 'advisories.recompute', state, progress: { done, total: 3 } }));
+    const base = await serve((req, res) => {
+      if (req.url?.startsWith('/api/v1/events')) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(progress('job_b', 'succeeded', 1));
+        setTimeout(() => {
+          res.write(progress('job_a', 'running', 2));
+          current = job('succeeded', 3);
+          res.write(progress('job_a', 'succeeded', 3));
+        }, 50);
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(current));
+    });
+    const updates: string[] = [];
+    const fallbacks: string[] = [];
+    const done = await waitForJob({ baseUrl: base, token: 't' }, 'job_a', {
+      pollMs: 60_000,
+      timeoutMs: 10_000,
+      onUpdate: (j) => updates.push(`${j.state} ${j.progress.done}`),
+      onFallback: (r) => fallbacks.push(r),
+    });
+    expect(done).toMatchObject({ state: 'succeeded', result: { imported: ['x'] } });
+    expect(fallbacks).toEqual([]);
     expect(updates).toEqual(['running 1', 'running 2', 'succeeded 3']);
   });
 

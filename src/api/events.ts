@@ -1,8 +1,8 @@
 /**
  * The server's event stream as clients see it (GET /api/v1/events, Server-Sent Events): one envelope for every
  * event, a closed list of event types, and the shape of each type's data. Event data carries ids and counts,
- * never secrets and never another tenant's data: an event with a tenantId is shown only to principals that see
- * that tenant; an installation-wide event (tenantId null) only when its type is listed in
+ * never secrets and never another tenant's data: an event with a tenant_id is shown only to principals that see
+ * that tenant; an installation-wide event (tenant_id null) only when its type is listed in
  * INSTALLATION_EVENT_TYPES_FOR_TENANTS.
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
@@ -18,7 +18,7 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
- * Installation-wide events (tenantId null) a tenant-scoped principal may see. The advisory catalogue is shared by
+ * Installation-wide events (tenant_id null) a tenant-scoped principal may see. The advisory catalogue is shared by
  * every tenant; an installation-wide job's progress counts the whole installation's assets, so it is not here.
  */
 export const INSTALLATION_EVENT_TYPES_FOR_TENANTS: readonly EventType[] = ['advisory.changed'];
@@ -35,14 +35,14 @@ const TenantId = Type.Union([Type.String(), Type.Null()], {
 /** Data of each event type: ids and counts, enough for a client to know what to reload. */
 export const EventData = {
   'advisory.changed': Type.Object({
-    advisoryIds: Type.Array(Type.String()),
+    advisory_ids: Type.Array(Type.String()),
     action: Type.Union([Type.Literal('imported'), Type.Literal('updated'), Type.Literal('deleted')]),
   }),
-  'asset.changed': Type.Object({ assetId: Type.String() }),
-  'asset.deleted': Type.Object({ assetId: Type.String() }),
+  'asset.changed': Type.Object({ asset_id: Type.String() }),
+  'asset.deleted': Type.Object({ asset_id: Type.String() }),
   'findings.changed': Type.Object({
-    advisoryIds: Type.Array(Type.String()),
-    assetIds: Type.Optional(Type.Array(Type.String(), { description: 'absent when many assets changed' })),
+    advisory_ids: Type.Array(Type.String()),
+    asset_ids: Type.Optional(Type.Array(Type.String(), { description: 'absent when many assets changed' })),
     assets: Type.Integer({ minimum: 0, description: 'assets whose findings changed' }),
     findings: Type.Integer({ minimum: 0, description: 'findings written' }),
   }),
@@ -50,13 +50,17 @@ export const EventData = {
     action: Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('deleted')]),
   }),
   'job.updated': Type.Object({
-    jobId: Type.String(),
+    job_id: Type.String(),
     kind: Type.String(),
     state: Type.String(),
     progress: Type.Object({
       done: Type.Integer({ minimum: 0 }),
       total: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
     }),
+    attempts: Type.Integer({ minimum: 0 }),
+    max_attempts: Type.Integer({ minimum: 1 }),
+    cancel_requested: Type.Boolean(),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'the last failure, one line' }),
   }),
 } satisfies Record<EventType, TSchema>;
 export type EventDataOf<T extends EventType> = Static<(typeof EventData)[T]>;
@@ -68,7 +72,7 @@ export const EventEnvelope = Type.Object({
     description: 'position in the installation-wide event order; the SSE id, resume with Last-Event-ID',
   }),
   type: EventTypeName,
-  tenantId: TenantId,
+  tenant_id: TenantId,
   subject: Type.String({ description: 'what the event is about, e.g. asset:<id>, advisory:<id>, job:<id>' }),
   data: Type.Record(Type.String(), Type.Unknown()),
   at: Type.String({ description: 'ISO-8601 UTC, when the change was written' }),

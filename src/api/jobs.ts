@@ -29,22 +29,22 @@ export const Job = Type.Object({
   id: Type.String(),
   kind: Type.String({ description: 'what the job does, e.g. advisories.import' }),
   state: JobState,
-  tenantId: Type.Union([Type.String(), Type.Null()], {
+  tenant_id: Type.Union([Type.String(), Type.Null()], {
     description: 'the tenant whose job it is; null for installation-wide jobs',
   }),
   progress: JobProgress,
   attempts: Type.Integer({ minimum: 0, description: 'runs started so far' }),
-  maxAttempts: Type.Integer({ minimum: 1 }),
-  cancelRequested: Type.Boolean({ description: 'a cancel was asked for while the job was running' }),
+  max_attempts: Type.Integer({ minimum: 1 }),
+  cancel_requested: Type.Boolean({ description: 'a cancel was asked for while the job was running' }),
   error: Type.Union([Type.String(), Type.Null()], { description: 'the last failure, one line' }),
   result: Type.Union([Type.Unknown(), Type.Null()], { description: "the kind's result once succeeded" }),
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-  runAfter: Timestamp,
-  startedAt: NullableTimestamp,
-  finishedAt: NullableTimestamp,
-  expiresAt: NullableTimestamp,
-  idempotencyKey: Type.Union([Type.String(), Type.Null()]),
+  created_by: Type.String(),
+  created_at: Timestamp,
+  run_after: Timestamp,
+  started_at: NullableTimestamp,
+  finished_at: NullableTimestamp,
+  expires_at: NullableTimestamp,
+  idempotency_key: Type.Union([Type.String(), Type.Null()]),
 });
 export type Job = Static<typeof Job>;
 

@@ -96,7 +96,7 @@ describe.each(TEST_DIALECTS)('bulwark jobs on %s', (dialect) => {
     const again = await run(['advisories', 'import', file, '--server', url, '--idempotency-key', 'gin-1']);
     expect(again.stdout.trim()).toBe(id);
     const shown = await run(['jobs', 'show', id, '--server', url, '--json']);
-    expect(JSON.parse(shown.stdout)).toMatchObject({ id, idempotencyKey: 'gin-1' });
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, idempotency_key: 'gin-1' });
   });
 
   it('refuses what it cannot do with one line and exit 2', async (ctx) => {

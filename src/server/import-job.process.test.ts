@@ -10,7 +10,8 @@
  *
  * The fleet (BULWARK_TEST_KILL_ASSETS Exchange servers, default 20,000) is pushed through the API; it must be big
  * enough for the job to take a few hundred milliseconds at least, so the kill lands between two progress reports.
- * On PostgreSQL the survivor waits for the lease (the worker's default, 30 s): that wait is most of this test's time.
+ * The servers run with the shortest lease the configuration allows (jobs_lease_seconds 5), so on PostgreSQL the
+ * survivor's wait for the lease stays short.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,8 @@ const ADVISORY = parseAdvisory(PACK, PACK_FILE);
 const ID = ADVISORY.id;
 const ASSETS = Number(process.env.BULWARK_TEST_KILL_ASSETS ?? 20_000);
 const TENANTS = 10;
+/** The shortest lease the configuration allows: the survivor waits this long at most after the kill. */
+const LEASE_SECONDS = 5;
 
 interface JobRowView {
   state: string;
@@ -86,6 +89,7 @@ describe.each(TEST_DIALECTS)('kill -9 during an advisory import job on %s', (dia
       const s = await startServe(tree!, {
         dataDir: dialect === 'postgres' ? `${t.dataDir}/${name}` : t.dataDir,
         databaseUrl,
+        env: { BULWARK_JOBS_LEASE_SECONDS: String(LEASE_SECONDS) },
       });
       servers.push(s);
       return s;
@@ -141,6 +145,8 @@ describe.each(TEST_DIALECTS)('kill -9 during an advisory import job on %s', (dia
     expect(orphan.progress_done).toBeLessThan(orphan.progress_total!);
     const killedAt = performance.now();
     const leaseLeftMs = orphan.lease_until ? Date.parse(orphan.lease_until) - Date.now() : Number.NaN;
+    // The servers took jobs_lease_seconds from the environment: the orphan's lease is that short.
+    expect(leaseLeftMs).toBeLessThanOrEqual(LEASE_SECONDS * 1000);
 
     // The survivor (PostgreSQL) or the server started again on the same data directory (SQLite).
     const survivor = b ? (runner === a ? b : a) : await serve('a');
@@ -198,15 +204,15 @@ describe.each(TEST_DIALECTS)('kill -9 during an advisory import job on %s', (dia
     const listed = new Map<string, number>();
     for (const e of events) {
       const data = JSON.parse(e.data) as {
-        advisoryIds: string[];
-        assetIds?: string[];
+        advisory_ids: string[];
+        asset_ids?: string[];
         assets: number;
         findings: number;
       };
-      if (!data.advisoryIds.includes(ID)) continue;
+      if (!data.advisory_ids.includes(ID)) continue;
       eventAssets += data.assets;
       eventFindings += data.findings;
-      for (const asset of data.assetIds ?? []) {
+      for (const asset of data.asset_ids ?? []) {
         const k = `${e.tenant_id}/${asset}`;
         listed.set(k, (listed.get(k) ?? 0) + 1);
       }

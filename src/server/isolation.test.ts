@@ -516,9 +516,9 @@ function leaked(w: World, response: string, request: string): string[] {
 function foreignEvents(w: World, events: EventEnvelope[], body: string): string[] {
   const wrong = events
     .filter((e) =>
-      e.tenantId === null ? !INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(e.type) : e.tenantId !== A,
+      e.tenant_id === null ? !INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(e.type) : e.tenant_id !== A,
     )
-    .map((e) => `${e.seq} ${e.type} ${e.tenantId} ${e.subject}`);
+    .map((e) => `${e.seq} ${e.type} ${e.tenant_id} ${e.subject}`);
   return [...wrong, ...leaked(w, body, '')];
 }
 
@@ -772,7 +772,7 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
         const got = await s.live.until(sawMarkerOf, 10_000);
         expect(foreignEvents(cur, got.events, got.body), `${s.name} (live)`).toEqual([]);
         expect(
-          got.events.some((e) => e.type === 'findings.changed' && e.tenantId === A),
+          got.events.some((e) => e.type === 'findings.changed' && e.tenant_id === A),
           s.name,
         ).toBe(true);
       }
@@ -790,7 +790,7 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
         expect(replay.status, probe.name).toBe(200);
         const got = await replay.until(sawMarkerOf, 10_000);
         expect(foreignEvents(cur, got.events, got.body), `${probe.name} (Last-Event-ID 0)`).toEqual([]);
-        expect(got.events.some((e) => e.type === 'tenant.changed' && e.tenantId === A)).toBe(true);
+        expect(got.events.some((e) => e.type === 'tenant.changed' && e.tenant_id === A)).toBe(true);
       } finally {
         replay.close();
       }
@@ -799,9 +799,9 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
     const all = await openSse(port, '/api/v1/events?after=0', t.admin.headers);
     try {
       const got = await all.until(sawMarkerOf, 10_000);
-      expect(got.events.some((e) => e.tenantId === B && e.type === 'asset.changed')).toBe(true);
-      expect(got.events.some((e) => e.tenantId === B && e.type === 'findings.changed')).toBe(true);
-      expect(got.events.some((e) => e.tenantId === B && e.type === 'tenant.changed')).toBe(true);
+      expect(got.events.some((e) => e.tenant_id === B && e.type === 'asset.changed')).toBe(true);
+      expect(got.events.some((e) => e.tenant_id === B && e.type === 'findings.changed')).toBe(true);
+      expect(got.events.some((e) => e.tenant_id === B && e.type === 'tenant.changed')).toBe(true);
     } finally {
       all.close();
     }

@@ -277,7 +277,7 @@ describe('two server processes on one PostgreSQL', () => {
     stream.close();
     received.push(...stream.events);
     const got = received.map((e) => e.seq);
-    expect(received.filter((e) => e.tenantId !== 'ta' && e.tenantId !== null)).toEqual([]);
+    expect(received.filter((e) => e.tenant_id !== 'ta' && e.tenant_id !== null)).toEqual([]);
     expect(received.some((e) => e.subject.includes('sse-tb-'))).toBe(false);
     expect(new Set(got).size).toBe(got.length);
     expect(got).toEqual(want);
@@ -285,7 +285,7 @@ describe('two server processes on one PostgreSQL', () => {
     const delays: number[] = [];
     for (const e of received) {
       if (e.type !== 'asset.changed') continue;
-      const at = written.get((e.data as { assetId: string }).assetId);
+      const at = written.get((e.data as { asset_id: string }).asset_id);
       if (at !== undefined && e.receivedAt >= at) delays.push(e.receivedAt - at);
     }
     delays.sort((x, y) => x - y);

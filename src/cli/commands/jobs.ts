@@ -74,7 +74,7 @@ export async function runJobsList(io: Io, opts: JobsListOptions): Promise<number
   // Kinds, tenants, creators and errors come from the server: shown, never obeyed.
   for (const job of escapeAllStrings(page.items)) {
     io.out(
-      `${paint(io, 'bold', job.id)}  ${stateText(io, job.state)}  ${job.kind}  ${job.tenantId ?? '(installation)'}  ${progressText(job)}  ${job.createdAt}\n`,
+      `${paint(io, 'bold', job.id)}  ${stateText(io, job.state)}  ${job.kind}  ${job.tenant_id ?? '(installation)'}  ${progressText(job)}  ${job.created_at}\n`,
     );
     if (job.error && UNSUCCESSFUL.includes(job.state)) io.out(`  ${job.error}\n`);
   }
@@ -130,18 +130,18 @@ export function progressText(job: Pick<Job, 'progress'>): string {
 export function describeJob(io: Io, raw: Job): string {
   const job = escapeAllStrings(raw);
   const lines = [
-    `${paint(io, 'bold', job.id)}  ${job.kind}  ${stateText(io, job.state)}${job.cancelRequested && job.state === 'running' ? ' (cancel requested)' : ''}`,
-    `  tenant    ${job.tenantId ?? '(installation-wide)'}`,
+    `${paint(io, 'bold', job.id)}  ${job.kind}  ${stateText(io, job.state)}${job.cancel_requested && job.state === 'running' ? ' (cancel requested)' : ''}`,
+    `  tenant    ${job.tenant_id ?? '(installation-wide)'}`,
     `  progress  ${progressText(job)}`,
-    `  attempts  ${job.attempts} of ${job.maxAttempts}`,
-    `  created   ${job.createdAt} by ${job.createdBy}`,
+    `  attempts  ${job.attempts} of ${job.max_attempts}`,
+    `  created   ${job.created_at} by ${job.created_by}`,
   ];
-  if (job.startedAt) lines.push(`  started   ${job.startedAt}`);
-  if (job.finishedAt) lines.push(`  finished  ${job.finishedAt}`);
-  else if (job.state === 'queued' && job.runAfter !== job.createdAt)
-    lines.push(`  run after ${job.runAfter}`);
-  if (job.expiresAt && !job.finishedAt) lines.push(`  expires   ${job.expiresAt}`);
-  if (job.idempotencyKey) lines.push(`  key       ${job.idempotencyKey}`);
+  if (job.started_at) lines.push(`  started   ${job.started_at}`);
+  if (job.finished_at) lines.push(`  finished  ${job.finished_at}`);
+  else if (job.state === 'queued' && job.run_after !== job.created_at)
+    lines.push(`  run after ${job.run_after}`);
+  if (job.expires_at && !job.finished_at) lines.push(`  expires   ${job.expires_at}`);
+  if (job.idempotency_key) lines.push(`  key       ${job.idempotency_key}`);
   if (job.error) lines.push(`  error     ${job.error}`);
   if (job.result !== null && job.result !== undefined)
     lines.push(`  result    ${terminalSafeJson(job.result, 0)}`);

@@ -154,7 +154,7 @@ describe.each(TEST_DIALECTS)('advisory import as a job on %s', (dialect) => {
     expect(res.statusCode, res.body).toBe(202);
     const accepted = res.json() as Job;
     expect(res.headers.location).toBe(`/api/v1/jobs/${accepted.id}`);
-    expect(accepted).toMatchObject({ kind: 'advisories.recompute', tenantId: null, state: 'queued' });
+    expect(accepted).toMatchObject({ kind: 'advisories.recompute', tenant_id: null, state: 'queued' });
     // Stored before the answer: this replica reads the advisory at once.
     expect(
       (await t.call(t.admin, { method: 'GET', url: '/api/v1/advisories/go-2020-0001' })).statusCode,
@@ -220,7 +220,7 @@ describe.each(TEST_DIALECTS)('advisory import as a job on %s', (dialect) => {
     const doc = osv('GO-2020-0003', 'CVE-2020-90003');
     const first = await importAdvisories(t, doc, { headers: { 'idempotency-key': key } });
     expect(first.job?.state).toBe('succeeded');
-    expect(first.job?.idempotencyKey).toBe(key);
+    expect(first.job?.idempotency_key).toBe(key);
     const jobs = await countRows(t, 'jobs');
     const events = await countRows(t, 'events');
     const second = await t.call(t.admin, {

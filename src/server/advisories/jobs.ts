@@ -1,6 +1,6 @@
 /**
  * The advisory recompute job (`advisories.recompute`): after an import stored advisories, re-judge the assets they
- * can change, batch by batch, on whichever worker claims the job. Installation-wide (tenantId null).
+ * can change, batch by batch, on whichever worker claims the job. Installation-wide (tenant_id null).
  *
  * Re-runs are safe: the writer writes (and publishes) only what changed, so an attempt that starts again after a
  * crash, a lost lease or a failure ends with the same findings, counts and events as one uninterrupted run. Every

@@ -180,7 +180,7 @@ export class AssetService {
             type: 'asset.changed' as const,
             tenantId,
             subject: `asset:${row.id}`,
-            data: { assetId: row.id },
+            data: { asset_id: row.id },
           })),
         );
         return { results, findings_written: stats.findings };
@@ -204,7 +204,7 @@ export class AssetService {
         type: 'asset.deleted',
         tenantId,
         subject: `asset:${id}`,
-        data: { assetId: id },
+        data: { asset_id: id },
       });
     });
   }

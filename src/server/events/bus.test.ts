@@ -27,7 +27,7 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 }
 
 const asset = (tenantId: string, assetId: string) =>
-  ({ type: 'asset.changed', tenantId, subject: `asset:${assetId}`, data: { assetId } }) as const;
+  ({ type: 'asset.changed', tenantId, subject: `asset:${assetId}`, data: { asset_id: assetId } }) as const;
 
 describe.each(TEST_DIALECTS)('event delivery on %s', (dialect) => {
   let db: TestDb | undefined;
@@ -43,8 +43,8 @@ describe.each(TEST_DIALECTS)('event delivery on %s', (dialect) => {
     await expect(
       publishEvent(db.kysely, { ...asset('t1', 'a'), type: 'asset.exploded' as never }),
     ).rejects.toThrow(/event type must be one of/);
-    await expect(publishEvent(db.kysely, { ...asset('t1', 'a'), data: { assetId: 7 } })).rejects.toThrow(
-      /event data of asset.changed at \/assetId/,
+    await expect(publishEvent(db.kysely, { ...asset('t1', 'a'), data: { asset_id: 7 } })).rejects.toThrow(
+      /event data of asset.changed at \/asset_id/,
     );
     await expect(publishEvent(db.kysely, { ...asset('t1', 'a'), subject: '' })).rejects.toThrow(
       /event subject/,
@@ -73,10 +73,10 @@ describe.each(TEST_DIALECTS)('event delivery on %s', (dialect) => {
       await publishEvent(t.kysely, asset('t1', 'three'));
       expect(await until(() => seen.length >= 3, 3000)).toBe(true);
       await bus.drain();
-      expect(seen.map((e) => e.data.assetId)).toEqual(['one', 'two', 'three']);
+      expect(seen.map((e) => e.data.asset_id)).toEqual(['one', 'two', 'three']);
       const seqs = seen.map((e) => e.seq);
       expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2]);
-      expect(seen[0]).toMatchObject({ type: 'asset.changed', tenantId: 't1', subject: 'asset:one' });
+      expect(seen[0]).toMatchObject({ type: 'asset.changed', tenant_id: 't1', subject: 'asset:one' });
     } finally {
       await bus.stop();
     }
@@ -92,7 +92,7 @@ describe.each(TEST_DIALECTS)('event delivery on %s', (dialect) => {
         type: 'findings.changed',
         tenantId: 't1',
         subject: `asset:s${i % 6}`,
-        data: { advisoryIds: ['adv'], assets: 1, findings: i },
+        data: { advisory_ids: ['adv'], assets: 1, findings: i },
       });
     // PostgreSQL numbers committed events in the sequencer; every consumer's drain runs it.
     if (dialect === 'postgres') while ((await sequenceEvents(t.kysely)) > 0);
@@ -198,10 +198,10 @@ describe('event delivery across PostgreSQL replicas', () => {
       await t.kysely.transaction().execute((trx) => publishEvent(trx, asset('t1', 'high-id')));
       expect(await until(() => seen.length >= 1, 2000)).toBe(true);
       await bus.drain();
-      expect(seen.map((e) => e.data.assetId)).toEqual(['high-id']);
+      expect(seen.map((e) => e.data.asset_id)).toEqual(['high-id']);
       await slow.commit().execute();
       expect(await until(() => seen.length >= 2, 2000)).toBe(true);
-      expect(seen.map((e) => e.data.assetId)).toEqual(['high-id', 'low-id']);
+      expect(seen.map((e) => e.data.asset_id)).toEqual(['high-id', 'low-id']);
       expect(seen[1]!.seq).toBe(seen[0]!.seq + 1);
       const ids = await t.kysely.selectFrom('events').select(['id', 'seq']).orderBy('seq').execute();
       const last2 = ids.slice(-2);
@@ -226,8 +226,8 @@ describe('event delivery across PostgreSQL replicas', () => {
       for (let i = 0; i < 5; i++) {
         const sent = Date.now();
         await publishEvent(ta.kysely, asset('t1', `r${i}`));
-        expect(await until(() => seenB.some((s) => s.e.data.assetId === `r${i}`), 2000)).toBe(true);
-        latencies.push(seenB.find((s) => s.e.data.assetId === `r${i}`)!.at - sent);
+        expect(await until(() => seenB.some((s) => s.e.data.asset_id === `r${i}`), 2000)).toBe(true);
+        latencies.push(seenB.find((s) => s.e.data.asset_id === `r${i}`)!.at - sent);
       }
       const pid = busB.listenerPid();
       expect(pid).toBeTypeOf('number');
@@ -240,15 +240,15 @@ describe('event delivery across PostgreSQL replicas', () => {
       }
       const sent = Date.now();
       await publishEvent(ta.kysely, asset('t1', 'after-kill'));
-      expect(await until(() => seenB.some((s) => s.e.data.assetId === 'after-kill'), 2000)).toBe(true);
-      const afterKill = seenB.find((s) => s.e.data.assetId === 'after-kill')!.at - sent;
+      expect(await until(() => seenB.some((s) => s.e.data.asset_id === 'after-kill'), 2000)).toBe(true);
+      const afterKill = seenB.find((s) => s.e.data.asset_id === 'after-kill')!.at - sent;
       // The listener is back: a new backend.
       expect(await until(() => (busB.listenerPid() ?? pid) !== pid, 6000)).toBe(true);
       const sent2 = Date.now();
       await publishEvent(ta.kysely, asset('t1', 'after-reconnect'));
-      expect(await until(() => seenB.some((s) => s.e.data.assetId === 'after-reconnect'), 2000)).toBe(true);
-      const afterReconnect = seenB.find((s) => s.e.data.assetId === 'after-reconnect')!.at - sent2;
-      expect(seenB.map((s) => s.e.data.assetId)).toEqual([
+      expect(await until(() => seenB.some((s) => s.e.data.asset_id === 'after-reconnect'), 2000)).toBe(true);
+      const afterReconnect = seenB.find((s) => s.e.data.asset_id === 'after-reconnect')!.at - sent2;
+      expect(seenB.map((s) => s.e.data.asset_id)).toEqual([
         'r0',
         'r1',
         'r2',
@@ -286,7 +286,7 @@ describe('event delivery across PostgreSQL replicas', () => {
       expect(busB.listenerPid()).toBeUndefined();
       const sent = Date.now();
       await publishEvent(ta.kysely, asset('t1', 'polled'));
-      expect(await until(() => seenB.some((e) => e.data.assetId === 'polled'), 2000)).toBe(true);
+      expect(await until(() => seenB.some((e) => e.data.asset_id === 'polled'), 2000)).toBe(true);
       console.log(`delivery by poll alone: ${Date.now() - sent} ms`);
     } finally {
       await busB.stop();

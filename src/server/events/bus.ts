@@ -68,7 +68,7 @@ export function envelopeOf(
   return {
     seq: Number(row.seq),
     type: row.type as EventType,
-    tenantId: row.tenant_id,
+    tenant_id: row.tenant_id,
     subject: row.subject,
     data: JSON.parse(row.data) as Record<string, unknown>,
     at: row.at,

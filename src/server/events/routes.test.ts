@@ -148,7 +148,7 @@ const assetEvent = (tenantId: string, assetId: string): EventInput => ({
   type: 'asset.changed',
   tenantId,
   subject: `asset:${assetId}`,
-  data: { assetId },
+  data: { asset_id: assetId },
 });
 
 describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
@@ -179,33 +179,46 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
           type: 'advisory.changed',
           tenantId: null,
           subject: 'advisory:adv-1',
-          data: { advisoryIds: ['adv-1'], action: 'imported' },
+          data: { advisory_ids: ['adv-1'], action: 'imported' },
         },
         {
           type: 'job.updated',
           tenantId: null,
           subject: 'job:j1',
           data: {
-            jobId: 'j1',
+            job_id: 'j1',
             kind: 'advisories.import',
             state: 'running',
             progress: { done: 5, total: 100000 },
+            attempts: 1,
+            max_attempts: 3,
+            cancel_requested: false,
+            error: null,
           },
         },
         {
           type: 'job.updated',
           tenantId: 'tb',
           subject: 'job:j2',
-          data: { jobId: 'j2', kind: 'recompute', state: 'running', progress: { done: 1, total: 2 } },
+          data: {
+            job_id: 'j2',
+            kind: 'recompute',
+            state: 'running',
+            progress: { done: 1, total: 2 },
+            attempts: 1,
+            max_attempts: 3,
+            cancel_requested: false,
+            error: null,
+          },
         },
         { type: 'tenant.changed', tenantId: 'tb', subject: 'tenant:tb', data: { action: 'updated' } },
         {
           type: 'findings.changed',
           tenantId: 'ta',
           subject: 'asset:a1',
-          data: { advisoryIds: ['adv-1'], assetIds: ['a1'], assets: 1, findings: 2 },
+          data: { advisory_ids: ['adv-1'], asset_ids: ['a1'], assets: 1, findings: 2 },
         },
-        { type: 'asset.deleted', tenantId: 'tb', subject: 'asset:b1', data: { assetId: 'b1' } },
+        { type: 'asset.deleted', tenantId: 'tb', subject: 'asset:b1', data: { asset_id: 'b1' } },
       ];
       for (let i = 0; i < 20; i++) published.push(assetEvent(i % 2 ? 'ta' : 'tb', `bulk${i}`));
       await t.kysely.transaction().execute(async (trx) => {
@@ -214,15 +227,15 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
       for (const e of published.slice(4)) await publishEvent(t.kysely, e);
       await publishEvent(t.kysely, assetEvent('ta', 'end-a'));
       await publishEvent(t.kysely, assetEvent('tb', 'end-b'));
-      const got = (s: Stream, id: string) => s.events.some((e) => e.envelope.data.assetId === id);
+      const got = (s: Stream, id: string) => s.events.some((e) => e.envelope.data.asset_id === id);
       expect(await until(() => got(a, 'end-a') && got(b, 'end-b') && got(all, 'end-b'), 5000)).toBe(true);
 
       const expectOnly = (s: Stream, tenant: string) => {
         for (const e of s.events) {
           const env = e.envelope;
           expect(
-            env.tenantId === tenant ||
-              (env.tenantId === null && INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(env.type)),
+            env.tenant_id === tenant ||
+              (env.tenant_id === null && INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(env.type)),
           ).toBe(true);
           expect(e.id).toBe(String(env.seq));
           expect(e.event).toBe(env.type);
@@ -230,6 +243,16 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
       };
       expectOnly(a, 'ta');
       expectOnly(b, 'tb');
+      // The wire's keys are snake_case, the envelope's and the data's.
+      expect(Object.keys(a.events[0]!.envelope).sort()).toEqual([
+        'at',
+        'data',
+        'seq',
+        'subject',
+        'tenant_id',
+        'type',
+      ]);
+      expect(a.events[0]!.envelope).toMatchObject({ tenant_id: 'ta', data: { asset_id: 'a1' } });
       const visible = (tenant: string) =>
         [...published, assetEvent('ta', 'end-a'), assetEvent('tb', 'end-b')].filter(
           (e) => e.tenantId === tenant || e.type === 'advisory.changed',
@@ -284,7 +307,7 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
       expect(await until(() => resumed.events.length >= 4, 5000)).toBe(true);
       await new Promise((r) => setTimeout(r, 300));
       resumed.close();
-      expect(resumed.events.map((e) => e.envelope.data.assetId)).toEqual(['r4', 'r5', 'r6', 'r7']);
+      expect(resumed.events.map((e) => e.envelope.data.asset_id)).toEqual(['r4', 'r5', 'r6', 'r7']);
     } finally {
       await server.close();
     }
@@ -305,7 +328,7 @@ describe.each(TEST_DIALECTS)('event stream on %s', (dialect) => {
             type: 'findings.changed',
             tenantId: 'ta',
             subject: `bulk:${i}`,
-            data: { advisoryIds: ['adv'], assetIds, assets: 400, findings: i },
+            data: { advisory_ids: ['adv'], asset_ids: assetIds, assets: 400, findings: i },
           });
       });
       await new Promise((r) => setTimeout(r, 1500));

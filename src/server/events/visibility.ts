@@ -11,9 +11,9 @@ import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../
 import type { Database } from '../db/schema.js';
 import type { TenantScope } from '../scope.js';
 
-export function visibleTo(scope: TenantScope, event: Pick<EventEnvelope, 'tenantId' | 'type'>): boolean {
-  if (event.tenantId === null) return scope.all || INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(event.type);
-  return scope.sees(event.tenantId);
+export function visibleTo(scope: TenantScope, event: Pick<EventEnvelope, 'tenant_id' | 'type'>): boolean {
+  if (event.tenant_id === null) return scope.all || INSTALLATION_EVENT_TYPES_FOR_TENANTS.includes(event.type);
+  return scope.sees(event.tenant_id);
 }
 
 export function whereVisibleTo<O>(

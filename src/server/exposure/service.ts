@@ -396,7 +396,7 @@ export class ExposureService {
         tenantId: null,
         subject: changed.length === 1 ? `advisory:${changed[0]!.id}` : 'advisories',
         data: {
-          advisoryIds: changed.slice(0, MAX_EVENT_IDS).map((a) => a.id),
+          advisory_ids: changed.slice(0, MAX_EVENT_IDS).map((a) => a.id),
           action: options.source === 'built-in' ? 'updated' : 'imported',
         },
       });

@@ -61,8 +61,8 @@ async function publishFindingsChanged(db: Transaction<Database>, upserts: Findin
       tenantId,
       subject: assetIds.length === 1 ? `asset:${assetIds[0]}` : `tenant:${tenantId}`,
       data: {
-        advisoryIds: [...t.advisories].sort().slice(0, EVENT_MAX_IDS),
-        ...(assetIds.length <= EVENT_MAX_IDS ? { assetIds } : {}),
+        advisory_ids: [...t.advisories].sort().slice(0, EVENT_MAX_IDS),
+        ...(assetIds.length <= EVENT_MAX_IDS ? { asset_ids: assetIds } : {}),
         assets: assetIds.length,
         findings: t.findings,
       },

@@ -99,7 +99,7 @@ export class FindingService {
         type: 'findings.changed',
         tenantId,
         subject: `asset:${assetId}`,
-        data: { advisoryIds: [row.advisory_id], assetIds: [assetId], assets: 1, findings: 1 },
+        data: { advisory_ids: [row.advisory_id], asset_ids: [assetId], assets: 1, findings: 1 },
       });
       return toFinding({ ...row, status: input.status, updated_at: at });
     });

@@ -96,10 +96,19 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
     expect(done.result).toEqual({ echoed: { n: 1 } });
     expect(done.progress).toEqual({ done: 5, total: 5 });
     expect(done.attempts).toBe(1);
-    expect(done.startedAt).not.toBeNull();
-    expect(done.finishedAt).not.toBeNull();
+    expect(done.started_at).not.toBeNull();
+    expect(done.finished_at).not.toBeNull();
     const events = await jobEvents(k, job.id);
-    expect(events[0]).toMatchObject({ state: 'queued' });
+    expect(events[0]).toEqual({
+      job_id: job.id,
+      kind: 'demo.ok',
+      state: 'queued',
+      progress: { done: 0, total: null },
+      attempts: 0,
+      max_attempts: 3,
+      cancel_requested: false,
+      error: null,
+    });
     expect(events[1]).toMatchObject({ state: 'running' });
     expect(events.at(-1)).toMatchObject({ state: 'succeeded', progress: { done: 5, total: 5 } });
     // Progress is throttled but published: at least one running event with partial progress.
@@ -232,7 +241,7 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
     await waitFor('started', async () => started);
     const c2 = await queue.cancel(running.id);
     expect(c2?.state).toBe('running');
-    expect(c2?.cancelRequested).toBe(true);
+    expect(c2?.cancel_requested).toBe(true);
     const j = await waitFor('cancelled', async () => {
       const j = await queue.get(running.id);
       return j?.state === 'cancelled' && j;
@@ -413,7 +422,7 @@ describe.each(TEST_DIALECTS)('jobs on %s', (dialect) => {
     expect(seen).toEqual([...ids].reverse());
     const acme = await queue.list({ scope: ['acme'], kind: 'demo.list' });
     expect(acme.total).toBe(4);
-    expect(acme.items.every((j) => j.tenantId === 'acme')).toBe(true);
+    expect(acme.items.every((j) => j.tenant_id === 'acme')).toBe(true);
     const narrowed = await queue.list({ scope: ['acme'], kind: 'demo.list', tenant: 'globex' });
     expect(narrowed.items).toEqual([]);
     expect(await queue.get(ids.at(-1)!, ['acme', 'globex'])).toBeUndefined();

@@ -34,20 +34,20 @@ export function toJob(row: JobRow): Job {
     id: row.id,
     kind: row.kind,
     state: row.state as Job['state'],
-    tenantId: row.tenant_id,
+    tenant_id: row.tenant_id,
     progress: { done: row.progress_done, total: row.progress_total },
     attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    cancelRequested: row.cancel_requested === 1,
+    max_attempts: row.max_attempts,
+    cancel_requested: row.cancel_requested === 1,
     error: row.error,
     result: row.result === null ? null : (JSON.parse(row.result) as unknown),
-    createdBy: row.created_by,
-    createdAt: row.created_at,
-    runAfter: row.run_after,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-    expiresAt: row.expires_at,
-    idempotencyKey: row.idempotency_key,
+    created_by: row.created_by,
+    created_at: row.created_at,
+    run_after: row.run_after,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+    expires_at: row.expires_at,
+    idempotency_key: row.idempotency_key,
   };
 }
 
@@ -73,13 +73,13 @@ export function oneLineError(error: unknown): string {
 /** The job.updated event's data: the state a consumer needs, never params or results. */
 export function eventData(row: JobRow): Record<string, unknown> {
   return {
-    jobId: row.id,
+    job_id: row.id,
     kind: row.kind,
     state: row.state,
     progress: { done: row.progress_done, total: row.progress_total },
     attempts: row.attempts,
-    maxAttempts: row.max_attempts,
-    cancelRequested: row.cancel_requested === 1,
+    max_attempts: row.max_attempts,
+    cancel_requested: row.cancel_requested === 1,
     error: row.error,
   };
 }

@@ -117,7 +117,7 @@ describe.each(TEST_DIALECTS)('a killed worker process on %s', (dialect) => {
       expect(done.result).toEqual({ by: 'parent' });
       if (dialect === 'postgres') {
         // Not before the child's lease (1.5 s after its last renewal) ran out: the child might still have been alive.
-        expect(Date.parse(done.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(orphan.lease_until!));
+        expect(Date.parse(done.finished_at!)).toBeGreaterThanOrEqual(Date.parse(orphan.lease_until!));
       }
       expect(await sideEffects(k)).toEqual([{ job_id: job.id, owner: 'parent', attempt: 2 }]);
     } finally {

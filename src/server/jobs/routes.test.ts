@@ -107,7 +107,7 @@ describe.each(TEST_DIALECTS)('jobs routes on %s', (dialect) => {
     if (!db) return ctx.skip();
     const list = await call('acmeTech', 'GET', '/api/v1/jobs');
     expect(list.status).toBe(200);
-    const seen = (list.body.items as Array<{ id: string; tenantId: string | null }>).map((j) => j.id).sort();
+    const seen = (list.body.items as Array<{ id: string; tenant_id: string | null }>).map((j) => j.id).sort();
     expect(seen).toEqual([ids.acme, ids.done].sort());
     expect(list.body.total).toBe(2);
     expect((await call('acmeTech', 'GET', '/api/v1/jobs?tenant=globex')).body.items).toEqual([]);
@@ -123,7 +123,7 @@ describe.each(TEST_DIALECTS)('jobs routes on %s', (dialect) => {
     expect(customer.body).toMatchObject({
       id: ids.acme,
       state: 'queued',
-      tenantId: 'acme',
+      tenant_id: 'acme',
       progress: { done: 0, total: null },
     });
     expect(customer.body).not.toHaveProperty('params');

@@ -1,7 +1,7 @@
 /**
  * Jobs over HTTP: list, show, cancel. Who sees which job:
  * - a tenant's job: principals whose scope covers that tenant (read to see it, write to cancel it);
- * - an installation-wide job (tenantId null: advisory imports, maintenance): only principals that see every
+ * - an installation-wide job (tenant_id null: advisory imports, maintenance): only principals that see every
  *   tenant, with read to see it and write to cancel it — the permissions that start such jobs. A tenant-scoped
  *   principal never learns that they exist: they read as 404 and are left out of lists.
  */
@@ -89,7 +89,7 @@ export async function jobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promi
       schema: {
         tags: ['jobs'],
         summary:
-          'Cancel a job: a queued job ends cancelled at once; a running job is asked to stop (cancelRequested) and ends cancelled',
+          'Cancel a job: a queued job ends cancelled at once; a running job is asked to stop (cancel_requested) and ends cancelled',
         params: JobIdParams,
         response: { 200: Job, 404: ErrorBody, 409: ErrorBody },
       },

@@ -148,7 +148,7 @@ function JobList({
                     <Link to={pathOf('jobs', j.id)}>{j.kind}</Link>
                     <div className="sub">
                       {j.id}
-                      {j.tenantId ? `, tenant ${j.tenantId}` : ''}
+                      {j.tenant_id ? `, tenant ${j.tenant_id}` : ''}
                     </div>
                   </td>
                   <td>
@@ -158,7 +158,7 @@ function JobList({
                     <JobProgress job={j} />
                   </td>
                   <td className="wide-only nowrap">
-                    <Time iso={j.createdAt} />
+                    <Time iso={j.created_at} />
                   </td>
                 </tr>
               ))}
@@ -219,31 +219,31 @@ export function JobPage({ params }: { params: Record<string, string> }) {
         <dt>State</dt>
         <dd>
           <span className={`state state-${job.state}`}>{job.state}</span>
-          {job.cancelRequested && !FINISHED.has(job.state) ? ' (cancel requested)' : ''}
+          {job.cancel_requested && !FINISHED.has(job.state) ? ' (cancel requested)' : ''}
         </dd>
         <dt>Progress</dt>
         <dd>
           <JobProgress job={job} />
         </dd>
         <dt>Tenant</dt>
-        <dd>{job.tenantId ?? 'installation-wide'}</dd>
+        <dd>{job.tenant_id ?? 'installation-wide'}</dd>
         <dt>Attempts</dt>
         <dd>
-          {job.attempts} of at most {job.maxAttempts}
+          {job.attempts} of at most {job.max_attempts}
         </dd>
         <dt>Started by</dt>
-        <dd>{job.createdBy}</dd>
+        <dd>{job.created_by}</dd>
         <dt>Created</dt>
         <dd>
-          <Time iso={job.createdAt} />
+          <Time iso={job.created_at} />
         </dd>
         <dt>Started</dt>
         <dd>
-          <Time iso={job.startedAt} />
+          <Time iso={job.started_at} />
         </dd>
         <dt>Finished</dt>
         <dd>
-          <Time iso={job.finishedAt} />
+          <Time iso={job.finished_at} />
         </dd>
         {job.error ? (
           <>
@@ -264,7 +264,7 @@ export function JobPage({ params }: { params: Record<string, string> }) {
         <button type="button" onClick={reload}>
           Refresh
         </button>
-        {canWrite(me) && !FINISHED.has(job.state) && !job.cancelRequested ? (
+        {canWrite(me) && !FINISHED.has(job.state) && !job.cancel_requested ? (
           <button type="button" onClick={cancel} disabled={busy}>
             Cancel job
           </button>
