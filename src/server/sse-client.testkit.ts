@@ -9,8 +9,18 @@ export interface SseRead {
   status: number;
   /** Everything the server sent, as text. */
   body: string;
-  /** The events parsed from the body (blocks with a data line). */
+  /** The events parsed from the body (complete blocks with a data line). */
   events: EventEnvelope[];
+  /** The same events with their `id:` and `event:` fields. */
+  frames: SseFrame[];
+  /** Comment lines (`: ping`). */
+  comments: string[];
+}
+
+export interface SseFrame {
+  id: string;
+  event: string;
+  envelope: EventEnvelope;
 }
 
 export interface SseSession {
@@ -20,15 +30,35 @@ export interface SseSession {
   /** Resolves once `done` holds for what arrived, or rejects after `timeoutMs`. */
   until(done: (read: SseRead) => boolean, timeoutMs?: number): Promise<SseRead>;
   close(): SseRead;
+  /** Whether the server ended the stream (or the connection closed). */
+  ended(): boolean;
+  /** Stops reading (the server's writes back up), and reads again. */
+  pause(): void;
+  resume(): void;
 }
 
 function parse(status: number, body: string): SseRead {
-  const events: EventEnvelope[] = [];
-  for (const block of body.split('\n\n')) {
-    const data = block.split('\n').find((line) => line.startsWith('data: '));
-    if (data) events.push(JSON.parse(data.slice(6)) as EventEnvelope);
+  const frames: SseFrame[] = [];
+  const comments: string[] = [];
+  // Only complete blocks: a stream the server cut may end mid-frame.
+  const complete = body.slice(0, body.lastIndexOf('\n\n') + 1);
+  for (const block of complete.split('\n\n')) {
+    const fields: Record<string, string> = {};
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) comments.push(line);
+      else {
+        const at = line.indexOf(': ');
+        if (at > 0) fields[line.slice(0, at)] = line.slice(at + 2);
+      }
+    }
+    if (fields.data !== undefined)
+      frames.push({
+        id: fields.id ?? '',
+        event: fields.event ?? '',
+        envelope: JSON.parse(fields.data) as EventEnvelope,
+      });
   }
-  return { status, body, events };
+  return { status, body, events: frames.map((f) => f.envelope), frames, comments };
 }
 
 /** Opens the stream at `path` (e.g. `/api/v1/events?after=0`); resolves once the response headers arrived. */
@@ -47,6 +77,10 @@ export function openSse(port: number, path: string, headers: Record<string, stri
           for (const w of [...waiters]) w();
         });
         res.on('end', () => {
+          ended = true;
+          for (const w of [...waiters]) w();
+        });
+        res.on('close', () => {
           ended = true;
           for (const w of [...waiters]) w();
         });
@@ -83,6 +117,9 @@ export function openSse(port: number, path: string, headers: Record<string, stri
             req.destroy();
             return read();
           },
+          ended: () => ended,
+          pause: () => res.pause(),
+          resume: () => res.resume(),
         });
       },
     );

@@ -4,95 +4,40 @@
  * reach tenant-scoped principals, and a client resumes with Last-Event-ID after the server was closed and rebuilt
  * on the same database, without loss or duplicates.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
+import { INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
 import { ALL_TENANTS, type Principal } from '../auth/principal.js';
 import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/testkit.js';
 import { ApiError } from '../errors.js';
+import { openSse, type SseFrame } from '../sse-client.testkit.js';
 import { EventBus, headSeq } from './bus.js';
 import { type EventInput, publishEvent } from './outbox.js';
 import { eventRoutes } from './routes.js';
 import type { SseLimits } from './sse.js';
 
-interface Received {
-  id: string;
-  event: string;
-  envelope: EventEnvelope;
+/** A stream as these tests read it, over the shared SSE client: frames with their ids, comments, and its end. */
+async function openStream(port: number, headers: Record<string, string>, query = '') {
+  const session = await openSse(port, `/api/v1/events${query}`, headers);
+  return {
+    status: session.status,
+    get events(): SseFrame[] {
+      return session.read().frames;
+    },
+    get comments(): string[] {
+      return session.read().comments;
+    },
+    get ended(): boolean {
+      return session.ended();
+    },
+    close: () => void session.close(),
+    pause: () => session.pause(),
+    resume: () => session.resume(),
+  };
 }
 
-interface Stream {
-  status: number;
-  events: Received[];
-  comments: string[];
-  ended: boolean;
-  close(): void;
-  pause(): void;
-  resume(): void;
-}
-
-/** Opens an SSE stream; resolves once the response headers arrived. */
-function openStream(port: number, headers: Record<string, string>, query = ''): Promise<Stream> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        path: `/api/v1/events${query}`,
-        headers: { accept: 'text/event-stream', ...headers },
-      },
-      (res: IncomingMessage) => {
-        const stream: Stream = {
-          status: res.statusCode ?? 0,
-          events: [],
-          comments: [],
-          ended: false,
-          close: () => req.destroy(),
-          pause: () => res.pause(),
-          resume: () => res.resume(),
-        };
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {
-            const block = buffer.slice(0, cut);
-            buffer = buffer.slice(cut + 2);
-            const fields: Record<string, string> = {};
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) stream.comments.push(line);
-              else {
-                const at = line.indexOf(': ');
-                if (at > 0) fields[line.slice(0, at)] = line.slice(at + 2);
-              }
-            }
-            if (fields.data !== undefined)
-              stream.events.push({
-                id: fields.id ?? '',
-                event: fields.event ?? '',
-                envelope: JSON.parse(fields.data) as EventEnvelope,
-              });
-            else if (fields.error === undefined && stream.status !== 200) stream.comments.push(block);
-          }
-        });
-        res.on('end', () => {
-          stream.ended = true;
-          if (stream.status !== 200) stream.comments.push(buffer);
-        });
-        res.on('close', () => {
-          stream.ended = true;
-        });
-        resolve(stream);
-      },
-    );
-    req.on('error', (err) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
-    });
-    req.end();
-  });
-}
+type Stream = Awaited<ReturnType<typeof openStream>>;
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
