@@ -137,9 +137,9 @@ export class JobQueue {
       .selectAll()
       .where('idempotency_key', '=', key!)
       .executeTakeFirst();
-    if (!existing) throw conflict(`idempotencyKey: job "${key}" is being created concurrently; retry`);
+    if (!existing) throw conflict(`idempotency_key: job "${key}" is being created concurrently; retry`);
     if (existing.kind !== input.kind || existing.tenant_id !== input.tenantId)
-      throw conflict(`idempotencyKey: "${key}" already names a different job (kind or tenant differ)`);
+      throw conflict(`idempotency_key: "${key}" already names a different job (kind or tenant differ)`);
     return toJob(existing);
   }
 
