@@ -23,10 +23,6 @@ export async function sequenceEvents(db: Kysely<Database>, batch = SEQUENCE_BATC
   const waiting = await db.selectFrom('events').select('id').where('seq', 'is', null).limit(1).execute();
   if (waiting.length === 0) return 0;
   return db.transaction().execute(async (trx) => {
-    // The numbers need no flush of their own: every event row was committed (and flushed) by its writer, and any
-    // later durable commit — a consumer's cursor, the next sequencer run — flushes the WAL past this one. A
-    // database crash before that leaves these events unnumbered; the next run numbers them again.
-    await sql`set local synchronous_commit = off`.execute(trx);
     // Blocking, not try: a replica that waits here then sees the event it was woken for, committed before it.
     await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':bulwark_events_sequencer'))`.execute(
       trx,
