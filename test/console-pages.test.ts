@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_DIALECTS } from '../src/server/db/testkit.js';
+import { TEST_DIALECTS } from '../src/server/db/db.testkit.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
 import { type ConsoleServer, openConsoleServer, REPO_ROOT } from './support/console-server.js';
 

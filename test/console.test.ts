@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as OTPAuth from 'otpauth';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_DIALECTS } from '../src/server/db/testkit.js';
+import { TEST_DIALECTS } from '../src/server/db/db.testkit.js';
 import { CONSOLE_CSP } from '../src/server/web.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
 import { CONSOLE_DIST, type ConsoleServer, openConsoleServer, REPO_ROOT } from './support/console-server.js';

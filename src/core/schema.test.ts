@@ -324,8 +324,8 @@ describe('the facts schema in the API', () => {
       { numRuns: 1000 },
     );
     expect(validate({ id: 'a', products: [{ product: 'Not An Id', version: '1' }] })).toBe(false);
-    expect((validate.errors?.[0]?.parentSchema as Record<symbol, unknown>)[SCHEMA_MESSAGE]).toBe(
-      'expected a product id such as microsoft:exchange_server or pkg:deb/debian/openssl',
-    );
+    expect(
+      (validate.errors?.[0]?.parentSchema as Record<symbol, unknown> | undefined)?.[SCHEMA_MESSAGE],
+    ).toBe('expected a product id such as microsoft:exchange_server or pkg:deb/debian/openssl');
   });
 });

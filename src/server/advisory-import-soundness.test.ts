@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { corpusPath, itCorpus } from '../../test/support/corpus.js';
 import { importAdvisories } from './advisories/import.testkit.js';
-import { openTestServer, type TestServer } from './app.test-util.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 
 const exchange = (id: string, version: string) => ({
   id,

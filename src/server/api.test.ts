@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importAdvisories } from './advisories/import.testkit.js';
-import { openTestServer, sessionOf, type TestServer } from './app.test-util.js';
+import { openTestServer, sessionOf, type TestServer } from './app.testkit.js';
 import { CSRF_HEADER } from './context.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 
 /** A minimal OSV record (the facts of GO-2020-0001: gin before 1.6.0), written here so the test needs no corpus. */
 const OSV_GIN = JSON.stringify({

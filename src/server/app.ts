@@ -17,7 +17,7 @@ import { registerAdvisoryJobs } from './advisories/jobs.js';
 import { AdvisoryService } from './advisories/service.js';
 import { AssetRepository } from './assets/repository.js';
 import { AssetService } from './assets/service.js';
-import { AuditChainer } from './audit.js';
+import { AuditChainer } from './audit/log.js';
 import { may, type Principal } from './auth/principal.js';
 import { sameSecret } from './auth/secrets.js';
 import type { ServerConfig } from './config.js';

@@ -8,10 +8,10 @@ import { Writable } from 'node:stream';
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.js';
-import { ADMIN, type Caller, openTestServer, sessionOf, type TestServer } from './app.test-util.js';
+import { ADMIN, type Caller, openTestServer, sessionOf, type TestServer } from './app.testkit.js';
 import { loadServerConfig } from './config.js';
 import { CSRF_HEADER, SESSION_COOKIE } from './context.js';
-import { openTestDb, TEST_DIALECTS } from './db/testkit.js';
+import { openTestDb, TEST_DIALECTS } from './db/db.testkit.js';
 
 const PASSWORD = 'auth-test-password-1';
 const METRICS_TOKEN = 'metrics-token-for-the-auth-test';

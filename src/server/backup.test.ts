@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit, verifyAudit } from './audit.js';
+import { appendAudit, verifyAudit } from './audit/log.js';
 import { BackupError, backupSqlite, restoreSqlite } from './backup.js';
 import { type Db, migrate, openDatabase, SQLITE_FILE } from './db/connect.js';
 import { acquireDataDirLock, LOCK_FILE } from './lockfile.js';

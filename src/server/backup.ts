@@ -30,7 +30,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
-import { type AuditVerification, verifyAudit } from './audit.js';
+import { type AuditVerification, verifyAudit } from './audit/log.js';
 import { SQLITE_FILE } from './db/connect.js';
 import { migrationsFor } from './db/migrations.js';
 import type { Database } from './db/schema.js';

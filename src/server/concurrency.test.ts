@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForJob } from './advisories/import.testkit.js';
-import { openTestServer, type TestServer } from './app.test-util.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 
 const PACK = new URL('../advisories/packs/proxylogon-2021-03.yaml', import.meta.url);
 const AFFECTED = '15.1.2176.2';

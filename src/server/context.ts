@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccountsService } from './accounts/service.js';
 import type { AdvisoryService } from './advisories/service.js';
 import type { AssetService } from './assets/service.js';
-import type { AuditChainer } from './audit.js';
+import type { AuditChainer } from './audit/log.js';
 import { actorOf, type Permission, type Principal } from './auth/principal.js';
 import type { ServerConfig } from './config.js';
 import type { Db } from './db/connect.js';

@@ -18,9 +18,9 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.js';
-import { openTestServer, type TestServer } from './app.test-util.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
 import { listensOnLoopbackOnly, loadServerConfig, type ServerConfigInput } from './config.js';
-import { openTestDb, TEST_DIALECTS } from './db/testkit.js';
+import { openTestDb, TEST_DIALECTS } from './db/db.testkit.js';
 import { startServer } from './start.js';
 
 describe.each(TEST_DIALECTS)('API contract (%s)', (dialect) => {

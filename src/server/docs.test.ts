@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ADMIN, openTestServer } from './app.test-util.js';
+import { ADMIN, openTestServer } from './app.testkit.js';
 import { ENV_KEYS, serverConfigSchema } from './config.js';
 import { SESSION_COOKIE } from './context.js';
 import { setupInstructions } from './setup-command.js';

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importAdvisories } from './advisories/import.testkit.js';
 import { buildApp } from './app.js';
-import { openTestServer, type TestServer } from './app.test-util.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
 import { loadServerConfig } from './config.js';
 import type { AppContext } from './context.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 
 const ADVISORY = 'ghsa-reload-test';
 const CVE = 'CVE-2099-0777';

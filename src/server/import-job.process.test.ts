@@ -19,7 +19,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAdvisory } from '../advisories/index.js';
 import type { DialectName } from './db/connect.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from './db/testkit.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from './db/db.testkit.js';
 import { currentSchema } from './jobs/jobs.testkit.js';
 import {
   exchangeFleet,

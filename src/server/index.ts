@@ -7,7 +7,7 @@
 import type { ServerConfig } from './config.js';
 import type { RunningServer } from './start.js';
 
-export { type AuditVerification, isAuditHash, verifyAudit } from './audit.js';
+export { type AuditVerification, isAuditHash, verifyAudit } from './audit/log.js';
 export {
   BackupError,
   backupSqlite,

@@ -18,9 +18,9 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../api/events.js';
-import { type Caller, openTestServer, sessionOf, type TestServer } from './app.test-util.js';
+import { type Caller, openTestServer, sessionOf, type TestServer } from './app.testkit.js';
 import type { RouteInfo } from './context.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 import { openSse, sseOnce } from './sse-client.testkit.js';
 
 const A = 'acme-iso';

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, openTestServer, type TestServer } from './app.test-util.js';
+import { ADMIN, openTestServer, type TestServer } from './app.testkit.js';
 import { CSRF_HEADER, SESSION_COOKIE } from './context.js';
 
 const require = createRequire(import.meta.url);

@@ -21,7 +21,7 @@ import {
   ExposureEngine,
   type Verdict,
 } from '../core/index.js';
-import { TEST_PG_URL } from './db/testkit.js';
+import { TEST_PG_URL } from './db/db.testkit.js';
 import { CAUTION } from './exposure/writer.js';
 import { transpileTree } from './jobs/jobs.testkit.js';
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAdvisory } from '../advisories/index.js';
 import { INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../api/events.js';
 import type { AssetFactsInput } from '../core/index.js';
-import { openTestDb, type TestDb } from './db/testkit.js';
+import { openTestDb, type TestDb } from './db/db.testkit.js';
 import { currentSchema } from './jobs/jobs.testkit.js';
 import {
   type Api,

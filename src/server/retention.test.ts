@@ -5,9 +5,9 @@
  * recent ones, queued and running jobs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestServer, type TestServer } from './app.test-util.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
 import type { DialectName } from './db/connect.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from './db/testkit.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from './db/db.testkit.js';
 import { headSeq } from './events/bus.js';
 import { createJobs } from './jobs/index.js';
 import { waitFor } from './process.testkit.js';

@@ -8,8 +8,8 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AssetFacts } from '../core/index.js';
 import { importAdvisories } from './advisories/import.testkit.js';
-import { openTestServer, type TestServer } from './app.test-util.js';
-import { TEST_DIALECTS } from './db/testkit.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
+import { TEST_DIALECTS } from './db/db.testkit.js';
 import { CAUTION } from './exposure/writer.js';
 
 interface AdvisoryOpts {

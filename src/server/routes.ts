@@ -4,6 +4,7 @@ import { userRoutes } from './accounts/routes.js';
 import { sessionRoutes } from './accounts/session-routes.js';
 import { advisoryRoutes } from './advisories/routes.js';
 import { assetRoutes } from './assets/routes.js';
+import { auditRoutes } from './audit/routes.js';
 import type { AppContext } from './context.js';
 import { eventRoutes } from './events/index.js';
 import { exposureRoutes } from './exposure/routes.js';
@@ -18,6 +19,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   // Before any route: every /api/v1 route then refuses query parameters it does not declare.
   closeQueryStrings(app);
   await systemRoutes(app, ctx);
+  await auditRoutes(app, ctx);
   await sessionRoutes(app, ctx);
   await userRoutes(app, ctx);
   await tenantRoutes(app, ctx);

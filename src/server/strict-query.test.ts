@@ -4,7 +4,7 @@
  * so a new route is covered the day it is added.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestServer, type TestServer } from './app.test-util.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
 
 describe('query parameters a route does not declare', () => {
   let s: TestServer;

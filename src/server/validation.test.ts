@@ -7,7 +7,7 @@ import { type TSchema, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestServer, type TestServer } from './app.test-util.js';
+import { openTestServer, type TestServer } from './app.testkit.js';
 import { type SchemaError, validationMessage } from './validation.js';
 
 /** The options app.ts gives Fastify's Ajv. */

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/server/app.js';
 import { loadServerConfig } from '../../src/server/config.js';
 import type { DialectName } from '../../src/server/db/connect.js';
-import { openTestDb } from '../../src/server/db/testkit.js';
+import { openTestDb } from '../../src/server/db/db.testkit.js';
 import { setupInstructions } from '../../src/server/setup-command.js';
 import { DEFAULT_CONSOLE_DIR } from '../../src/server/web.js';
 

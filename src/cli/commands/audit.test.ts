@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit } from '../../server/audit.js';
+import { appendAudit } from '../../server/audit/log.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
-import { openTestDb, TEST_PG_URL } from '../../server/db/testkit.js';
+import { openTestDb, TEST_PG_URL } from '../../server/db/db.testkit.js';
 import { runCli } from '../run.testkit.js';
 
 const dirs: string[] = [];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { appendAudit, flushAudit } from '../../server/audit.js';
+import { appendAudit, flushAudit } from '../../server/audit/log.js';
 import { migrate, openDatabase, SQLITE_FILE } from '../../server/db/connect.js';
 import { migrationsFor } from '../../server/db/migrations.js';
 import { acquireDataDirLock } from '../../server/lockfile.js';

@@ -8,7 +8,6 @@ import {
   collectTargets,
   type HostResult,
   hasScanFacts,
-  type Judgement,
   readTargetMap,
   scanKnowledge,
   scanResultsToFacts,

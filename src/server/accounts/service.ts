@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import * as OTPAuth from 'otpauth';
 import type { TokenInfo as ApiTokenInfo, User } from '../../api/index.js';
-import { appendAudit } from '../audit.js';
+import { appendAudit } from '../audit/log.js';
 import { dummyHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
 import { ALL_TENANTS, type Principal, type Role, roleWithin, scopeFor } from '../auth/principal.js';
 import { fingerprint, newApiToken, parseApiToken, randomSecret, sameSecret } from '../auth/secrets.js';

@@ -6,8 +6,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Job } from '../../api/jobs.js';
-import { openTestServer, type TestServer } from '../app.test-util.js';
-import { TEST_DIALECTS } from '../db/testkit.js';
+import { openTestServer, type TestServer } from '../app.testkit.js';
+import { TEST_DIALECTS } from '../db/db.testkit.js';
 import type { ExposureService, RecomputeControl, RecomputeInput } from '../exposure/service.js';
 import { importAdvisories, waitForJob } from './import.testkit.js';
 

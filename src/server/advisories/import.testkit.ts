@@ -5,7 +5,7 @@
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { ImportResult } from '../../api/advisories.js';
 import { FINISHED_JOB_STATES, type Job } from '../../api/jobs.js';
-import type { Caller, TestServer } from '../app.test-util.js';
+import type { Caller, TestServer } from '../app.testkit.js';
 
 /** Where a job is read: a test server (GET /api/v1/jobs/:id as `caller`, default its admin) or a function. */
 export type JobSource = Pick<TestServer, 'call' | 'admin'> | ((id: string) => Promise<Job>);

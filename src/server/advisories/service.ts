@@ -15,7 +15,7 @@ import type { AdvisoryListQuery, AdvisorySummary, ImportFormat, Page } from '../
 import { MAX_IDEMPOTENCY_KEY } from '../../api/index.js';
 import type { Job } from '../../api/jobs.js';
 import { type Advisory, DataFileError } from '../../core/index.js';
-import { appendAudit } from '../audit.js';
+import { appendAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../data/page.js';
 import type { Db } from '../db/connect.js';

@@ -5,8 +5,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AssetFacts } from '../../core/index.js';
-import { openTestServer, type TestServer } from '../app.test-util.js';
-import { TEST_DIALECTS } from '../db/testkit.js';
+import { openTestServer, type TestServer } from '../app.testkit.js';
+import { TEST_DIALECTS } from '../db/db.testkit.js';
 import { mergeObserved } from './observed.js';
 
 const EXCHANGE = 'microsoft:exchange_server';

@@ -14,7 +14,7 @@ import {
   type PutResult,
 } from '../../api/index.js';
 import { type AssetFacts, assetFactsValidator, formatPath } from '../../core/index.js';
-import { appendAudit } from '../audit.js';
+import { appendAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';

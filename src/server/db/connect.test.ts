@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, openDatabase, redactUrl } from './connect.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from './testkit.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from './db.testkit.js';
 
 describe.each(TEST_DIALECTS)('database on %s', (dialect) => {
   let db: TestDb | undefined;

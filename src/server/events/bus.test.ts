@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventEnvelope } from '../../api/events.js';
 import { type Db, openDatabase } from '../db/connect.js';
-import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/testkit.js';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/db.testkit.js';
 import { EventBus, headSeq } from './bus.js';
 import { publishEvent } from './outbox.js';
 import { pruneEvents } from './retention.js';

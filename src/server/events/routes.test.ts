@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../../api/events.js';
 import { ALL_TENANTS, type Principal } from '../auth/principal.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/testkit.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/db.testkit.js';
 import { ApiError } from '../errors.js';
 import { openSse, type SseFrame } from '../sse-client.testkit.js';
 import { EventBus, headSeq } from './bus.js';

@@ -15,7 +15,7 @@ import {
   ExposureEngine,
 } from '../../core/index.js';
 import type { AssetRepository } from '../assets/repository.js';
-import { canonicalJson } from '../audit.js';
+import { canonicalJson } from '../audit/log.js';
 import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database, ExposureRunTable } from '../db/schema.js';

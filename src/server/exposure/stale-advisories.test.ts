@@ -11,10 +11,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../api/jobs.js';
 import { importAdvisories, waitForJob } from '../advisories/import.testkit.js';
 import { createContext } from '../app.js';
-import { openTestServer, type TestServer } from '../app.test-util.js';
+import { openTestServer, type TestServer } from '../app.testkit.js';
 import { loadServerConfig } from '../config.js';
 import type { AppContext } from '../context.js';
-import { TEST_DIALECTS } from '../db/testkit.js';
+import { TEST_DIALECTS } from '../db/db.testkit.js';
 import { createMetrics } from '../metrics.js';
 import { TenantScope } from '../scope.js';
 

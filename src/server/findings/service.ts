@@ -10,7 +10,7 @@ import type {
   Page,
 } from '../../api/index.js';
 import type { AssetRepository } from '../assets/repository.js';
-import { appendAudit } from '../audit.js';
+import { appendAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { notFound } from '../errors.js';

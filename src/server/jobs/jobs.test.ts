@@ -8,8 +8,8 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/db.testkit.js';
 import type { Database } from '../db/schema.js';
-import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/testkit.js';
 import { backoffDelay, defineSchedule, JobQueue, JobScheduler, JobWorker, LeaseLostError } from './index.js';
 import { createSideEffects, currentSchema, secondPgHandle, sideEffects } from './jobs.testkit.js';
 

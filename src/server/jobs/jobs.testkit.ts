@@ -10,8 +10,8 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import ts from 'typescript';
 import type { Db } from '../db/connect.js';
+import { TEST_PG_URL } from '../db/db.testkit.js';
 import type { Database } from '../db/schema.js';
-import { TEST_PG_URL } from '../db/testkit.js';
 
 const SRC = fileURLToPath(new URL('../../', import.meta.url));
 const ROOT = resolve(SRC, '..');

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/testkit.js';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/db.testkit.js';
 import { createJobs, JobQueue, JobWorker } from './index.js';
 import {
   CHILD_ENTRY,

@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { may, type Permission, type Principal } from '../auth/principal.js';
-import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/testkit.js';
+import { openTestDb, TEST_DIALECTS, type TestDb } from '../db/db.testkit.js';
 import { ApiError, forbidden, unauthorized } from '../errors.js';
 import { openapiOptions } from '../openapi.js';
 import { JobQueue, jobRoutes } from './index.js';

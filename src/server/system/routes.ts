@@ -1,15 +1,6 @@
-/** Health, readiness, metrics, the OpenAPI description and the audit log. */
+/** Health, readiness, metrics and the OpenAPI description. */
 import type { FastifyInstance } from 'fastify';
-import {
-  AuditQuery,
-  AuditRecord,
-  AuditVerification,
-  AuditVerifyQuery,
-  Health,
-  pageOf,
-  ReadyState,
-} from '../../api/index.js';
-import { pageAudit, verifyAudit } from '../audit.js';
+import { Health, ReadyState } from '../../api/index.js';
 import { sameSecret } from '../auth/secrets.js';
 import { listensOnLoopbackOnly } from '../config.js';
 import { type AppContext, typed } from '../context.js';
@@ -85,44 +76,5 @@ export async function systemRoutes(fastify: FastifyInstance, ctx: AppContext): P
       schema: { tags: ['operations'], summary: 'This API as OpenAPI 3.1', hide: true },
     },
     async () => app.swagger(),
-  );
-
-  app.get(
-    '/api/v1/audit',
-    {
-      config: { access: 'admin' },
-      schema: {
-        tags: ['audit'],
-        summary:
-          'The audit log, oldest first (sort=-seq for newest first); after=<seq> lists only newer records, for polling',
-        querystring: AuditQuery,
-        response: { 200: pageOf(AuditRecord) },
-      },
-    },
-    async (request) => pageAudit(ctx.db.kysely, { ...request.query, tenantId: request.query.tenant }),
-  );
-
-  app.get(
-    '/api/v1/audit/verify',
-    {
-      config: { access: 'admin' },
-      schema: {
-        tags: ['audit'],
-        summary: 'Check the audit hash chain; with expect_head, also that no records were cut off the end',
-        querystring: AuditVerifyQuery,
-        response: { 200: AuditVerification },
-      },
-    },
-    async (request) => {
-      const v = await verifyAudit(ctx.db.kysely, { expectHead: request.query.expect_head });
-      return {
-        ok: v.ok,
-        records: v.records,
-        head: v.head,
-        head_seq: v.headSeq,
-        problems: v.problems,
-        problems_omitted: v.problemsOmitted,
-      };
-    },
   );
 }

@@ -2,7 +2,7 @@
  * Tenant and site use cases: each change with its audit record and its `tenant.changed` event in one transaction.
  */
 import type { Page, Site, Tenant, TenantListQuery } from '../../api/index.js';
-import { appendAudit } from '../audit.js';
+import { appendAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { badRequest, conflict } from '../errors.js';

@@ -7,9 +7,9 @@
  */
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { AuditChainer, verifyAudit } from './audit.js';
-import { openDatabase } from './db/connect.js';
-import { openTestDb, TEST_PG_URL } from './db/testkit.js';
+import { openDatabase } from '../db/connect.js';
+import { openTestDb, TEST_PG_URL } from '../db/db.testkit.js';
+import { AuditChainer, verifyAudit } from './log.js';
 
 const CLIENTS = 8;
 const TX = Number(process.env.AUDIT_BENCH_TX ?? 500);
@@ -19,7 +19,7 @@ describe.skipIf(process.env.AUDIT_BENCH !== '1')('audit append throughput (Postg
     const db = await openTestDb('postgres');
     if (!db) return ctx.skip();
     const impl = process.env.AUDIT_BENCH_IMPL || undefined;
-    const { appendAudit } = (await import(impl ?? './audit.js')) as typeof import('./audit.js');
+    const { appendAudit } = (await import(impl ?? './log.js')) as typeof import('./log.js');
     const { rows } = await sql<{ s: string }>`select current_schema() as s`.execute(db.kysely);
     const writers = await openDatabase({
       url: TEST_PG_URL,

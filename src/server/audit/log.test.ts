@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Db, openDatabase, openSqlite } from '../db/connect.js';
+import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from '../db/db.testkit.js';
+import type { Database } from '../db/schema.js';
 import {
   AUDIT_LOCK_KEY,
   AuditChainer,
@@ -15,10 +18,7 @@ import {
   REDACTED,
   redactDetail,
   verifyAudit,
-} from './audit.js';
-import { type Db, openDatabase, openSqlite } from './db/connect.js';
-import type { Database } from './db/schema.js';
-import { openTestDb, TEST_DIALECTS, TEST_PG_URL, type TestDb } from './db/testkit.js';
+} from './log.js';
 
 async function appendMany(db: TestDb, n: number, tenant: (i: number) => string | null = () => null) {
   for (let i = 0; i < n; i++) {

@@ -8,7 +8,7 @@ import { buildApp } from './app.js';
 import { loadServerConfig, type ServerConfigInput } from './config.js';
 import { type AppContext, CSRF_HEADER, type RouteInfo, SESSION_COOKIE } from './context.js';
 import type { DialectName } from './db/connect.js';
-import { openTestDb, type TestDb } from './db/testkit.js';
+import { openTestDb, type TestDb } from './db/db.testkit.js';
 
 export const ADMIN = { email: 'admin@msp.example', name: 'Admin', password: 'correct horse battery' };
 

@@ -27,9 +27,9 @@
  */
 import { createHash } from 'node:crypto';
 import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
-import { type Page, pageBounds, sortOrder } from './data/page.js';
-import type { DialectName } from './db/connect.js';
-import type { AuditLogTable, Database } from './db/schema.js';
+import { type Page, pageBounds, sortOrder } from '../data/page.js';
+import type { DialectName } from '../db/connect.js';
+import type { AuditLogTable, Database } from '../db/schema.js';
 
 /** `prev_hash` of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
