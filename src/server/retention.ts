@@ -7,6 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { ServerConfig } from './config.js';
+import { deleteInBatches } from './db/bulk.js';
 import type { Database } from './db/schema.js';
 import { pruneEvents } from './events/index.js';
 import { defineSchedule, type Jobs } from './jobs/index.js';
@@ -34,33 +35,31 @@ export async function pruneJobs(
   const now = (options.now ?? new Date()).getTime();
   const finishedBefore = new Date(now - options.olderThanDays * DAY_MS).toISOString();
   const failedBefore = new Date(now - FAILED_FACTOR * options.olderThanDays * DAY_MS).toISOString();
-  let deleted = 0;
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const result = await db
-      .deleteFrom('jobs')
-      .where(
-        'id',
-        'in',
-        db
-          .selectFrom('jobs')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb.and([
-                eb('state', 'in', ['succeeded', 'cancelled', 'expired']),
-                eb('finished_at', '<', finishedBefore),
+  return deleteInBatches(
+    (limit) =>
+      db
+        .deleteFrom('jobs')
+        .where(
+          'id',
+          'in',
+          db
+            .selectFrom('jobs')
+            .select('id')
+            .where((eb) =>
+              eb.or([
+                eb.and([
+                  eb('state', 'in', ['succeeded', 'cancelled', 'expired']),
+                  eb('finished_at', '<', finishedBefore),
+                ]),
+                eb.and([eb('state', '=', 'failed'), eb('finished_at', '<', failedBefore)]),
               ]),
-              eb.and([eb('state', '=', 'failed'), eb('finished_at', '<', failedBefore)]),
-            ]),
-          )
-          .limit(DELETE_BATCH),
-      )
-      .executeTakeFirst();
-    const n = Number(result.numDeletedRows);
-    deleted += n;
-    if (n < DELETE_BATCH) break;
-  }
-  return deleted;
+            )
+            .limit(limit),
+        )
+        .executeTakeFirst(),
+    DELETE_BATCH,
+    MAX_BATCHES,
+  );
 }
 
 /** Prunes events and jobs with the configured retention. */

@@ -138,3 +138,21 @@ export class BulkWriter {
     await this.selectByAssets(trx, 'assets', 'id', ['id'], keys, true);
   }
 }
+
+/**
+ * Runs a bounded DELETE (`deleteOnce(limit)`) until one removes fewer than `batch` rows or `maxBatches` ran, so a
+ * large clean-up never holds one long transaction; returns how many rows went.
+ */
+export async function deleteInBatches(
+  deleteOnce: (limit: number) => Promise<{ numDeletedRows: bigint }>,
+  batch: number,
+  maxBatches: number,
+): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = Number((await deleteOnce(batch)).numDeletedRows);
+    deleted += n;
+    if (n < batch) break;
+  }
+  return deleted;
+}

@@ -4,6 +4,7 @@
  * batches.
  */
 import type { Kysely } from 'kysely';
+import { deleteInBatches } from '../db/bulk.js';
 import type { Database } from '../db/schema.js';
 import { headSeq } from './bus.js';
 
@@ -26,27 +27,25 @@ export async function pruneEvents(
     .select((eb) => eb.fn.min('seq').as('seq'))
     .executeTakeFirst();
   const upTo = Math.min(head - 1, slowest?.seq == null ? head : Number(slowest.seq));
-  let deleted = 0;
-  for (let i = 0; i < MAX_BATCHES; i++) {
-    const result = await db
-      .deleteFrom('events')
-      .where(
-        'id',
-        'in',
-        db
-          .selectFrom('events')
-          .select('id')
-          .where('seq', '<=', upTo)
-          .where('at', '<', cutoff)
-          .orderBy('seq')
-          .limit(DELETE_BATCH),
-      )
-      .executeTakeFirst();
-    const n = Number(result.numDeletedRows);
-    deleted += n;
-    if (n < DELETE_BATCH) break;
-  }
-  return deleted;
+  return deleteInBatches(
+    (limit) =>
+      db
+        .deleteFrom('events')
+        .where(
+          'id',
+          'in',
+          db
+            .selectFrom('events')
+            .select('id')
+            .where('seq', '<=', upTo)
+            .where('at', '<', cutoff)
+            .orderBy('seq')
+            .limit(limit),
+        )
+        .executeTakeFirst(),
+    DELETE_BATCH,
+    MAX_BATCHES,
+  );
 }
 
 /** Removes a durable consumer that is gone for good, so its cursor no longer holds events back. */
