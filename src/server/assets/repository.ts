@@ -6,12 +6,10 @@ import { pageBounds, sortOrder } from '../data/page.js';
 import type { BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
+import type { WriteBatch } from '../db/write-batch.js';
 import { notFound } from '../errors.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
-
-/** Ids per IN (...) list: below SQLite's and PostgreSQL's parameter limits with room to spare. */
-const IN_BATCH = 400;
 
 export class AssetRepository {
   constructor(
@@ -95,65 +93,59 @@ export class AssetRepository {
     );
   }
 
-  /** Stored facts hashes of the given assets that exist. */
-  async hashes(
+  /**
+   * What is stored of the given assets that exist: the facts hash and, with `facts`, the facts and source. On
+   * PostgreSQL the rows are locked in key order in the same statement (as every writer takes them), so concurrent
+   * writes of one asset apply one after the other, each reading what the one before committed.
+   */
+  async current(
     scope: TenantScope,
     k: Transaction<Database>,
     tenantId: string,
     ids: string[],
-  ): Promise<Map<string, string>> {
+    options: { facts: boolean },
+  ): Promise<Map<string, { hash: string; facts?: AssetFacts; source?: string }>> {
     scope.require(tenantId);
-    const out = new Map<string, string>();
-    for (let i = 0; i < ids.length; i += IN_BATCH) {
-      const rows = await k
-        .selectFrom('assets')
-        .select(['id', 'facts_hash'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', 'in', ids.slice(i, i + IN_BATCH))
-        .execute();
-      for (const r of rows) out.set(r.id, r.facts_hash);
-    }
-    return out;
-  }
-
-  /** Stored facts and source of the given assets that exist. */
-  async stored(
-    scope: TenantScope,
-    k: Transaction<Database>,
-    tenantId: string,
-    ids: string[],
-  ): Promise<Map<string, { facts: AssetFacts; source: string }>> {
-    scope.require(tenantId);
-    const out = new Map<string, { facts: AssetFacts; source: string }>();
-    for (let i = 0; i < ids.length; i += IN_BATCH) {
-      const rows = await k
-        .selectFrom('assets')
-        .select(['id', 'facts', 'source'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', 'in', ids.slice(i, i + IN_BATCH))
-        .execute();
-      for (const r of rows) out.set(r.id, { facts: JSON.parse(r.facts) as AssetFacts, source: r.source });
+    const columns = ['tenant_id', 'id', 'facts_hash', ...(options.facts ? ['facts', 'source'] : [])];
+    const rows = await this.bulk.selectByAssets<{
+      id: string;
+      facts_hash: string;
+      facts?: string;
+      source?: string;
+    }>(
+      k,
+      'assets',
+      'id',
+      columns,
+      [...ids].sort().map((id) => [tenantId, id] as const),
+      true,
+    );
+    const out = new Map<string, { hash: string; facts?: AssetFacts; source?: string }>();
+    for (const r of rows) {
+      out.set(r.id, {
+        hash: r.facts_hash,
+        ...(r.facts !== undefined ? { facts: JSON.parse(r.facts) as AssetFacts, source: r.source! } : {}),
+      });
     }
     return out;
   }
 
   /**
-   * Writes asset rows in bulk: one prepared statement (SQLite) or one UNNEST per 5,000 rows (PostgreSQL), not a
-   * round trip per asset. created_at stays as first stored; the site changes only when `withSite`. Rows go in key
-   * order, so row locks are always taken in the same order (no deadlocks between concurrent writers).
+   * Queues asset rows on the transaction's write batch. created_at stays as first stored; the site changes only
+   * when `withSite`. Rows go in key order, so row locks are always taken in the same order (no deadlocks between
+   * concurrent writers).
    */
-  async upsert(
+  queueUpsert(
     scope: TenantScope,
-    k: Transaction<Database>,
+    batch: WriteBatch,
     tenantId: string,
     rows: Database['assets'][],
     withSite: boolean,
-  ): Promise<void> {
+  ): void {
     scope.require(tenantId);
     if (rows.some((r) => r.tenant_id !== tenantId)) throw new Error('asset rows of another tenant');
     rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    await this.bulk.upsert(
-      k,
+    batch.upsert(
       {
         table: 'assets',
         columns: [
@@ -174,25 +166,19 @@ export class AssetRepository {
     );
   }
 
-  /** Replaces the product index (asset_products) of the given assets. */
-  async replaceProducts(
+  /** Queues the product index (asset_products) of the given assets to become `products`. */
+  queueProducts(
     scope: TenantScope,
-    k: Transaction<Database>,
+    batch: WriteBatch,
     tenantId: string,
     assetIds: string[],
     products: Database['asset_products'][],
-  ): Promise<void> {
+  ): void {
     scope.require(tenantId);
-    for (let i = 0; i < assetIds.length; i += IN_BATCH) {
-      await k
-        .deleteFrom('asset_products')
-        .where('tenant_id', '=', tenantId)
-        .where('asset_id', 'in', assetIds.slice(i, i + IN_BATCH))
-        .execute();
-    }
-    await this.bulk.upsert(
-      k,
+    if (products.some((p) => p.tenant_id !== tenantId)) throw new Error('product rows of another tenant');
+    batch.replace(
       { table: 'asset_products', columns: ['tenant_id', 'asset_id', 'product'] },
+      assetIds.map((id) => [tenantId, id] as const),
       products,
     );
   }

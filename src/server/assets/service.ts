@@ -14,12 +14,13 @@ import {
   type PutResult,
 } from '../../api/index.js';
 import { type AssetFacts, assetFactsValidator, formatPath } from '../../core/index.js';
-import { appendAudit } from '../audit/log.js';
+import { appendAudit, queueAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
+import { isForeignKeyViolation } from '../db/errors.js';
 import type { Database } from '../db/schema.js';
 import { badRequest } from '../errors.js';
-import { publishEvent, publishEvents } from '../events/index.js';
+import { publishEvent, queueEvents } from '../events/index.js';
 import { assetProducts, canonicalHash, type ExposureService } from '../exposure/service.js';
 import { checkId } from '../ids.js';
 import type { TenantScope } from '../scope.js';
@@ -92,100 +93,110 @@ export class AssetService {
     options: PutOptions,
     actor: Actor,
   ): Promise<PutResult> {
-    await this.tenants.require(scope, tenantId);
+    // The tenant is not read here: a write to a tenant that does not exist fails on the assets' foreign key, and
+    // a write that writes nothing asks afterwards (see below). One round trip less on every write.
+    scope.require(tenantId);
     const facts = this.parse(tenantId, inputs);
     if (options.site && !(await this.tenants.siteExists(scope, this.db.kysely, tenantId, options.site))) {
+      await this.tenants.require(scope, tenantId);
       throw badRequest(`site: ${options.site} does not exist in tenant ${tenantId}; create it first`);
     }
     const ids = facts.map((f) => f.id);
     const at = new Date().toISOString();
-    return this.exposure.withEngine((judge) =>
-      this.db.kysely.transaction().execute(async (trx) => {
-        // Lock the pushed assets that exist before reading their hashes, so concurrent pushes of one asset apply
-        // one after the other, last writer wins.
-        await this.assets.lock(scope, trx, tenantId, ids);
-        const existing = await this.assets.hashes(scope, trx, tenantId, ids);
-        // Observations: read the stored facts (under the lock taken above) and merge into them; the asset keeps
-        // the source that registered it.
-        const storedSource = new Map<string, string>();
-        if (options.merge) {
-          const stored = await this.assets.stored(scope, trx, tenantId, ids);
-          facts.forEach((f, k) => {
-            const row = stored.get(f.id);
-            if (!row) return;
-            facts[k] = mergeObserved(row.facts, f, options.source);
-            storedSource.set(f.id, row.source);
-          });
-        }
-        const results: PutResult['results'] = [];
-        const changed: AssetFacts[] = [];
-        const rows: Database['assets'][] = [];
-        const products: Database['asset_products'][] = [];
-        for (const f of facts) {
-          const hash = canonicalHash(f);
-          const old = existing.get(f.id);
-          if (old === hash && options.site === undefined) {
-            results.push({ id: f.id, outcome: 'unchanged' });
-            continue;
+    let result: PutResult & { wrote: boolean };
+    try {
+      result = await this.exposure.withEngine((judge) =>
+        this.db.kysely.transaction().execute(async (trx) => {
+          // Reads first (the stored hashes, with the rows locked on PostgreSQL, and for observations the stored
+          // facts to merge into), then every write queued on one batch and sent together.
+          const existing = await this.assets.current(scope, trx, tenantId, ids, { facts: !!options.merge });
+          const storedSource = new Map<string, string>();
+          if (options.merge) {
+            facts.forEach((f, k) => {
+              const row = existing.get(f.id);
+              if (!row?.facts) return;
+              facts[k] = mergeObserved(row.facts, f, options.source);
+              storedSource.set(f.id, row.source!);
+            });
           }
-          rows.push({
-            tenant_id: tenantId,
-            id: f.id,
-            site_id: options.site ?? null,
-            name: f.name ?? null,
-            facts: JSON.stringify(f),
-            facts_hash: hash,
-            source: storedSource.get(f.id) ?? options.source,
-            created_at: at,
-            updated_at: at,
-          });
-          if (old !== hash) {
-            changed.push(f);
-            for (const product of assetProducts(f))
-              products.push({ tenant_id: tenantId, asset_id: f.id, product });
+          const results: PutResult['results'] = [];
+          const changed: AssetFacts[] = [];
+          const rows: Database['assets'][] = [];
+          const products: Database['asset_products'][] = [];
+          for (const f of facts) {
+            const hash = canonicalHash(f);
+            const old = existing.get(f.id)?.hash;
+            if (old === hash && options.site === undefined) {
+              results.push({ id: f.id, outcome: 'unchanged' });
+              continue;
+            }
+            rows.push({
+              tenant_id: tenantId,
+              id: f.id,
+              site_id: options.site ?? null,
+              name: f.name ?? null,
+              facts: JSON.stringify(f),
+              facts_hash: hash,
+              source: storedSource.get(f.id) ?? options.source,
+              created_at: at,
+              updated_at: at,
+            });
+            if (old !== hash) {
+              changed.push(f);
+              for (const product of assetProducts(f))
+                products.push({ tenant_id: tenantId, asset_id: f.id, product });
+            }
+            results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
           }
-          results.push({ id: f.id, outcome: old === undefined ? 'created' : 'updated' });
-        }
-        await this.assets.upsert(scope, trx, tenantId, rows, options.site !== undefined);
-        await this.assets.replaceProducts(
-          scope,
-          trx,
-          tenantId,
-          changed.map((f) => f.id),
-          products,
-        );
-        const stats = await judge(
-          trx,
-          changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
-          { at, reason: 'facts updated', actor: actor.name },
-        );
-        if (changed.length || options.site !== undefined) {
-          await appendAudit(trx, this.db.dialect, {
-            actor: actor.name,
+          const batch = this.exposure.batch(trx);
+          this.assets.queueUpsert(scope, batch, tenantId, rows, options.site !== undefined);
+          this.assets.queueProducts(
+            scope,
+            batch,
             tenantId,
-            action: 'assets.put',
-            target: `tenant:${tenantId}`,
-            detail: {
-              source: options.source,
-              ...(options.merge ? { merge: 'observed' } : {}),
-              created: results.filter((r) => r.outcome === 'created').length,
-              updated: results.filter((r) => r.outcome === 'updated').length,
-              assets: changed.slice(0, 20).map((f) => f.id),
-            },
-          });
-        }
-        await publishEvents(
-          trx,
-          rows.map((row) => ({
-            type: 'asset.changed' as const,
-            tenantId,
-            subject: `asset:${row.id}`,
-            data: { asset_id: row.id },
-          })),
-        );
-        return { results, findings_written: stats.findings };
-      }),
-    );
+            changed.map((f) => f.id),
+            products,
+          );
+          const stats = await judge(
+            batch,
+            changed.map((f) => ({ tenantId, assetId: f.id, facts: f })),
+            { at, reason: 'facts updated', actor: actor.name },
+          );
+          if (changed.length || options.site !== undefined) {
+            queueAudit(batch, {
+              actor: actor.name,
+              tenantId,
+              action: 'assets.put',
+              target: `tenant:${tenantId}`,
+              detail: {
+                source: options.source,
+                ...(options.merge ? { merge: 'observed' } : {}),
+                created: results.filter((r) => r.outcome === 'created').length,
+                updated: results.filter((r) => r.outcome === 'updated').length,
+                assets: changed.slice(0, 20).map((f) => f.id),
+              },
+            });
+          }
+          queueEvents(
+            batch,
+            rows.map((row) => ({
+              type: 'asset.changed' as const,
+              tenantId,
+              subject: `asset:${row.id}`,
+              data: { asset_id: row.id },
+            })),
+          );
+          await batch.flush();
+          return { results, findings_written: stats.findings, wrote: rows.length > 0 };
+        }),
+      );
+    } catch (err) {
+      if (isForeignKeyViolation(err)) await this.tenants.require(scope, tenantId);
+      throw err;
+    }
+    // Nothing written, so no foreign key was checked: the tenant must still exist for the answer to be true.
+    if (!result.wrote) await this.tenants.require(scope, tenantId);
+    return { results: result.results, findings_written: result.findings_written };
   }
 
   async delete(scope: TenantScope, tenantId: string, id: string, actor: Actor): Promise<void> {

@@ -30,6 +30,7 @@ import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
 import { type Page, pageBounds, sortOrder } from '../data/page.js';
 import type { DialectName } from '../db/connect.js';
 import type { AuditLogTable, Database } from '../db/schema.js';
+import type { WriteBatch } from '../db/write-batch.js';
 
 /** `prev_hash` of the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -242,7 +243,8 @@ export async function appendAudit(
   return pending;
 }
 
-async function insertPending(trx: Transaction<Database>, entry: AuditEntry): Promise<PendingAuditRecord> {
+/** The pending row of an entry: checked, its detail redacted and in canonical JSON. */
+function pendingRow(entry: AuditEntry) {
   for (const [name, v] of [
     ['actor', entry.actor],
     ['action', entry.action],
@@ -250,16 +252,32 @@ async function insertPending(trx: Transaction<Database>, entry: AuditEntry): Pro
   ] as const) {
     if (typeof v !== 'string' || !v) throw new Error(`audit entry: ${name} must be a non-empty string`);
   }
-  const detail = canonicalJson(redactDetail(entry.detail ?? {}));
-  const row = {
+  return {
     // The time of the change, taken in its transaction.
     at: new Date().toISOString(),
     actor: entry.actor,
     tenant_id: entry.tenantId ?? null,
     action: entry.action,
     target: entry.target,
-    detail,
+    detail: canonicalJson(redactDetail(entry.detail ?? {})),
   };
+}
+
+/**
+ * Queues a record on a transaction's write batch (db/write-batch.ts), the batched form of `appendAudit` in a
+ * transaction: the pending row goes with the batch's other writes and this process's chainers are woken.
+ */
+export function queueAudit(batch: WriteBatch, entry: AuditEntry): void {
+  batch.upsert(
+    { table: 'audit_pending', columns: ['at', 'actor', 'tenant_id', 'action', 'target', 'detail'] },
+    [pendingRow(entry)],
+  );
+  batch.afterFlush(() => wakeChainers());
+}
+
+async function insertPending(trx: Transaction<Database>, entry: AuditEntry): Promise<PendingAuditRecord> {
+  const row = pendingRow(entry);
+  const detail = row.detail;
   const { id } = await trx.insertInto('audit_pending').values(row).returning('id').executeTakeFirstOrThrow();
   return {
     pendingId: Number(id),

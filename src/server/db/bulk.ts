@@ -25,14 +25,17 @@ export interface UpsertSpec {
 }
 
 const NAME = /^[a-z_]+$/;
-const PG_CHUNK = 5000;
+/** Rows one PostgreSQL statement writes at most (one array parameter per column). */
+export const PG_CHUNK = 5000;
 
-function checked(names: readonly string[]): readonly string[] {
+/** Table and column names, checked against a plain pattern (they come from code, never from input). */
+export function checkedNames(names: readonly string[]): readonly string[] {
   for (const n of names) if (!NAME.test(n)) throw new Error(`bad identifier ${n}`);
   return names;
 }
+const checked = checkedNames;
 
-function conflictClause(spec: UpsertSpec): string {
+export function conflictClause(spec: UpsertSpec): string {
   if (!spec.key) return '';
   const sets = [
     ...checked(spec.replace ?? []).map((c) => `${c} = excluded.${c}`),
@@ -126,6 +129,33 @@ export class BulkWriter {
       for (const r of res.rows) out.push(r);
     }
     return out;
+  }
+
+  /** Deletes the rows of `table` that belong to the given assets (`assetColumn` names the asset id column). */
+  async deleteByAssets(
+    trx: Transaction<Database>,
+    table: keyof Database,
+    assetColumn: string,
+    keys: readonly AssetKey[],
+  ): Promise<void> {
+    if (!keys.length) return;
+    checked([table, assetColumn]);
+    if (this.db.sqlite) {
+      const text = `delete from ${table} where tenant_id = ? and ${assetColumn} = ?`;
+      let statement = this.statements.get(text);
+      if (!statement) {
+        statement = this.db.sqlite.prepare(text);
+        this.statements.set(text, statement);
+      }
+      for (const k of keys) statement.run(k[0], k[1]);
+      return;
+    }
+    for (let i = 0; i < keys.length; i += PG_CHUNK) {
+      const part = keys.slice(i, i + PG_CHUNK);
+      await sql`delete from ${sql.raw(table)} t using unnest(${part.map((k) => k[0])}::text[], ${part.map((k) => k[1])}::text[]) as k(tenant_id, asset_id) where t.tenant_id = k.tenant_id and t.${sql.raw(assetColumn)} = k.asset_id`.execute(
+        trx,
+      );
+    }
   }
 
   /**

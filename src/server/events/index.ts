@@ -10,7 +10,7 @@ import { EventBus, type EventBusOptions } from './bus.js';
 
 export type { EventEnvelope, EventType } from '../../api/events.js';
 export { EventBus, type EventBusOptions, type EventHandler, type SubscribeOptions } from './bus.js';
-export { type EventInput, publishEvent, publishEvents } from './outbox.js';
+export { type EventInput, publishEvent, publishEvents, queueEvents } from './outbox.js';
 export { forgetConsumer, pruneEvents } from './retention.js';
 export { type EventRoutesDeps, eventRoutes } from './routes.js';
 export { sequenceEvents } from './sequencer.js';

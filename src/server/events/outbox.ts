@@ -23,6 +23,7 @@ import {
 } from 'kysely';
 import { EVENT_TYPES, EventData, type EventType, isEventType } from '../../api/events.js';
 import type { Database } from '../db/schema.js';
+import type { WriteBatch } from '../db/write-batch.js';
 
 export interface EventInput {
   type: EventType;
@@ -89,6 +90,41 @@ export function publishEvent(db: Kysely<Database> | Transaction<Database>, event
   return publishEvents(db, [event]);
 }
 
+/** Checks events and turns them into rows (without seq). */
+function eventRows(events: readonly EventInput[]) {
+  const at = new Date().toISOString();
+  return events.map((event) => {
+    checkEvent(event);
+    const data = JSON.stringify(event.data);
+    if (Buffer.byteLength(data) > MAX_DATA_BYTES)
+      throw new Error(
+        `event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`,
+      );
+    return { type: event.type, tenant_id: event.tenantId, subject: event.subject, data, at };
+  });
+}
+
+/**
+ * Queues events on a transaction's write batch (db/write-batch.ts): checked now, so a bad event fails before
+ * anything is written; on PostgreSQL written with the batch's other writes (seq null, numbered by the sequencer)
+ * and this process's bus woken once the transaction committed; on SQLite published in its place at the flush.
+ */
+export function queueEvents(batch: WriteBatch, events: readonly EventInput[]): void {
+  if (!events.length) return;
+  if (batch.dialect !== 'postgres') {
+    for (const event of events) checkEvent(event);
+    batch.run((trx) => publishEvents(trx, events));
+    return;
+  }
+  batch.upsert(
+    { table: 'events', columns: ['type', 'tenant_id', 'subject', 'data', 'at'] },
+    eventRows(events),
+  );
+  batch.afterFlush(async (trx) => {
+    if (wakers.get(trx.getExecutor().adapter)?.size) await afterCommit(trx, () => wakeAll(trx));
+  });
+}
+
 /** Rows one insert statement writes at most (7 parameters each; far below either database's limit). */
 const INSERT_CHUNK = 500;
 
@@ -101,16 +137,7 @@ export async function publishEvents(
   events: readonly EventInput[],
 ): Promise<void> {
   if (!events.length) return;
-  const at = new Date().toISOString();
-  const rows = events.map((event) => {
-    checkEvent(event);
-    const data = JSON.stringify(event.data);
-    if (Buffer.byteLength(data) > MAX_DATA_BYTES)
-      throw new Error(
-        `event data of ${event.type} is larger than ${MAX_DATA_BYTES} bytes; publish ids and counts`,
-      );
-    return { type: event.type, tenant_id: event.tenantId, subject: event.subject, data, at };
-  });
+  const rows = eventRows(events);
   const postgres = isPostgres(db);
   for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
     const chunk = rows.slice(i, i + INSERT_CHUNK);

@@ -19,6 +19,7 @@ import { canonicalJson } from '../audit/log.js';
 import { type AssetKey, BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database, ExposureRunTable } from '../db/schema.js';
+import { WriteBatch } from '../db/write-batch.js';
 import { notFound } from '../errors.js';
 import { publishEvent } from '../events/outbox.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -158,15 +159,13 @@ export class ExposureService {
    */
   withEngine<T>(
     write: (
-      judge: (
-        trx: Transaction<Database>,
-        assets: AssetToJudge[],
-        context: JudgeContext,
-      ) => Promise<WriteStats>,
+      judge: (batch: WriteBatch, assets: AssetToJudge[], context: JudgeContext) => Promise<WriteStats>,
     ) => Promise<T>,
   ): Promise<T> {
-    const p = write(async (trx, assets, context) =>
-      writeVerdicts(trx, this.bulk, await this.engineAt(trx), assets, context),
+    const p = write(async (batch, assets, context) =>
+      assets.length
+        ? writeVerdicts(batch, this.bulk, await this.engineAt(batch.trx), assets, context)
+        : { assets: 0, findings: 0, events: 0 },
     );
     this.inFlight.add(p);
     const done = () => this.inFlight.delete(p);
@@ -174,9 +173,9 @@ export class ExposureService {
     return p;
   }
 
-  /** Judges assets with the stored advisories (see engineAt) and writes what changed, in the caller's transaction. */
-  async judge(trx: Transaction<Database>, assets: AssetToJudge[], context: JudgeContext) {
-    return writeVerdicts(trx, this.bulk, await this.engineAt(trx), assets, context);
+  /** A write batch for a transaction on this database (db/write-batch.ts). */
+  batch(trx: Transaction<Database>): WriteBatch {
+    return new WriteBatch(this.bulk, trx, this.db.dialect);
   }
 
   /**
@@ -479,7 +478,10 @@ export class ExposureService {
           assetId: r.id,
           facts: JSON.parse(r.facts) as AssetFacts,
         }));
-        return writeVerdicts(trx, this.bulk, engine, batch, { at, reason, actor: 'system' });
+        const writes = this.batch(trx);
+        const stats = await writeVerdicts(writes, this.bulk, engine, batch, { at, reason, actor: 'system' });
+        await writes.flush();
+        return stats;
       });
       assetsEvaluated += stats.assets;
       findingsWritten += stats.findings;

@@ -162,7 +162,8 @@ describe.each(TEST_DIALECTS)('judging with the stored advisories on a second rep
       });
       await haveLock;
       const push = pushThroughB([facts('new1', '1.5.0')]);
-      await waitForLockWaiter(a, '%insert into "audit_pending"%');
+      // The push's writes go as one statement (db/write-batch.ts), its audit record among them.
+      await waitForLockWaiter(a, 'with w0 as (%');
       // The import stores the new advisory, then waits to raise the version until the push has committed.
       const imported = importDoc();
       await waitForLockWaiter(a, '%update "advisory_version"%');

@@ -8,11 +8,11 @@
  * Findings are never deleted while their asset exists: when a product disappears from an asset its findings are
  * judged not_affected, so history and event numbering stay whole.
  */
-import type { Transaction } from 'kysely';
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
 import type { BulkWriter } from '../db/bulk.js';
 import type { Database, FindingTable } from '../db/schema.js';
-import { type EventInput, publishEvents } from '../events/index.js';
+import type { WriteBatch } from '../db/write-batch.js';
+import { type EventInput, queueEvents } from '../events/index.js';
 
 export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
 
@@ -41,7 +41,7 @@ const key = (...parts: string[]) => parts.join('\u0000');
 export const EVENT_MAX_IDS = 100;
 
 /** One findings.changed event per tenant over the finding rows written: ids (bounded) and counts. */
-async function publishFindingsChanged(db: Transaction<Database>, upserts: FindingTable[]): Promise<void> {
+function queueFindingsChanged(batch: WriteBatch, upserts: FindingTable[]): void {
   const byTenant = new Map<string, { advisories: Set<string>; assets: Set<string>; findings: number }>();
   for (const f of upserts) {
     let t = byTenant.get(f.tenant_id);
@@ -68,7 +68,7 @@ async function publishFindingsChanged(db: Transaction<Database>, upserts: Findin
       },
     });
   }
-  await publishEvents(db, events);
+  queueEvents(batch, events);
 }
 
 /**
@@ -113,8 +113,12 @@ const FINDING_COLUMNS = [
   'updated_at',
 ] as const;
 
+/**
+ * Reads what is stored for the assets (in the batch's transaction), judges them and queues the writes on `batch`;
+ * the caller flushes it.
+ */
 export async function writeVerdicts(
-  db: Transaction<Database>,
+  batch: WriteBatch,
   bulk: BulkWriter,
   engine: ExposureEngine,
   assets: AssetToJudge[],
@@ -123,6 +127,7 @@ export async function writeVerdicts(
   const stats: WriteStats = { assets: assets.length, findings: 0, events: 0 };
   if (!assets.length) return stats;
   const { at, reason, actor } = context;
+  const db = batch.trx;
 
   // What is stored now, per asset: findings by CVE and verdicts by advisory.
   const oldFindings = new Map<string, Map<string, FindingTable>>();
@@ -276,8 +281,7 @@ export async function writeVerdicts(
     }
   }
 
-  await bulk.upsert(
-    db,
+  batch.upsert(
     {
       table: 'findings',
       columns: FINDING_COLUMNS,
@@ -290,8 +294,7 @@ export async function writeVerdicts(
     },
     upserts,
   );
-  await bulk.upsert(
-    db,
+  batch.upsert(
     {
       table: 'finding_events',
       columns: [
@@ -310,8 +313,7 @@ export async function writeVerdicts(
     },
     events,
   );
-  await bulk.upsert(
-    db,
+  batch.upsert(
     {
       table: 'asset_exposure',
       columns: ['tenant_id', 'asset_id', 'advisory_id', 'verdict', 'updated_at'],
@@ -328,8 +330,7 @@ export async function writeVerdicts(
       const [tenant_id, advisory_id, verdict] = k.split('\u0000') as [string, string, string];
       return { tenant_id, advisory_id, verdict, assets: n };
     });
-  await bulk.upsert(
-    db,
+  batch.upsert(
     {
       table: 'exposure_counts',
       columns: ['tenant_id', 'advisory_id', 'verdict', 'assets'],
@@ -339,7 +340,7 @@ export async function writeVerdicts(
     },
     counts,
   );
-  await publishFindingsChanged(db, upserts);
+  queueFindingsChanged(batch, upserts);
   stats.findings = upserts.length;
   stats.events = events.length;
   return stats;

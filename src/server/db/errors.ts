@@ -1,0 +1,7 @@
+/** Database errors the server answers on purpose, recognised on either driver. */
+
+/** A foreign key violation: PostgreSQL SQLSTATE 23503, better-sqlite3's SQLITE_CONSTRAINT_FOREIGNKEY. */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
