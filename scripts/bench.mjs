@@ -36,6 +36,11 @@ for (const name of selected) {
   const markdown = await run();
   const stamp = `_Measured ${new Date().toISOString().slice(0, 10)} on ${machine} with \`npm run bench -- ${name}\`._`;
   const section = `<!-- bench:${name}:start -->\n${markdown.trim()}\n\n${stamp}\n<!-- bench:${name}:end -->`;
+  // BULWARK_BENCH_NO_DOC=1: print only (exploratory runs at other sizes must not replace the published figures).
+  if (process.env.BULWARK_BENCH_NO_DOC) {
+    console.log(`\n${markdown.trim()}`);
+    continue;
+  }
   let doc = readFileSync(docPath, 'utf8');
   const re = new RegExp(`<!-- bench:${name}:start -->[\\s\\S]*?<!-- bench:${name}:end -->`);
   doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;

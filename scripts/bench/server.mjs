@@ -801,7 +801,9 @@ async function runPhase(dialect, label, fleet, kb, full) {
       },
     };
     out.queries = {};
-    for (const [name, q] of Object.entries(queries)) {
+    // BULWARK_BENCH_SERVER_QUERIES=0 skips the query latencies (quick runs while working on writes).
+    const queryRuns = process.env.BULWARK_BENCH_SERVER_QUERIES === '0' ? [] : Object.entries(queries);
+    for (const [name, q] of queryRuns) {
       for (let i = 0; i < 50; i++) await q(); // warm-up
       const seq = [];
       const s1 = await drive(1, QUERIES, async () => seq.push(await q()));
@@ -832,6 +834,9 @@ async function runPhase(dialect, label, fleet, kb, full) {
     };
     const putMs = [];
     let findingsWritten = 0;
+    const putCpu0 = (await server.call('cpu')).cpu;
+    const putPg0 = dialect === 'postgres' ? postgresCpu() : 0;
+    const client0 = process.cpuUsage();
     const puts = await profiled(server, `${dialect}-${label}-put`, () =>
       drive(
         PUT_CLIENTS,
@@ -846,9 +851,19 @@ async function runPhase(dialect, label, fleet, kb, full) {
         PUT_SECONDS,
       ),
     );
-    out.put = { ...stats(putMs, puts.seconds), findings: findingsWritten };
+    const clientCpu = process.cpuUsage(client0);
+    out.put = {
+      ...stats(putMs, puts.seconds),
+      findings: findingsWritten,
+      // CPU seconds per request: the server, PostgreSQL and this client (all share the machine's cores).
+      cpuPerRequestMs: {
+        server: (((await server.call('cpu')).cpu - putCpu0) * 1000) / putMs.length,
+        postgres: dialect === 'postgres' ? ((postgresCpu() - putPg0) * 1000) / putMs.length : undefined,
+        client: (clientCpu.user + clientCpu.system) / 1000 / putMs.length,
+      },
+    };
     log(
-      `PUT: ${puts.done} in ${puts.seconds.toFixed(1)} s, ${out.put.rps.toFixed(0)}/s, p99 ${out.put.p99.toFixed(1)} ms`,
+      `PUT: ${puts.done} in ${puts.seconds.toFixed(1)} s, ${out.put.rps.toFixed(0)}/s, p99 ${out.put.p99.toFixed(1)} ms; CPU ms per request: server ${out.put.cpuPerRequestMs.server.toFixed(2)}, PostgreSQL ${out.put.cpuPerRequestMs.postgres?.toFixed(2) ?? '-'}, client ${out.put.cpuPerRequestMs.client.toFixed(2)}`,
     );
 
     const batch = new Set(patchable.slice(puts.done, puts.done + BATCH_ASSETS).map((x) => x.a));
@@ -941,7 +956,7 @@ function table(main, mixed) {
   const q = main.queries;
   const ttk = main.ttkMs / 1000;
   const ttkMixed = mixed ? mixed.ttkMs / 1000 : undefined;
-  const p99 = Math.max(...Object.values(q).flatMap((x) => [x.seq.p99]));
+  const p99 = Math.max(0, ...Object.values(q).flatMap((x) => [x.seq.p99]));
   const rows = [
     `| registration: ${fmt(main.register.assets)} assets, ≤ ${fmt(PUSH)} per POST, ${REGISTER_CLIENTS} clients (no advisory loaded) | ${fmt(main.register.rate)} assets/s (${main.register.seconds.toFixed(1)} s) | — |`,
     `| **time to know**, every asset an Exchange server: import request → ${doneHow(main)} (${fmt(main.run.assets_evaluated)} assets judged, ${fmt(main.run.findings_written)} findings written) | **${ttk.toFixed(2)} s** | < ${TTK_TARGET_S} s: ${met(ttk < TTK_TARGET_S)} |`,
@@ -959,13 +974,14 @@ function table(main, mixed) {
     assets: `\`GET /api/v1/tenants/:t/assets?advisory=…&verdict=affected\``,
   };
   for (const [k, name] of Object.entries(names)) {
+    if (!q[k]) continue;
     const { seq, con } = q[k];
     rows.push(
       `| ${name}: p50 / p99, 1 client; ${QUERY_CLIENTS} clients (req/s) | ${ms(seq.p50)} / ${ms(seq.p99)} ms; ${ms(con.p50)} / ${ms(con.p99)} ms (${fmt(con.rps)}/s) | p99 < ${P99_TARGET_MS} ms: ${met(seq.p99 < P99_TARGET_MS)} |`,
     );
   }
   rows.push(
-    `| fact update \`PUT /api/v1/tenants/:t/assets/:id\` (SU installed: 4 findings change), ${PUT_CLIENTS} clients, ${fmt(main.put.n)} requests | ${fmt(main.put.rps)} req/s, p50 / p99 ${ms(main.put.p50)} / ${ms(main.put.p99)} ms | — |`,
+    `| fact update \`PUT /api/v1/tenants/:t/assets/:id\` (SU installed: 4 findings change), ${PUT_CLIENTS} clients, ${fmt(main.put.n)} requests; CPU per request: server${main.put.cpuPerRequestMs.postgres !== undefined ? ' / PostgreSQL' : ''} / client | ${fmt(main.put.rps)} req/s, p50 / p99 ${ms(main.put.p50)} / ${ms(main.put.p99)} ms; ${ms(main.put.cpuPerRequestMs.server)}${main.put.cpuPerRequestMs.postgres !== undefined ? ` / ${ms(main.put.cpuPerRequestMs.postgres)}` : ''} / ${ms(main.put.cpuPerRequestMs.client)} ms | — |`,
     `| batch fact update: ${fmt(main.batch.assets)} assets, ≤ ${fmt(PUSH)} per POST, ${BATCH_CLIENTS} clients | ${fmt(main.batch.rate)} assets/s | — |`,
   );
   if (main.events) rows.push(eventRow(main.events));
