@@ -7,6 +7,18 @@ import type { ImportFormat } from './advisories.js';
 import type { PutResult } from './assets.js';
 import { EventStreamError, followEvents } from './event-stream.js';
 import { FINISHED_JOB_STATES, type Job, type JobListQuery, type JobPage } from './jobs.js';
+import {
+  type AssetResponseDetail,
+  type Board,
+  type BoardAssets,
+  type BoardAssetsQuery,
+  type BoardQuery,
+  type HuntReportsBody,
+  type HuntReportsResult,
+  MAX_OBSERVATIONS_PER_REQUEST,
+  type Observation,
+  type ObservationsResult,
+} from './response.js';
 import { MAX_ASSETS_PER_PUSH } from './schemas.js';
 
 export { EventStreamError, type EventStreamOptions, followEvents, SseParser } from './event-stream.js';
@@ -160,6 +172,91 @@ export async function assetExists(
     if (err instanceof ApiClientError && err.status === 404) return false;
     throw err;
   }
+}
+
+// --- response state and the board ---
+
+function queryString(query: object): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+  const qs = params.toString();
+  return qs ? `?${qs}` : '';
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * Records observations (shield, compromise, patch) in one tenant, in requests of at most
+ * MAX_OBSERVATIONS_PER_REQUEST; observations of assets the tenant does not have come back in unknown_assets.
+ */
+export async function recordObservations(
+  options: ApiClientOptions,
+  tenant: string,
+  observations: readonly Observation[],
+): Promise<ObservationsResult> {
+  const out: ObservationsResult = { recorded: 0, unknown_assets: [] };
+  for (let i = 0; i < observations.length; i += MAX_OBSERVATIONS_PER_REQUEST) {
+    const res = await apiRequest<ObservationsResult>(options, 'POST', `api/v1/tenants/${enc(tenant)}/observations`, {
+      observations: observations.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
+    });
+    out.recorded += res.recorded;
+    for (const id of res.unknown_assets) if (!out.unknown_assets.includes(id)) out.unknown_assets.push(id);
+  }
+  return out;
+}
+
+/**
+ * Uploads a hunt's host reports for one advisory, in requests of at most MAX_OBSERVATIONS_PER_REQUEST reports; the
+ * server matches hosts to the tenant's assets and answers which matched and which did not (and why).
+ */
+export async function pushHuntReports(
+  options: ApiClientOptions,
+  tenant: string,
+  body: HuntReportsBody,
+): Promise<HuntReportsResult> {
+  const out: HuntReportsResult = { matched: [], unmatched: [] };
+  for (let i = 0; i < body.reports.length; i += MAX_OBSERVATIONS_PER_REQUEST) {
+    const res = await apiRequest<HuntReportsResult>(options, 'POST', `api/v1/tenants/${enc(tenant)}/hunt-reports`, {
+      ...body,
+      reports: body.reports.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
+    });
+    out.matched.push(...res.matched);
+    out.unmatched.push(...res.unmatched);
+  }
+  return out;
+}
+
+/** The response board of an advisory: totals and a page of tenants with their counts. */
+export async function board(options: ApiClientOptions, advisory: string, query: BoardQuery = {}): Promise<Board> {
+  return apiRequest<Board>(options, 'GET', `api/v1/advisories/${enc(advisory)}/board${queryString(query)}`);
+}
+
+/** One tenant's assets on an advisory's board, worst first; pass next_cursor as `cursor` for the next page. */
+export async function boardAssets(
+  options: ApiClientOptions,
+  advisory: string,
+  tenant: string,
+  query: BoardAssetsQuery = {},
+): Promise<BoardAssets> {
+  return apiRequest<BoardAssets>(
+    options,
+    'GET',
+    `api/v1/advisories/${enc(advisory)}/board/tenants/${enc(tenant)}/assets${queryString(query)}`,
+  );
+}
+
+/** An asset's response answers (for one advisory, or every advisory with a verdict or observation) and history. */
+export async function assetResponse(
+  options: ApiClientOptions,
+  tenant: string,
+  asset: string,
+  advisory?: string,
+): Promise<AssetResponseDetail> {
+  return apiRequest<AssetResponseDetail>(
+    options,
+    'GET',
+    `api/v1/tenants/${enc(tenant)}/assets/${enc(asset)}/response${queryString({ advisory })}`,
+  );
 }
 
 // --- jobs ---

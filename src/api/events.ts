@@ -12,6 +12,7 @@ export const EVENT_TYPES = [
   'asset.changed',
   'asset.deleted',
   'findings.changed',
+  'response.changed',
   'tenant.changed',
   'job.updated',
 ] as const;
@@ -45,6 +46,13 @@ export const EventData = {
     asset_ids: Type.Optional(Type.Array(Type.String(), { description: 'absent when many assets changed' })),
     assets: Type.Integer({ minimum: 0, description: 'assets whose findings changed' }),
     findings: Type.Integer({ minimum: 0, description: 'findings written' }),
+  }),
+  'response.changed': Type.Object({
+    advisory_ids: Type.Array(Type.String(), { maxItems: 100 }),
+    asset_ids: Type.Optional(
+      Type.Array(Type.String(), { maxItems: 100, description: 'absent when more than 100 assets changed' }),
+    ),
+    assets: Type.Integer({ minimum: 0, description: 'assets whose response answers were observed' }),
   }),
   'tenant.changed': Type.Object({
     action: Type.Union([Type.Literal('created'), Type.Literal('updated'), Type.Literal('deleted')]),

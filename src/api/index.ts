@@ -11,6 +11,7 @@ export * from './events.js';
 export * from './exposure.js';
 export * from './findings.js';
 export * from './jobs.js';
+export * from './response.js';
 export * from './schemas.js';
 export * from './system.js';
 export * from './tenants.js';
