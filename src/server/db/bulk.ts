@@ -54,6 +54,16 @@ export class BulkWriter {
 
   constructor(private readonly db: Db) {}
 
+  /** SQLite: the statement for `text`, prepared once (texts come from code: a bounded set of shapes). */
+  private prepared(text: string): Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.sqlite!.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
   async upsert<T extends object>(
     trx: Transaction<Database>,
     spec: UpsertSpec,
@@ -64,11 +74,7 @@ export class BulkWriter {
     const columns = spec.columns;
     if (this.db.sqlite) {
       const text = `insert into ${spec.table} (${columns.join(', ')}) values (${columns.map(() => '?').join(', ')})${conflictClause(spec)}`;
-      let statement = this.statements.get(text);
-      if (!statement) {
-        statement = this.db.sqlite.prepare(text);
-        this.statements.set(text, statement);
-      }
+      const statement = this.prepared(text);
       const values = new Array<unknown>(columns.length);
       for (const row of rows) {
         for (let i = 0; i < columns.length; i++) values[i] = (row as Record<string, unknown>)[columns[i]!];
@@ -111,7 +117,7 @@ export class BulkWriter {
       for (let i = 0; i < keys.length; i += SQLITE_KEYS_PER_QUERY) {
         const part = keys.slice(i, i + SQLITE_KEYS_PER_QUERY);
         const text = `select ${list} from ${table} t where (t.tenant_id, t.${assetColumn}) in (values ${part.map(() => '(?, ?)').join(', ')})`;
-        const rows = this.db.sqlite.prepare(text).all(part.flat()) as R[];
+        const rows = this.prepared(text).all(part.flat()) as R[];
         for (const r of rows) out.push(r);
       }
       return out;
@@ -142,11 +148,7 @@ export class BulkWriter {
     checked([table, assetColumn]);
     if (this.db.sqlite) {
       const text = `delete from ${table} where tenant_id = ? and ${assetColumn} = ?`;
-      let statement = this.statements.get(text);
-      if (!statement) {
-        statement = this.db.sqlite.prepare(text);
-        this.statements.set(text, statement);
-      }
+      const statement = this.prepared(text);
       for (const k of keys) statement.run(k[0], k[1]);
       return;
     }
