@@ -86,6 +86,17 @@ function section(dialect, a, b) {
     `**${fmt(bm.put.rps)}/s** (${ms(bm.put.p50)} / ${ms(bm.put.p99)} ms)`,
     `${ratio(am.put.rps, bm.put.rps)}${dialect === 'postgres' ? `; ≥ ×${PUT_SPEEDUP_TARGET}: ${met(putOk)}` : ''}`,
   );
+  const cpuA = am.put.cpuPerRequestMs;
+  const cpuB = bm.put.cpuPerRequestMs;
+  if (cpuA && cpuB) {
+    const each = (c) =>
+      `${ms(c.server)}${c.postgres != null ? ` / ${ms(c.postgres)}` : ''} / ${ms(c.client)} ms`;
+    row(
+      `… CPU per fact update: server${dialect === 'postgres' ? ' / PostgreSQL' : ''} / benchmark client`,
+      each(cpuA),
+      each(cpuB),
+    );
+  }
   row(
     'registration / batch update (assets/s)',
     `${fmt(am.register.rate)} / ${fmt(am.batch.rate)}`,
@@ -115,17 +126,27 @@ function cpu(main) {
   return `${main.serverCpu.toFixed(2)} s${main.pgCpu != null ? ` / ${main.pgCpu.toFixed(2)} s` : ''}`;
 }
 
-const write = process.argv.includes('--write');
-const files = process.argv.slice(2).filter((x) => x !== '--write');
-if (files.length !== 2) {
-  console.error('usage: node scripts/bench/server-compare.mjs [--write] <before.json> <after.json>');
+const args = process.argv.slice(2);
+const write = args.includes('--write');
+// --section NAME: the markers (bench:NAME:start/end) the table goes between; --title TEXT: a heading suffix.
+const option = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const sectionName = option('--section') ?? 'server-compare';
+const titleSuffix = option('--title');
+const files = args.filter((x, i) => !x.startsWith('--') && !['--section', '--title'].includes(args[i - 1]));
+if (files.length !== 2 || !/^[a-z0-9-]+$/.test(sectionName)) {
+  console.error(
+    'usage: node scripts/bench/server-compare.mjs [--write] [--section NAME] [--title TEXT] <before.json> <after.json>',
+  );
   process.exit(2);
 }
 const [a, b] = files.map(load);
 if (a.assets !== b.assets)
   console.error(`warning: the runs have different fleets (${a.assets} vs ${b.assets} assets)`);
 const dialects = Object.keys(b.results).filter((d) => a.results[d]);
-const markdown = `## Control-plane server: ${a.label} beside ${b.label}
+const markdown = `## Control-plane server: ${a.label} beside ${b.label}${titleSuffix ? ` — ${titleSuffix}` : ''}
 
 ${fmt(b.assets)} assets over ${fmt(b.tenants)} tenants, the same fleet and workload for both (the server section above
 describes it), run one after the other on the same machine: before ${a.at}, after ${b.at}.
@@ -134,12 +155,16 @@ ${dialects.map((d) => section(d, a, b)).join('\n\n')}`;
 console.log(markdown);
 if (write) {
   const docPath = new URL('../../docs/benchmarks.md', import.meta.url);
-  const block = `<!-- bench:server-compare:start -->\n${markdown}\n<!-- bench:server-compare:end -->`;
-  const re = /<!-- bench:server-compare:start -->[\s\S]*?<!-- bench:server-compare:end -->/;
+  const start = `<!-- bench:${sectionName}:start -->`;
+  const end = `<!-- bench:${sectionName}:end -->`;
+  const block = `${start}\n${markdown}\n${end}`;
   let doc = readFileSync(docPath, 'utf8');
-  doc = re.test(doc)
-    ? doc.replace(re, block)
-    : doc.replace('<!-- bench:server:end -->', (m) => `${m}\n\n${block}`);
+  const from = doc.indexOf(start);
+  const to = doc.indexOf(end);
+  doc =
+    from >= 0 && to > from
+      ? doc.slice(0, from) + block + doc.slice(to + end.length)
+      : doc.replace('<!-- bench:server:end -->', (m) => `${m}\n\n${block}`);
   writeFileSync(docPath, doc);
   console.error('(written to docs/benchmarks.md)');
 }
