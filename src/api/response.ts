@@ -48,13 +48,16 @@ export const MAX_OBSERVATIONS_PER_REQUEST = 1000;
 /** Observations an asset's response answer lists, newest first. */
 export const MAX_OBSERVATIONS_SHOWN = 50;
 
-const literals = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const literals = <T extends string>(values: readonly T[]) => Type.Union(values.map((v) => Type.Literal(v)));
 const IsoTime = Type.String({ format: 'date-time', maxLength: 40, description: 'ISO-8601 date-time' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
 export const ObservationWindow = Type.Object(
   { from: Nullable(IsoTime), to: Nullable(IsoTime) },
-  { additionalProperties: false, description: 'the time span the observation covers (a hunt: the logs read)' },
+  {
+    additionalProperties: false,
+    description: 'the time span the observation covers (a hunt: the logs read)',
+  },
 );
 export type ObservationWindow = Static<typeof ObservationWindow>;
 
@@ -146,7 +149,9 @@ export const HuntReportsResult = Type.Object({
 export type HuntReportsResult = Static<typeof HuntReportsResult>;
 
 export const BoardCounts = Type.Object({
-  assets: Type.Integer({ description: 'assets the advisory concerns: with a verdict or an observation for it' }),
+  assets: Type.Integer({
+    description: 'assets the advisory concerns: with a verdict or an observation for it',
+  }),
   exposed: Type.Integer({ description: 'verdict affected' }),
   unknown_exposure: Type.Integer({ description: 'verdict unknown' }),
   shielded: Type.Integer({ description: 'exposed and shielded' }),
@@ -170,11 +175,13 @@ export const BoardTenantParams = Type.Object({
 export type BoardTenantParams = Static<typeof BoardTenantParams>;
 
 const Limit = Type.Optional(
-  Type.Integer({ minimum: 1, maximum: MAX_LIMIT, description: `page size (default 100, at most ${MAX_LIMIT})` }),
+  Type.Integer({
+    minimum: 1,
+    maximum: MAX_LIMIT,
+    description: `page size (default 100, at most ${MAX_LIMIT})`,
+  }),
 );
-const Cursor = Type.Optional(
-  Type.String({ maxLength: 400, description: "the previous page's next_cursor" }),
-);
+const Cursor = Type.Optional(Type.String({ maxLength: 400, description: "the previous page's next_cursor" }));
 
 export const BoardQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 200, description: 'tenant id or name contains' })),
@@ -184,7 +191,11 @@ export const BoardQuery = Type.Object({
 });
 export type BoardQuery = Static<typeof BoardQuery>;
 
-export const BoardTenant = Type.Object({ tenant_id: Type.String(), name: Type.String(), counts: BoardCounts });
+export const BoardTenant = Type.Object({
+  tenant_id: Type.String(),
+  name: Type.String(),
+  counts: BoardCounts,
+});
 export type BoardTenant = Static<typeof BoardTenant>;
 
 export const Board = Type.Object({
@@ -198,7 +209,14 @@ export const Board = Type.Object({
 });
 export type Board = Static<typeof Board>;
 
-export const ASSET_STATE_FILTERS = ['compromised', 'unshielded', 'exposed', 'shielded', 'patched', 'unknown'] as const;
+export const ASSET_STATE_FILTERS = [
+  'compromised',
+  'unshielded',
+  'exposed',
+  'shielded',
+  'patched',
+  'unknown',
+] as const;
 export type AssetStateFilter = (typeof ASSET_STATE_FILTERS)[number];
 
 export const BoardAssetsQuery = Type.Object({

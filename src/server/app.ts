@@ -40,6 +40,8 @@ import { createJobs } from './jobs/index.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openapiOptions } from './openapi.js';
+import { ResponseRepository } from './response/repository.js';
+import { ResponseService } from './response/service.js';
 import { defineRetentionSchedule, registerRetentionJob } from './retention.js';
 import { registerRoutes } from './routes.js';
 import { TenantScope } from './scope.js';
@@ -87,6 +89,7 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
     assets: new AssetService(db, tenantRepo, assetRepo, exposure),
     findings: new FindingService(db, tenantRepo, assetRepo, findingRepo),
     advisories: new AdvisoryService(db, exposure),
+    response: new ResponseService(db, tenantRepo, assetRepo, new ResponseRepository(db), exposure),
     events,
     jobs,
     audit,

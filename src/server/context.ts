@@ -19,6 +19,7 @@ import type { ExposureService } from './exposure/service.js';
 import type { FindingService } from './findings/service.js';
 import type { Jobs } from './jobs/index.js';
 import type { ServerMetrics } from './metrics.js';
+import type { ResponseService } from './response/service.js';
 import type { TenantScope } from './scope.js';
 import type { TenantService } from './tenants/service.js';
 
@@ -51,6 +52,8 @@ export interface AppContext {
   assets: AssetService;
   findings: FindingService;
   advisories: AdvisoryService;
+  /** Response state: observations, hunt reports and the board. */
+  response: ResponseService;
   /** The process's event bus: subscribe consumers here; services publish with publishEvent in their transaction. */
   events: EventBus;
   /** Durable jobs: enqueue on `jobs.queue`, register handlers on `jobs.worker` (before the app is ready). */

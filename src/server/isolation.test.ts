@@ -194,6 +194,53 @@ async function buildWorld(t: TestServer): Promise<World> {
     createdBy: 'user:admin',
   });
 
+  // Response state of both tenants: an observation and a hunt report each, B's evidence carrying a marker.
+  for (const [tenant, asset, text] of [
+    [A, 'a-mail01', 'A evidence'],
+    [B, B_ASSETS[0]!, 'ZZB-EVIDENCE-SECRET'],
+  ] as const) {
+    await ok(
+      await call(admin, {
+        method: 'POST',
+        url: `/api/v1/tenants/${tenant}/observations`,
+        payload: {
+          observations: [
+            {
+              asset_id: asset,
+              advisory_id: ADVISORY,
+              kind: 'shield',
+              value: 'shielded',
+              source: 'scan',
+              observed_at: '2026-01-01T00:00:00Z',
+              summary: { text },
+            },
+          ],
+        },
+      }),
+      200,
+      `observation ${tenant}`,
+    );
+    await ok(
+      await call(admin, {
+        method: 'POST',
+        url: `/api/v1/tenants/${tenant}/hunt-reports`,
+        payload: {
+          advisory_id: ADVISORY,
+          reports: [
+            {
+              host: asset,
+              verdict: 'compromised',
+              window: { from: '2026-01-01T00:00:00Z', to: '2026-01-02T00:00:00Z' },
+              summary: { text },
+            },
+          ],
+        },
+      }),
+      200,
+      `hunt report ${tenant}`,
+    );
+  }
+
   const bIds = [B, ...B_ASSETS, B_SITE, bJob.id];
   return {
     t,
@@ -204,6 +251,7 @@ async function buildWorld(t: TestServer): Promise<World> {
       'ZZB-SITE-SECRET',
       'ZZB-ASSET-SECRET',
       'ZZB-REASON-SECRET',
+      'ZZB-EVIDENCE-SECRET',
       'ZZB-TOKEN-SECRET',
       'ZZB-CUSTOMER-TOKEN-SECRET',
       B_CUSTOMER.email,
@@ -341,6 +389,15 @@ function foreignValues(own: { tenant: string; asset: string }) {
     tags: [],
     products: [{ product: EXCHANGE, version: '15.1.2176.2' }],
     assets: [{ ...exchange(own.asset, '15.1.2176.2'), tenant: own.tenant }],
+    // Response state: observations and hunt reports about B's asset.
+    asset_id: B_ASSETS[0],
+    advisory_id: ADVISORY,
+    observed_at: '2026-01-02T00:00:00Z',
+    from: '2026-01-01T00:00:00Z',
+    to: '2026-01-02T00:00:00Z',
+    host: B_ASSETS[0],
+    addresses: [B_ASSETS[0]],
+    cursor: undefined,
   };
 }
 
@@ -355,6 +412,8 @@ function pathValue(w: World, route: RouteInfo, name: string, variant: 'foreign' 
       return B_ASSETS[0]!;
     case 'cve':
       return CVE;
+    case 'advisory':
+      return ADVISORY; // shared by every tenant; B has findings and observations for it
     case 'id':
       if (before === 'users') return w.bUserId;
       if (before === 'tokens') return w.bTokenIds[0]!;
@@ -480,6 +539,8 @@ async function snapshot(w: World): Promise<string> {
     'asset_exposure',
     'exposure_counts',
     'finding_events',
+    'observations',
+    'asset_response',
     'audit_log',
     'jobs',
   ] as const;
@@ -700,6 +761,15 @@ describe.each(TEST_DIALECTS)('tenant isolation and access on every route (%s)', 
         new Set(findings.json().items.map((f: { tenant_id: string }) => f.tenant_id)),
         probe.name,
       ).toEqual(new Set([A]));
+      const board = await cur.t.call(probe.caller(), {
+        method: 'GET',
+        url: `/api/v1/advisories/${ADVISORY}/board`,
+      });
+      expect(board.statusCode, probe.name).toBe(200);
+      expect(board.json().tenants.items, probe.name).toEqual([
+        { tenant_id: A, name: 'Acme Isolation', counts: board.json().totals },
+      ]);
+      expect(board.json().totals, probe.name).toMatchObject({ assets: 1, compromised: 1, shielded: 1 });
       const tenants = await cur.t.call(probe.caller(), { method: 'GET', url: '/api/v1/tenants' });
       expect(tenants.json(), probe.name).toMatchObject({ total: 1, items: [{ id: A }] });
     }

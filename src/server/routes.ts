@@ -10,6 +10,7 @@ import { eventRoutes } from './events/index.js';
 import { exposureRoutes } from './exposure/routes.js';
 import { findingRoutes } from './findings/routes.js';
 import { jobRoutes } from './jobs/index.js';
+import { responseRoutes } from './response/routes.js';
 import { closeQueryStrings } from './strict-query.js';
 import { systemRoutes } from './system/routes.js';
 import { tenantRoutes } from './tenants/routes.js';
@@ -27,6 +28,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await findingRoutes(app, ctx);
   await advisoryRoutes(app, ctx);
   await exposureRoutes(app, ctx);
+  await responseRoutes(app, ctx);
   await jobRoutes(app, { queue: ctx.jobs.queue });
   await eventRoutes(app, { db: ctx.db, bus: ctx.events });
   // Last: the web console answers the paths no route above does (the first-start /setup page included).

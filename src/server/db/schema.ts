@@ -92,6 +92,10 @@ export interface AssetExposureTable {
   advisory_id: string;
   verdict: string;
   updated_at: string;
+  /** When the verdict last became affected; kept after it changes (the record that it was affected). */
+  affected_at: string | null;
+  /** When the verdict became fixed after having been affected; null while it is anything else. */
+  patched_at: string | null;
 }
 
 /** Assets per tenant, advisory and verdict, maintained with asset_exposure. */
@@ -263,6 +267,47 @@ export interface AdvisoryVersionTable {
   version: number;
 }
 
+/** One observation of an asset's shield, compromise or patch state for an advisory (the response history). */
+export interface ObservationTable {
+  tenant_id: string;
+  asset_id: string;
+  advisory_id: string;
+  observed_at: string;
+  /** Sortable: later recorded, larger id (the tie-break between observations of the same time). */
+  id: string;
+  /** shield, compromise, patch. */
+  kind: string;
+  value: string;
+  /** scan, hunt, gateway, mitigation. */
+  source: string;
+  window_from: string | null;
+  window_to: string | null;
+  /** The evidence summary as JSON; null when none was sent. */
+  summary: string | null;
+  actor: string;
+  recorded_at: string;
+}
+
+/** Per asset and advisory, the newest observation of each kind (null columns: none yet). */
+export interface AssetResponseTable {
+  tenant_id: string;
+  asset_id: string;
+  advisory_id: string;
+  shield: string | null;
+  shield_at: string | null;
+  shield_source: string | null;
+  shield_id: string | null;
+  compromise: string | null;
+  compromise_at: string | null;
+  compromise_source: string | null;
+  compromise_id: string | null;
+  patch: string | null;
+  patch_at: string | null;
+  patch_source: string | null;
+  patch_id: string | null;
+  updated_at: string;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -285,4 +330,6 @@ export interface Database {
   event_cursors: EventCursorTable;
   jobs: JobTable;
   job_schedules: JobScheduleTable;
+  observations: ObservationTable;
+  asset_response: AssetResponseTable;
 }

@@ -72,6 +72,19 @@ function queueFindingsChanged(batch: WriteBatch, upserts: FindingTable[]): void 
 }
 
 /**
+ * Patch tracking of a verdict change: `affected_at` is when the verdict last became affected (kept afterwards, the
+ * record that it was affected); `patched_at` is when it became fixed after having been affected, null otherwise.
+ */
+function patchTracking(
+  affectedAt: string | null,
+  verdict: string,
+  at: string,
+): { affected_at: string | null; patched_at: string | null } {
+  if (verdict === 'affected') return { affected_at: at, patched_at: null };
+  return { affected_at: affectedAt, patched_at: verdict === 'fixed' && affectedAt !== null ? at : null };
+}
+
+/**
  * The most cautious verdict per CVE over an asset's verdicts; between equally cautious ones the advisory with the
  * smaller id, so the deciding provenance never depends on load order.
  */
@@ -131,7 +144,7 @@ export async function writeVerdicts(
 
   // What is stored now, per asset: findings by CVE and verdicts by advisory.
   const oldFindings = new Map<string, Map<string, FindingTable>>();
-  const oldExposure = new Map<string, Map<string, string>>();
+  const oldExposure = new Map<string, Map<string, { verdict: string; affected_at: string | null }>>();
   const slot = <V>(m: Map<string, Map<string, V>>, k: string) => {
     let inner = m.get(k);
     if (!inner) {
@@ -154,8 +167,15 @@ export async function writeVerdicts(
     asset_id: string;
     advisory_id: string;
     verdict: string;
-  }>(db, 'asset_exposure', 'asset_id', ['tenant_id', 'asset_id', 'advisory_id', 'verdict'], keys);
-  for (const r of exposure) slot(oldExposure, key(r.tenant_id, r.asset_id)).set(r.advisory_id, r.verdict);
+    affected_at: string | null;
+  }>(
+    db,
+    'asset_exposure',
+    'asset_id',
+    ['tenant_id', 'asset_id', 'advisory_id', 'verdict', 'affected_at'],
+    keys,
+  );
+  for (const r of exposure) slot(oldExposure, key(r.tenant_id, r.asset_id)).set(r.advisory_id, r);
 
   const upserts: FindingTable[] = [];
   const events: Database['finding_events'][] = [];
@@ -255,7 +275,8 @@ export async function writeVerdicts(
     const worst = worstByAdvisory(verdicts);
     const storedExposure = oldExposure.get(assetKey);
     for (const [advisory, verdict] of worst) {
-      const old = storedExposure?.get(advisory);
+      const stored = storedExposure?.get(advisory);
+      const old = stored?.verdict;
       if (old === verdict) continue;
       exposureUpserts.push({
         tenant_id: asset.tenantId,
@@ -263,11 +284,13 @@ export async function writeVerdicts(
         advisory_id: advisory,
         verdict,
         updated_at: at,
+        ...patchTracking(stored?.affected_at ?? null, verdict, at),
       });
       if (old) bump(asset.tenantId, advisory, old, -1);
       bump(asset.tenantId, advisory, verdict, 1);
     }
-    for (const [advisory, old] of storedExposure ?? []) {
+    for (const [advisory, stored] of storedExposure ?? []) {
+      const old = stored.verdict;
       if (worst.has(advisory) || old === 'not_affected') continue;
       exposureUpserts.push({
         tenant_id: asset.tenantId,
@@ -275,6 +298,7 @@ export async function writeVerdicts(
         advisory_id: advisory,
         verdict: 'not_affected',
         updated_at: at,
+        ...patchTracking(stored.affected_at, 'not_affected', at),
       });
       bump(asset.tenantId, advisory, old, -1);
       bump(asset.tenantId, advisory, 'not_affected', 1);
@@ -316,9 +340,9 @@ export async function writeVerdicts(
   batch.upsert(
     {
       table: 'asset_exposure',
-      columns: ['tenant_id', 'asset_id', 'advisory_id', 'verdict', 'updated_at'],
+      columns: ['tenant_id', 'asset_id', 'advisory_id', 'verdict', 'updated_at', 'affected_at', 'patched_at'],
       key: ['tenant_id', 'asset_id', 'advisory_id'],
-      replace: ['verdict', 'updated_at'],
+      replace: ['verdict', 'updated_at', 'affected_at', 'patched_at'],
     },
     exposureUpserts,
   );
