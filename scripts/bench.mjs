@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 const BENCHES = {
+  console: () => import('./bench/console.mjs'),
   exposure: () => import('./bench/exposure.mjs'),
   hunt: () => import('./bench/hunt.mjs'),
   scan: () => import('./bench/scan.mjs'),

@@ -9,7 +9,8 @@
 // The time to know runs from the import request to the moment the client knows the findings are written: the
 // answer of a synchronous import (200), or the import job seen finished by polling GET /api/v1/jobs/:id (202).
 // So the script measures servers before and after the import became a job alike; BULWARK_BENCH_JSON=<file>
-// writes the figures as JSON, and scripts/bench/server-compare.mjs puts two such files side by side.
+// writes the figures as JSON, and scripts/bench/server-compare.mjs puts two such files side by side. The console
+// benchmark (scripts/bench/console.mjs) reuses the exported fleet, server child and HTTP client helpers.
 import { execSync, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,7 @@ const EVENT_WARMUP = 20;
 const EVENT_GAP_MS = 5;
 const EVENT_WAIT_S = 10;
 const EVENT_P99_TARGET_MS = 100;
-const ADMIN = { email: 'bench@msp.example', name: 'Bench', password: 'benchmark password 42' };
+export const ADMIN = { email: 'bench@msp.example', name: 'Bench', password: 'benchmark password 42' };
 
 // ---------------------------------------------------------------------------------------------------------------
 // The server child: startServer from dist/ with the configuration it is given, driven over IPC.
@@ -156,7 +157,7 @@ async function timeStatements() {
 
 if (process.argv.includes(CHILD_FLAG)) await serveChild();
 
-function startChild(overrides) {
+export function startChild(overrides) {
   const child = fork(SELF, [CHILD_FLAG], {
     env: { ...process.env, BULWARK_BENCH_SERVER_CONFIG: JSON.stringify(overrides) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -287,15 +288,15 @@ function tenantSizes(total) {
 }
 
 /**
- * 100,000 assets over 1,000 tenants. `exchangeShare` of them run Exchange (one build from the mix below, with
+ * `assets` assets (BULWARK_BENCH_SERVER_ASSETS, default 100,000) over 1,000 tenants. `exchangeShare` of them run Exchange (one build from the mix below, with
  * its Windows OS, IIS and .NET); the rest are Windows servers (SQL Server, IIS) and Debian hosts (OpenSSL, nginx).
  * Each asset carries `expect`: the ProxyLogon verdict it must get, or null when it does not run Exchange.
  */
-function buildFleet(catalog, exchangeShare, seed) {
+export function buildFleet(catalog, exchangeShare, seed, assets = ASSETS) {
   const r = prng(seed);
   const pick = (xs) => xs[Math.floor(r() * xs.length)];
   const groups = exchangeBuilds(catalog);
-  const sizes = tenantSizes(ASSETS);
+  const sizes = tenantSizes(assets);
   const tenants = [];
   let n = 0;
   for (let t = 0; t < TENANTS; t++) {
@@ -425,7 +426,7 @@ function checkExposure(body, expected) {
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP client
 
-function client(base, headers = {}) {
+export function client(base, headers = {}) {
   return async (method, path, body, contentType = 'application/json') => {
     const t0 = performance.now();
     const res = await fetch(base + path, {
@@ -441,7 +442,7 @@ function client(base, headers = {}) {
 }
 
 /** Runs `work(i)` for i = 0..count-1 on `clients` concurrent loops; stops early after `seconds` if given. */
-async function drive(clients, count, work, seconds) {
+export async function drive(clients, count, work, seconds) {
   let next = 0;
   const deadline = seconds ? performance.now() + seconds * 1000 : Number.POSITIVE_INFINITY;
   const t0 = performance.now();
@@ -453,14 +454,15 @@ async function drive(clients, count, work, seconds) {
   return { seconds: (performance.now() - t0) / 1000, done: Math.min(next, count) };
 }
 
-const pct = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+export const pct = (sorted, q) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 function stats(ms, seconds) {
   const s = [...ms].sort((a, b) => a - b);
   return { n: s.length, p50: pct(s, 0.5), p99: pct(s, 0.99), rps: s.length / seconds };
 }
 
 /** Signs in as the admin; returns an API client with an admin API token and the signed-in session's client. */
-async function adminToken(url, setupToken) {
+export async function adminToken(url, setupToken) {
   const anon = client(url);
   await anon('POST', '/api/v1/setup', { token: setupToken, ...ADMIN });
   const login = await anon('POST', '/api/v1/session', { email: ADMIN.email, password: ADMIN.password });
@@ -471,7 +473,7 @@ async function adminToken(url, setupToken) {
 }
 
 /** Pushes to each tenant in requests of at most PUSH assets, `clients` at a time; returns assets/s. */
-async function pushAll(api, requests, clients) {
+export async function pushAll(api, requests, clients) {
   let assets = 0;
   const { seconds } = await drive(clients, requests.length, async (i) => {
     const { tenant, facts } = requests[i];
@@ -482,7 +484,7 @@ async function pushAll(api, requests, clients) {
   return { assets, seconds, rate: assets / seconds };
 }
 
-function pushRequests(tenants, select = () => true) {
+export function pushRequests(tenants, select = () => true) {
   const out = [];
   for (const t of tenants) {
     const chosen = t.assets.filter(select);
@@ -492,7 +494,7 @@ function pushRequests(tenants, select = () => true) {
   return out;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
 
 /**
@@ -501,7 +503,7 @@ const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
  * know as the client saw it (request → done), the answer time, the import result (advisories, run) and, for a
  * job, its own timestamps.
  */
-async function importAndWait(api, pack) {
+export async function importAndWait(api, pack) {
   const t0 = performance.now();
   const res = await api('POST', '/api/v1/advisories/import', pack, 'application/yaml');
   const answered = performance.now() - t0;
@@ -686,7 +688,7 @@ async function eventDelivery(server, api, session, fleet, overrides, log) {
   return result;
 }
 
-async function withDatabase(dialect, label, fn) {
+export async function withDatabase(dialect, label, fn) {
   const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-bench-server-'));
   let pgAdmin;
   let dbName;
