@@ -169,6 +169,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
         throw new UsageError('--workers takes a whole number from 1 to 64');
       return n;
     })
+    .option('--push <url>', 'upload the host reports to this Bulwark server, which matches them to assets')
+    .option('--tenant <id>', 'with --push: the tenant whose servers these are')
+    .option('--token-file <file>', 'with --push: file holding the API token (default: env BULWARK_TOKEN)')
+    .option(
+      '--addresses <file>',
+      'with --push: CSV rows host,address… — addresses each server is known by, to match assets registered by address',
+    )
     .action(async (paths: string[], opts: HuntCliOptions) => {
       // Loaded on demand: the other commands should not pay for the hunt engine's start-up.
       const { runHunt } = await import('./commands/hunt.js');
@@ -181,6 +188,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
           sigma: opts.sigma.map((p) => resolve(io.cwd, p)),
           iocs: opts.iocs.map((p) => resolve(io.cwd, p)),
           html: opts.html ? resolve(io.cwd, opts.html) : undefined,
+          tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
+          addresses: opts.addresses ? resolve(io.cwd, opts.addresses) : undefined,
         },
       );
     });
@@ -210,7 +219,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .option('--retries <n>', 'retries after a connect failure (default 1)', int('--retries', 0, 5))
     .option('--json', 'one JSON object per host as it finishes, then a summary object (JSON Lines)')
     .option('--csv', 'one CSV row per host')
-    .option('--push <url>', 'register the Exchange servers found as assets on this Bulwark server')
+    .option(
+      '--push <url>',
+      "register the Exchange servers found as assets on this Bulwark server, with the check's shield and patch observations",
+    )
     .option('--tenant <id>', 'with --push: the tenant they belong to')
     .option(
       '--asset <id>',

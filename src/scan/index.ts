@@ -31,6 +31,7 @@ export {
   type TlsInfo,
 } from './http.js';
 export { exchangeCatalogBuilds, type ScanKnowledge, scanKnowledge } from './knowledge.js';
+export { type ScanObservationContext, scanObservations } from './observations.js';
 export {
   DEFAULT_CONCURRENCY,
   DEFAULT_PER_HOST,

@@ -1,15 +1,18 @@
 /** `bulwark scan <target...>`: find exposed Exchange servers from the outside; results stream as hosts finish. */
 import { readFileSync } from 'node:fs';
 import type { KnowledgeBase } from '../../advisories/index.js';
-import type { ApiClientOptions, PushSummary } from '../../api/index.js';
+import type { ApiClientOptions, ObservationsResult, PushSummary } from '../../api/index.js';
 import { csvCell, escapeAllStrings, escapeLines, terminalSafeJson } from '../../core/index.js';
 import {
+  assetIdFor,
   byLine,
+  CHECK_CVE,
   collectTargets,
   type HostResult,
   hasScanFacts,
   readTargetMap,
   scanKnowledge,
+  scanObservations,
   scanResultsToFacts,
   scanTargets,
   type Target,
@@ -18,6 +21,7 @@ import {
 } from '../../scan/index.js';
 import { EXIT, type Io, paint, UsageError } from '../io.js';
 import { progressBar } from '../progress.js';
+import { pushRefusal, requireServerAdvisory, serverClient } from './server-access.js';
 
 export interface ScanCliOptions {
   targets?: string;
@@ -99,30 +103,6 @@ function textRow(io: Io, raw: HostResult): string {
   return `${state} ${r.target}  ${build}${cves}${notes.length ? paint(io, 'dim', `  [${notes.join('; ')}]`) : ''}\n`;
 }
 
-/** Where --push goes, checked before scanning so a typo does not waste a scan. */
-function pushClient(io: Io, opts: ScanCliOptions): ApiClientOptions {
-  let token = io.env.BULWARK_TOKEN;
-  if (opts.tokenFile) {
-    try {
-      token = readFileSync(opts.tokenFile, 'utf8').trim();
-    } catch (err) {
-      throw new UsageError(
-        `--token-file ${opts.tokenFile}: cannot read (${(err as NodeJS.ErrnoException).code})`,
-      );
-    }
-  }
-  if (!token) throw new UsageError('--push needs an API token: set BULWARK_TOKEN or give --token-file FILE');
-  try {
-    const u = new URL(opts.push!);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
-  } catch {
-    throw new UsageError(
-      `--push: "${opts.push}" is not an http(s) URL of a Bulwark server, e.g. http://127.0.0.1:8440`,
-    );
-  }
-  return { baseUrl: opts.push!, token };
-}
-
 const MAX_ERRORS_SHOWN = 20;
 
 function readText(file: string): string {
@@ -191,23 +171,24 @@ function gatherTargets(inputs: string[], opts: ScanCliOptions): Target[] {
 const named = (t: Target) => t.origin ?? t.input;
 
 /**
- * Push errors found before scanning: the token, each tenant (exists, in the token's scope, writable) and each
- * bound asset (exists), with the requests the push itself makes. One error, exit 2, nothing scanned.
+ * Push errors found before scanning: the token, each tenant (exists, in the token's scope, writable), each bound
+ * asset (exists) and the advisory of the check's observations, with the requests the push itself makes. One
+ * error, exit 2, nothing scanned.
  */
-async function preflightPush(client: ApiClientOptions, targets: Target[]): Promise<void> {
-  const { ApiClientError, assetExists, checkPushAccess } = await import('../../api/index.js');
+async function preflightPush(
+  client: ApiClientOptions,
+  targets: Target[],
+  advisory: CheckAdvisory | undefined,
+): Promise<void> {
+  const { ApiClientError, assetExists } = await import('../../api/index.js');
   const problems: string[] = [];
   const firstOf = new Map<string, Target>();
   for (const t of targets) if (t.tenant !== undefined && !firstOf.has(t.tenant)) firstOf.set(t.tenant, t);
   const refused = new Set<string>();
   for (const [tenant, t] of firstOf) {
-    try {
-      await checkPushAccess(client, tenant, PUSH);
-    } catch (err) {
-      if (!(err instanceof ApiClientError)) throw err;
-      // A bad token or an unreachable server is the same answer for every tenant: say it once.
-      if (err.status === undefined || err.status === 401) throw new UsageError(`--push: ${err.message}`);
-      problems.push(`--push: tenant ${tenant} (${named(t)}): ${err.message}`);
+    const problem = await pushRefusal(client, tenant, PUSH, { flag: '--push', where: named(t) });
+    if (problem) {
+      problems.push(problem);
       refused.add(tenant);
     }
   }
@@ -224,6 +205,18 @@ async function preflightPush(client: ApiClientOptions, targets: Target[]): Promi
     }
   }
   if (problems.length) throw new UsageError(problems.join('\n'));
+  if (advisory) await requireServerAdvisory(client, advisory.id, '--push');
+}
+
+/** The advisory whose CVE the active check tests: the check's results are observations for it. */
+interface CheckAdvisory {
+  id: string;
+  cves: string[];
+}
+
+function checkAdvisory(kb: KnowledgeBase): CheckAdvisory | undefined {
+  const a = kb.advisories.find((x) => x.cves.some((c) => c.id === CHECK_CVE));
+  return a ? { id: a.id, cves: a.cves.map((c) => c.id) } : undefined;
 }
 
 /** Scan pushes are observations: merged into existing assets, never replacing what an agent registered. */
@@ -234,6 +227,8 @@ interface TenantPush extends PushSummary {
   assets: number;
   /** Bound assets the scan could not update (no Exchange build seen), by target. */
   not_updated: { target: string; asset: string; state: string }[];
+  /** The check's results recorded as shield and patch observations (absent when none applied). */
+  observations?: ObservationsResult & { advisory_id: string };
 }
 
 interface PushReport extends PushSummary {
@@ -247,8 +242,9 @@ async function pushResults(
   client: ApiClientOptions,
   targets: Target[],
   results: HostResult[],
+  observed: { advisory: CheckAdvisory | undefined; at: string },
 ): Promise<PushReport> {
-  const { ApiClientError, pushAssets } = await import('../../api/index.js');
+  const { ApiClientError, pushAssets, recordObservations } = await import('../../api/index.js');
   const byTenant = new Map<string, number[]>();
   targets.forEach((t, i) => {
     if (t.tenant !== undefined) byTenant.set(t.tenant, [...(byTenant.get(t.tenant) ?? []), i]);
@@ -271,17 +267,44 @@ async function pushResults(
     const not_updated = indices
       .filter((i) => targets[i]!.asset !== undefined && !hasScanFacts(results[i]!))
       .map((i) => ({ target: named(targets[i]!), asset: targets[i]!.asset!, state: results[i]!.state }));
+    // The asset each result's observations are about: the bound one, else the one its facts registered.
+    const assetIds = indices.map((i) =>
+      targets[i]!.asset !== undefined
+        ? targets[i]!.asset
+        : hasScanFacts(results[i]!)
+          ? assetIdFor(results[i]!)
+          : undefined,
+    );
+    const observations = observed.advisory
+      ? scanObservations(mine, assetIds, {
+          advisoryId: observed.advisory.id,
+          advisoryCves: observed.advisory.cves,
+          observedAt: observed.at,
+        })
+      : [];
+    let pushedTenant: TenantPush;
     try {
       const summary = facts.length
         ? await pushAssets(client, tenant, facts, PUSH)
         : { created: 0, updated: 0, unchanged: 0, findings_written: 0 };
-      report.tenants.push({ tenant, assets: facts.length, ...summary, not_updated });
+      pushedTenant = { tenant, assets: facts.length, ...summary, not_updated };
+      report.tenants.push(pushedTenant);
       report.assets += facts.length;
       for (const k of ['created', 'updated', 'unchanged', 'findings_written'] as const)
         report[k] += summary[k];
     } catch (err) {
       if (!(err instanceof ApiClientError)) throw err;
       report.errors.push(`--push: tenant ${tenant}: ${err.message}`);
+      continue;
+    }
+    if (!observations.length || !observed.advisory) continue;
+    // After the facts: an observation of an asset the push has just registered finds it.
+    try {
+      const result = await recordObservations(client, tenant, observations);
+      pushedTenant.observations = { advisory_id: observed.advisory.id, ...result };
+    } catch (err) {
+      if (!(err instanceof ApiClientError)) throw err;
+      report.errors.push(`--push: tenant ${tenant}: observations not recorded: ${err.message}`);
     }
   }
   return report;
@@ -294,15 +317,18 @@ export async function runScan(
   opts: ScanCliOptions,
 ): Promise<number> {
   if (opts.json && opts.csv) throw new UsageError('choose one of --json and --csv');
-  const client = opts.push ? pushClient(io, opts) : undefined;
+  const client = opts.push
+    ? serverClient(io, { url: opts.push, tokenFile: opts.tokenFile, flag: '--push' })
+    : undefined;
   const targets = gatherTargets(inputs, opts);
+  const advisory = checkAdvisory(kb);
   if (client) {
     const homeless = targets.find((t) => t.tenant === undefined);
     if (homeless)
       throw new UsageError(
         `--push needs --tenant <id> for ${named(homeless)}: the tenant the servers belong to (or list targets with their tenants in --targets-file)`,
       );
-    await preflightPush(client, targets);
+    await preflightPush(client, targets, advisory);
   }
 
   const bar = progressBar(io, 'scanning', { unit: 'hosts' });
@@ -337,7 +363,9 @@ export async function runScan(
     hosts_per_s: seconds > 0 ? results.length / seconds : 0,
     states: counts,
   };
-  const pushed = client ? await pushResults(client, targets, results) : undefined;
+  const pushed = client
+    ? await pushResults(client, targets, results, { advisory, at: new Date(started).toISOString() })
+    : undefined;
   if (opts.json) io.out(`${terminalSafeJson({ summary, ...(pushed ? { pushed } : {}) }, 0)}\n`);
   else if (!opts.csv) {
     const parts = Object.entries(counts).map(([s, n]) => `${n} ${s}`);
@@ -353,6 +381,15 @@ export async function runScan(
         );
       for (const n of t.not_updated)
         err(`${n.target}: asset ${n.asset} not updated: the scan found no Exchange build (${n.state})\n`);
+      const o = t.observations;
+      if (o && !opts.json)
+        err(
+          `recorded ${o.recorded} shield/patch observation(s) for advisory ${o.advisory_id} in tenant ${t.tenant}\n`,
+        );
+      for (const id of o?.unknown_assets ?? [])
+        io.err(
+          `${paint(io, 'yellow', 'warning')} ${escapeLines(`tenant ${t.tenant} has no asset ${id}: its observations were not recorded`)}\n`,
+        );
     }
     for (const e of pushed.errors) err(`bulwark: ${e}\n`);
     if (pushed.errors.length) return EXIT.usage;
