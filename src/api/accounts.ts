@@ -26,11 +26,23 @@ export type LoginBody = Static<typeof LoginBody>;
 export const LoginResult = Type.Object({ user: User, csrf_token: Type.String(), expires_at: Type.String() });
 export type LoginResult = Static<typeof LoginResult>;
 
+/**
+ * What a principal may do, as the server checks it on every route: `read` (see data in its tenant scope),
+ * `write` (register assets, change findings and their status, import advisories, create sites), `admin` (users,
+ * tenants, the audit log; only for principals that see every tenant).
+ */
+export const PERMISSIONS = ['read', 'write', 'admin'] as const;
+export type PermissionName = (typeof PERMISSIONS)[number];
+
 export const Me = Type.Object({
   user: User,
   via: Type.String(),
   role: Type.String(),
   tenant: Type.Union([Type.String(), Type.Null()]),
+  permissions: Type.Array(Type.Union(PERMISSIONS.map((p) => Type.Literal(p))), {
+    description:
+      'what this principal may do: each route needs one of these (see docs/api.md, Roles and tenants)',
+  }),
   csrf_token: Type.Optional(Type.String()),
 });
 export type Me = Static<typeof Me>;

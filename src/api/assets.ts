@@ -1,6 +1,15 @@
 /** Assets registered from their facts, one at a time or pushed in batches. */
 import { type Static, Type } from '@sinclair/typebox';
-import { AssetFacts, Id, MAX_ASSETS_PER_PUSH, PageParams, VerdictName } from './schemas.js';
+import {
+  AssetFacts,
+  AssetSummary,
+  CursorParam,
+  cursorPageOf,
+  Id,
+  MAX_ASSETS_PER_PUSH,
+  PageParams,
+  VerdictName,
+} from './schemas.js';
 
 export const AssetParams = Type.Object({ tenant: Id, asset: Id });
 export type AssetParams = Static<typeof AssetParams>;
@@ -12,8 +21,13 @@ export const AssetListQuery = Type.Object({
   site: Type.Optional(Id),
   advisory: Type.Optional(Type.String({ maxLength: 200 })),
   verdict: Type.Optional(VerdictName),
+  cursor: CursorParam,
 });
 export type AssetListQuery = Static<typeof AssetListQuery>;
+
+/** A page of a tenant's assets, with the cursors of the pages after and before it. */
+export const AssetPage = cursorPageOf(AssetSummary);
+export type AssetPage = Static<typeof AssetPage>;
 
 export const AssetPushQuery = Type.Object({
   source: Type.Optional(Type.String({ maxLength: 40 })),

@@ -3,9 +3,12 @@
  * --server`; later the gateway and the agent): bearer-token auth, JSON in and out with the contract's types, every
  * failure one error naming the server's message.
  */
+
+import type { Me } from './accounts.js';
 import type { ImportFormat } from './advisories.js';
-import type { PutResult } from './assets.js';
+import type { AssetListQuery, AssetPage, PutResult } from './assets.js';
 import { EventStreamError, followEvents } from './event-stream.js';
+import type { BulkCommitResult, BulkPreview, BulkPreviewBody, FindingStatusChange } from './findings.js';
 import { FINISHED_JOB_STATES, type Job, type JobListQuery, type JobPage } from './jobs.js';
 import {
   type AssetResponseDetail,
@@ -19,7 +22,8 @@ import {
   type Observation,
   type ObservationsResult,
 } from './response.js';
-import { MAX_ASSETS_PER_PUSH } from './schemas.js';
+import { type Finding, MAX_ASSETS_PER_PUSH } from './schemas.js';
+import type { AuditPage, AuditQuery } from './system.js';
 
 export { EventStreamError, type EventStreamOptions, followEvents, SseParser } from './event-stream.js';
 
@@ -196,9 +200,14 @@ export async function recordObservations(
 ): Promise<ObservationsResult> {
   const out: ObservationsResult = { recorded: 0, unknown_assets: [] };
   for (let i = 0; i < observations.length; i += MAX_OBSERVATIONS_PER_REQUEST) {
-    const res = await apiRequest<ObservationsResult>(options, 'POST', `api/v1/tenants/${enc(tenant)}/observations`, {
-      observations: observations.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
-    });
+    const res = await apiRequest<ObservationsResult>(
+      options,
+      'POST',
+      `api/v1/tenants/${enc(tenant)}/observations`,
+      {
+        observations: observations.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
+      },
+    );
     out.recorded += res.recorded;
     for (const id of res.unknown_assets) if (!out.unknown_assets.includes(id)) out.unknown_assets.push(id);
   }
@@ -216,10 +225,15 @@ export async function pushHuntReports(
 ): Promise<HuntReportsResult> {
   const out: HuntReportsResult = { matched: [], unmatched: [] };
   for (let i = 0; i < body.reports.length; i += MAX_OBSERVATIONS_PER_REQUEST) {
-    const res = await apiRequest<HuntReportsResult>(options, 'POST', `api/v1/tenants/${enc(tenant)}/hunt-reports`, {
-      ...body,
-      reports: body.reports.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
-    });
+    const res = await apiRequest<HuntReportsResult>(
+      options,
+      'POST',
+      `api/v1/tenants/${enc(tenant)}/hunt-reports`,
+      {
+        ...body,
+        reports: body.reports.slice(i, i + MAX_OBSERVATIONS_PER_REQUEST),
+      },
+    );
     out.matched.push(...res.matched);
     out.unmatched.push(...res.unmatched);
   }
@@ -227,7 +241,11 @@ export async function pushHuntReports(
 }
 
 /** The response board of an advisory: totals and a page of tenants with their counts. */
-export async function board(options: ApiClientOptions, advisory: string, query: BoardQuery = {}): Promise<Board> {
+export async function board(
+  options: ApiClientOptions,
+  advisory: string,
+  query: BoardQuery = {},
+): Promise<Board> {
   return apiRequest<Board>(options, 'GET', `api/v1/advisories/${enc(advisory)}/board${queryString(query)}`);
 }
 
@@ -449,4 +467,86 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+// --- assets, findings and bulk status changes ---
+
+function findingPath(tenant: string, asset: string, cve: string): string {
+  return `api/v1/tenants/${enc(tenant)}/assets/${enc(asset)}/findings/${enc(cve)}`;
+}
+
+/** A page of a tenant's assets; pass the answer's `next_cursor` (or `prev_cursor`) as `cursor` for the next one. */
+export async function listAssets(
+  options: ApiClientOptions,
+  tenant: string,
+  query: AssetListQuery = {},
+): Promise<AssetPage> {
+  return apiRequest<AssetPage>(options, 'GET', `api/v1/tenants/${enc(tenant)}/assets${queryString(query)}`);
+}
+
+/** One finding; its `etag` is what `setFindingStatus` sends as If-Match. */
+export async function getFinding(
+  options: ApiClientOptions,
+  tenant: string,
+  asset: string,
+  cve: string,
+): Promise<Finding> {
+  return apiRequest<Finding>(options, 'GET', findingPath(tenant, asset, cve));
+}
+
+/**
+ * Sets a finding's status with a reason. With `ifMatch` (a finding's `etag`) only if the finding is still in that
+ * version: ApiClientError 412 otherwise.
+ */
+export async function setFindingStatus(
+  options: ApiClientOptions,
+  tenant: string,
+  asset: string,
+  cve: string,
+  change: FindingStatusChange,
+  ifMatch?: string,
+): Promise<Finding> {
+  const res = await apiExchange<Finding>(options, 'PATCH', findingPath(tenant, asset, cve), {
+    json: change,
+    ...(ifMatch ? { headers: { 'if-match': `"${ifMatch}"` } } : {}),
+  });
+  return res.body;
+}
+
+/** Bulk status change, step one: the match count and the confirmation to commit with. */
+export async function previewBulkStatus(
+  options: ApiClientOptions,
+  tenant: string,
+  body: BulkPreviewBody,
+): Promise<BulkPreview> {
+  return apiRequest<BulkPreview>(
+    options,
+    'POST',
+    `api/v1/tenants/${enc(tenant)}/findings/bulk/preview`,
+    body,
+  );
+}
+
+/**
+ * Bulk status change, step two: applies the preview's change to exactly the findings it matched. ApiClientError
+ * 409 ("stale: preview again") when they changed, the confirmation expired or was already used.
+ */
+export async function commitBulkStatus(
+  options: ApiClientOptions,
+  tenant: string,
+  token: string,
+): Promise<BulkCommitResult> {
+  return apiRequest<BulkCommitResult>(options, 'POST', `api/v1/tenants/${enc(tenant)}/findings/bulk/commit`, {
+    token,
+  });
+}
+
+/** The token's principal: its role, tenant scope and `permissions`. */
+export async function getMe(options: ApiClientOptions): Promise<Me> {
+  return apiRequest<Me>(options, 'GET', 'api/v1/me');
+}
+
+/** A page of the audit log (administrators); `cursor` from the answer before for the next one. */
+export async function listAudit(options: ApiClientOptions, query: AuditQuery = {}): Promise<AuditPage> {
+  return apiRequest<AuditPage>(options, 'GET', `api/v1/audit${queryString(query)}`);
 }

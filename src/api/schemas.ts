@@ -59,6 +59,31 @@ export function pageOf<T extends TSchema>(item: T) {
   });
 }
 
+/** Keyset paging: the cursor a page answered with, to continue from there instead of counting rows. */
+export const CursorParam = Type.Optional(
+  Type.String({
+    maxLength: 2000,
+    description:
+      'next_cursor or prev_cursor of the page before (opaque); the page continues from there. Not with offset',
+  }),
+);
+
+/** A page of a keyset-paged list: `pageOf` plus the cursors of the pages after and before it (null: none). */
+export function cursorPageOf<T extends TSchema>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer(),
+    limit: Type.Integer(),
+    offset: Type.Integer({ description: 'the offset asked for; 0 when paging with a cursor' }),
+    next_cursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'the page after this one; null: none',
+    }),
+    prev_cursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'the page before this one; null: this is the first page',
+    }),
+  });
+}
+
 export const Counts = Type.Object({
   affected: Type.Integer(),
   unknown: Type.Integer(),
@@ -107,6 +132,10 @@ export const Finding = Type.Object({
   status: Type.String(),
   first_seen: Type.String(),
   updated_at: Type.String(),
+  etag: Type.String({
+    description:
+      "the finding's version (also its ETag): send it as If-Match to change the status only if it is unchanged",
+  }),
 });
 
 export const User = Type.Object({
@@ -160,4 +189,8 @@ export interface Page<T> {
   total: number;
   limit: number;
   offset: number;
+}
+export interface CursorPage<T> extends Page<T> {
+  next_cursor: string | null;
+  prev_cursor: string | null;
 }

@@ -1,6 +1,6 @@
 /** Operations (health, readiness) and the audit log. */
 import { type Static, Type } from '@sinclair/typebox';
-import { PageParams } from './schemas.js';
+import { CursorParam, cursorPageOf, PageParams } from './schemas.js';
 
 export const Health = Type.Object({ status: Type.Literal('ok') });
 
@@ -29,8 +29,13 @@ export const AuditQuery = Type.Object({
   ...PageParams,
   after: Type.Optional(Type.Integer({ minimum: 0, description: 'only records with a greater seq' })),
   tenant: Type.Optional(Type.String({ maxLength: 128 })),
+  cursor: CursorParam,
 });
 export type AuditQuery = Static<typeof AuditQuery>;
+
+/** A page of the audit log, with the cursors of the pages after and before it. */
+export const AuditPage = cursorPageOf(AuditRecord);
+export type AuditPage = Static<typeof AuditPage>;
 
 export const AUDIT_PROBLEM_KINDS = [
   'changed',

@@ -87,7 +87,7 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
     accounts: new AccountsService(db),
     tenants: new TenantService(db, tenantRepo, exposure),
     assets: new AssetService(db, tenantRepo, assetRepo, exposure),
-    findings: new FindingService(db, tenantRepo, assetRepo, findingRepo),
+    findings: new FindingService(db, tenantRepo, assetRepo, findingRepo, bulk),
     advisories: new AdvisoryService(db, exposure),
     response: new ResponseService(db, tenantRepo, assetRepo, new ResponseRepository(db), exposure),
     events,

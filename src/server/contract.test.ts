@@ -56,7 +56,14 @@ describe.each(TEST_DIALECTS)('API contract (%s)', (dialect) => {
     const all = await t.call(t.admin, { method: 'GET', url: '/api/v1/audit' });
     expect(all.statusCode).toBe(200);
     const page = all.json();
-    expect(Object.keys(page).sort()).toEqual(['items', 'limit', 'offset', 'total']);
+    expect(Object.keys(page).sort()).toEqual([
+      'items',
+      'limit',
+      'next_cursor',
+      'offset',
+      'prev_cursor',
+      'total',
+    ]);
     expect(page).toMatchObject({ limit: 100, offset: 0 });
     expect(page.total).toBe(page.items.length);
     expect(page.total).toBeGreaterThanOrEqual(4);

@@ -358,6 +358,8 @@ function foreignValues(own: { tenant: string; asset: string }) {
     asset: B_ASSETS[0],
     site: B_SITE,
     q: 'zzb',
+    // Bulk findings filter: text that names B's assets, over A's tenant (it must select none of B's findings).
+    asset_q: 'zzb',
     cve: CVE,
     advisory: ADVISORY,
     product: EXCHANGE,
@@ -383,6 +385,8 @@ function foreignValues(own: { tenant: string; asset: string }) {
     sort: undefined,
     format: undefined,
     expect_head: undefined,
+    // A bulk filter's `all: true` excludes the other criteria, which the probe fills to point at B.
+    all: undefined,
     os: undefined,
     installed_kbs: [],
     endpoints: [],

@@ -13,7 +13,7 @@ import {
   TotpEnrolment,
   User,
 } from '../../api/index.js';
-import { actorOf } from '../auth/principal.js';
+import { actorOf, permissionsOf } from '../auth/principal.js';
 import { type AppContext, principalOf, SESSION_COOKIE, typed } from '../context.js';
 import { ApiError, unauthorized } from '../errors.js';
 import { SESSION_TTL_MS } from './service.js';
@@ -152,6 +152,7 @@ export async function sessionRoutes(fastify: FastifyInstance, ctx: AppContext): 
         via: p.kind,
         role: p.role,
         tenant: p.scope.all ? null : p.scope.tenantId,
+        permissions: permissionsOf(p),
         ...(p.csrfToken ? { csrf_token: p.csrfToken } : {}),
       };
     },

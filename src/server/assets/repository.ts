@@ -1,13 +1,15 @@
 /** Asset queries and writes; every one goes through the caller's TenantScope. */
-import type { Transaction } from 'kysely';
-import type { Asset, AssetListQuery, AssetSummary, Page } from '../../api/index.js';
+import { sql, type Transaction } from 'kysely';
+import type { Asset, AssetListQuery, AssetSummary, CursorPage } from '../../api/index.js';
 import type { AssetFacts } from '../../core/index.js';
+import { keysetPage } from '../data/cursor.js';
 import { pageBounds, sortOrder } from '../data/page.js';
 import type { BulkWriter } from '../db/bulk.js';
 import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import { notFound } from '../errors.js';
+import { markBoardDirty } from '../response/dirty.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
 
@@ -18,7 +20,12 @@ export class AssetRepository {
     private readonly bulk: BulkWriter,
   ) {}
 
-  async list(scope: TenantScope, tenantId: string, q: AssetListQuery): Promise<Page<AssetSummary>> {
+  /**
+   * A page of the tenant's assets, by keyset (`q.cursor`) or offset. The sort key is the sort column then the id
+   * (a missing name sorts as ''), both in the sort's direction; sort=id, the default, reads the (tenant_id, id)
+   * key from the cursor on.
+   */
+  async list(scope: TenantScope, tenantId: string, q: AssetListQuery): Promise<CursorPage<AssetSummary>> {
     await this.tenants.require(scope, tenantId);
     const { limit, offset } = pageBounds(q);
     const order = sortOrder(q.sort, ['id', 'name', 'created_at', 'updated_at'] as const, 'id');
@@ -57,15 +64,55 @@ export class AssetRepository {
         ),
       );
     }
-    const items = await base
-      .select(['a.tenant_id', 'a.id', 'a.site_id', 'a.name', 'a.source', 'a.created_at', 'a.updated_at'])
-      .orderBy(`a.${order.column}`, order.direction)
-      .orderBy('a.id')
-      .limit(limit)
-      .offset(offset)
-      .execute();
+    const column = order.column;
+    const keys =
+      column === 'id'
+        ? [sql.ref('a.id')]
+        : [column === 'name' ? sql`coalesce(a.name, '')` : sql.ref(`a.${column}`), sql.ref('a.id')];
+    const page = await keysetPage({
+      scope: {
+        sort: `${order.direction === 'desc' ? '-' : ''}${column}`,
+        filters: {
+          tenant: tenantId,
+          q: q.q,
+          site: q.site,
+          product: q.product,
+          advisory: q.advisory,
+          verdict: q.verdict,
+        },
+        keyTypes: column === 'id' ? ['string'] : ['string', 'string'],
+      },
+      cursor: q.cursor,
+      offset,
+      limit,
+      direction: order.direction,
+      keys,
+      keyOf: (r: AssetSummary) =>
+        column === 'id' ? [r.id] : [(column === 'name' ? r.name : r[column]) ?? '', r.id],
+      fetch: (where, direction, n, skip) => {
+        let query = base.select([
+          'a.tenant_id',
+          'a.id',
+          'a.site_id',
+          'a.name',
+          'a.source',
+          'a.created_at',
+          'a.updated_at',
+        ]);
+        if (where) query = query.where(where);
+        for (const k of keys) query = query.orderBy(k, direction);
+        return query.limit(n).offset(skip).execute();
+      },
+    });
     const total = await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-    return { items, total: Number(total.n), limit, offset };
+    return {
+      items: page.rows,
+      total: Number(total.n),
+      limit,
+      offset: q.cursor ? 0 : offset,
+      next_cursor: page.next_cursor,
+      prev_cursor: page.prev_cursor,
+    };
   }
 
   /** The asset with its facts; 404 when it or its tenant does not exist or is outside the scope. */
@@ -204,6 +251,16 @@ export class AssetRepository {
         .where('verdict', '=', e.verdict)
         .execute();
     }
+    const responses = await k
+      .selectFrom('asset_response')
+      .select('advisory_id')
+      .where('tenant_id', '=', tenantId)
+      .where('asset_id', '=', id)
+      .execute();
+    await markBoardDirty(
+      k,
+      [...exposure, ...responses].map((e) => ({ tenantId, advisoryId: e.advisory_id })),
+    );
     await k.deleteFrom('assets').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
   }
 }

@@ -5,15 +5,14 @@ import {
   Asset,
   AssetFacts,
   AssetListQuery,
+  AssetPage,
   AssetParams,
   AssetPushBody,
   AssetPushQuery,
   AssetPutQuery,
-  AssetSummary,
   ErrorBody,
   MAX_ASSETS_PER_PUSH,
   PutResult,
-  pageOf,
   TenantParams,
 } from '../../api/index.js';
 import { type AppContext, actorFor, typed } from '../context.js';
@@ -29,10 +28,11 @@ export async function assetRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
       config: { access: 'read' },
       schema: {
         tags: ['assets'],
-        summary: "A tenant's assets, filtered by text, product, site, or exposure (advisory and verdict)",
+        summary:
+          "A tenant's assets, filtered by text, product, site, or exposure (advisory and verdict); keyset-paged with cursor (next_cursor, prev_cursor)",
         params: TenantParams,
         querystring: AssetListQuery,
-        response: { 200: pageOf(AssetSummary) },
+        response: { 200: AssetPage, 400: ErrorBody },
       },
     },
     async (request) => assets.list(request.scope, request.params.tenant, request.query),

@@ -9,8 +9,8 @@ import {
   type Asset,
   type AssetListQuery,
   type AssetSummary,
+  type CursorPage,
   MAX_ASSETS_PER_PUSH,
-  type Page,
   type PutResult,
 } from '../../api/index.js';
 import { type AssetFacts, assetFactsValidator, formatPath } from '../../core/index.js';
@@ -44,7 +44,7 @@ export class AssetService {
     private readonly exposure: ExposureService,
   ) {}
 
-  list(scope: TenantScope, tenantId: string, q: AssetListQuery): Promise<Page<AssetSummary>> {
+  list(scope: TenantScope, tenantId: string, q: AssetListQuery): Promise<CursorPage<AssetSummary>> {
     return this.assets.list(scope, tenantId, q);
   }
 

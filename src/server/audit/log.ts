@@ -27,7 +27,8 @@
  */
 import { createHash } from 'node:crypto';
 import { type Kysely, PostgresAdapter, sql, type Transaction } from 'kysely';
-import { type Page, pageBounds, sortOrder } from '../data/page.js';
+import { keysetPage } from '../data/cursor.js';
+import { type CursorPage, pageBounds, sortOrder } from '../data/page.js';
 import type { DialectName } from '../db/connect.js';
 import type { AuditLogTable, Database } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
@@ -736,14 +737,22 @@ export interface AuditRecordJson {
 export const AUDIT_SORTS = ['seq', 'at'] as const;
 
 /**
- * A page of the audit log in the API's list shape, `{items, total, limit, offset}`, with `offset` and `sort`
- * (`seq` or `at`, `-` for newest first) like every other list. `after` (a seq) still narrows the list, for callers
- * that poll for what is new; `total` counts every record the filters match.
+ * A page of the audit log in the API's list shape, `{items, total, limit, offset, next_cursor, prev_cursor}`,
+ * by keyset (`cursor`, data/cursor.ts) or `offset`, and `sort` (`seq` or `at`, `-` for newest first) like every
+ * other list. `after` (a seq) still narrows the list, for callers that poll for what is new; `total` counts every
+ * record the filters match.
  */
 export async function pageAudit(
   db: Executor,
-  q: { limit?: number; offset?: number; sort?: string; after?: number; tenantId?: string | null },
-): Promise<Page<AuditRecordJson>> {
+  q: {
+    limit?: number;
+    offset?: number;
+    sort?: string;
+    after?: number;
+    tenantId?: string | null;
+    cursor?: string;
+  },
+): Promise<CursorPage<AuditRecordJson>> {
   await flushAudit(db);
   const { limit, offset } = pageBounds(q);
   const order = sortOrder(q.sort, AUDIT_SORTS, 'seq');
@@ -751,18 +760,32 @@ export async function pageAudit(
   if (q.after !== undefined) where = where.where('seq', '>', Math.trunc(q.after));
   if (q.tenantId === null) where = where.where('tenant_id', 'is', null);
   else if (q.tenantId !== undefined) where = where.where('tenant_id', '=', q.tenantId);
-  const [rows, count] = await Promise.all([
-    where
-      .selectAll()
-      .orderBy(order.column, order.direction)
-      .orderBy('seq', order.direction)
-      .limit(limit)
-      .offset(offset)
-      .execute(),
+  const bySeq = order.column === 'seq';
+  const keys = bySeq ? [sql.ref('seq')] : [sql.ref('at'), sql.ref('seq')];
+  const [page, count] = await Promise.all([
+    keysetPage({
+      scope: {
+        sort: `${order.direction === 'desc' ? '-' : ''}${order.column}`,
+        filters: { after: q.after, tenant: q.tenantId },
+        keyTypes: bySeq ? ['integer'] : ['string', 'integer'],
+      },
+      cursor: q.cursor,
+      offset,
+      limit,
+      direction: order.direction,
+      keys,
+      keyOf: (row: AuditLogTable) => (bySeq ? [Number(row.seq)] : [row.at, Number(row.seq)]),
+      fetch: (cond, direction, n, skip) => {
+        let query = where.selectAll();
+        if (cond) query = query.where(cond);
+        for (const k of keys) query = query.orderBy(k, direction);
+        return query.limit(n).offset(skip).execute();
+      },
+    }),
     where.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirstOrThrow(),
   ]);
   return {
-    items: rows.map((row) => ({
+    items: page.rows.map((row) => ({
       seq: Number(row.seq),
       at: row.at,
       actor: row.actor,
@@ -775,6 +798,8 @@ export async function pageAudit(
     })),
     total: Number(count.n),
     limit,
-    offset,
+    offset: q.cursor ? 0 : offset,
+    next_cursor: page.next_cursor,
+    prev_cursor: page.prev_cursor,
   };
 }

@@ -1,6 +1,6 @@
 /** The audit log over HTTP: paging through the records and checking the hash chain. Administrators only. */
 import type { FastifyInstance } from 'fastify';
-import { AuditQuery, AuditRecord, AuditVerification, AuditVerifyQuery, pageOf } from '../../api/index.js';
+import { AuditPage, AuditQuery, AuditVerification, AuditVerifyQuery, ErrorBody } from '../../api/index.js';
 import { type AppContext, typed } from '../context.js';
 import { pageAudit, verifyAudit } from './log.js';
 
@@ -13,9 +13,9 @@ export async function auditRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
       schema: {
         tags: ['audit'],
         summary:
-          'The audit log, oldest first (sort=-seq for newest first); after=<seq> lists only newer records, for polling',
+          'The audit log, oldest first (sort=-seq for newest first), keyset-paged with cursor (next_cursor, prev_cursor); after=<seq> lists only newer records, for polling',
         querystring: AuditQuery,
-        response: { 200: pageOf(AuditRecord) },
+        response: { 200: AuditPage, 400: ErrorBody },
       },
     },
     async (request) => pageAudit(ctx.db.kysely, { ...request.query, tenantId: request.query.tenant }),

@@ -2,13 +2,13 @@
  * Who is asking and what they may do. Every request resolves to one principal; its tenant grant becomes the
  * request's TenantScope (scope.ts), which every repository filters by, so a route cannot forget it.
  */
-import { OPERATOR_ROLES, ROLES, type RoleName } from '../../api/index.js';
+import { OPERATOR_ROLES, type PermissionName, ROLES, type RoleName } from '../../api/index.js';
 
 export { OPERATOR_ROLES, ROLES };
 export type Role = RoleName;
 
 /** What an action needs: read data, change data (assets, findings, advisories), or administer (users, tenants). */
-export type Permission = 'read' | 'write' | 'admin';
+export type Permission = PermissionName;
 
 const GRANTS: Record<Role, readonly Permission[]> = {
   admin: ['read', 'write', 'admin'],
@@ -40,6 +40,14 @@ export function isRole(value: unknown): value is Role {
 
 export function may(principal: Principal, permission: Permission): boolean {
   return GRANTS[principal.role].includes(permission);
+}
+
+/**
+ * Every permission the principal holds, as routes check it: its role's grants, without `admin` for a principal
+ * scoped to one tenant (administration is installation-wide). GET /api/v1/me answers with it.
+ */
+export function permissionsOf(principal: Principal): Permission[] {
+  return GRANTS[principal.role].filter((p) => p !== 'admin' || principal.scope.all);
 }
 
 /** A role may hand out (to a token or a new user) only what it holds itself. */

@@ -1,8 +1,8 @@
 /** List queries: bounded pages, whitelisted sort keys, the same shape on every list route. */
-import { DEFAULT_LIMIT, MAX_LIMIT, type Page } from '../../api/index.js';
+import { type CursorPage, DEFAULT_LIMIT, MAX_LIMIT, type Page } from '../../api/index.js';
 import { badRequest } from '../errors.js';
 
-export { DEFAULT_LIMIT, MAX_LIMIT, type Page };
+export { type CursorPage, DEFAULT_LIMIT, MAX_LIMIT, type Page };
 
 export interface PageQuery {
   limit?: number;

@@ -10,6 +10,7 @@ import { eventsMigration } from './migrations/0003-events.js';
 import { jobsMigration } from './migrations/0004-jobs.js';
 import { advisoryVersionMigration } from './migrations/0005-advisory-version.js';
 import { responseMigration } from './migrations/0006-response.js';
+import { bulkConfirmationsMigration } from './migrations/0007-bulk-confirmations.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
 type AnyDb = Kysely<any>;
@@ -271,6 +272,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0004_jobs': jobsMigration(),
     '0005_advisory_version': advisoryVersionMigration(),
     '0006_response': responseMigration(dialect),
+    '0007_bulk_confirmations': bulkConfirmationsMigration(),
   };
 }
 

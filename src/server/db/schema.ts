@@ -308,6 +308,21 @@ export interface AssetResponseTable {
   updated_at: string;
 }
 
+/** Random keys of the installation, by name (bulk_confirmation: signs bulk-change confirmations). Never logged. */
+export interface ServerKeyTable {
+  name: string;
+  secret: string;
+  created_at: string;
+}
+
+/** Bulk-change confirmations already committed (each is used once); pruned once expired. */
+export interface BulkConfirmationUsedTable {
+  tenant_id: string;
+  id: string;
+  expires_at: string;
+  used_at: string;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -316,6 +331,8 @@ export interface Database {
   asset_products: AssetProductTable;
   advisories: AdvisoryTable;
   advisory_version: AdvisoryVersionTable;
+  server_keys: ServerKeyTable;
+  bulk_confirmations_used: BulkConfirmationUsedTable;
   findings: FindingTable;
   asset_exposure: AssetExposureTable;
   exposure_counts: ExposureCountTable;

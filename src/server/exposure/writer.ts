@@ -41,7 +41,7 @@ const key = (...parts: string[]) => parts.join('\u0000');
 export const EVENT_MAX_IDS = 100;
 
 /** One findings.changed event per tenant over the finding rows written: ids (bounded) and counts. */
-function queueFindingsChanged(batch: WriteBatch, upserts: FindingTable[]): void {
+export function queueFindingsChanged(batch: WriteBatch, upserts: FindingTable[]): void {
   const byTenant = new Map<string, { advisories: Set<string>; assets: Set<string>; findings: number }>();
   for (const f of upserts) {
     let t = byTenant.get(f.tenant_id);

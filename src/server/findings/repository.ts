@@ -1,10 +1,32 @@
 /** Finding queries and status writes; every one goes through the caller's TenantScope. */
+import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Finding, FindingHistoryEntry, FindingListQuery, Page } from '../../api/index.js';
 import { pageBounds, sortOrder } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import type { Database, FindingTable } from '../db/schema.js';
+import type { WriteBatch } from '../db/write-batch.js';
 import type { TenantScope } from '../scope.js';
+
+/**
+ * A finding's version: a digest of everything a writer changes in it (status, verdict, provenance, fixes and the
+ * time of the change), so any change to the finding gives another. It is the ETag of GET and PATCH on the finding.
+ */
+export function findingEtag(r: Omit<FindingTable, 'events'>): string {
+  const parts = [
+    r.status,
+    r.verdict,
+    r.advisory_id,
+    r.product,
+    r.version,
+    r.rule,
+    r.fact,
+    r.comparison,
+    r.fixes,
+    r.updated_at,
+  ];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 22);
+}
 
 /** A stored finding row as the API shows it (provenance grouped, fixes parsed). */
 export function toFinding(r: Omit<FindingTable, 'events'>): Finding {
@@ -21,8 +43,37 @@ export function toFinding(r: Omit<FindingTable, 'events'>): Finding {
     status: r.status,
     first_seen: r.first_seen,
     updated_at: r.updated_at,
+    etag: findingEtag(r),
   };
 }
+
+/** The criteria of a bulk selection, checked (an empty one is refused before this); `cve` upper case. */
+export interface FindingSelection {
+  advisory?: string;
+  cve?: string;
+  verdict?: string;
+  status?: string;
+  /** Text in the asset id or name (case-insensitive). */
+  assetQ?: string;
+}
+
+const FINDING_COLUMNS = [
+  'tenant_id',
+  'asset_id',
+  'cve',
+  'advisory_id',
+  'product',
+  'version',
+  'verdict',
+  'rule',
+  'fact',
+  'comparison',
+  'fixes',
+  'status',
+  'events',
+  'first_seen',
+  'updated_at',
+] as const;
 
 export interface FindingKey {
   tenantId: string;
@@ -92,6 +143,104 @@ export class FindingRepository {
       .where('cve', '=', key.cve)
       .orderBy('seq')
       .execute();
+  }
+
+  /**
+   * The tenant's findings a selection matches, in key order (asset, CVE), at most `limit` (ask one more than
+   * allowed to learn that there are more).
+   */
+  async select(
+    scope: TenantScope,
+    k: Kysely<Database>,
+    tenantId: string,
+    sel: FindingSelection,
+    limit: number,
+  ): Promise<FindingTable[]> {
+    scope.require(tenantId);
+    let q = k.selectFrom('findings as f').where('f.tenant_id', '=', tenantId);
+    if (sel.advisory) q = q.where('f.advisory_id', '=', sel.advisory);
+    if (sel.cve) q = q.where('f.cve', '=', sel.cve);
+    if (sel.verdict) q = q.where('f.verdict', '=', sel.verdict);
+    if (sel.status) q = q.where('f.status', '=', sel.status);
+    if (sel.assetQ) {
+      const like = `%${sel.assetQ.toLowerCase()}%`;
+      q = q.where((eb) =>
+        eb.exists(
+          eb
+            .selectFrom('assets as a')
+            .select('a.id')
+            .whereRef('a.tenant_id', '=', 'f.tenant_id')
+            .whereRef('a.id', '=', 'f.asset_id')
+            .where((w) =>
+              w.or([w(w.fn('lower', ['a.id']), 'like', like), w(w.fn('lower', ['a.name']), 'like', like)]),
+            ),
+        ),
+      );
+    }
+    const rows = await q.selectAll('f').orderBy('f.asset_id').orderBy('f.cve').limit(limit).execute();
+    return rows.map((r) => ({ ...r, events: Number(r.events) }));
+  }
+
+  /**
+   * Queues status changes of findings read in this transaction (the caller holds their assets' locks): each
+   * finding gets the new status and its history event, numbered after its last one.
+   */
+  queueStatusChanges(
+    scope: TenantScope,
+    batch: WriteBatch,
+    tenantId: string,
+    rows: readonly FindingTable[],
+    change: { at: string; to: string; reason: string; actor: string },
+  ): FindingTable[] {
+    scope.require(tenantId);
+    if (rows.some((r) => r.tenant_id !== tenantId)) throw new Error('finding rows of another tenant');
+    const updated = rows.map((r) => ({
+      ...r,
+      status: change.to,
+      events: r.events + 1,
+      updated_at: change.at,
+    }));
+    batch.upsert(
+      {
+        table: 'findings',
+        columns: FINDING_COLUMNS,
+        key: ['tenant_id', 'asset_id', 'cve'],
+        replace: ['status', 'events', 'updated_at'],
+        ints: ['events'],
+      },
+      updated,
+    );
+    batch.upsert(
+      {
+        table: 'finding_events',
+        columns: [
+          'tenant_id',
+          'asset_id',
+          'cve',
+          'seq',
+          'at',
+          'kind',
+          'from_value',
+          'to_value',
+          'reason',
+          'actor',
+        ],
+        ints: ['seq'],
+      },
+      rows.map((r) => ({
+        tenant_id: r.tenant_id,
+        asset_id: r.asset_id,
+        cve: r.cve,
+        seq: r.events + 1,
+        at: change.at,
+        kind: 'status',
+        from_value: r.status,
+        to_value: change.to,
+        reason: change.reason,
+        actor: change.actor,
+      })),
+    );
+    return updated;
   }
 
   /** Sets the status and appends its event (numbered after the finding's last one). */
