@@ -1,13 +1,16 @@
 /**
  * Jobs: the list (newest first, filtered by state and kind, paged with the server's cursor) and one job with its
- * progress. Against a server without the jobs API the page says so instead of failing.
+ * progress; both follow job.updated events from the server's event stream. Against a server without the jobs API
+ * the page says so instead of failing.
  */
-import { type FormEvent, useState } from 'react';
-import { api, type Job, messageOf, withQuery } from '../api';
-import { useJobUpdates } from '../live';
+import { useRef, useState } from 'react';
+import type { EventDataOf } from '../../api/events.js';
+import { api, type Job, type JobPage as JobsAnswer, messageOf, withQuery } from '../api';
+import { useEvents, useJobUpdates, useThrottle } from '../live';
 import { type Loaded, useLoad } from '../load';
-import { Link, navigate, pathOf, useLocation } from '../router';
+import { Link, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
+import { type Column, DataTable, filterSubmit } from '../table';
 import { LoadState, Message, NotFoundState, PageHeading, Scrollable, SelectField, Time } from '../ui';
 
 const PAGE_SIZE = 50;
@@ -43,12 +46,25 @@ export function JobProgress({ job }: { job: Job }) {
   );
 }
 
+/** A listed job with what its job.updated event says. */
+function updatedJob(job: Job, d: EventDataOf<'job.updated'>): Job {
+  return {
+    ...job,
+    state: d.state as Job['state'],
+    progress: d.progress,
+    attempts: d.attempts,
+    max_attempts: d.max_attempts,
+    cancel_requested: d.cancel_requested,
+    error: d.error,
+  };
+}
+
 export function JobsPage() {
   const { query } = useLocation();
   const state = query.get('state') ?? '';
   const kind = query.get('kind') ?? '';
   const after = query.get('after') ?? '';
-  const { result } = useLoad(
+  const { result, reload, set } = useLoad(
     () =>
       api.jobs({
         limit: PAGE_SIZE,
@@ -58,14 +74,23 @@ export function JobsPage() {
       }),
     [state, kind, after],
   );
-
-  function filter(e: FormEvent<HTMLFormElement>) {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
-    navigate(
-      withQuery('/jobs', { state: String(f.get('state') ?? ''), kind: String(f.get('kind') ?? '').trim() }),
-    );
-  }
+  // Progress of a listed job comes straight from its event; a job not listed yet appears on the newest page.
+  const latest = useRef<JobsAnswer | undefined>(undefined);
+  latest.current = result.state === 'ok' ? result.data : undefined;
+  const refresh = useThrottle(reload, 500);
+  useEvents(['job.updated'], {
+    onEvent(e) {
+      const page = latest.current;
+      if (!page) return;
+      const d = e.data as EventDataOf<'job.updated'>;
+      if (page.items.some((j) => j.id === d.job_id)) {
+        const next = { ...page, items: page.items.map((j) => (j.id === d.job_id ? updatedJob(j, d) : j)) };
+        latest.current = next;
+        set(next);
+      } else if (!after) refresh();
+    },
+    onResync: refresh,
+  });
 
   return (
     <main id="main">
@@ -75,7 +100,7 @@ export function JobsPage() {
       ) : (
         <>
           <search>
-            <form className="filters" onSubmit={filter} key={`${state}|${kind}`}>
+            <form className="filters" onSubmit={filterSubmit('/jobs')} key={`${state}|${kind}`}>
               <SelectField
                 label="State"
                 name="state"
@@ -106,6 +131,29 @@ export function JobsPage() {
   );
 }
 
+const JOB_COLUMNS: Column<Job>[] = [
+  {
+    header: 'Job',
+    cell: (j) => (
+      <>
+        <Link to={pathOf('jobs', j.id)}>{j.kind}</Link>
+        <div className="sub">
+          {j.id}
+          {j.tenant_id ? `, tenant ${j.tenant_id}` : ''}
+        </div>
+      </>
+    ),
+  },
+  { header: 'State', cell: (j) => <span className={`state state-${j.state}`}>{j.state}</span> },
+  { header: 'Progress', cell: (j) => <JobProgress job={j} /> },
+  {
+    header: 'Created',
+    className: 'wide-only',
+    cellClassName: 'nowrap',
+    cell: (j) => <Time iso={j.created_at} />,
+  },
+];
+
 function JobList({
   result,
   state,
@@ -128,43 +176,7 @@ function JobList({
           : `${page.items.length} shown of ${page.total}${after ? ' (older page)' : ''}, newest first`}
       </p>
       {page.items.length > 0 ? (
-        <Scrollable label="Jobs, newest first">
-          <table>
-            <caption className="visually-hidden">Jobs, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">Job</th>
-                <th scope="col">State</th>
-                <th scope="col">Progress</th>
-                <th scope="col" className="wide-only">
-                  Created
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.items.map((j) => (
-                <tr key={j.id}>
-                  <td>
-                    <Link to={pathOf('jobs', j.id)}>{j.kind}</Link>
-                    <div className="sub">
-                      {j.id}
-                      {j.tenant_id ? `, tenant ${j.tenant_id}` : ''}
-                    </div>
-                  </td>
-                  <td>
-                    <span className={`state state-${j.state}`}>{j.state}</span>
-                  </td>
-                  <td>
-                    <JobProgress job={j} />
-                  </td>
-                  <td className="wide-only nowrap">
-                    <Time iso={j.created_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Scrollable>
+        <DataTable label="Jobs, newest first" columns={JOB_COLUMNS} rows={page.items} rowKey={(j) => j.id} />
       ) : null}
       <nav className="pager" aria-label="Pages of jobs">
         {after ? <Link to={withQuery('/jobs', { state, kind })}>Newest jobs</Link> : null}
@@ -181,7 +193,7 @@ export function JobPage({ params }: { params: Record<string, string> }) {
   const id = params.id ?? '';
   const { result, reload, set } = useLoad(() => api.job(id), [id]);
   const job = result.state === 'ok' ? result.data : undefined;
-  useJobUpdates(!!job && !FINISHED.has(job.state), reload);
+  useJobUpdates(id, !!job && !FINISHED.has(job.state), reload);
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
