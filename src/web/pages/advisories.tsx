@@ -1,7 +1,10 @@
-/** The advisories the server knows (read-only): search by id or title, paged; the URL holds the search and page. */
+/**
+ * The advisories the server knows (read-only): search by id or title, paged; the URL holds the search and page.
+ * Each id leads to the advisory's response board.
+ */
 import { type FormEvent, useEffect, useState } from 'react';
 import { type AdvisorySummary, api, messageOf, type Page } from '../api';
-import { Link, navigate, useLocation } from '../router';
+import { Link, navigate, pathOf, useLocation } from '../router';
 import { Message, PageHeading } from '../ui';
 
 const PAGE_SIZE = 50;
@@ -81,7 +84,12 @@ export function AdvisoriesPage() {
                   {page.items.map((a) => (
                     <tr key={a.id}>
                       <td className="nowrap">
-                        {a.id}
+                        <Link
+                          to={pathOf('advisories', a.id, 'board')}
+                          aria-label={`Response board of ${a.id}`}
+                        >
+                          {a.id}
+                        </Link>
                         {a.kev ? (
                           <span className="badge" title="Known exploited (CISA KEV)">
                             KEV

@@ -1,7 +1,13 @@
-/** The first page after sign-in: who you are, and where to go. */
+/** The first page after sign-in: who you are, the ProxyLogon response board in brief, and where to go. */
+import { api } from '../api';
+import { useLoad } from '../load';
 import { Link } from '../router';
 import { useMe } from '../session';
 import { PageHeading } from '../ui';
+import { boardPath, Totals } from './board-parts';
+
+/** The advisory whose board the overview shows (a built-in pack). */
+export const HOME_ADVISORY = 'proxylogon-2021-03';
 
 export function HomePage() {
   const me = useMe();
@@ -21,6 +27,7 @@ export function HomePage() {
           so that a password alone cannot sign in.
         </p>
       )}
+      <HomeBoard />
       <ul className="tiles">
         <li>
           <Link to="/advisories" className="tile-title">
@@ -54,5 +61,28 @@ export function HomePage() {
         </li>
       </ul>
     </main>
+  );
+}
+
+/**
+ * The ProxyLogon board's totals over the user's customers, with the way to the whole board (which follows changes
+ * live; the overview keeps no event stream open).
+ */
+function HomeBoard() {
+  const { result } = useLoad(() => api.board(HOME_ADVISORY, { limit: 1 }), []);
+  if (result.state !== 'ok') return null;
+  const board = result.data;
+  return (
+    <section aria-labelledby="home-board" className="card section">
+      <h2 id="home-board">{board.title}</h2>
+      {board.totals.assets === 0 ? (
+        <p>None of your customers’ assets is concerned yet: push assets, scan and hunt results to fill it.</p>
+      ) : (
+        <Totals counts={board.totals} />
+      )}
+      <p>
+        <Link to={boardPath(HOME_ADVISORY)}>Open the response board</Link>: every customer, worst first.
+      </p>
+    </section>
   );
 }
