@@ -65,6 +65,8 @@ export interface Me {
   via: string;
   role: string;
   tenant: string | null;
+  /** What the principal may do, as the server checks it: `read`, `write`, `admin`. */
+  permissions: string[];
   csrf_token?: string;
 }
 
@@ -73,6 +75,30 @@ export interface Page<T> {
   total: number;
   limit: number;
   offset: number;
+}
+
+/** A keyset-paged list's page: the cursors of the pages after and before it (null: none). */
+export interface CursorPage<T> extends Page<T> {
+  next_cursor: string | null;
+  prev_cursor: string | null;
+}
+
+/** Step one of a bulk status change: the match count and the confirmation to commit with. */
+export interface BulkPreview {
+  matches: number;
+  already: number;
+  token: string;
+  expires_at: string;
+}
+
+/** Which findings of a tenant a bulk change selects; `all: true` alone for every finding. */
+export interface BulkFilter {
+  advisory?: string;
+  cve?: string;
+  verdict?: string;
+  status?: string;
+  asset_q?: string;
+  all?: true;
 }
 
 export interface AdvisorySummary {
@@ -95,8 +121,14 @@ export function onSessionExpired(listener: () => void): () => void {
 
 const TIMEOUT_MS = 30_000;
 
-async function call<T>(method: string, path: string, body?: unknown, quiet401 = false): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function call<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  quiet401 = false,
+  extraHeaders: Record<string, string> = {},
+): Promise<T> {
+  const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers[CSRF_HEADER] = csrfToken;
   let res: Response;
@@ -224,7 +256,10 @@ export const api = {
     return call('POST', `/api/v1/tenants/${seg(tenant)}/sites`, input);
   },
 
-  assets(tenant: string, query: AssetQuery & { limit: number; offset: number }): Promise<Page<AssetSummary>> {
+  assets(
+    tenant: string,
+    query: AssetQuery & { limit: number; cursor?: string },
+  ): Promise<CursorPage<AssetSummary>> {
     return call('GET', withQuery(`/api/v1/tenants/${seg(tenant)}/assets`, { ...query }));
   },
   asset(tenant: string, id: string): Promise<Asset> {
@@ -244,8 +279,28 @@ export const api = {
     asset: string,
     cve: string,
     input: { status: FindingStatusValue; reason: string },
+    /** The finding's etag as it was shown: the change applies only if it is unchanged (else 412). */
+    ifMatch?: string,
   ): Promise<Finding> {
-    return call('PATCH', `/api/v1/tenants/${seg(tenant)}/assets/${seg(asset)}/findings/${seg(cve)}`, input);
+    return call(
+      'PATCH',
+      `/api/v1/tenants/${seg(tenant)}/assets/${seg(asset)}/findings/${seg(cve)}`,
+      input,
+      false,
+      ifMatch ? { 'if-match': `"${ifMatch}"` } : {},
+    );
+  },
+  previewBulkStatus(
+    tenant: string,
+    input: { filter: BulkFilter; status: FindingStatusValue; reason: string },
+  ): Promise<BulkPreview> {
+    return call('POST', `/api/v1/tenants/${seg(tenant)}/findings/bulk/preview`, input);
+  },
+  commitBulkStatus(
+    tenant: string,
+    token: string,
+  ): Promise<{ matches: number; changed: number; status: string }> {
+    return call('POST', `/api/v1/tenants/${seg(tenant)}/findings/bulk/commit`, { token });
   },
 
   users(query: { limit: number; offset: number }): Promise<Page<User>> {
@@ -275,7 +330,7 @@ export const api = {
     return call('DELETE', `/api/v1/tokens/${seg(id)}`);
   },
 
-  audit(query: { limit: number; offset: number }): Promise<Page<AuditRecord>> {
+  audit(query: { limit: number; cursor?: string }): Promise<CursorPage<AuditRecord>> {
     return call('GET', withQuery('/api/v1/audit', { ...query, sort: '-seq' }));
   },
   verifyAudit(): Promise<AuditVerification> {

@@ -22,6 +22,7 @@ import { TokensPage } from './pages/tokens';
 import { UsersPage } from './pages/users';
 import { Link, matchPath, navigate, useLocation } from './router';
 import {
+  isAdmin,
   rememberEmail,
   type SessionApi,
   SessionContext,
@@ -72,7 +73,7 @@ function pageFor(
 }
 
 /** The sections a user's navigation shows. */
-const navFor = (me: Me) => PAGES.filter((p) => p.nav && (!p.admin || me.role === 'admin'));
+const navFor = (me: Me) => PAGES.filter((p) => p.nav && (!p.admin || isAdmin(me)));
 
 /** Whether `path` lies in the section at `section` (`/tenants/acme` in Tenants; `/` only itself). */
 const inSection = (section: string, path: string) =>

@@ -43,8 +43,8 @@ export const rememberEmail = (email: string) => {
 export const rememberedSignInEmail = () => rememberedEmail;
 
 /**
- * What the signed-in role may do, as the server decides it (admin: everything; technician: read and change;
- * read_only and customer: read). The console only hides controls the API would refuse.
+ * What the signed-in principal may do, as the server decides it: the `permissions` of GET /api/v1/me, the ones
+ * every route checks. The console only hides controls the API would refuse.
  */
-export const canWrite = (me: Me) => me.role === 'admin' || me.role === 'technician';
-export const isAdmin = (me: Me) => me.role === 'admin';
+export const canWrite = (me: Me) => me.permissions.includes('write');
+export const isAdmin = (me: Me) => me.permissions.includes('admin');

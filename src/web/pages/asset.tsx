@@ -4,7 +4,7 @@
  * status with the reason, one finding at a time.
  */
 import { type FormEvent, useEffect, useRef, useState } from 'react';
-import { type Asset, type AssetExposure, api, type Finding, messageOf, withQuery } from '../api';
+import { ApiError, type Asset, type AssetExposure, api, type Finding, messageOf, withQuery } from '../api';
 import { useLoad } from '../load';
 import { hasNavigated, Link, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
@@ -122,7 +122,14 @@ export function AssetPage({ params }: { params: Record<string, string> }) {
       {chosen && !finding ? (
         <Message kind="error">This asset has no finding {chosen}.</Message>
       ) : finding ? (
-        <FindingPanel key={finding.cve} tenant={tenant} asset={id} finding={finding} changed={replaced} />
+        <FindingPanel
+          key={finding.cve}
+          tenant={tenant}
+          asset={id}
+          finding={finding}
+          changed={replaced}
+          reload={loaded.reload}
+        />
       ) : null}
     </main>
   );
@@ -234,11 +241,14 @@ function FindingPanel({
   asset,
   finding,
   changed,
+  reload,
 }: {
   tenant: string;
   asset: string;
   finding: Finding;
   changed: (f: Finding) => void;
+  /** Reads the asset's findings again (after the server refused a change to a finding that changed). */
+  reload: () => void;
 }) {
   const me = useMe();
   const history = useLoad(
@@ -248,6 +258,7 @@ function FindingPanel({
   const [error, setError] = useState('');
   const [done, setDone] = useState('');
   const [busy, setBusy] = useState(false);
+  const [changedMeanwhile, setChangedMeanwhile] = useState(false);
   const headingRef = useRef<HTMLHeadingElement>(null);
   // Chosen from the table: the focus moves to the finding, so that keyboard users continue there.
   useEffect(() => {
@@ -264,18 +275,21 @@ function FindingPanel({
     const reason = String(data.get('reason') ?? '').trim();
     setError('');
     setDone('');
+    setChangedMeanwhile(false);
     if (!reason) {
       setError('reason: say why the status changes (it goes into the finding’s history and the audit log).');
       return;
     }
     setBusy(true);
     try {
-      const f = await api.setFindingStatus(tenant, asset, finding.cve, { status, reason });
+      // Only the finding as shown is changed: if it changed since, the server refuses (412).
+      const f = await api.setFindingStatus(tenant, asset, finding.cve, { status, reason }, finding.etag);
       form.reset();
       setDone(`${f.cve} is now ${label(f.status)}.`);
       changed(f);
     } catch (err) {
       setError(messageOf(err));
+      if (err instanceof ApiError && err.status === 412) setChangedMeanwhile(true);
     } finally {
       setBusy(false);
     }
@@ -340,9 +354,23 @@ function FindingPanel({
           </div>
           <Message kind="error">{error}</Message>
           <Message kind="ok">{done}</Message>
-          <button type="submit" className="primary" disabled={busy}>
-            Change status
-          </button>
+          <div className="actions">
+            <button type="submit" className="primary" disabled={busy}>
+              Change status
+            </button>
+            {changedMeanwhile ? (
+              <button
+                type="button"
+                onClick={() => {
+                  setError('');
+                  setChangedMeanwhile(false);
+                  reload();
+                }}
+              >
+                Show the finding as it is now
+              </button>
+            ) : null}
+          </div>
         </form>
       ) : null}
     </section>

@@ -1,23 +1,17 @@
 /**
- * A tenant's assets: filtered by text, site, product and exposure (advisory, verdict), 50 to a page. Only the
- * page shown is loaded, however many assets the tenant has; the URL holds the filters and the page, so a view can
- * be reloaded and shared.
+ * A tenant's assets: filtered by text, site, product and exposure (advisory, verdict), 50 to a page, paged by
+ * key (the API's cursors), so a page is as quick at the 100,000th asset as at the first. Only the page shown is
+ * loaded; the URL holds the filters and the page, so a view can be reloaded and shared. Below the table, for
+ * principals that may change findings, the two-step bulk status change of the tenant's findings.
  */
 import type { FormEvent } from 'react';
 import { type AssetQuery, api, withQuery } from '../api';
+import { keysetLinks, keysetParams } from '../keyset';
 import { useLoad } from '../load';
 import { Link, navigate, pathOf, useLocation } from '../router';
-import {
-  LoadState,
-  NotFoundState,
-  offsetParam,
-  PageHeading,
-  Pager,
-  rangeText,
-  Scrollable,
-  SelectField,
-  Time,
-} from '../ui';
+import { canWrite, useMe } from '../session';
+import { LoadState, NotFoundState, PageHeading, Pager, Scrollable, SelectField, Time } from '../ui';
+import { BulkStatusChange } from './bulk-status';
 
 const PAGE_SIZE = 50;
 const FILTERS = ['q', 'site', 'product', 'advisory', 'verdict'] as const;
@@ -37,19 +31,20 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
     const v = query.get(f)?.trim();
     if (v) filters[f] = v;
   }
-  const offset = offsetParam(query);
+  const position = keysetParams(query);
   const base = pathOf('tenants', tenant, 'assets');
-  const href = (o: number) => withQuery(base, { ...filters, offset: o > 0 ? o : undefined });
+  const href = (p: { cursor: string; from?: number }) => withQuery(base, { ...filters, ...p });
   const key = JSON.stringify(filters);
+  const me = useMe();
 
   const { result } = useLoad(async () => {
     const [t, sites, page] = await Promise.all([
       api.tenant(tenant),
       api.sites(tenant),
-      api.assets(tenant, { ...filters, limit: PAGE_SIZE, offset }),
+      api.assets(tenant, { ...filters, limit: PAGE_SIZE, cursor: position.cursor }),
     ]);
     return { t, sites, page };
-  }, [tenant, key, offset]);
+  }, [tenant, key, position.cursor]);
 
   if (result.state === 'not-found') return <NotFoundState what="tenant" />;
 
@@ -64,6 +59,7 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
   const data = result.state === 'ok' ? result.data : undefined;
   const name = data?.t.name ?? tenant;
   const siteName = new Map(data?.sites.map((s) => [s.id, s.name]));
+  const links = data ? keysetLinks(data.page, position, PAGE_SIZE, href) : undefined;
   return (
     <main id="main">
       <p className="crumbs">
@@ -117,7 +113,7 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
               ? key === '{}'
                 ? 'This tenant has no assets yet.'
                 : 'No asset matches these filters.'
-              : rangeText(data.page.offset, data.page.items.length, data.page.total)}
+              : links?.range}
           </p>
           {data.page.items.length > 0 ? (
             <Scrollable label="Assets">
@@ -156,15 +152,12 @@ export function AssetsPage({ params }: { params: Record<string, string> }) {
               </table>
             </Scrollable>
           ) : null}
-          <Pager
-            label="Pages of assets"
-            previous={offset > 0 ? href(Math.max(0, offset - PAGE_SIZE)) : undefined}
-            next={offset + data.page.items.length < data.page.total ? href(offset + PAGE_SIZE) : undefined}
-          />
+          <Pager label="Pages of assets" previous={links?.previous} next={links?.next} />
         </>
       ) : (
         <LoadState error={result.state === 'error' ? result.message : undefined} />
       )}
+      {canWrite(me) ? <BulkStatusChange tenant={tenant} verdicts={VERDICT_OPTIONS} /> : null}
     </main>
   );
 }

@@ -1,20 +1,25 @@
 /**
- * The audit log (administrators only), newest first, 50 to a page, and "Verify chain": the server re-computes the
- * hash chain over every record and answers whether it is whole.
+ * The audit log (administrators only), newest first, 50 to a page paged by key (the API's cursors, in the URL),
+ * and "Verify chain": the server re-computes the hash chain over every record and answers whether it is whole.
  */
 import { useState } from 'react';
 import { type AuditVerification, api, messageOf, withQuery } from '../api';
+import { keysetLinks, keysetParams } from '../keyset';
 import { useLoad } from '../load';
 import { useLocation } from '../router';
-import { LoadState, Message, offsetParam, PageHeading, Pager, rangeText, Scrollable, Time } from '../ui';
+import { LoadState, Message, PageHeading, Pager, Scrollable, Time } from '../ui';
 
 const PAGE_SIZE = 50;
-const href = (offset: number) => withQuery('/audit', { offset: offset > 0 ? offset : undefined });
+const href = (p: { cursor: string; from?: number }) => withQuery('/audit', p);
 
 export function AuditPage() {
   const { query } = useLocation();
-  const offset = offsetParam(query);
-  const { result } = useLoad(() => api.audit({ limit: PAGE_SIZE, offset }), [offset]);
+  const position = keysetParams(query);
+  const { result } = useLoad(
+    () => api.audit({ limit: PAGE_SIZE, cursor: position.cursor }),
+    [position.cursor],
+  );
+  const links = result.state === 'ok' ? keysetLinks(result.data, position, PAGE_SIZE, href) : undefined;
   return (
     <main id="main">
       <PageHeading title="Audit log">Audit log</PageHeading>
@@ -22,9 +27,7 @@ export function AuditPage() {
       {result.state === 'ok' ? (
         <>
           <p role="status" className="count">
-            {result.data.total === 0
-              ? 'The audit log is empty.'
-              : `${rangeText(result.data.offset, result.data.items.length, result.data.total)}, newest first`}
+            {result.data.total === 0 ? 'The audit log is empty.' : `${links?.range}, newest first`}
           </p>
           {result.data.items.length > 0 ? (
             <Scrollable label="Audit records, newest first">
@@ -62,13 +65,7 @@ export function AuditPage() {
               </table>
             </Scrollable>
           ) : null}
-          <Pager
-            label="Pages of the audit log"
-            previous={offset > 0 ? href(Math.max(0, offset - PAGE_SIZE)) : undefined}
-            next={
-              offset + result.data.items.length < result.data.total ? href(offset + PAGE_SIZE) : undefined
-            }
-          />
+          <Pager label="Pages of the audit log" previous={links?.previous} next={links?.next} />
         </>
       ) : (
         <LoadState error={result.state === 'loading' ? undefined : result.message} />

@@ -3,7 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { api, messageOf, withQuery } from '../api';
 import { useLoad } from '../load';
 import { Link, navigate, pathOf, useLocation } from '../router';
-import { useMe } from '../session';
+import { isAdmin, useMe } from '../session';
 import {
   Field,
   formValues,
@@ -94,7 +94,7 @@ export function TenantsPage() {
       ) : (
         <LoadState error={result.state === 'loading' ? undefined : result.message} />
       )}
-      {me.role === 'admin' ? <CreateTenant created={reload} /> : null}
+      {isAdmin(me) ? <CreateTenant created={reload} /> : null}
     </main>
   );
 }
