@@ -3,9 +3,12 @@
  * other end sends: lines longer than a limit end the stream with an error, a connection silent for longer than
  * a few heartbeats is dropped, and reconnects (with Last-Event-ID, so nothing is lost) are limited in number and
  * spaced out. The server ends every stream after a few minutes; that is a reconnect like any other, and a
- * reconnect that delivers an event resets the count of failed attempts.
+ * reconnect that delivers an event resets the count of failed attempts. A `reset` frame (the events after the
+ * resume point are gone) reaches onReset, or ends the stream with an error when there is none: a consumer never
+ * carries on with a partial view without knowing. A refusal for too many streams (429) is retried after its
+ * Retry-After.
  */
-import { type EventEnvelope, isEventType } from './events.js';
+import { type EventEnvelope, isEventType, STREAM_RESET_EVENT, type StreamReset } from './events.js';
 
 export class EventStreamError extends Error {
   override name = 'EventStreamError';
@@ -25,6 +28,12 @@ export interface EventStreamOptions {
   after?: number;
   /** Called for each event, in order; the stream waits for a returned promise. */
   onEvent(event: EventEnvelope): void | Promise<void>;
+  /**
+   * The server cannot send the events between the resume point and `reset.resume_after` (retention removed them,
+   * or the resume point is unknown to it): reload what you built from events, then the stream continues after
+   * `resume_after`. Without it, a reset ends the stream with an EventStreamError.
+   */
+  onReset?(reset: StreamReset): void | Promise<void>;
   /** Called once the server has accepted a connection (the first one and every reconnect). */
   onOpen?(): void | Promise<void>;
   /** Aborting ends the stream; the returned promise then resolves. */
@@ -68,6 +77,21 @@ export async function followEvents(options: EventStreamOptions): Promise<void> {
             throw new ConsumerFailure(err);
           }
         },
+        onReset: async (reset) => {
+          if (!options.onReset)
+            throw new EventStreamError(
+              `event stream: the events after seq ${lastSeq ?? 'the start'} are no longer available (${reset.reason}; oldest kept: ${reset.oldest_seq}); reload and follow again`,
+              200,
+            );
+          delivered = true;
+          failures = 0;
+          lastSeq = reset.resume_after;
+          try {
+            await options.onReset(reset);
+          } catch (err) {
+            throw new ConsumerFailure(err);
+          }
+        },
         onRetry: (ms) => {
           retryMs = Math.min(MAX_RETRY_MS, Math.max(100, ms));
         },
@@ -102,6 +126,7 @@ function isTransient(err: EventStreamError): boolean {
 
 interface Sink {
   onEvent(event: EventEnvelope): Promise<void>;
+  onReset(reset: StreamReset): Promise<void>;
   onRetry(ms: number): void;
 }
 
@@ -139,6 +164,9 @@ async function connectOnce(
       throw new EventStreamError(`event stream: cannot reach ${url.origin} (${causeOf(err)})`);
     }
     if (res.status !== 200) {
+      const retryAfter = res.headers.get('retry-after');
+      if (res.status === 429 && retryAfter && /^[0-9]{1,5}$/.test(retryAfter.trim()))
+        sink.onRetry(Number(retryAfter.trim()) * 1000);
       const text = await res.text().catch(() => '');
       let message = text.slice(0, 200);
       try {
@@ -161,7 +189,8 @@ async function connectOnce(
         for (const message of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (message.retry !== undefined) sink.onRetry(message.retry);
           if (message.data === undefined) continue;
-          await sink.onEvent(envelopeFrom(message.data));
+          if (message.event === STREAM_RESET_EVENT) await sink.onReset(resetFrom(message.data));
+          else await sink.onEvent(envelopeFrom(message.data));
         }
       }
     } catch (err) {
@@ -195,6 +224,26 @@ function envelopeFrom(data: string): EventEnvelope {
   )
     throw new EventStreamError('event stream: an event is not an event envelope (seq, type, data)', 200);
   return e as EventEnvelope;
+}
+
+function resetFrom(data: string): StreamReset {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    throw new EventStreamError('event stream: a reset frame is not JSON', 200);
+  }
+  const r = value as Partial<StreamReset> | null;
+  if (
+    !r ||
+    typeof r !== 'object' ||
+    !Number.isSafeInteger(r.resume_after) ||
+    (r.resume_after as number) < 0 ||
+    !Number.isSafeInteger(r.oldest_seq) ||
+    (r.reason !== 'expired' && r.reason !== 'unknown')
+  )
+    throw new EventStreamError('event stream: a reset frame is not {reason, oldest_seq, resume_after}', 200);
+  return r as StreamReset;
 }
 
 function causeOf(err: unknown): string {

@@ -90,3 +90,23 @@ export type EventEnvelope = Static<typeof EventEnvelope>;
 export function isEventType(value: unknown): value is EventType {
   return typeof value === 'string' && (EVENT_TYPES as readonly string[]).includes(value);
 }
+
+/**
+ * The stream's `event: reset` frame: the events between the client's resume point and `resume_after` cannot be
+ * delivered, so what the client built from earlier events is incomplete. The client reloads what it shows (the
+ * REST answers), then applies the events that follow; the frame's `id:` is `resume_after`, so a reconnect resumes
+ * from there. Tenant-scoped streams get it whenever any event after their resume point is gone, theirs or not.
+ */
+export const STREAM_RESET_EVENT = 'reset';
+export const StreamReset = Type.Object({
+  reason: Type.Union([Type.Literal('expired'), Type.Literal('unknown')], {
+    description:
+      'expired: events after the resume point were removed by retention (event_retention_days); unknown: the resume point is past the newest event, not an id this installation sent',
+  }),
+  oldest_seq: Type.Integer({ minimum: 0, description: 'the oldest event the server still keeps (0: none)' }),
+  resume_after: Type.Integer({
+    minimum: 0,
+    description: 'the stream continues with the events after this seq (the newest when the reset was sent)',
+  }),
+});
+export type StreamReset = Static<typeof StreamReset>;

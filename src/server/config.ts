@@ -68,6 +68,10 @@ export const serverConfigSchema = StrictObject({
   job_retention_days: Defaulted(Type.Integer({ minimum: 1, maximum: 3650 }), 30),
   /** How long a worker holds a running job without a heartbeat before another worker may take it over. */
   jobs_lease_seconds: Defaulted(Type.Integer({ minimum: 5, maximum: 3600 }), 30),
+  /** Open event streams (GET /api/v1/events) of one user, all sessions and tokens together, per server process. */
+  event_streams_per_user: Defaulted(Type.Integer({ minimum: 1, maximum: 1000 }), 8),
+  /** Open event streams per server process, every user together. */
+  event_streams_max: Defaulted(Type.Integer({ minimum: 1, maximum: 100000 }), 500),
 });
 
 const serverConfig = dataValidator(serverConfigSchema);
@@ -94,6 +98,8 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_EVENT_RETENTION_DAYS: 'event_retention_days',
   BULWARK_JOB_RETENTION_DAYS: 'job_retention_days',
   BULWARK_JOBS_LEASE_SECONDS: 'jobs_lease_seconds',
+  BULWARK_EVENT_STREAMS_PER_USER: 'event_streams_per_user',
+  BULWARK_EVENT_STREAMS_MAX: 'event_streams_max',
 };
 
 /** Keys whose environment variable holds a whole number. */
@@ -103,6 +109,8 @@ const NUMBER_KEYS = new Set<keyof ServerConfig>([
   'event_retention_days',
   'job_retention_days',
   'jobs_lease_seconds',
+  'event_streams_per_user',
+  'event_streams_max',
 ]);
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -163,13 +163,14 @@ describe.each(TEST_DIALECTS)('retention on %s', (dialect: DialectName) => {
         expect(await jobState(t, row.id), name).toBe(gone ? undefined : row.state);
       }
 
-      // Once the consumer passed every event, the old ones go but the newest stays (on PostgreSQL that is h+5, old
-      // as it is: the jobs' own events are not numbered without a sequencer running; on SQLite a job.updated event).
+      // Once the consumer passed every event, the old ones before the first recent one (h+4) go; h+5 stays although
+      // it is old, because only a prefix of the numbering goes (a resuming stream must see the gap), and the newest
+      // always stays (on PostgreSQL that is h+5: the jobs' own events are not numbered without a sequencer running).
       const head = await headSeq(k);
       await k.updateTable('event_cursors').set({ seq: head }).where('name', '=', 'retention.test').execute();
       await runRetention();
       const left = await eventsLeft();
-      expect(left).toEqual(head === h + 5 ? [h + 4, h + 5] : [h + 4]);
+      expect(left).toEqual([h + 4, h + 5]);
       const newest = await k.selectFrom('events').select('id').where('seq', '=', head).executeTakeFirst();
       expect(newest).toBeDefined();
       console.log(`retention on ${dialect}: two runs in ${Math.round(performance.now() - t0)} ms`);

@@ -30,7 +30,11 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await exposureRoutes(app, ctx);
   await responseRoutes(app, ctx);
   await jobRoutes(app, { queue: ctx.jobs.queue });
-  await eventRoutes(app, { db: ctx.db, bus: ctx.events });
+  await eventRoutes(app, {
+    db: ctx.db,
+    bus: ctx.events,
+    limits: { perUser: ctx.config.event_streams_per_user, total: ctx.config.event_streams_max },
+  });
   // Last: the web console answers the paths no route above does (the first-start /setup page included).
   await registerConsole(app, { distDir: DEFAULT_CONSOLE_DIR });
 }

@@ -1,7 +1,9 @@
 /**
  * Retention of the events table: events older than the retention period that every durable consumer has
- * handled can go. The newest event always stays, so the next seq continues after it. Deletes in bounded
- * batches.
+ * handled can go. The newest event always stays, so the next seq continues after it. Only a prefix of the
+ * numbering goes (up to the first event still within the period; `at` need not rise with seq on PostgreSQL), so
+ * the oldest kept seq tells a resuming stream whether anything after its resume point is gone. Deletes in
+ * bounded batches.
  */
 import type { Kysely } from 'kysely';
 import { deleteInBatches } from '../db/bulk.js';
@@ -26,7 +28,16 @@ export async function pruneEvents(
     .selectFrom('event_cursors')
     .select((eb) => eb.fn.min('seq').as('seq'))
     .executeTakeFirst();
-  const upTo = Math.min(head - 1, slowest?.seq == null ? head : Number(slowest.seq));
+  const firstRecent = await db
+    .selectFrom('events')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .where('at', '>=', cutoff)
+    .executeTakeFirst();
+  const upTo = Math.min(
+    head - 1,
+    slowest?.seq == null ? head : Number(slowest.seq),
+    firstRecent?.seq == null ? head : Number(firstRecent.seq) - 1,
+  );
   return deleteInBatches(
     (limit) =>
       db
