@@ -8,6 +8,20 @@ import type { AssetExposure, TenantExposure } from '../api/exposure.js';
 import type { FindingHistoryEntry } from '../api/findings.js';
 import type { Job, JobPage } from '../api/jobs.js';
 import type {
+  Answer,
+  AssetResponse,
+  AssetResponseDetail,
+  AssetStateFilter,
+  Board,
+  BoardAssets,
+  BoardCounts,
+  BoardSort,
+  BoardTenant,
+  ObservationSummary,
+  ObservationWindow,
+  StoredObservation,
+} from '../api/response.js';
+import type {
   Asset,
   AssetSummary,
   Finding,
@@ -20,16 +34,28 @@ import type {
 import type { AuditRecord, AuditVerification } from '../api/system.js';
 
 export type {
+  Answer,
   Asset,
   AssetExposure,
+  AssetResponse,
+  AssetResponseDetail,
+  AssetStateFilter,
   AssetSummary,
   AuditRecord,
   AuditVerification,
+  Board,
+  BoardAssets,
+  BoardCounts,
+  BoardSort,
+  BoardTenant,
   Finding,
   FindingHistoryEntry,
   Job,
   JobPage,
+  ObservationSummary,
+  ObservationWindow,
   Site,
+  StoredObservation,
   Tenant,
   TenantExposure,
   TokenInfo,
@@ -345,6 +371,29 @@ export const api = {
   },
   cancelJob(id: string): Promise<Job> {
     return call('POST', `/api/v1/jobs/${seg(id)}/cancel`);
+  },
+
+  board(
+    advisory: string,
+    query: { q?: string; sort?: BoardSort; limit?: number; cursor?: string },
+  ): Promise<Board> {
+    return call('GET', withQuery(`/api/v1/advisories/${seg(advisory)}/board`, query));
+  },
+  boardAssets(
+    advisory: string,
+    tenant: string,
+    query: { state?: AssetStateFilter; q?: string; limit?: number; cursor?: string },
+  ): Promise<BoardAssets> {
+    return call(
+      'GET',
+      withQuery(`/api/v1/advisories/${seg(advisory)}/board/tenants/${seg(tenant)}/assets`, query),
+    );
+  },
+  assetResponse(tenant: string, asset: string, advisory?: string): Promise<AssetResponseDetail> {
+    return call(
+      'GET',
+      withQuery(`/api/v1/tenants/${seg(tenant)}/assets/${seg(asset)}/response`, { advisory }),
+    );
   },
 };
 

@@ -6,11 +6,14 @@ import { type JSX, type ReactNode, StrictMode, useCallback, useEffect, useMemo, 
 import { createRoot } from 'react-dom/client';
 import type { Me } from './api';
 import { api, messageOf, onSessionExpired } from './api';
+import { endLive } from './live';
 import { AccountPage } from './pages/account';
 import { AdvisoriesPage } from './pages/advisories';
 import { AssetPage } from './pages/asset';
 import { AssetsPage } from './pages/assets';
 import { AuditPage } from './pages/audit';
+import { BoardPage } from './pages/board';
+import { BoardTenantPage } from './pages/board-tenant';
 import { HomePage } from './pages/home';
 import { JobPage, JobsPage } from './pages/jobs';
 import { NotFoundPage } from './pages/not-found';
@@ -49,6 +52,8 @@ type PageProps = { params: Record<string, string> };
 const PAGES: { path: string; nav?: string; admin?: boolean; page: (props: PageProps) => JSX.Element }[] = [
   { path: '/', nav: 'Overview', page: HomePage },
   { path: '/advisories', nav: 'Advisories', page: AdvisoriesPage },
+  { path: '/advisories/:advisory/board', page: BoardPage },
+  { path: '/advisories/:advisory/board/:tenant', page: BoardTenantPage },
   { path: '/tenants', nav: 'Tenants', page: TenantsPage },
   { path: '/tenants/:tenant', page: TenantPage },
   { path: '/tenants/:tenant/assets', page: AssetsPage },
@@ -98,6 +103,7 @@ function App() {
   }, []);
 
   const ended = useCallback((notice: SignInNotice) => {
+    endLive();
     setState({ status: 'signed-out' });
     const here = window.location.pathname + window.location.search;
     const keep = notice === 'expired' && !isPublicPath(window.location.pathname) ? here : undefined;

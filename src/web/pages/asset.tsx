@@ -9,6 +9,7 @@ import { useLoad } from '../load';
 import { hasNavigated, Link, pathOf, useLocation } from '../router';
 import { canWrite, useMe } from '../session';
 import { LoadState, Message, NotFoundState, PageHeading, Scrollable, SelectField, Time } from '../ui';
+import { ResponseSection } from './board-response';
 
 const STATUS_OPTIONS = [
   ['open', 'Open'],
@@ -65,6 +66,7 @@ export function AssetPage({ params }: { params: Record<string, string> }) {
       </PageHeading>
       <Facts asset={asset} />
       <Exposure exposure={exposure} />
+      <ResponseSection tenant={tenant} asset={id} />
       <section aria-labelledby="findings-heading" className="section">
         <h2 id="findings-heading">Findings</h2>
         {exposure.findings.length === 0 ? (
