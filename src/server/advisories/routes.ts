@@ -1,5 +1,5 @@
 /** Advisories: list, read, and import from any supported feed format. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   AdvisoryDocument,
   AdvisoryListQuery,
@@ -13,6 +13,9 @@ import {
 } from '../../api/index.js';
 import { Job } from '../../api/jobs.js';
 import { type AppContext, actorFor, typed } from '../context.js';
+
+/** Imports one user may send per minute (each stores advisories and queues a recompute); more answer 429. */
+export const IMPORTS_PER_MINUTE = 60;
 
 export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = typed(fastify);
@@ -55,7 +58,16 @@ export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext):
   app.post(
     '/api/v1/advisories/import',
     {
-      config: { access: 'write' },
+      config: {
+        access: 'write',
+        // Counted per user after sign-in (route hooks run after the server's authentication), so a flood of
+        // imports cannot queue recomputes without bound; anonymous requests never get this far.
+        rateLimit: {
+          max: IMPORTS_PER_MINUTE,
+          timeWindow: 60_000,
+          keyGenerator: (request: FastifyRequest) => `user:${request.principal?.userId ?? request.ip}`,
+        },
+      },
       bodyLimit: MAX_IMPORT_BYTES,
       schema: {
         tags: ['advisories'],
@@ -72,7 +84,7 @@ export async function advisoryRoutes(fastify: FastifyInstance, ctx: AppContext):
           'before; importing the document again re-judges them.',
         querystring: ImportQuery,
         headers: ImportHeaders,
-        response: { 202: Job, 400: ErrorBody, 409: ErrorBody },
+        response: { 202: Job, 400: ErrorBody, 409: ErrorBody, 429: ErrorBody },
       },
     },
     async (request, reply) => {

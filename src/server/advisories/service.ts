@@ -21,7 +21,7 @@ import { DEFAULT_LIMIT, MAX_LIMIT } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import { badRequest, notFound } from '../errors.js';
 import { advisoryProducts, type ExposureService } from '../exposure/service.js';
-import type { JobQueue } from '../jobs/index.js';
+import { type JobQueue, SCHEDULE_KEY_PREFIX } from '../jobs/index.js';
 import type { TenantScope } from '../scope.js';
 import { RECOMPUTE_JOB, type RecomputeParams } from './jobs.js';
 
@@ -124,6 +124,10 @@ export class AdvisoryService {
     const key = input.idempotencyKey;
     if (key !== undefined && (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY))
       throw badRequest(`Idempotency-Key: must be 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
+    if (key?.startsWith(SCHEDULE_KEY_PREFIX))
+      throw badRequest(
+        `Idempotency-Key: keys starting with "${SCHEDULE_KEY_PREFIX}" are the server's own (scheduled jobs); choose another`,
+      );
     const parsed = this.parseImport(input.body, input.format);
     const { job, changed, version } = await this.db.kysely.transaction().execute(async (trx) => {
       const enqueue = (params: RecomputeParams | Record<string, never>) =>

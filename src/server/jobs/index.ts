@@ -28,6 +28,7 @@ export {
   JobScheduler,
   type JobSchedulerOptions,
   removeSchedule,
+  SCHEDULE_KEY_PREFIX,
   type ScheduleInput,
 } from './scheduler.js';
 export {

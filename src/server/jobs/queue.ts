@@ -19,7 +19,10 @@ export interface EnqueueInput {
   tenantId: string | null;
   /** JSON-serialisable parameters the kind's handler receives. */
   params?: unknown;
-  /** A second enqueue with the same key returns the first job instead of creating another. */
+  /**
+   * A second enqueue with the same key (same kind, tenant and createdBy) returns the first job instead of creating
+   * another; the key used by anyone else is a conflict, never their job.
+   */
   idempotencyKey?: string;
   /** Runs before the job is failed for good (default 3). */
   maxAttempts?: number;
@@ -65,7 +68,7 @@ export class JobQueue {
 
   /**
    * Queues a job, or returns the job already queued under the same idempotency key (the key must then name the
-   * same kind and tenant, or this is a conflict). Pass a transaction to make the job part of a change. Workers in
+   * same kind, tenant and creator, or this is a conflict: one principal never gets another's job by its key). Pass a transaction to make the job part of a change. Workers in
    * this process are woken at once when `db` is not a transaction; after committing a transaction, call `wake()`
    * (otherwise the next poll finds the job).
    */
@@ -138,8 +141,14 @@ export class JobQueue {
       .where('idempotency_key', '=', key!)
       .executeTakeFirst();
     if (!existing) throw conflict(`idempotency_key: job "${key}" is being created concurrently; retry`);
-    if (existing.kind !== input.kind || existing.tenant_id !== input.tenantId)
-      throw conflict(`idempotency_key: "${key}" already names a different job (kind or tenant differ)`);
+    if (
+      existing.kind !== input.kind ||
+      existing.tenant_id !== input.tenantId ||
+      existing.created_by !== input.createdBy
+    )
+      throw conflict(
+        `idempotency_key: "${key}" already names a different job (kind, tenant or creator differ); choose another key`,
+      );
     return toJob(existing);
   }
 

@@ -39,6 +39,8 @@ export interface JobSchedulerOptions {
 
 /** The advisory lock key: one per schema, so installations sharing a PostgreSQL server do not contend. */
 const LOCK_NAMESPACE = 'bulwark.jobs.scheduler';
+/** Idempotency keys of scheduled runs start with this; keys a client sends must not (they would block a run). */
+export const SCHEDULE_KEY_PREFIX = 'schedule:';
 const NAME_RE = /^[a-z0-9][a-z0-9._:-]{0,99}$/;
 const MAX_DUE_PER_TICK = 100;
 
@@ -226,7 +228,7 @@ export class JobScheduler {
           kind: s.kind,
           tenantId: s.tenant_id,
           params: JSON.parse(s.params) as unknown,
-          idempotencyKey: `schedule:${s.name}:${slot}`,
+          idempotencyKey: `${SCHEDULE_KEY_PREFIX}${s.name}:${slot}`,
           createdBy: `schedule:${s.name}`,
           // A run that could not start before the next one is due is not worth starting.
           expiresAt: new Date(Date.parse(next)),
