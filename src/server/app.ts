@@ -39,6 +39,7 @@ import { FindingService } from './findings/service.js';
 import { createJobs } from './jobs/index.js';
 import { loggingSetup, logRequests } from './logging.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { refuseNulText } from './nul-text.js';
 import { openapiOptions } from './openapi.js';
 import { ResponseRepository } from './response/repository.js';
 import { ResponseService } from './response/service.js';
@@ -211,6 +212,8 @@ export async function buildApp(options: {
   });
 
   if (logging.readable) logRequests(app);
+  // Before any route's schema and handler: text with U+0000 is one 400 naming the field on both databases.
+  app.addHook('preValidation', async (request) => refuseNulText(request));
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.observe(
       {
