@@ -9,6 +9,7 @@ import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import { notFound } from '../errors.js';
+import { markBoardDirty } from '../response/dirty.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
 
@@ -250,6 +251,16 @@ export class AssetRepository {
         .where('verdict', '=', e.verdict)
         .execute();
     }
+    const responses = await k
+      .selectFrom('asset_response')
+      .select('advisory_id')
+      .where('tenant_id', '=', tenantId)
+      .where('asset_id', '=', id)
+      .execute();
+    await markBoardDirty(
+      k,
+      [...exposure, ...responses].map((e) => ({ tenantId, advisoryId: e.advisory_id })),
+    );
     await k.deleteFrom('assets').where('tenant_id', '=', tenantId).where('id', '=', id).execute();
   }
 }

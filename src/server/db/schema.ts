@@ -323,6 +323,28 @@ export interface BulkConfirmationUsedTable {
   used_at: string;
 }
 
+/** The board's counts per advisory and tenant as of the last recount (see server/response/dirty.ts). */
+export interface BoardCountTable {
+  advisory_id: string;
+  tenant_id: string;
+  assets: number;
+  exposed: number;
+  unknown_exposure: number;
+  shielded: number;
+  unshielded: number;
+  compromised: number;
+  patched: number;
+  clean: number;
+  not_hunted: number;
+}
+
+/** Advisory × tenant pairs whose board counts are stale; `version` grows with every mark. */
+export interface BoardDirtyTable {
+  advisory_id: string;
+  tenant_id: string;
+  version: number;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -349,4 +371,6 @@ export interface Database {
   job_schedules: JobScheduleTable;
   observations: ObservationTable;
   asset_response: AssetResponseTable;
+  board_counts: BoardCountTable;
+  board_dirty: BoardDirtyTable;
 }

@@ -13,6 +13,7 @@ import type { BulkWriter } from '../db/bulk.js';
 import type { Database, FindingTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import { type EventInput, queueEvents } from '../events/index.js';
+import { queueBoardDirty } from '../response/dirty.js';
 
 export const CAUTION: Record<Verdict, number> = { affected: 3, unknown: 2, fixed: 1, not_affected: 0 };
 
@@ -345,6 +346,10 @@ export async function writeVerdicts(
       replace: ['verdict', 'updated_at', 'affected_at', 'patched_at'],
     },
     exposureUpserts,
+  );
+  queueBoardDirty(
+    batch,
+    exposureUpserts.map((e) => ({ tenantId: e.tenant_id, advisoryId: e.advisory_id })),
   );
   // Sorted, so concurrent runs lock counter rows in one order (no deadlocks on PostgreSQL).
   const counts = [...countDelta]

@@ -103,9 +103,16 @@ function tenantCondition(scope: TenantScope, alias: string, tenantId?: string): 
  * The assets an advisory concerns (a verdict, or an observation, for it) with their verdict and answers, as rows
  * of columns e.* and r.* — the verdict's rows joined to the answers, then answers without a verdict.
  */
-function concerned(advisoryId: string, scope: TenantScope, tenantId?: string): RawBuilder<unknown> {
-  const te = tenantCondition(scope, 'e', tenantId);
-  const tr = tenantCondition(scope, 'r', tenantId);
+function concerned(
+  advisoryId: string,
+  scope: TenantScope,
+  tenantId?: string,
+  among?: readonly string[],
+): RawBuilder<unknown> {
+  const amongSql = (alias: string) =>
+    among ? sql` and ${sql.ref(`${alias}.tenant_id`)} in (${sql.join([...among])})` : sql``;
+  const te = sql`${tenantCondition(scope, 'e', tenantId)}${amongSql('e')}`;
+  const tr = sql`${tenantCondition(scope, 'r', tenantId)}${amongSql('r')}`;
   return sql`select e.tenant_id, e.asset_id, e.verdict, e.updated_at as exposure_at, e.affected_at, e.patched_at,
       r.shield, r.shield_at, r.shield_source, r.shield_id, r.compromise, r.compromise_at, r.compromise_source, r.compromise_id,
       r.patch, r.patch_at, r.patch_source, r.patch_id, ${PATCH_STATE} as patch_state, ${RANK} as worst
@@ -255,8 +262,94 @@ export class ResponseRepository {
     );
   }
 
-  /** Board counts per tenant in the scope for one advisory (tenants without concerned assets are absent). */
+  /**
+   * Board counts per tenant in the scope for one advisory (tenants without concerned assets are absent): the stored
+   * counts, after recounting the pairs marked stale (dirty.ts).
+   */
   async counts(scope: TenantScope, advisoryId: string): Promise<Map<string, BoardCounts>> {
+    await this.recountStale(scope, advisoryId);
+    const rows = await scope
+      .filter(
+        this.db.kysely.selectFrom('board_counts').selectAll().where('advisory_id', '=', advisoryId),
+        'tenant_id',
+      )
+      .execute();
+    const out = new Map<string, BoardCounts>();
+    for (const r of rows) {
+      const counts = emptyCounts();
+      for (const key of COUNT_KEYS) counts[key] = Number(r[key]);
+      out.set(r.tenant_id, counts);
+    }
+    return out;
+  }
+
+  /**
+   * Recounts the scope's stale pairs of the advisory in one transaction: the marks are read (on PostgreSQL locked,
+   * so two readers do not store counts out of order), the pairs recounted from the verdicts and answers, their
+   * stored counts replaced, and the marks seen removed — a mark raised since stays, for the next read.
+   */
+  private async recountStale(scope: TenantScope, advisoryId: string): Promise<void> {
+    const k = this.db.kysely;
+    const probe = await scope
+      .filter(
+        k.selectFrom('board_dirty').select('tenant_id').where('advisory_id', '=', advisoryId),
+        'tenant_id',
+      )
+      .limit(1)
+      .execute();
+    if (!probe.length) return;
+    await k.transaction().execute(async (trx) => {
+      const q = scope
+        .filter(
+          trx
+            .selectFrom('board_dirty')
+            .select(['tenant_id', 'version'])
+            .where('advisory_id', '=', advisoryId),
+          'tenant_id',
+        )
+        .orderBy('tenant_id');
+      const dirty = this.db.dialect === 'postgres' ? await q.forUpdate().execute() : await q.execute();
+      if (!dirty.length) return;
+      const tenants = dirty.map((d) => d.tenant_id);
+      // Many stale tenants (after an advisory run): one pass over the advisory instead of a long IN list.
+      const fresh = await this.recount(trx, scope, advisoryId, tenants.length > 200 ? undefined : tenants);
+      const stale = new Set(tenants);
+      for (let i = 0; i < tenants.length; i += 500)
+        await trx
+          .deleteFrom('board_counts')
+          .where('advisory_id', '=', advisoryId)
+          .where('tenant_id', 'in', tenants.slice(i, i + 500))
+          .execute();
+      const rows = [...fresh]
+        .filter(([t]) => stale.has(t))
+        .map(([tenant_id, c]) => ({ advisory_id: advisoryId, tenant_id, ...c }));
+      for (let i = 0; i < rows.length; i += 500)
+        await trx
+          .insertInto('board_counts')
+          .values(rows.slice(i, i + 500))
+          .execute();
+      for (let i = 0; i < dirty.length; i += 200) {
+        const part = dirty.slice(i, i + 200);
+        await trx
+          .deleteFrom('board_dirty')
+          .where('advisory_id', '=', advisoryId)
+          .where((eb) =>
+            eb.or(
+              part.map((d) => eb.and([eb('tenant_id', '=', d.tenant_id), eb('version', '=', d.version)])),
+            ),
+          )
+          .execute();
+      }
+    });
+  }
+
+  /** Counts per tenant recounted from the verdicts and current answers (all of the scope's tenants, or `among`). */
+  private async recount(
+    k: Executor,
+    scope: TenantScope,
+    advisoryId: string,
+    among?: readonly string[],
+  ): Promise<Map<string, BoardCounts>> {
     const res = await sql<Record<string, string | number>>`select x.tenant_id,
         count(*) as assets,
         sum(case when x.verdict = 'affected' then 1 else 0 end) as exposed,
@@ -267,7 +360,7 @@ export class ResponseRepository {
         sum(case when x.patch_state = 'patched' then 1 else 0 end) as patched,
         sum(case when x.compromise = 'clean' then 1 else 0 end) as clean,
         sum(case when coalesce(x.verdict, 'unknown') <> 'not_affected' and x.compromise is null then 1 else 0 end) as not_hunted
-      from (${concerned(advisoryId, scope)}) x group by x.tenant_id`.execute(this.db.kysely);
+      from (${concerned(advisoryId, scope, undefined, among)}) x group by x.tenant_id`.execute(k);
     const out = new Map<string, BoardCounts>();
     for (const r of res.rows) {
       const counts = emptyCounts();

@@ -204,6 +204,12 @@ describe.each(TEST_DIALECTS)('response state (%s)', (dialect) => {
     await push(s, 'globex', [exchange('p-mail01', AFFECTED)]);
     expect((await answerOf(s, 'globex', 'p-mail01')).patch).toMatchObject({ state: 'unpatched' });
     expect((await boardOf()).patched).toBe(patchedBefore);
+    // Removing the asset takes it off the board.
+    const assetsBefore = (await boardOf()).assets;
+    await push(s, 'globex', [exchange('p-gone', AFFECTED)]);
+    expect((await boardOf()).assets).toBe(assetsBefore + 1);
+    expect((await api(s, 'DELETE', '/api/v1/tenants/globex/assets/p-gone')).status).toBe(204);
+    expect((await boardOf()).assets).toBe(assetsBefore);
     // Not affected (the product is gone): not applicable.
     await push(s, 'globex', [{ id: 'p-mail01', products: [] }]);
     expect((await answerOf(s, 'globex', 'p-mail01')).patch).toMatchObject({ state: 'not_applicable' });

@@ -1,5 +1,5 @@
 /** Response state: recording observations and hunt reports, and the board (per advisory, tenant and asset). */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   AssetParams,
   AssetResponseDetail,
@@ -20,6 +20,14 @@ import {
 } from '../../api/index.js';
 import { type AppContext, actorFor, typed } from '../context.js';
 
+/**
+ * A tenant outside the caller's scope is a 404 before the request is validated: a body or query error must not
+ * answer for a tenant that is not the caller's to see.
+ */
+async function tenantInScope(request: FastifyRequest): Promise<void> {
+  request.scope.require((request.params as { tenant: string }).tenant);
+}
+
 export async function responseRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = typed(fastify);
   const { response } = ctx;
@@ -28,6 +36,7 @@ export async function responseRoutes(fastify: FastifyInstance, ctx: AppContext):
     '/api/v1/tenants/:tenant/observations',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags: ['response'],
         summary: `Record up to ${MAX_OBSERVATIONS_PER_REQUEST} observations of assets' shield, compromise or patch state for an advisory; the newest observation of a kind is the asset's answer`,
@@ -44,6 +53,7 @@ export async function responseRoutes(fastify: FastifyInstance, ctx: AppContext):
     '/api/v1/tenants/:tenant/hunt-reports',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags: ['response'],
         summary:
@@ -77,6 +87,7 @@ export async function responseRoutes(fastify: FastifyInstance, ctx: AppContext):
     '/api/v1/advisories/:advisory/board/tenants/:tenant/assets',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags: ['response'],
         summary:
@@ -94,6 +105,7 @@ export async function responseRoutes(fastify: FastifyInstance, ctx: AppContext):
     '/api/v1/tenants/:tenant/assets/:asset/response',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags: ['response'],
         summary:

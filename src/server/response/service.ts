@@ -36,6 +36,7 @@ import type { ExposureService } from '../exposure/service.js';
 import type { TenantScope } from '../scope.js';
 import type { TenantRepository } from '../tenants/repository.js';
 import { assetResponse, toStoredObservation } from './answers.js';
+import { queueBoardDirty } from './dirty.js';
 import { endpointHost, HostMatcher } from './hosts.js';
 import { type BoardRow, emptyCounts, type ResponseRepository } from './repository.js';
 
@@ -351,6 +352,10 @@ export class ResponseService {
     const unknownAssets = ids.filter((id) => !existing.has(id));
     const batch = this.exposure.batch(trx);
     this.repo.queueWrites(scope, batch, tenantId, rows, [...changed.values()]);
+    queueBoardDirty(
+      batch,
+      [...changed.values()].map((r) => ({ tenantId, advisoryId: r.advisory_id })),
+    );
     const assets = [...new Set(rows.map((r) => r.asset_id))].sort();
     const advisories = [...new Set(rows.map((r) => r.advisory_id))].sort();
     queueAudit(batch, {

@@ -2,7 +2,8 @@
  * Response state (the board): observations of shield, compromise and patch per asset and advisory (the history),
  * the current answer of each kind per asset and advisory (`asset_response`, what the board reads), and patch
  * tracking on asset_exposure: `affected_at` (when the verdict last became affected) and `patched_at` (when it went
- * to fixed after having been affected; null otherwise).
+ * to fixed after having been affected; null otherwise); and the board's counts per tenant and advisory
+ * (`board_counts`), recounted for the pairs a change marked in `board_dirty`.
  */
 import { type Kysely, type Migration, sql } from 'kysely';
 import type { DialectName } from '../connect.js';
@@ -93,6 +94,37 @@ export function responseMigration(dialect: DialectName): Migration {
         .on('asset_response')
         .columns(['advisory_id', 'tenant_id', 'asset_id'])
         .execute();
+
+      // The board's counts per advisory and tenant, as of the last recount.
+      await db.schema
+        .createTable('board_counts')
+        .addColumn('advisory_id', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('assets', 'integer', (c) => c.notNull())
+        .addColumn('exposed', 'integer', (c) => c.notNull())
+        .addColumn('unknown_exposure', 'integer', (c) => c.notNull())
+        .addColumn('shielded', 'integer', (c) => c.notNull())
+        .addColumn('unshielded', 'integer', (c) => c.notNull())
+        .addColumn('compromised', 'integer', (c) => c.notNull())
+        .addColumn('patched', 'integer', (c) => c.notNull())
+        .addColumn('clean', 'integer', (c) => c.notNull())
+        .addColumn('not_hunted', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('board_counts_pk', ['advisory_id', 'tenant_id'])
+        .$call(clustered)
+        .execute();
+      // Pairs whose counts a committed change made stale; `version` grows with every mark, so a recount removes
+      // only the mark it saw.
+      await db.schema
+        .createTable('board_dirty')
+        .addColumn('advisory_id', 'text', (c) => c.notNull())
+        .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('board_dirty_pk', ['advisory_id', 'tenant_id'])
+        .$call(clustered)
+        .execute();
+      // Verdicts stored before this migration: counted on the board's first read.
+      await sql`insert into board_dirty (advisory_id, tenant_id, version)
+        select distinct advisory_id, tenant_id, 1 from exposure_counts`.execute(db);
     },
   };
 }
