@@ -222,6 +222,7 @@ describe.each(TEST_DIALECTS)('write batch on %s', (dialect: DialectName) => {
     if (!db) return ctx.skip();
     const live = db;
     const bulk = new BulkWriter(live);
+    await live.kysely.deleteFrom('asset_products').execute();
     await live.kysely.transaction().execute(async (trx) => {
       const batch = new WriteBatch(bulk, trx, dialect);
       expect(() =>
