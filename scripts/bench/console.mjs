@@ -11,6 +11,7 @@
 // one from dist/web that it serves; the browser is /usr/bin/chromium (BULWARK_CHROMIUM) driven by playwright-core.
 // Every wait is bounded; everything listens on 127.0.0.1.
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { prng } from './prng.mjs';
@@ -483,6 +484,8 @@ async function runDialect(dialect, browser) {
     out.totals = board.totals;
     out.boardApi = await boardApi(api);
 
+    // The machine's 1-minute load average around the browser measurements (other work on it shows here).
+    out.load = [loadavg()[0]];
     const cookies = await sessionCookies(server.url);
     const boardUrl = `${server.url}/advisories/${ADVISORY}/board`;
     const nav = await boardNavigations(browser, cookies, boardUrl, board.totals, out.problems, log);
@@ -533,6 +536,7 @@ async function runDialect(dialect, browser) {
     // The patched assets were exposed; now they count as patched instead.
     const exposedAfter = expected.exposed - out.live.patched;
     out.totalsAfter = after;
+    out.load.push(loadavg()[0]);
     if (after.exposed !== exposedAfter)
       out.problems.push(`after the live updates: exposed ${after.exposed} ≠ ${exposedAfter}`);
     if (after.patched !== out.live.patched)
@@ -567,7 +571,8 @@ function table(o) {
   const verdict = o.problems.length
     ? `**Correctness: FAIL** — ${o.problems.slice(0, 5).join('; ')}${o.problems.length > 5 ? `; … (${o.problems.length} problems)` : ''}`
     : `**Correctness: PASS** — board totals (${fmt(c.assets)} assets, ${fmt(c.exposed)} exposed, ${fmt(c.shielded)} shielded, ${fmt(c.unshielded)} unshielded, ${fmt(c.compromised)} compromised, ${fmt(c.clean)} hunted clean, ${fmt(c.not_hunted)} not hunted, ${fmt(c.unknown_exposure)} exposure unknown) equal to the construction of the fleet and its observations; every navigation waited for exactly these numbers; each walk through the pages showed every asset of the tenant once; after the live updates ${fmt(o.totalsAfter.exposed)} exposed and ${fmt(o.totalsAfter.patched)} patched, as written.`;
-  return `| measurement | p50 / p95 / max | target |\n|---|---|---|\n${rows.join('\n')}\n\n${verdict}`;
+  const load = `1-minute load average before / after the browser measurements: ${o.load.map((x) => x.toFixed(1)).join(' / ')} (${cpus().length} cores).`;
+  return `| measurement | p50 / p95 / max | target |\n|---|---|---|\n${rows.join('\n')}\n\n${load}\n\n${verdict}`;
 }
 
 export async function run() {
