@@ -62,6 +62,25 @@ export interface AdvisoryTable {
   imported_at: string;
 }
 
+/** Every column of `findings`, in table order (bulk reads and writes name them). */
+export const FINDING_COLUMNS = [
+  'tenant_id',
+  'asset_id',
+  'cve',
+  'advisory_id',
+  'product',
+  'version',
+  'verdict',
+  'rule',
+  'fact',
+  'comparison',
+  'fixes',
+  'status',
+  'events',
+  'first_seen',
+  'updated_at',
+] as const;
+
 export interface FindingTable {
   tenant_id: string;
   asset_id: string;

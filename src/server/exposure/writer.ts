@@ -10,7 +10,7 @@
  */
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
 import type { BulkWriter } from '../db/bulk.js';
-import type { Database, FindingTable } from '../db/schema.js';
+import { type Database, FINDING_COLUMNS, type FindingTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import { type EventInput, queueEvents } from '../events/index.js';
 import { queueBoardDirty } from '../response/dirty.js';
@@ -108,24 +108,6 @@ function worstByAdvisory(verdicts: CveVerdict[]): Map<string, Verdict> {
   }
   return out;
 }
-
-const FINDING_COLUMNS = [
-  'tenant_id',
-  'asset_id',
-  'cve',
-  'advisory_id',
-  'product',
-  'version',
-  'verdict',
-  'rule',
-  'fact',
-  'comparison',
-  'fixes',
-  'status',
-  'events',
-  'first_seen',
-  'updated_at',
-] as const;
 
 /**
  * Reads what is stored for the assets (in the batch's transaction), judges them and queues the writes on `batch`;

@@ -4,7 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Finding, FindingHistoryEntry, FindingListQuery, Page } from '../../api/index.js';
 import { pageBounds, sortOrder } from '../data/page.js';
 import type { Db } from '../db/connect.js';
-import type { Database, FindingTable } from '../db/schema.js';
+import { type Database, FINDING_COLUMNS, type FindingTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import type { TenantScope } from '../scope.js';
 
@@ -56,24 +56,6 @@ export interface FindingSelection {
   /** Text in the asset id or name (case-insensitive). */
   assetQ?: string;
 }
-
-const FINDING_COLUMNS = [
-  'tenant_id',
-  'asset_id',
-  'cve',
-  'advisory_id',
-  'product',
-  'version',
-  'verdict',
-  'rule',
-  'fact',
-  'comparison',
-  'fixes',
-  'status',
-  'events',
-  'first_seen',
-  'updated_at',
-] as const;
 
 export interface FindingKey {
   tenantId: string;
