@@ -411,3 +411,79 @@ export function messageOf(err: unknown): string {
   if (err instanceof ApiError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
+
+/** One advisory as GET /api/v1/advisories/:id answers it (the Bulwark advisory model; fields read by the console). */
+export interface AdvisoryDetail {
+  id: string;
+  title: string;
+  summary?: string;
+  published?: string | null;
+  cves?: { id: string; title?: string; cvss?: { score?: number }; kev?: object | null }[];
+  affected?: {
+    product: string;
+    cves?: string[];
+    ranges?: { train?: string; introduced?: string; fixed?: string; last_affected?: string }[];
+    versions?: string[];
+    fixed_versions?: string[];
+    default_status?: string;
+  }[];
+  references?: { url: string; title?: string }[];
+}
+
+/** The content type of an advisory file, by its name: JSON, YAML or XML (CVRF); undefined for anything else. */
+export function advisoryContentType(fileName: string): string | undefined {
+  const ext = /\.([a-z]+)$/i.exec(fileName)?.[1]?.toLowerCase();
+  if (ext === 'json') return 'application/json';
+  if (ext === 'yaml' || ext === 'yml') return 'application/yaml';
+  if (ext === 'xml') return 'application/xml';
+  return undefined;
+}
+
+/** The file types the import accepts, for a file input's `accept`. */
+export const ADVISORY_FILE_ACCEPT = '.json,.yaml,.yml,.xml,application/json,application/yaml,application/xml';
+
+export const advisoryApi = {
+  advisory(id: string): Promise<AdvisoryDetail> {
+    return call('GET', `/api/v1/advisories/${seg(id)}`);
+  },
+
+  /**
+   * Sends an advisory file as it is (text with its content type) to POST /api/v1/advisories/import; the answer is
+   * the recompute job. A refused file throws the server's 400 with its message naming the line or field.
+   */
+  async importAdvisory(text: string, contentType: string, idempotencyKey?: string): Promise<Job> {
+    const headers: Record<string, string> = { accept: 'application/json', 'content-type': contentType };
+    if (csrfToken) headers[CSRF_HEADER] = csrfToken;
+    if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+    let res: Response;
+    try {
+      res = await fetch('/api/v1/advisories/import', {
+        method: 'POST',
+        headers,
+        credentials: 'same-origin',
+        body: text,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+    } catch {
+      throw new ApiError(0, 'network', 'the server cannot be reached; check the connection and try again');
+    }
+    const body = await res.text();
+    let parsed: { error?: unknown; message?: unknown } | undefined;
+    try {
+      parsed = body ? JSON.parse(body) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) {
+      if (res.status === 401) for (const listener of expiredListeners) listener();
+      throw new ApiError(
+        res.status,
+        typeof parsed?.error === 'string' ? parsed.error : `http_${res.status}`,
+        typeof parsed?.message === 'string'
+          ? parsed.message
+          : `the server answered ${res.status} ${res.statusText}`,
+      );
+    }
+    return parsed as unknown as Job;
+  },
+};

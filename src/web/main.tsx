@@ -9,6 +9,7 @@ import { api, messageOf, onSessionExpired } from './api';
 import { endLive } from './live';
 import { AccountPage } from './pages/account';
 import { AdvisoriesPage } from './pages/advisories';
+import { AdvisoryPage } from './pages/advisory';
 import { AssetPage } from './pages/asset';
 import { AssetsPage } from './pages/assets';
 import { AuditPage } from './pages/audit';
@@ -52,6 +53,7 @@ type PageProps = { params: Record<string, string> };
 const PAGES: { path: string; nav?: string; admin?: boolean; page: (props: PageProps) => JSX.Element }[] = [
   { path: '/', nav: 'Overview', page: HomePage },
   { path: '/advisories', nav: 'Advisories', page: AdvisoriesPage },
+  { path: '/advisories/:advisory', page: AdvisoryPage },
   { path: '/advisories/:advisory/board', page: BoardPage },
   { path: '/advisories/:advisory/board/:tenant', page: BoardTenantPage },
   { path: '/tenants', nav: 'Tenants', page: TenantsPage },

@@ -1,11 +1,24 @@
 /**
- * The advisories the server knows (read-only): search by id or title, paged; the URL holds the search and page.
- * Each id leads to the advisory's response board.
+ * The advisories the server knows: search by id or title, paged; the URL holds the search and page. Each id leads
+ * to the advisory's page and its response board. Operators (write over every tenant) import an advisory file here
+ * and follow its recompute job to the end.
  */
 import { type FormEvent, useEffect, useState } from 'react';
-import { type AdvisorySummary, api, messageOf, type Page } from '../api';
+import {
+  ADVISORY_FILE_ACCEPT,
+  type AdvisorySummary,
+  advisoryApi,
+  advisoryContentType,
+  api,
+  type Job,
+  messageOf,
+  type Page,
+} from '../api';
+import { useJobUpdates } from '../live';
 import { Link, navigate, pathOf, useLocation } from '../router';
+import { canWrite, useMe } from '../session';
 import { Message, PageHeading } from '../ui';
+import { JobProgress } from './jobs';
 
 const PAGE_SIZE = 50;
 
@@ -23,7 +36,10 @@ export function AdvisoriesPage() {
   const offset = Math.max(0, Math.floor(Number(query.get('offset') ?? 0)) || 0);
   const [page, setPage] = useState<Page<AdvisorySummary>>();
   const [error, setError] = useState('');
+  const [imported, setImported] = useState(0);
+  const me = useMe();
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a finished import loads the page again
   useEffect(() => {
     let live = true;
     setError('');
@@ -34,7 +50,7 @@ export function AdvisoriesPage() {
     return () => {
       live = false;
     };
-  }, [q, offset]);
+  }, [q, offset, imported]);
 
   function search(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -53,6 +69,9 @@ export function AdvisoriesPage() {
           <button type="submit">Search</button>
         </form>
       </search>
+      {canWrite(me) && me.tenant === null ? (
+        <ImportAdvisory onDone={() => setImported((n) => n + 1)} />
+      ) : null}
       <Message kind="error">{error}</Message>
       {page ? (
         <>
@@ -84,11 +103,12 @@ export function AdvisoriesPage() {
                   {page.items.map((a) => (
                     <tr key={a.id}>
                       <td className="nowrap">
+                        <Link to={pathOf('advisories', a.id)}>{a.id}</Link>{' '}
                         <Link
                           to={pathOf('advisories', a.id, 'board')}
                           aria-label={`Response board of ${a.id}`}
                         >
-                          {a.id}
+                          board
                         </Link>
                         {a.kev ? (
                           <span className="badge" title="Known exploited (CISA KEV)">
@@ -115,5 +135,106 @@ export function AdvisoriesPage() {
         <p role="status">Loading…</p>
       )}
     </main>
+  );
+}
+
+const FINISHED = new Set<string>(['succeeded', 'failed', 'cancelled', 'expired']);
+
+interface ImportReport {
+  format?: string;
+  imported?: string[];
+  warnings?: { path: string; message: string }[];
+  run?: { duration_ms?: number; assets_evaluated?: number; findings_written?: number } | null;
+}
+
+/**
+ * "Import advisory": a file sent as it is to the import, then its recompute job's progress, live from job.updated
+ * events; at the end the imported advisories' links and the run's numbers, or the job's error.
+ */
+function ImportAdvisory({ onDone }: { onDone: () => void }) {
+  const [job, setJob] = useState<Job>();
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const watching = !!job && !FINISHED.has(job.state);
+  const jobId = job?.id ?? '';
+  useJobUpdates(jobId, watching, () => {
+    api
+      .job(jobId)
+      .then((j) => {
+        setJob(j);
+        if (FINISHED.has(j.state)) onDone();
+      })
+      .catch((err) => setError(messageOf(err)));
+  });
+
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const file = new FormData(e.currentTarget).get('file');
+    setError('');
+    setJob(undefined);
+    if (!(file instanceof File) || file.size === 0) {
+      setError('file: choose an advisory file (JSON, YAML or XML).');
+      return;
+    }
+    const type = advisoryContentType(file.name);
+    if (!type) {
+      setError(`file: ${file.name} is not a .json, .yaml, .yml or .xml file.`);
+      return;
+    }
+    setBusy(true);
+    try {
+      const started = await advisoryApi.importAdvisory(await file.text(), type);
+      setJob(started);
+      if (FINISHED.has(started.state)) onDone();
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const report = job?.state === 'succeeded' ? (job.result as ImportReport | null) : null;
+  return (
+    <section aria-labelledby="import-heading" className="section import-advisory">
+      <h2 id="import-heading">Import advisory</h2>
+      <form className="inline-form" onSubmit={submit}>
+        <label htmlFor="advisory-file">
+          Advisory file (CISA KEV, CVE JSON 5, NVD, CSAF, OSV, CVRF or Bulwark)
+        </label>
+        <input id="advisory-file" name="file" type="file" accept={ADVISORY_FILE_ACCEPT} required />
+        <button type="submit" className="primary" disabled={busy || watching}>
+          Import
+        </button>
+      </form>
+      <Message kind="error">{error}</Message>
+      {job ? (
+        <div className="import-job" aria-live="polite">
+          <p>
+            Job <Link to={pathOf('jobs', job.id)}>{job.id}</Link>:{' '}
+            <span className={`state state-${job.state}`}>{job.state}</span>
+          </p>
+          <JobProgress job={job} />
+          {job.error ? <Message kind="error">The import job failed: {job.error}</Message> : null}
+          {report ? (
+            <Message kind="ok">
+              Imported{' '}
+              {(report.imported ?? []).map((id, i) => (
+                <span key={id}>
+                  {i > 0 ? ', ' : ''}
+                  <Link to={pathOf('advisories', id)}>{id}</Link>
+                </span>
+              ))}
+              {report.format ? ` (${report.format})` : ''}.
+              {report.run
+                ? ` ${report.run.assets_evaluated ?? job.progress.done} assets judged, ${
+                    report.run.findings_written ?? 0
+                  } findings written in ${report.run.duration_ms ?? 0} ms.`
+                : ''}
+              {report.warnings?.length ? ` ${report.warnings.length} warning(s).` : ''}
+            </Message>
+          ) : null}
+        </div>
+      ) : null}
+    </section>
   );
 }
