@@ -1,7 +1,7 @@
 /**
  * The advisories the server knows: search by id or title, paged; the URL holds the search and page. Each id leads
- * to the advisory's page and its response board. Operators (write over every tenant) import an advisory file here
- * and follow its recompute job to the end.
+ * to the advisory's page, its Board link to its response board. Operators (write over every tenant) import an
+ * advisory file here and follow its recompute job to the end.
  */
 import { type FormEvent, useEffect, useState } from 'react';
 import {
@@ -97,19 +97,14 @@ export function AdvisoriesPage() {
                     <th scope="col" className="wide-only">
                       Published
                     </th>
+                    <th scope="col">Response</th>
                   </tr>
                 </thead>
                 <tbody>
                   {page.items.map((a) => (
                     <tr key={a.id}>
                       <td className="nowrap">
-                        <Link to={pathOf('advisories', a.id)}>{a.id}</Link>{' '}
-                        <Link
-                          to={pathOf('advisories', a.id, 'board')}
-                          aria-label={`Response board of ${a.id}`}
-                        >
-                          board
-                        </Link>
+                        <Link to={pathOf('advisories', a.id)}>{a.id}</Link>
                         {a.kev ? (
                           <span className="badge" title="Known exploited (CISA KEV)">
                             KEV
@@ -120,6 +115,14 @@ export function AdvisoriesPage() {
                       <td>{a.cves.join(', ')}</td>
                       <td className="wide-only">{a.products.join(', ')}</td>
                       <td className="wide-only nowrap">{a.published ?? 'unknown'}</td>
+                      <td>
+                        <Link
+                          to={pathOf('advisories', a.id, 'board')}
+                          aria-label={`Response board of ${a.id}`}
+                        >
+                          Board
+                        </Link>
+                      </td>
                     </tr>
                   ))}
                 </tbody>
