@@ -62,6 +62,20 @@ export interface AdvisoryTable {
   imported_at: string;
 }
 
+/** Every column of `finding_events` (a finding's history), in table order. */
+export const FINDING_EVENT_COLUMNS = [
+  'tenant_id',
+  'asset_id',
+  'cve',
+  'seq',
+  'at',
+  'kind',
+  'from_value',
+  'to_value',
+  'reason',
+  'actor',
+] as const;
+
 /** Every column of `findings`, in table order (bulk reads and writes name them). */
 export const FINDING_COLUMNS = [
   'tenant_id',

@@ -10,7 +10,7 @@
  */
 import type { AssetFacts, CveVerdict, ExposureEngine, Verdict } from '../../core/index.js';
 import type { BulkWriter } from '../db/bulk.js';
-import { type Database, FINDING_COLUMNS, type FindingTable } from '../db/schema.js';
+import { type Database, FINDING_COLUMNS, FINDING_EVENT_COLUMNS, type FindingTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import { type EventInput, queueEvents } from '../events/index.js';
 import { queueBoardDirty } from '../response/dirty.js';
@@ -304,18 +304,7 @@ export async function writeVerdicts(
   batch.upsert(
     {
       table: 'finding_events',
-      columns: [
-        'tenant_id',
-        'asset_id',
-        'cve',
-        'seq',
-        'at',
-        'kind',
-        'from_value',
-        'to_value',
-        'reason',
-        'actor',
-      ],
+      columns: FINDING_EVENT_COLUMNS,
       ints: ['seq'],
     },
     events,

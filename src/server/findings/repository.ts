@@ -4,7 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Finding, FindingHistoryEntry, FindingListQuery, Page } from '../../api/index.js';
 import { pageBounds, sortOrder } from '../data/page.js';
 import type { Db } from '../db/connect.js';
-import { type Database, FINDING_COLUMNS, type FindingTable } from '../db/schema.js';
+import { type Database, FINDING_COLUMNS, FINDING_EVENT_COLUMNS, type FindingTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
 import type { TenantScope } from '../scope.js';
 
@@ -195,18 +195,7 @@ export class FindingRepository {
     batch.upsert(
       {
         table: 'finding_events',
-        columns: [
-          'tenant_id',
-          'asset_id',
-          'cve',
-          'seq',
-          'at',
-          'kind',
-          'from_value',
-          'to_value',
-          'reason',
-          'actor',
-        ],
+        columns: FINDING_EVENT_COLUMNS,
         ints: ['seq'],
       },
       rows.map((r) => ({
