@@ -15,6 +15,10 @@ export const EVENT_TYPES = [
   'response.changed',
   'tenant.changed',
   'job.updated',
+  'agent.changed',
+  'agents.presence',
+  'agent_job.updated',
+  'agent_jobs.queued',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -69,6 +73,34 @@ export const EventData = {
     max_attempts: Type.Integer({ minimum: 1 }),
     cancel_requested: Type.Boolean(),
     error: Type.Union([Type.String(), Type.Null()], { description: 'the last failure, one line' }),
+  }),
+  'agent.changed': Type.Object({
+    agent_id: Type.String(),
+    action: Type.Union(
+      ['enrolled', 'revoked', 'quarantined', 'certificate_renewed', 'updated'].map((a) => Type.Literal(a)),
+    ),
+  }),
+  'agents.presence': Type.Object({
+    online: Type.Array(Type.String(), {
+      maxItems: 1000,
+      description: 'agents that connected since the last event',
+    }),
+    offline: Type.Array(Type.String(), {
+      maxItems: 1000,
+      description: 'agents whose connection ended or went silent',
+    }),
+  }),
+  'agent_job.updated': Type.Object({
+    job_id: Type.String(),
+    agent_id: Type.String(),
+    kind: Type.String(),
+    state: Type.String(),
+  }),
+  'agent_jobs.queued': Type.Object({
+    agent_ids: Type.Array(Type.String(), {
+      maxItems: 1000,
+      description: 'agents with new jobs; the replica holding each connection delivers them',
+    }),
   }),
 } satisfies Record<EventType, TSchema>;
 export type EventDataOf<T extends EventType> = Static<(typeof EventData)[T]>;
