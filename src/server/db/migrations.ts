@@ -11,6 +11,7 @@ import { jobsMigration } from './migrations/0004-jobs.js';
 import { advisoryVersionMigration } from './migrations/0005-advisory-version.js';
 import { responseMigration } from './migrations/0006-response.js';
 import { bulkConfirmationsMigration } from './migrations/0007-bulk-confirmations.js';
+import { agentsMigration } from './migrations/0008-agents.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema as it was, not as it is now.
 type AnyDb = Kysely<any>;
@@ -273,6 +274,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0005_advisory_version': advisoryVersionMigration(),
     '0006_response': responseMigration(dialect),
     '0007_bulk_confirmations': bulkConfirmationsMigration(),
+    '0008_agents': agentsMigration(dialect),
   };
 }
 

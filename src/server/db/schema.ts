@@ -378,6 +378,89 @@ export interface BoardDirtyTable {
   version: number;
 }
 
+/** Agent enrolment tokens (server/agents/tokens.ts): the secret is kept only as its fingerprint. */
+export interface AgentTokenTable {
+  tenant_id: string;
+  id: string;
+  site_id: string | null;
+  secret_hash: string;
+  uses_allowed: number;
+  uses: number;
+  note: string | null;
+  expires_at: string;
+  revoked_at: string | null;
+  created_by: string;
+  created_at: string;
+}
+
+/** An enrolled agent; its asset has the same id. */
+export interface AgentTable {
+  tenant_id: string;
+  id: string;
+  site_id: string | null;
+  /** Ed25519 public key, raw 32 bytes as base64url. */
+  public_key: string;
+  hostname: string;
+  os: string | null;
+  version: string;
+  /** active, quarantined, revoked. */
+  state: string;
+  state_reason: string | null;
+  generation: number;
+  pending_generation: number | null;
+  cert_serial: string;
+  cert_not_after: string;
+  enrolled_at: string;
+  token_id: string;
+  last_seen_at: string | null;
+  /** 1 while a channel is connected. */
+  online: number;
+  connected_replica: string | null;
+  connected_at: string | null;
+  inventory_hash: string | null;
+  inventory_at: string | null;
+  updated_at: string;
+}
+
+/** Device certificates the installation CA issued. */
+export interface AgentCertificateTable {
+  serial: string;
+  tenant_id: string;
+  agent_id: string;
+  not_before: string;
+  not_after: string;
+  revoked_at: string | null;
+}
+
+/** One signed job for one agent (src/api/agent-protocol.ts: the envelope and its signature). */
+export interface AgentJobTable {
+  tenant_id: string;
+  id: string;
+  agent_id: string;
+  kind: string;
+  /** The kind's parameters as JSON. */
+  params: string;
+  /** The signed envelope as JSON. */
+  envelope: string;
+  signature: string;
+  /** queued, delivered, received, running, succeeded, failed, refused, expired, cancelled. */
+  state: string;
+  progress: string | null;
+  result: string | null;
+  result_signature: string | null;
+  reason: string | null;
+  not_before: string;
+  expires_at: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  /** The fan-out platform job that created it, if any. */
+  batch_id: string | null;
+}
+
 export interface Database {
   installation: InstallationTable;
   tenants: TenantTable;
@@ -406,4 +489,8 @@ export interface Database {
   asset_response: AssetResponseTable;
   board_counts: BoardCountTable;
   board_dirty: BoardDirtyTable;
+  agent_tokens: AgentTokenTable;
+  agents: AgentTable;
+  agent_certificates: AgentCertificateTable;
+  agent_jobs: AgentJobTable;
 }
