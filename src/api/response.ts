@@ -11,7 +11,7 @@ import { Id, MAX_LIMIT } from './schemas.js';
 export const OBSERVATION_KINDS = ['shield', 'compromise', 'patch'] as const;
 export type ObservationKind = (typeof OBSERVATION_KINDS)[number];
 
-export const OBSERVATION_SOURCES = ['scan', 'hunt', 'gateway', 'mitigation'] as const;
+export const OBSERVATION_SOURCES = ['scan', 'hunt', 'gateway', 'mitigation', 'agent'] as const;
 export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
 
 export const SHIELD_STATES = ['shielded', 'unshielded', 'unknown'] as const;
