@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type AdvisoryInput, advisoryValidator } from './advisory/model.js';
 import { DataFileError, parseDataText } from './datafile.js';
-import { assetFactsSchema, assetFactsValidator, factsFileValidator } from './exposure/facts.js';
+import {
+  assetFactsSchema,
+  assetFactsValidator,
+  factsFileValidator,
+  MAX_ASSET_PRODUCTS,
+} from './exposure/facts.js';
 import { Defaulted, dataValidator, LiteralUnion, SCHEMA_MESSAGE, StrictObject } from './schema.js';
 
 const ADVISORY: AdvisoryInput = {
@@ -166,8 +171,13 @@ describe('data validators', () => {
       'prodcts: unknown field "prodcts" (check its spelling or remove it)',
     );
     expect(facts('exch01')).toBe('expected a map or a list of maps, not a string');
-    const many = Array.from({ length: 501 }, (_, i) => ({ product: 'acme:widget', version: `1.${i}` }));
-    expect(facts({ id: 'a', products: many })).toBe('products: must list at most 500 items');
+    const many = Array.from({ length: MAX_ASSET_PRODUCTS + 1 }, (_, i) => ({
+      product: 'acme:widget',
+      version: `1.${i}`,
+    }));
+    expect(facts({ id: 'a', products: many })).toBe(
+      `products: must list at most ${MAX_ASSET_PRODUCTS} items`,
+    );
   });
 
   it('run the semantic checks on the value with its defaults', () => {

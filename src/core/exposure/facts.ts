@@ -10,6 +10,12 @@ import { Defaulted, dataValidator, type StaticOutput, StrictObject, withMessage 
 
 const nonEmpty = Type.String({ minLength: 1 });
 
+/**
+ * Most products one asset's facts hold: an agent's inventory lists every installed package (a Debian or RHEL
+ * server has 1,000-5,000). The one limit for every source; a request's body limit bounds a push of many assets.
+ */
+export const MAX_ASSET_PRODUCTS = 20_000;
+
 export const productFactSchema = StrictObject({
   product: productId,
   version: nonEmpty,
@@ -23,7 +29,7 @@ export const assetFactsSchema = StrictObject(
     name: Type.Optional(Type.String()),
     tenant: Type.Optional(Type.String()),
     os: Type.Optional(productFactSchema),
-    products: Defaulted(Type.Array(productFactSchema, { maxItems: 500 }), []),
+    products: Defaulted(Type.Array(productFactSchema, { maxItems: MAX_ASSET_PRODUCTS }), []),
     /** Installed Microsoft updates (KB ids), as EOMT reads them from the uninstall registry. */
     installed_kbs: Defaulted(
       Type.Array(

@@ -13,6 +13,7 @@ export {
   assetFactsValidator,
   factsFileSchema,
   factsFileValidator,
+  MAX_ASSET_PRODUCTS,
   type ProductFact,
   productFactSchema,
 } from './facts.js';
