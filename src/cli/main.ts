@@ -19,6 +19,7 @@ import { runExchange } from './commands/exchange.js';
 import type { GatewayCliOptions } from './commands/gateway.js';
 import type { HuntCliOptions } from './commands/hunt.js';
 import type { LabExchangeOptions } from './commands/lab.js';
+import type { LabFleetOptions } from './commands/lab-fleet.js';
 import type { ScanCliOptions } from './commands/scan.js';
 import type { ShieldExportOptions } from './commands/shield.js';
 import { EXIT, type Io, processIo, UsageError } from './io.js';
@@ -136,6 +137,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     return n;
   };
   const collect = (value: string, previous: string[]) => [...previous, value];
+  type LabFleetCliOptions = Omit<LabFleetOptions, 'exchangeShare'> & { exchangeShare?: number };
   program
     .command('hunt')
     .description(
@@ -277,6 +279,50 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       code = await runLabFarm(io, kb(), {
         ...opts,
         logDir: opts.logDir ? resolve(io.cwd, opts.logDir) : undefined,
+      });
+    });
+
+  lab
+    .command('fleet')
+    .description(
+      'simulate N agents across M tenants on the real agent protocol against a server (credentials from BULWARK_TOKEN)',
+    )
+    .requiredOption('--agents <n>', 'simulated agents', int('--agents', 1, 200_000))
+    .requiredOption(
+      '--tenants <n>',
+      'tenants, created when missing (fleet-001 …)',
+      int('--tenants', 1, 10_000),
+    )
+    .requiredOption('--server <url>', 'the Bulwark server, e.g. http://127.0.0.1:8440')
+    .option('--token-file <file>', 'file holding the API token (default: env BULWARK_TOKEN)')
+    .option(
+      '--sources <n>',
+      'loopback source addresses 127.0.0.1… (default: one per 20,000 agents)',
+      int('--sources', 1, 10_000),
+    )
+    .option('--heartbeat <s>', "heartbeat interval (default: the server's)", int('--heartbeat', 1, 3600))
+    .option(
+      '--exchange-share <percent>',
+      'share of Exchange servers (default 30)',
+      int('--exchange-share', 0, 100),
+    )
+    .option(
+      '--exchange-emulators <k>',
+      'back the first K Exchange agents by lab Exchange emulators',
+      int('--exchange-emulators', 1, 1000),
+    )
+    .option(
+      '--duration <s>',
+      'exit this long after the fleet is online (default: on SIGINT/SIGTERM)',
+      int('--duration', 0, 604_800),
+    )
+    .option('--json', 'print JSON (the agents too)')
+    .action(async (opts: LabFleetCliOptions) => {
+      const { runLabFleet } = await import('./commands/lab-fleet.js');
+      code = await runLabFleet(io, kb(), {
+        ...opts,
+        exchangeShare: opts.exchangeShare === undefined ? undefined : opts.exchangeShare / 100,
+        tokenFile: opts.tokenFile ? resolve(io.cwd, opts.tokenFile) : undefined,
       });
     });
 
