@@ -2,7 +2,9 @@
  * Keyset paging. A cursor is opaque to clients: base64url of the list's sort, a digest of its filters, a direction
  * (the rows after or before a key) and the sort key of the row it continues from. A page reads from that key on
  * (an index range where the sort has an index), never counting rows from the start as an offset does. A cursor
- * that is not one a list gave out, or was given out for another sort or other filters, is a 400 naming `cursor`.
+ * that is not one a list gave out, or was given out for another sort or other filters, is a 400 naming `cursor`;
+ * so is a key no stored row can have (text with U+0000, which PostgreSQL cannot take; an integer outside the
+ * 32-bit range of an `integer` column, which PostgreSQL refuses to compare with).
  */
 import { createHash } from 'node:crypto';
 import { type Expression, type RawBuilder, sql } from 'kysely';
@@ -19,11 +21,16 @@ export interface Cursor {
 export interface CursorScope {
   sort: string;
   filters: Record<string, unknown>;
-  /** The type of each part of the sort key (the sort column, then the unique column that breaks ties). */
+  /**
+   * The type of each part of the sort key (the sort column, then the unique column that breaks ties); `integer` is
+   * a 32-bit `integer` column.
+   */
   keyTypes: readonly ('string' | 'integer')[];
 }
 
 const VERSION = 1;
+/** The largest `integer` key: PostgreSQL's `integer` is 32 bits. */
+const MAX_INTEGER_KEY = 2 ** 31 - 1;
 
 function filterDigest(filters: Record<string, unknown>): string {
   const defined = Object.entries(filters)
@@ -63,7 +70,9 @@ export function decodeCursor(raw: string, scope: CursorScope): Cursor {
     !Array.isArray(key) ||
     key.length !== scope.keyTypes.length ||
     key.some((v, i) =>
-      scope.keyTypes[i] === 'integer' ? !Number.isSafeInteger(v) : typeof v !== 'string' || v.length > 1000,
+      scope.keyTypes[i] === 'integer'
+        ? !Number.isInteger(v) || Math.abs(v as number) > MAX_INTEGER_KEY
+        : typeof v !== 'string' || v.length > 1000 || v.includes('\u0000'),
     )
   )
     throw notOurs();
