@@ -72,6 +72,19 @@ export const serverConfigSchema = StrictObject({
   event_streams_per_user: Defaulted(Type.Integer({ minimum: 1, maximum: 1000 }), 8),
   /** Open event streams per server process, every user together. */
   event_streams_max: Defaulted(Type.Integer({ minimum: 1, maximum: 100000 }), 500),
+  /**
+   * The installation's master key (32 random bytes): it seals the agent CA key and the job-signing keys stored in
+   * the database. Default `<data_dir>/master.key`, created (mode 0600) on the first start. Every replica shares it.
+   */
+  master_key_file: Type.Optional(nonEmpty),
+  /** Days an agent's device certificate is valid. */
+  agent_cert_days: Defaulted(Type.Integer({ minimum: 1, maximum: 3650 }), 30),
+  /** Seconds between an agent's heartbeats; a channel silent for two intervals is offline. */
+  agent_heartbeat_s: Defaulted(Type.Integer({ minimum: 1, maximum: 3600 }), 60),
+  /** New agent channel connections accepted per second per server process (burst twice that); beyond it 503. */
+  agent_connect_rate: Defaulted(Type.Integer({ minimum: 1, maximum: 1000000 }), 1000),
+  /** Seconds between an agent's inventory collections. */
+  agent_inventory_interval_s: Defaulted(Type.Integer({ minimum: 1, maximum: 604800 }), 3600),
 });
 
 const serverConfig = dataValidator(serverConfigSchema);
@@ -100,6 +113,11 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_JOBS_LEASE_SECONDS: 'jobs_lease_seconds',
   BULWARK_EVENT_STREAMS_PER_USER: 'event_streams_per_user',
   BULWARK_EVENT_STREAMS_MAX: 'event_streams_max',
+  BULWARK_MASTER_KEY_FILE: 'master_key_file',
+  BULWARK_AGENT_CERT_DAYS: 'agent_cert_days',
+  BULWARK_AGENT_HEARTBEAT_S: 'agent_heartbeat_s',
+  BULWARK_AGENT_CONNECT_RATE: 'agent_connect_rate',
+  BULWARK_AGENT_INVENTORY_INTERVAL_S: 'agent_inventory_interval_s',
 };
 
 /** Keys whose environment variable holds a whole number. */
@@ -111,6 +129,10 @@ const NUMBER_KEYS = new Set<keyof ServerConfig>([
   'jobs_lease_seconds',
   'event_streams_per_user',
   'event_streams_max',
+  'agent_cert_days',
+  'agent_heartbeat_s',
+  'agent_connect_rate',
+  'agent_inventory_interval_s',
 ]);
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { loadMasterKey } from './agents/keys.js';
 import { buildApp } from './app.js';
 import { listensOnLoopbackOnly, type ServerConfig } from './config.js';
 import type { AppContext } from './context.js';
@@ -39,6 +40,8 @@ export async function startServer(
   await checkPortFree(config.host, config.port);
   try {
     if (!config.database_url) lock = acquireDataDirLock(dataDir);
+    // Made on the first start; a key file that cannot be read or is not a key stops the start here.
+    loadMasterKey(config);
     db = await openDatabase({ url: config.database_url, dataDir, poolSize: config.database_pool_size });
     await migrate(db);
     const https = config.tls

@@ -39,7 +39,7 @@ export async function runServe(io: Io, dataDir: string | undefined, opts: ServeC
   try {
     server = await startServer(config, { print: (line) => io.out(`${line}\n`) });
   } catch (err) {
-    if (err instanceof DataDirLockedError) throw new UsageError(err.message);
+    if (err instanceof DataDirLockedError || err instanceof ConfigError) throw new UsageError(err.message);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
       throw new UsageError(`cannot listen on ${config.host}:${config.port} (${code}); choose another --port`);
