@@ -7,13 +7,18 @@ import { cpus, totalmem } from 'node:os';
 const BENCHES = {
   console: () => import('./bench/console.mjs'),
   exposure: () => import('./bench/exposure.mjs'),
+  fleet: () => import('./bench/fleet.mjs'),
   hunt: () => import('./bench/hunt.mjs'),
   scan: () => import('./bench/scan.mjs'),
   server: () => import('./bench/server.mjs'),
   shield: () => import('./bench/shield.mjs'),
 };
 
-const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+// Names, then options for the benchmarks as `--key value` or `--key=value` (e.g. `fleet --agents 10000 --db sqlite`).
+const args = process.argv.slice(2);
+const names = args.filter(
+  (a, i) => !a.startsWith('-') && !(args[i - 1]?.startsWith('--') && !args[i - 1].includes('=')),
+);
 const selected = names.length ? names : Object.keys(BENCHES);
 for (const name of selected) {
   if (!BENCHES[name]) {

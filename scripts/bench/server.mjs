@@ -171,6 +171,7 @@ export function startChild(overrides) {
         resolve({
           url: msg.url,
           setupToken: msg.setupToken,
+          pid: child.pid,
           call: (type, extra = {}) =>
             new Promise((res) => {
               const id = ++next;
