@@ -3,9 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import { userRoutes } from './accounts/routes.js';
 import { sessionRoutes } from './accounts/session-routes.js';
 import { advisoryRoutes } from './advisories/routes.js';
+import { inventoryRoutes } from './agents/inventory-routes.js';
 import { assetRoutes } from './assets/routes.js';
 import { auditRoutes } from './audit/routes.js';
-import type { AppContext } from './context.js';
+import { type AppContext, SESSION_COOKIE } from './context.js';
 import { eventRoutes } from './events/index.js';
 import { exposureRoutes } from './exposure/routes.js';
 import { findingRoutes } from './findings/routes.js';
@@ -25,6 +26,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await userRoutes(app, ctx);
   await tenantRoutes(app, ctx);
   await assetRoutes(app, ctx);
+  await inventoryRoutes(app, ctx);
   await findingRoutes(app, ctx);
   await advisoryRoutes(app, ctx);
   await exposureRoutes(app, ctx);
@@ -36,5 +38,11 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
     limits: { perUser: ctx.config.event_streams_per_user, total: ctx.config.event_streams_max },
   });
   // Last: the web console answers the paths no route above does (the first-start /setup page included).
-  await registerConsole(app, { distDir: DEFAULT_CONSOLE_DIR });
+  await registerConsole(app, {
+    distDir: DEFAULT_CONSOLE_DIR,
+    async signedIn(request) {
+      const sessionId = request.cookies?.[SESSION_COOKIE];
+      return !!sessionId && sessionId.length <= 128 && !!(await ctx.accounts.sessionPrincipal(sessionId));
+    },
+  });
 }

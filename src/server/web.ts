@@ -9,6 +9,11 @@
  *
  * The files are read once, at registration, and served from memory (with a gzip copy of text files), so the
  * route never touches the file system with a name from a request.
+ *
+ * For a signed-in browser (its session cookie names a live session) the page names the API requests the console
+ * will make first for that URL (console-requests.ts: GET /api/v1/me and the board's data) as
+ * `<link rel="preload" as="fetch" crossorigin="anonymous">`, so they run while the scripts load instead of after
+ * them. A page for anyone else names none: a signed-out browser must not send requests that answer 401.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -16,6 +21,7 @@ import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { firstRequests } from '../api/console-requests.js';
 
 /** dist/web of this package: two levels above both src/server/ (tests) and dist/server/ (the built server). */
 export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
@@ -79,6 +85,11 @@ interface ConsoleFile {
 export interface ConsoleOptions {
   /** The Vite build output (dist/web), with index.html at its top. */
   distDir: string;
+  /**
+   * Whether the request carries a live session; only then does the page name the console's first API requests
+   * for preloading. Without it, no page names any.
+   */
+  signedIn?: (request: FastifyRequest) => Promise<boolean>;
 }
 
 /** What registerConsole found: the number of files it serves, or why it serves none. */
@@ -112,6 +123,8 @@ export async function registerConsole(app: FastifyInstance, options: ConsoleOpti
           .type('text/plain; charset=utf-8')
           .send(`${loaded.state.built ? '' : loaded.state.reason}\n`);
       }
+      const preloads = await preloadsFor(request, options.signedIn);
+      if (preloads.length) return sendPage(reply, index, preloads);
       return sendFile(request, reply, index);
     },
   );
@@ -128,6 +141,51 @@ function sendFile(request: FastifyRequest, reply: FastifyReply, file: ConsoleFil
   }
   return reply.send(file.body);
 }
+
+/** The console's first API requests for this page's URL when the browser is signed in; none otherwise. */
+async function preloadsFor(request: FastifyRequest, signedIn: ConsoleOptions['signedIn']): Promise<string[]> {
+  if (!signedIn) return [];
+  const raw = request.raw.url ?? request.url;
+  const q = raw.indexOf('?');
+  const path = q < 0 ? raw : raw.slice(0, q);
+  const requests = firstRequests(path, new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
+  if (!requests.length) return [];
+  try {
+    return (await signedIn(request)) ? requests : [];
+  } catch (err) {
+    // The page works without preloads: the console then asks for the same data itself.
+    request.log.warn({ err }, 'console page served without preloads: the session could not be checked');
+    return [];
+  }
+}
+
+/**
+ * index.html with preload links for `urls` before </head>. It depends on the session, so no shared or stored
+ * copy may serve it to anyone else (no-store, no ETag).
+ */
+function sendPage(reply: FastifyReply, index: ConsoleFile, urls: readonly string[]): FastifyReply {
+  const html = index.body.toString('utf8');
+  const at = html.indexOf('</head>');
+  const links = urls
+    .map((u) => `<link rel="preload" as="fetch" crossorigin="anonymous" href="${escapeAttribute(u)}">`)
+    .join('');
+  const body = at < 0 ? html : `${html.slice(0, at)}${links}${html.slice(at)}`;
+  return reply
+    .headers(CONSOLE_HEADERS)
+    .header('cache-control', 'no-store')
+    .header('vary', 'cookie')
+    .type(index.type)
+    .send(body);
+}
+
+const ATTRIBUTE_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '"': '&quot;',
+  "'": '&#39;',
+  '<': '&lt;',
+  '>': '&gt;',
+};
+const escapeAttribute = (s: string) => s.replace(/[&"'<>]/g, (c) => ATTRIBUTE_ESCAPES[c] ?? c);
 
 function acceptsGzip(header: string | string[] | undefined): boolean {
   const value = Array.isArray(header) ? header.join(',') : (header ?? '');

@@ -4,6 +4,15 @@
  * GET /api/v1/me hand it out), never in storage a script of another page could read.
  */
 
+import {
+  type BoardAssetsQuery,
+  type BoardQuery,
+  boardAssetsUrl,
+  boardUrl,
+  ME_URL,
+  tenantUrl,
+  withQuery,
+} from '../api/console-requests.js';
 import type { AssetExposure, TenantExposure } from '../api/exposure.js';
 import type { FindingHistoryEntry } from '../api/findings.js';
 import type { Job, JobPage } from '../api/jobs.js';
@@ -197,15 +206,7 @@ async function call<T>(
   return parsed as T;
 }
 
-type Query = Record<string, string | number | undefined>;
-
-/** `path?query` with the empty and undefined values left out. */
-export function withQuery(path: string, query: Query = {}): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, String(v));
-  const s = params.toString();
-  return s ? `${path}?${s}` : path;
-}
+export { withQuery };
 
 /** One path segment (an id from the URL or the API), encoded. */
 const seg = (s: string) => encodeURIComponent(s);
@@ -214,7 +215,7 @@ export const api = {
   /** The signed-in user, or undefined when there is no session. */
   async me(): Promise<Me | undefined> {
     try {
-      const me = await call<Me>('GET', '/api/v1/me', undefined, true);
+      const me = await call<Me>('GET', ME_URL, undefined, true);
       csrfToken = me.csrf_token;
       return me;
     } catch (err) {
@@ -270,7 +271,7 @@ export const api = {
     return call('GET', withQuery('/api/v1/tenants', query));
   },
   tenant(id: string): Promise<Tenant> {
-    return call('GET', `/api/v1/tenants/${seg(id)}`);
+    return call('GET', tenantUrl(id));
   },
   createTenant(input: { id: string; name: string }): Promise<Tenant> {
     return call('POST', '/api/v1/tenants', input);
@@ -373,21 +374,15 @@ export const api = {
     return call('POST', `/api/v1/jobs/${seg(id)}/cancel`);
   },
 
-  board(
-    advisory: string,
-    query: { q?: string; sort?: BoardSort; limit?: number; cursor?: string },
-  ): Promise<Board> {
-    return call('GET', withQuery(`/api/v1/advisories/${seg(advisory)}/board`, query));
+  board(advisory: string, query: BoardQuery): Promise<Board> {
+    return call('GET', boardUrl(advisory, query));
   },
-  boardAssets(
-    advisory: string,
-    tenant: string,
-    query: { state?: AssetStateFilter; q?: string; limit?: number; cursor?: string },
-  ): Promise<BoardAssets> {
-    return call(
-      'GET',
-      withQuery(`/api/v1/advisories/${seg(advisory)}/board/tenants/${seg(tenant)}/assets`, query),
-    );
+  /** A request URL the page built with console-requests.ts (the ones the server may have preloaded). */
+  get<T>(url: string): Promise<T> {
+    return call('GET', url);
+  },
+  boardAssets(advisory: string, tenant: string, query: BoardAssetsQuery): Promise<BoardAssets> {
+    return call('GET', boardAssetsUrl(advisory, tenant, query));
   },
   assetResponse(tenant: string, asset: string, advisory?: string): Promise<AssetResponseDetail> {
     return call(

@@ -61,29 +61,7 @@ export function Link({ to, onClick, ...rest }: { to: string } & AnchorHTMLAttrib
   return <a href={to} onClick={handle} {...rest} />;
 }
 
-/**
- * `pattern` (e.g. `/tenants/:tenant/assets/:asset`) against a path: the decoded parameters, or undefined when the
- * path has another shape. A parameter matches one non-empty segment.
- */
-export function matchPath(pattern: string, path: string): Record<string, string> | undefined {
-  const want = pattern.split('/');
-  const have = path.split('/');
-  if (want.length !== have.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const w = want[i] ?? '';
-    const h = have[i] ?? '';
-    if (w.startsWith(':')) {
-      if (!h) return undefined;
-      try {
-        params[w.slice(1)] = decodeURIComponent(h);
-      } catch {
-        return undefined;
-      }
-    } else if (w !== h) return undefined;
-  }
-  return params;
-}
+export { matchPath } from '../api/console-requests.js';
 
 /** A console path built from segments, each encoded: `pathOf('tenants', id)` → `/tenants/<id>`. */
 export function pathOf(...segments: string[]): string {

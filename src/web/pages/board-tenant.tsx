@@ -4,7 +4,10 @@
  * with the server's cursor, all in the URL. The page follows the event stream while it is open. A tenant outside
  * the user's scope shows as not found.
  */
-import type { AssetResponse, AssetStateFilter } from '../api';
+
+import { useCallback } from 'react';
+import { boardTenantPageQuery, boardTenantPageRequests } from '../../api/console-requests.js';
+import type { AssetResponse, AssetStateFilter, Board, BoardAssets, Tenant } from '../api';
 import { api, withQuery } from '../api';
 import { useLiveRefresh } from '../live';
 import { useLoad } from '../load';
@@ -22,8 +25,6 @@ import {
   Totals,
 } from './board-parts';
 
-const PAGE_SIZE = 50;
-
 const STATES: readonly (readonly [AssetStateFilter | '', string])[] = [
   ['', 'Any'],
   ['compromised', 'Compromised'],
@@ -33,33 +34,46 @@ const STATES: readonly (readonly [AssetStateFilter | '', string])[] = [
   ['patched', 'Patched'],
   ['unknown', 'Exposure unknown'],
 ];
-const isState = (s: string | null): s is AssetStateFilter => STATES.some(([v]) => v !== '' && v === s);
 
 export function BoardTenantPage({ params }: { params: Record<string, string> }) {
   const advisory = params.advisory ?? '';
   const tenant = params.tenant ?? '';
   const { query } = useLocation();
-  const q = query.get('q')?.trim() ?? '';
-  const rawState = query.get('state');
-  const state = isState(rawState) ? rawState : undefined;
-  const cursor = query.get('cursor') ?? '';
+  const { state, q, cursor } = boardTenantPageQuery(query);
   const base = boardTenantPath(advisory, tenant);
   const href = (c?: string) => withQuery(base, { state, q, cursor: c });
+  // The requests the server names for preloading in the page it serves for this URL. The customer and its numbers
+  // load once per customer; a page change or filter loads only the assets.
+  const requests = boardTenantPageRequests(advisory, tenant, query);
 
-  const { result, reload } = useLoad(async () => {
-    const [t, assets, board] = await Promise.all([
-      api.tenant(tenant),
-      api.boardAssets(advisory, tenant, { state, q, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
-      // The customer's numbers: its row of the board (the filter matches its id; more may match).
-      api.board(advisory, { q: tenant, limit: 100 }),
-    ]);
-    return { t, assets, board, row: board.tenants.items.find((r) => r.tenant_id === tenant) };
-  }, [advisory, tenant, state, q, cursor]);
-  useLiveRefresh(BOARD_EVENTS, (e) => concernsBoard(e, advisory, tenant), reload);
+  const head = useLoad(async () => {
+    const [t, board] = await Promise.all([api.get<Tenant>(requests.tenant), api.get<Board>(requests.row)]);
+    return { t, board, row: board.tenants.items.find((r) => r.tenant_id === tenant) };
+  }, [advisory, tenant]);
+  const list = useLoad(() => api.get<BoardAssets>(requests.assets), [advisory, tenant, state, q, cursor]);
+  const reloadHead = head.reload;
+  const reloadList = list.reload;
+  useLiveRefresh(
+    BOARD_EVENTS,
+    (e) => concernsBoard(e, advisory, tenant),
+    useCallback(() => {
+      reloadHead();
+      reloadList();
+    }, [reloadHead, reloadList]),
+  );
 
-  if (result.state === 'not-found') return <NotFoundState what="customer board" />;
-  const data = result.state === 'ok' ? result.data : undefined;
-  const name = data?.t.name ?? tenant;
+  if (head.result.state === 'not-found' || list.result.state === 'not-found')
+    return <NotFoundState what="customer board" />;
+  const top = head.result.state === 'ok' ? head.result.data : undefined;
+  const assets = list.result.state === 'ok' ? list.result.data : undefined;
+  const error =
+    head.result.state === 'error'
+      ? head.result.message
+      : list.result.state === 'error'
+        ? list.result.message
+        : undefined;
+  const data = top && assets ? { ...top, assets } : undefined;
+  const name = top?.t.name ?? tenant;
 
   const assetHref = (a: AssetResponse) =>
     withQuery(pathOf('tenants', tenant, 'assets', a.asset_id), { advisory });
@@ -83,13 +97,13 @@ export function BoardTenantPage({ params }: { params: Record<string, string> }) 
     <main id="main">
       <p className="crumbs">
         <Link to="/advisories">Advisories</Link> ›{' '}
-        <Link to={boardPath(advisory)}>{data?.board.title ?? advisory}</Link>
+        <Link to={boardPath(advisory)}>{top?.board.title ?? advisory}</Link>
       </p>
       <PageHeading title={`${name}: response to ${advisory}`}>
-        {name} <span className="sub">Response to {data?.board.title ?? advisory}</span>
+        {name} <span className="sub">Response to {top?.board.title ?? advisory}</span>
       </PageHeading>
       <LiveStatus />
-      {data?.row ? <Totals counts={data.row.counts} /> : null}
+      {top?.row ? <Totals counts={top.row.counts} /> : null}
       <search>
         <form className="filters" onSubmit={filterSubmit(base)} key={`${state ?? ''}|${q}`}>
           <SelectField label="State" name="state" defaultValue={state ?? ''} options={STATES} />
@@ -129,7 +143,7 @@ export function BoardTenantPage({ params }: { params: Record<string, string> }) 
           />
         </>
       ) : (
-        <LoadState error={result.state === 'error' ? result.message : undefined} />
+        <LoadState error={error} />
       )}
     </main>
   );

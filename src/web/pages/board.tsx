@@ -4,7 +4,8 @@
  * and the page (the server's cursor) are part of the URL. Each number leads to that customer's assets in that
  * state. The numbers follow the event stream while the page is open.
  */
-import type { BoardSort, BoardTenant } from '../api';
+import { boardPageQuery, boardPageRequest } from '../../api/console-requests.js';
+import type { Board, BoardSort, BoardTenant } from '../api';
 import { api, withQuery } from '../api';
 import { useLiveRefresh } from '../live';
 import { useLoad } from '../load';
@@ -21,8 +22,6 @@ import {
   Totals,
 } from './board-parts';
 
-const PAGE_SIZE = 50;
-
 const SORTS: readonly (readonly [BoardSort, string])[] = [
   ['worst', 'Worst first'],
   ['name', 'Customer name'],
@@ -30,7 +29,6 @@ const SORTS: readonly (readonly [BoardSort, string])[] = [
   ['compromised', 'Most compromised'],
   ['patched', 'Most patched'],
 ];
-const isSort = (s: string | null): s is BoardSort => SORTS.some(([v]) => v === s);
 
 /** A count that links to the customer's assets in that state (when there are any). */
 function countCell(
@@ -56,10 +54,7 @@ function countCell(
 export function BoardPage({ params }: { params: Record<string, string> }) {
   const advisory = params.advisory ?? '';
   const { query } = useLocation();
-  const q = query.get('q')?.trim() ?? '';
-  const rawSort = query.get('sort');
-  const sort: BoardSort = isSort(rawSort) ? rawSort : 'worst';
-  const cursor = query.get('cursor') ?? '';
+  const { q, sort, cursor } = boardPageQuery(query);
   const base = boardPath(advisory);
   const href = (over: { sort?: BoardSort; cursor?: string }) =>
     withQuery(base, {
@@ -68,8 +63,9 @@ export function BoardPage({ params }: { params: Record<string, string> }) {
       cursor: over.cursor,
     });
 
+  // The request the server names for preloading in the page it serves for this URL.
   const { result, reload } = useLoad(
-    () => api.board(advisory, { q, sort, limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) }),
+    () => api.get<Board>(boardPageRequest(advisory, query)),
     [advisory, q, sort, cursor],
   );
   useLiveRefresh(BOARD_EVENTS, (e) => concernsBoard(e, advisory), reload);
