@@ -181,7 +181,9 @@ const Limit = Type.Optional(
     description: `page size (default 100, at most ${MAX_LIMIT})`,
   }),
 );
-const Cursor = Type.Optional(Type.String({ maxLength: 400, description: "the previous page's next_cursor" }));
+const Cursor = Type.Optional(
+  Type.String({ maxLength: 2000, description: "the previous page's next_cursor" }),
+);
 
 export const BoardQuery = Type.Object({
   q: Type.Optional(Type.String({ maxLength: 200, description: 'tenant id or name contains' })),

@@ -6,6 +6,7 @@
  */
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { AssetStateFilter, BoardCounts } from '../../api/index.js';
+import { containsText } from '../data/like.js';
 import type { Db } from '../db/connect.js';
 import type { AssetResponseTable, Database, ObservationTable } from '../db/schema.js';
 import type { WriteBatch } from '../db/write-batch.js';
@@ -380,8 +381,9 @@ export class ResponseRepository {
     const conditions: RawBuilder<unknown>[] = [];
     if (q.state) conditions.push(stateCondition(q.state));
     if (q.q) {
-      const like = `%${q.q.toLowerCase()}%`;
-      conditions.push(sql`(lower(x.asset_id) like ${like} or lower(a.name) like ${like})`);
+      conditions.push(
+        sql`(${containsText(sql.ref('x.asset_id'), q.q)} or ${containsText(sql.ref('a.name'), q.q)})`,
+      );
     }
     if (q.after)
       conditions.push(

@@ -28,6 +28,7 @@ import {
 import type { AssetRepository } from '../assets/repository.js';
 import { queueAudit } from '../audit/log.js';
 import type { Actor } from '../context.js';
+import { type CursorScope, decodeCursor, encodeCursor, type KeyValue } from '../data/cursor.js';
 import type { Db } from '../db/connect.js';
 import type { AssetResponseTable, Database, ObservationTable } from '../db/schema.js';
 import { badRequest, notFound } from '../errors.js';
@@ -126,25 +127,9 @@ const blankRow = (
   updated_at: at,
 });
 
-// --- keyset cursors: opaque base64url of the sort key of the last item shown ---
+// --- keyset cursors (data/cursor.ts): bound to the list, its sort and its filters; keys checked before use ---
 
-type Key = (string | number)[];
-
-function encodeCursor(key: Key): string {
-  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
-}
-
-function decodeCursor(value: string, shape: readonly ('string' | 'number')[]): Key {
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'));
-  } catch {
-    key = undefined;
-  }
-  if (!Array.isArray(key) || key.length !== shape.length || key.some((v, i) => typeof v !== shape[i]))
-    throw badRequest('cursor: not a cursor of this list; request the first page without it');
-  return key as Key;
-}
+type Key = KeyValue[];
 
 function compareKeys(a: Key, b: Key): number {
   for (let i = 0; i < a.length; i++) {
@@ -156,26 +141,39 @@ function compareKeys(a: Key, b: Key): number {
   return 0;
 }
 
-/** A tenant's sort key: ascending, counts negated for "most first". The sort's name leads, so cursors do not mix. */
+/** A tenant's sort key: ascending, counts negated for "most first", the tenant id last. */
 function tenantKey(sort: BoardSort, t: BoardTenant): Key {
   const c = t.counts;
   switch (sort) {
     case 'worst':
-      return [sort, -c.compromised, -c.unshielded, -c.exposed, t.tenant_id];
+      return [-c.compromised, -c.unshielded, -c.exposed, t.tenant_id];
     case 'name':
-      return [sort, t.name, t.tenant_id];
+      return [t.name, t.tenant_id];
     default:
-      return [sort, -c[sort], t.tenant_id];
+      return [-c[sort], t.tenant_id];
   }
 }
 
-const KEY_SHAPES: Record<BoardSort, readonly ('string' | 'number')[]> = {
-  worst: ['string', 'number', 'number', 'number', 'string'],
-  name: ['string', 'string', 'string'],
-  exposed: ['string', 'number', 'string'],
-  compromised: ['string', 'number', 'string'],
-  patched: ['string', 'number', 'string'],
+const TENANT_KEY_TYPES: Record<BoardSort, CursorScope['keyTypes']> = {
+  worst: ['integer', 'integer', 'integer', 'string'],
+  name: ['string', 'string'],
+  exposed: ['integer', 'string'],
+  compromised: ['integer', 'string'],
+  patched: ['integer', 'string'],
 };
+
+/** The worst-first rank of an asset (repository.ts RANK) is 0 to 4. */
+const MAX_RANK = 4;
+
+/** The board's cursors go forward only: one that says otherwise was not given out here. */
+function forward(raw: string, scope: CursorScope): Key {
+  const cursor = decodeCursor(raw, scope);
+  if (cursor.direction !== 'after')
+    throw badRequest(
+      'cursor: is not a cursor this list gave out; leave cursor out to start again from the first page',
+    );
+  return cursor.key;
+}
 
 export class ResponseService {
   constructor(
@@ -399,9 +397,12 @@ export class ResponseService {
   async board(scope: TenantScope, advisoryId: string, q: BoardQuery): Promise<Board> {
     const title = await this.requireAdvisory(advisoryId);
     const sort = q.sort ?? 'worst';
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, KEY_SHAPES[sort]);
-    if (after && after[0] !== sort)
-      throw badRequest('cursor: it belongs to another sort; request the first page');
+    const cursorScope: CursorScope = {
+      sort,
+      filters: { board: advisoryId, q: q.q },
+      keyTypes: TENANT_KEY_TYPES[sort],
+    };
+    const after = q.cursor === undefined ? undefined : forward(q.cursor, cursorScope);
     const [tenants, counts] = await Promise.all([
       this.repo.tenants(scope),
       this.repo.counts(scope, advisoryId),
@@ -426,7 +427,10 @@ export class ResponseService {
       totals,
       tenants: {
         items: page.map((x) => x.t),
-        next_cursor: keyed.length > limit ? encodeCursor(page[page.length - 1]!.key) : null,
+        next_cursor:
+          keyed.length > limit
+            ? encodeCursor(cursorScope, { direction: 'after', key: page[page.length - 1]!.key })
+            : null,
       },
     };
   }
@@ -441,7 +445,16 @@ export class ResponseService {
     await this.tenants.require(scope, tenantId);
     await this.requireAdvisory(advisoryId);
     const limit = q.limit ?? DEFAULT_LIMIT;
-    const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor, ['number', 'string']);
+    const cursorScope: CursorScope = {
+      sort: 'worst',
+      filters: { board: advisoryId, tenant: tenantId, state: q.state, q: q.q },
+      keyTypes: ['integer', 'string'],
+    };
+    const after = q.cursor === undefined ? undefined : forward(q.cursor, cursorScope);
+    if (after && ((after[0] as number) < 0 || (after[0] as number) > MAX_RANK))
+      throw badRequest(
+        'cursor: is not a cursor this list gave out; leave cursor out to start again from the first page',
+      );
     const rows = await this.repo.boardAssets(scope, advisoryId, tenantId, {
       ...(q.state ? { state: q.state } : {}),
       ...(q.q ? { q: q.q } : {}),
@@ -453,7 +466,10 @@ export class ResponseService {
     const last = page[page.length - 1];
     return {
       items: page.map((r) => assetResponse(r, advisoryId, observations)),
-      next_cursor: rows.length > limit && last ? encodeCursor([last.worst, last.asset_id]) : null,
+      next_cursor:
+        rows.length > limit && last
+          ? encodeCursor(cursorScope, { direction: 'after', key: [last.worst, last.asset_id] })
+          : null,
     };
   }
 
