@@ -10,6 +10,7 @@ export * from './client.js';
 export * from './events.js';
 export * from './exposure.js';
 export * from './findings.js';
+export * from './inventory.js';
 export * from './jobs.js';
 export * from './response.js';
 export * from './schemas.js';

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { userRoutes } from './accounts/routes.js';
 import { sessionRoutes } from './accounts/session-routes.js';
 import { advisoryRoutes } from './advisories/routes.js';
+import { inventoryRoutes } from './agents/inventory-routes.js';
 import { assetRoutes } from './assets/routes.js';
 import { auditRoutes } from './audit/routes.js';
 import { type AppContext, SESSION_COOKIE } from './context.js';
@@ -25,6 +26,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await userRoutes(app, ctx);
   await tenantRoutes(app, ctx);
   await assetRoutes(app, ctx);
+  await inventoryRoutes(app, ctx);
   await findingRoutes(app, ctx);
   await advisoryRoutes(app, ctx);
   await exposureRoutes(app, ctx);
