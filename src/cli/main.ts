@@ -14,6 +14,7 @@ import {
 import { JOB_STATES } from '../api/jobs.js';
 import { DataFileError, escapeLines } from '../core/index.js';
 import { runImport, runList, runShow, runValidate } from './commands/advisories.js';
+import { registerAgentGroup } from './commands/agent-group.js';
 import { runCheck } from './commands/check.js';
 import { runExchange } from './commands/exchange.js';
 import type { GatewayCliOptions } from './commands/gateway.js';
@@ -535,6 +536,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       const { runJobsCancel } = await import('./commands/jobs.js');
       code = await runJobsCancel(io, id, withServer(opts));
     });
+
+  registerAgentGroup(program, {
+    io,
+    setCode: (c) => {
+      code = c;
+    },
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
