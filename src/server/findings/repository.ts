@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Finding, FindingHistoryEntry, FindingListQuery, Page } from '../../api/index.js';
+import { containsText } from '../data/like.js';
 import { pageBounds, sortOrder } from '../data/page.js';
 import type { Db } from '../db/connect.js';
 import { type Database, FINDING_COLUMNS, FINDING_EVENT_COLUMNS, type FindingTable } from '../db/schema.js';
@@ -145,7 +146,7 @@ export class FindingRepository {
     if (sel.verdict) q = q.where('f.verdict', '=', sel.verdict);
     if (sel.status) q = q.where('f.status', '=', sel.status);
     if (sel.assetQ) {
-      const like = `%${sel.assetQ.toLowerCase()}%`;
+      const text = sel.assetQ;
       q = q.where((eb) =>
         eb.exists(
           eb
@@ -153,9 +154,7 @@ export class FindingRepository {
             .select('a.id')
             .whereRef('a.tenant_id', '=', 'f.tenant_id')
             .whereRef('a.id', '=', 'f.asset_id')
-            .where((w) =>
-              w.or([w(w.fn('lower', ['a.id']), 'like', like), w(w.fn('lower', ['a.name']), 'like', like)]),
-            ),
+            .where((w) => w.or([containsText(w.ref('a.id'), text), containsText(w.ref('a.name'), text)])),
         ),
       );
     }
