@@ -2,6 +2,7 @@
  * From findings and log coverage to one verdict per server, with the facts an engineer acts on: since when,
  * from where, which logs were examined and whether they reach back far enough, and what to do next.
  */
+import { coverageLabel } from './logtypes/registry.js';
 import type { HuntFinding, LogType, ParseStats, Stage } from './types.js';
 
 export type HostVerdict = 'compromised' | 'exploitation_attempted' | 'probed' | 'clean' | 'insufficient_logs';
@@ -74,26 +75,9 @@ export interface AssessContext {
 const STAGE_RANK: Record<Stage, number> = { context: 0, probe: 1, exploitation: 2, post_exploitation: 3 };
 const TIMELINE_LIMIT = 500;
 
+/** The coverage label of a file: from its path when that says more (HttpProxy/Ecp, W3SVC1), else its type's. */
 export function coverageSource(relative: string, type: LogType): string {
-  const p = `/${relative.replace(/\\/g, '/')}`;
-  const proxy = /\/HttpProxy\/([^/]+)\//i.exec(p);
-  if (proxy) return `HttpProxy/${proxy[1]}`;
-  if (/\/ECP\/Server\//i.test(p)) return 'ECP Server';
-  if (/\/ECP\/Activity\//i.test(p)) return 'ECP Activity';
-  if (/\/OABGeneratorLog\//i.test(p)) return 'OABGenerator';
-  const w3 = /\/(W3SVC\d+)\//i.exec(p);
-  if (w3) return `IIS ${w3[1]!.toUpperCase()}`;
-  return (
-    {
-      'exchange-httpproxy': 'HttpProxy',
-      'exchange-ecp-server': 'ECP Server',
-      'exchange-ecp-activity': 'ECP Activity',
-      'exchange-oabgen': 'OABGenerator',
-      'iis-w3c': 'IIS',
-      'windows-event-xml': 'Application event log',
-      'windows-event-csv': 'Application event log',
-    } as const
-  )[type];
+  return coverageLabel(relative, type);
 }
 
 export function assessHosts(

@@ -12,6 +12,7 @@
  * through `scanFile` as a stream of chunks. Both feed the same LineScanner.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { logTypeOf } from './logtypes/registry.js';
 import {
   createLineParser,
   createRecordParser,
@@ -61,9 +62,6 @@ export interface FileScan {
 const HEAD_BYTES = 64 * 1024;
 const HEAD_LINES = 30;
 const RAW_LIMIT = 2000;
-
-/** Record-level formats (events spanning lines) are parsed in full; they are small. */
-const RECORD_LEVEL: ReadonlySet<LogType> = new Set(['windows-event-xml', 'windows-event-csv']);
 
 interface FileState {
   stats: ParseStats;
@@ -143,7 +141,9 @@ export async function scanFile(
     if (done) return;
     for (let n = await iterator.next(); !n.done; n = await iterator.next()) yield n.value;
   };
-  if (RECORD_LEVEL.has(detected.type)) await scanRecords(rest(), detected, target, stats, opts, onRecord);
+  // Record-level types (events spanning lines) are parsed in full; they are small.
+  if (logTypeOf(detected.type)?.parse.recordLevel)
+    await scanRecords(rest(), detected, target, stats, opts, onRecord);
   else await scanLines(rest(), lineScanner(), stats);
   return { stats, detected, findings };
 }
@@ -604,7 +604,7 @@ export function scanPlainFile(
     const { stats } = state;
     stats.bytes = len;
     const detected = detectLog(headLinesOf(buf, bomLength, len));
-    if (detected && RECORD_LEVEL.has(detected.type)) return undefined;
+    if (detected && logTypeOf(detected.type)?.parse.recordLevel) return undefined;
     onBytes(len);
     if (!detected) {
       // Not a log Bulwark reads: count its bytes and stop (the caller runs file-system checks on it).

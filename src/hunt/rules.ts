@@ -4,9 +4,10 @@
  */
 import { buildIocSet, type IocSet } from './files.js';
 import type { ScanRule } from './logscan.js';
+import { logTypes } from './logtypes/registry.js';
 import type { UnsupportedRuleNote } from './report/model.js';
 import { compileRule, loadSigmaRule } from './sigma/index.js';
-import { LOG_TYPES, type LogRecord, type LogType } from './types.js';
+import type { LogRecord, LogType } from './types.js';
 
 export interface RuleSource {
   file: string;
@@ -32,14 +33,8 @@ export interface RuleSet {
   iocs: IocSet;
 }
 
-/** Log types whose records name the client address, for the IOC address rule. */
-const CLIENT_FIELD: Partial<Record<LogType, string>> = {
-  'exchange-httpproxy': 'ClientIpAddress',
-  'iis-w3c': 'c-ip',
-};
-
 export function buildRuleSet(config: RuleConfig): RuleSet {
-  const byType = new Map<LogType, ScanRule[]>(LOG_TYPES.map((t) => [t, []]));
+  const byType = new Map<LogType, ScanRule[]>(logTypes().map((d) => [d.type, []]));
   const unsupported: UnsupportedRuleNote[] = [];
   const loadedIds = new Set<string>();
   for (const source of config.sources) {
@@ -56,7 +51,7 @@ export function buildRuleSet(config: RuleConfig): RuleSet {
         continue;
       }
       loadedIds.add(`${source.file}\u0000${rule.id}`);
-      byType.get(type)!.push({
+      byType.get(type)?.push({
         id: compiled.id,
         title: compiled.title,
         source: source.label,
@@ -72,9 +67,8 @@ export function buildRuleSet(config: RuleConfig): RuleSet {
   }
   const iocs = buildIocSet([config.iocs]);
   if (iocs.ips.size) {
-    for (const [type, field] of Object.entries(CLIENT_FIELD) as [LogType, string][]) {
-      byType.get(type)!.push(ipRule(field, iocs.ips));
-    }
+    // Log types whose records name the client address (their descriptors' clientField).
+    for (const d of logTypes()) if (d.clientField) byType.get(d.type)!.push(ipRule(d.clientField, iocs.ips));
   }
   return { rulesFor: (type) => byType.get(type) ?? [], loaded: loadedIds.size, unsupported, iocs };
 }

@@ -3,8 +3,13 @@
  * them. Parsers, the Sigma engine, native checks and reports only meet here.
  */
 
-/** Log types recognised from content (never from file names). */
-export type LogType =
+/**
+ * Log types recognised from content (never from file names). Each has one descriptor in logtypes/registry.ts;
+ * a type registered there beyond these built-in ones is any other string.
+ */
+export type LogType = BuiltinLogType | (string & {});
+
+export type BuiltinLogType =
   | 'exchange-httpproxy' // Logging\HttpProxy\<Protocol>\HttpProxy_*.LOG, and Test-ProxyLogon's projected CSV output
   | 'exchange-ecp-server' // Logging\ECP\Server\ECPServer*.LOG
   | 'exchange-ecp-activity' // Logging\ECP\Activity\ECPActivity_*.LOG
@@ -13,7 +18,7 @@ export type LogType =
   | 'windows-event-xml' // wevtutil qe Application /f:xml
   | 'windows-event-csv'; // Event Viewer "Save All Events As… CSV"
 
-export const LOG_TYPES: readonly LogType[] = [
+export const LOG_TYPES: readonly BuiltinLogType[] = [
   'exchange-httpproxy',
   'exchange-ecp-server',
   'exchange-ecp-activity',

@@ -1,7 +1,7 @@
 /**
  * Recognising a log from its first lines — never from its file name.
  *
- * Order of evidence:
+ * Order of evidence (the Microsoft logs; registered types with their own `detect` come after):
  * 1. Windows event XML (`<Event xmlns=…>`, optionally inside `<Events>` / after `<?xml …?>`).
  * 2. W3C-style directives: `#Software: Microsoft Exchange Server` + `#Log-type:` (HttpProxy Logs, ECP Server Log,
  *    ECP Activity Context Log, OAB Generator Log) with columns from `#Fields:`; `#Software: Microsoft Internet
@@ -11,6 +11,7 @@
  * 4. Headerless data by shape: an IIS line (`YYYY-MM-DD HH:MM:SS <s-ip> <METHOD> /…`, 15+ tokens) or an HttpProxy
  *    row (ISO timestamp, GUID, four numbers = Major/Minor/Build/Revision).
  */
+import { exchangeLogType, logTypes } from '../logtypes/registry.js';
 import type { LogType } from '../types.js';
 import {
   ECP_FIELDS,
@@ -88,13 +89,9 @@ export function fieldsOf(value: string, format: 'csv' | 'w3c'): string[] {
   return (splitCsv(value) ?? value.split(',')).map((f) => f.trim());
 }
 
+/** The Exchange log type a `#Log-type:` names (the descriptors' `exchangeLogTypes`). */
 function exchangeType(logType: string): LogType | undefined {
-  const t = logType.toLowerCase().replace(/\s+/g, ' ');
-  if (t.startsWith('httpproxy')) return 'exchange-httpproxy';
-  if (t.startsWith('ecp server')) return 'exchange-ecp-server';
-  if (t.startsWith('ecp activity')) return 'exchange-ecp-activity';
-  if (t.startsWith('oab gen') || t.startsWith('oabgen')) return 'exchange-oabgen';
-  return undefined;
+  return exchangeLogType(logType);
 }
 
 function buildFrom(version: string | undefined): string | undefined {
@@ -244,7 +241,22 @@ function looksEcpReduced(line: string): boolean {
 
 const XML_EVENT_RE = /<(?:[A-Za-z_][\w.-]*:)?Events?[\s>/]/;
 
+/**
+ * The log type of a file from its first lines: the Microsoft logs' shared evidence first, then the `detect` of
+ * every registered descriptor that has one (logtypes/registry.ts), in registry order.
+ */
 export function detectLog(firstLines: readonly string[]): Detected | undefined {
+  const builtin = detectMicrosoft(firstLines);
+  if (builtin) return builtin;
+  for (const d of logTypes()) {
+    if (!d.detect) continue;
+    const found = d.detect(firstLines.slice(0, DETECT_LINES));
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function detectMicrosoft(firstLines: readonly string[]): Detected | undefined {
   const lines = firstLines.slice(0, DETECT_LINES).map((l, i) => clean(l, i === 0));
 
   // 1. Windows event XML.

@@ -24,6 +24,7 @@
  * unquoted). Timestamps become ISO-8601 UTC in `record.timestamp`; the timestamp column keeps the text as written.
  */
 import { XMLParser } from 'fast-xml-parser';
+import { logTypeOf } from '../logtypes/registry.js';
 import type { LogRecord, LogType } from '../types.js';
 import { type Detected, directive, fieldsOf } from './detect.js';
 import { EVENT_FIELDS, HTTPPROXY_MIN_POSITIONAL, httpProxyName, TIMESTAMP_COLUMNS } from './fields.js';
@@ -360,7 +361,8 @@ class LineParserImpl implements LineParser {
 }
 
 export function createLineParser(detected: Detected): LineParser {
-  return new LineParserImpl(detected);
+  const own = logTypeOf(detected.type)?.parse.lineParser;
+  return own ? own(detected) : new LineParserImpl(detected);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -844,6 +846,8 @@ export function createRecordParser(
   file: string,
   opts: RecordParserOptions = {},
 ): RecordParser {
+  const own = logTypeOf(detected.type)?.parse.recordParser;
+  if (own) return own(detected, file, opts);
   if (detected.format === 'event-xml') return new XmlEventParser(detected, file, opts);
   if (detected.format === 'event-csv') return new CsvEventParser(detected, file, opts);
   return new LineRecordParser(detected, file);

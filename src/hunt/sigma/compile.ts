@@ -10,6 +10,7 @@
  * one of the literals, compared ASCII case-insensitively. `match` never relies on the prefilter.
  */
 import { inCidr, parseIp } from '../../core/index.js';
+import { logTypeOf } from '../logtypes/registry.js';
 import type { LogRecord, LogType, Severity, Stage } from '../types.js';
 import { type FieldAccess, resolveField } from './fields.js';
 import type {
@@ -113,8 +114,9 @@ const XML_CHARS: Readonly<Record<string, string>> = { lt: '<', gt: '>', amp: '&'
  * prefilter never uses (CSV `""`, XML's five named entities).
  */
 export function keywordText(type: LogType, raw: string): string {
-  if (type === 'iis-w3c') return raw;
-  if (type === 'windows-event-xml') {
+  const keywords = logTypeOf(type)?.parse.keywords ?? 'raw';
+  if (keywords === 'raw') return raw;
+  if (keywords === 'xml') {
     return raw.includes('&') ? raw.replace(XML_ENTITY, (_, name: string) => XML_CHARS[name]!) : raw;
   }
   return raw.includes('""') ? raw.replaceAll('""', '"') : raw;

@@ -10,6 +10,7 @@
  *   has names).
  * IIS W3C writes `-` for an empty value; it reads as empty (so `null` matches it).
  */
+import { logTypeOf } from '../logtypes/registry.js';
 import type { LogType } from '../types.js';
 import type { Taxonomy } from './model.js';
 
@@ -214,8 +215,11 @@ function fullUri(name: string, stem: string, query: string, dash: boolean): Fiel
 
 const USER_AGENT_COLUMNS = new Set(['cs(User-Agent)', 'UserAgent']);
 
-function webserverField(type: LogType, name: string): FieldAccess | undefined {
-  if (type !== 'iis-w3c' && type !== 'exchange-httpproxy') return undefined;
+/** The `webserver` taxonomy's field `name` on an IIS W3C or HttpProxy record. */
+export function webserverField(
+  type: 'iis-w3c' | 'exchange-httpproxy',
+  name: string,
+): FieldAccess | undefined {
   const dash = type === 'iis-w3c';
   const mapped = Object.hasOwn(WEBSERVER_FIELDS, name) ? WEBSERVER_FIELDS[name]![type] : undefined;
   if (name === 'cs-uri-query' || name === 'cs-uri') {
@@ -236,7 +240,8 @@ function webserverField(type: LogType, name: string): FieldAccess | undefined {
   return column(name, col, { dash, ...(USER_AGENT_COLUMNS.has(col) ? { norm: plusSpace } : {}) });
 }
 
-function nativeField(type: LogType, name: string): FieldAccess | undefined {
+/** A built-in log's own column `name`, as Bulwark's `product: exchange` rules name it. */
+export function nativeField(type: LogType, name: string): FieldAccess | undefined {
   switch (type) {
     case 'iis-w3c':
       if (!IIS_W3C_COLUMNS.includes(name) && !IIS_CUSTOM.test(name)) return undefined;
@@ -256,7 +261,8 @@ function nativeField(type: LogType, name: string): FieldAccess | undefined {
   }
 }
 
-function windowsField(type: LogType, name: string): FieldAccess | undefined {
+/** The `windows` taxonomy's field `name` on an event export record. */
+export function windowsField(type: LogType, name: string): FieldAccess | undefined {
   if (type !== 'windows-event-xml' && type !== 'windows-event-csv') return undefined;
   const cols = Object.hasOwn(WINDOWS_FIELDS, name) ? WINDOWS_FIELDS[name] : undefined;
   if (cols) return firstOf(name, cols, name === 'Level' ? levelNorm : undefined);
@@ -267,12 +273,10 @@ function windowsField(type: LogType, name: string): FieldAccess | undefined {
 
 /** How `name` reads a record of `type` in a rule of `taxonomy`, or undefined when the log has no such field. */
 export function resolveField(taxonomy: Taxonomy, type: LogType, name: string): FieldAccess | undefined {
-  switch (taxonomy) {
-    case 'webserver':
-      return webserverField(type, name);
-    case 'windows':
-      return windowsField(type, name);
-    case 'native':
-      return nativeField(type, name);
-  }
+  return logTypeOf(type)?.sigma.field(taxonomy, name);
+}
+
+/** A FieldAccess reading one column as written (for the field mappings of registered log types). */
+export function plainColumn(name: string, col: string = name): FieldAccess {
+  return column(name, col);
 }

@@ -26,6 +26,7 @@ import {
   StrictObject,
   withMessage,
 } from '../../core/index.js';
+import { typesForLogSource } from '../logtypes/registry.js';
 import type { LogType, Severity } from '../types.js';
 import { parseCondition } from './condition.js';
 import type {
@@ -71,14 +72,6 @@ export const LOGSOURCES: readonly { logsource: string; taxonomy: Taxonomy; types
   { logsource: 'product: exchange, service: oabgen', taxonomy: 'native', types: ['exchange-oabgen'] },
   { logsource: 'product: exchange, service: iis', taxonomy: 'native', types: ['iis-w3c'] },
 ];
-
-const EXCHANGE_SERVICES: Readonly<Record<string, LogType>> = {
-  httpproxy: 'exchange-httpproxy',
-  'ecp-server': 'exchange-ecp-server',
-  'ecp-activity': 'exchange-ecp-activity',
-  oabgen: 'exchange-oabgen',
-  iis: 'iis-w3c',
-};
 
 const bulwarkBlock = dataValidator(
   StrictObject({
@@ -464,27 +457,8 @@ function parseDetection(det: YMap, detLine: number | undefined): Detection {
 }
 
 function mapLogSource(ls: LogSource): { taxonomy: Taxonomy; types: LogType[] } | string {
-  const category = ls.category?.toLowerCase();
-  const product = ls.product?.toLowerCase();
-  const service = ls.service?.toLowerCase();
-  const label = [product, category, service].filter((x) => x !== undefined).join('/') || '(empty)';
-  const unreadable = `log source ${label} is not a log Bulwark reads`;
-  if (category === 'webserver') {
-    if (product !== undefined && !['windows', 'iis', 'exchange'].includes(product)) return unreadable;
-    if (service !== undefined && service !== 'iis') return unreadable;
-    return { taxonomy: 'webserver', types: ['iis-w3c', 'exchange-httpproxy'] };
-  }
-  if (category === undefined && product === 'windows' && service === 'application') {
-    return { taxonomy: 'windows', types: ['windows-event-xml', 'windows-event-csv'] };
-  }
-  if (category === undefined && product === 'exchange') {
-    const type = service === undefined ? undefined : EXCHANGE_SERVICES[service];
-    if (type === undefined) {
-      return `${unreadable} (Bulwark's Exchange services: ${Object.keys(EXCHANGE_SERVICES).join(', ')})`;
-    }
-    return { taxonomy: 'native', types: [type] };
-  }
-  return unreadable;
+  // The log types registered for it (logtypes/registry.ts), each with the field taxonomy of its match.
+  return typesForLogSource(ls.category?.toLowerCase(), ls.product?.toLowerCase(), ls.service?.toLowerCase());
 }
 
 function stringList(v: YV | undefined, key: string): string[] {
