@@ -15,6 +15,8 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AccountsService } from './accounts/service.js';
 import { registerAdvisoryJobs } from './advisories/jobs.js';
 import { AdvisoryService } from './advisories/service.js';
+import { attachAgentChannel } from './agents/channel/index.js';
+import { createAgentsDomain } from './agents/service.js';
 import { AssetRepository } from './assets/repository.js';
 import { AssetService } from './assets/service.js';
 import { AuditChainer } from './audit/log.js';
@@ -80,11 +82,13 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
   const audit = new AuditChainer(db.kysely, {
     onError: (err) => log?.warn({ err }, 'audit records not chained yet; retrying'),
   });
+  const agents = createAgentsDomain({ db, config, tenants: tenantRepo, assets: assetRepo, exposure, bulk, jobs });
   return {
     db,
     config,
     metrics,
     exposure,
+    agents,
     accounts: new AccountsService(db),
     tenants: new TenantService(db, tenantRepo, exposure),
     assets: new AssetService(db, tenantRepo, assetRepo, exposure),
@@ -151,6 +155,8 @@ export async function buildApp(options: {
   // inject) and stops when it closes, after open SSE streams ended and before the caller closes the database.
   app.addHook('onReady', async () => startContext(ctx));
   app.addHook('onClose', async () => stopContext(ctx));
+  // Agents' WebSocket channel: starts after the context, closes every socket before the server closes.
+  ctx.agentChannel = attachAgentChannel(app, ctx);
 
   const routes: RouteInfo[] = [];
   // Fail closed: a route that does not say who may call it needs a signed-in principal. Only the documentation

@@ -8,6 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccountsService } from './accounts/service.js';
 import type { AdvisoryService } from './advisories/service.js';
+import type { AgentChannel } from './agents/channel/index.js';
+import type { AgentsDomain } from './agents/service.js';
 import type { AssetService } from './assets/service.js';
 import type { AuditChainer } from './audit/log.js';
 import { actorOf, type Permission, type Principal } from './auth/principal.js';
@@ -60,6 +62,10 @@ export interface AppContext {
   jobs: Jobs;
   /** Chains the audit records writes leave pending. */
   audit: AuditChainer;
+  /** Agents: enrolment tokens, enrolment, the CA and job-signing keys, agent jobs. */
+  agents: AgentsDomain;
+  /** The agents' WebSocket channel of this process (set by buildApp). */
+  agentChannel?: AgentChannel;
   /** False until migrations ran and the built-in advisories are synchronised. */
   ready: boolean;
 }
