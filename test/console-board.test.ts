@@ -463,6 +463,78 @@ describe.each(TEST_DIALECTS)('console response board on %s', (dialect) => {
     }
   });
 
+  it('shows hostile host names, customer names and hunt evidence as text: no script runs, no javascript: link', async (ctx) => {
+    const { s, c } = ready(ctx);
+    // What `bulwark hunt --push` / `scan --push` could carry from a hostile host: markup and script URLs.
+    const HOSTILE = {
+      tenant: 'Zeta <img src=x onerror="window.__xss=1">',
+      asset: '<script>window.__xss=2</script>',
+      text: '<img src=x onerror=window.__xss=3> "><svg onload=window.__xss=4>',
+      url: 'javascript:window.__xss=5',
+      check: '</p><a href="javascript:x">c</a>',
+    };
+    await call(s, admin, 'POST', '/api/v1/tenants', { id: 'zeta', name: HOSTILE.tenant });
+    await call(s, admin, 'POST', '/api/v1/tenants/zeta/assets', {
+      assets: [exchange('zeta-mail', AFFECTED, HOSTILE.asset)],
+    });
+    const pushed = await call<{ matched: { asset_id: string }[] }>(
+      s,
+      admin,
+      'POST',
+      '/api/v1/tenants/zeta/hunt-reports',
+      {
+        advisory_id: ADV,
+        reports: [
+          {
+            host: HOSTILE.asset,
+            addresses: ['javascript:alert(1)'],
+            verdict: 'compromised',
+            window: { from: ago(120), to: ago(5) },
+            summary: {
+              text: HOSTILE.text,
+              url: HOSTILE.url,
+              check: HOSTILE.check,
+              attacker_ips: [HOSTILE.asset],
+            },
+          },
+        ],
+      },
+    );
+    expect(pushed.body.matched).toEqual([{ host: HOSTILE.asset, asset_id: 'zeta-mail' }]);
+    const p = await openCheckedPage(c);
+    const { page } = p;
+    const inert = async (where: string) => {
+      expect(await page.evaluate('window.__xss'), where).toBeUndefined();
+      expect(
+        await page.evaluate<number>(
+          'document.querySelectorAll("main script, main img, main svg[onload], a[href^=\'javascript:\' i]").length',
+        ),
+        where,
+      ).toBe(0);
+    };
+    await page.goto(`${s.url}/advisories/${ADV}/board?q=zeta`);
+    await poll(() => firstLinks(page)).toEqual([HOSTILE.tenant]);
+    await inert('board');
+    await page.goto(`${s.url}/advisories/${ADV}/board/zeta`);
+    await poll(() => page.locator('main table tbody').textContent()).toContain(HOSTILE.asset);
+    await inert('board of the customer');
+    await page.goto(`${s.url}/tenants/zeta/assets/zeta-mail?advisory=${ADV}`);
+    const section = page.locator('section[aria-labelledby="response-heading"]');
+    await poll(() => section.textContent()).toContain(HOSTILE.text);
+    const text = (await section.textContent()) ?? '';
+    for (const shown of [HOSTILE.url, HOSTILE.check]) expect(text).toContain(shown);
+    await inert('asset');
+    for (const path of ['/tenants', '/tenants/zeta', '/tenants/zeta/assets']) {
+      await page.goto(s.url + path);
+      await poll(() => page.locator('main').textContent(), { message: path }).toContain(
+        path === '/tenants/zeta/assets' ? HOSTILE.asset : HOSTILE.tenant,
+      );
+      await inert(path);
+    }
+    expect(await p.problems()).toEqual([]);
+    await page.close();
+  });
+
   it('holds the board’s pages at 390 px in dark mode without sideways scrolling, and passes axe there', async (ctx) => {
     const { s } = ready(ctx);
     if (dialect !== 'sqlite') ctx.skip();
