@@ -161,6 +161,34 @@ describe.each(TEST_DIALECTS)('bulk status changes under attack on %s', (dialect)
     }
   });
 
+  it("If-Match on another tenant's finding answers like a missing one, whatever the tag; B's finding stays", async (ctx) => {
+    const s = server(ctx);
+    const [b] = await s.db.kysely
+      .selectFrom('findings')
+      .selectAll()
+      .where('tenant_id', '=', 'globex')
+      .limit(1)
+      .execute();
+    expect(b).toBeDefined();
+    const before = await findingsOf('globex');
+    const answer = async (tenant: string, asset: string, ifMatch: string) => {
+      const res = await s.call(techA, {
+        method: 'PATCH',
+        url: `/api/v1/tenants/${tenant}/assets/${asset}/findings/${b!.cve}`,
+        headers: { 'if-match': ifMatch },
+        payload: { status: 'acknowledged', reason: 'r' },
+      });
+      return { status: res.statusCode, body: res.body.replaceAll(tenant, '<t>').replaceAll(asset, '<a>') };
+    };
+    for (const tag of ['*', '"nope"', 'W/"x", *', '']) {
+      const theirs = await answer('globex', b!.asset_id, tag);
+      const none = await answer('no-such-tenant', 'no-such-asset', tag);
+      expect(theirs.status, theirs.body).toBe(404);
+      expect(theirs).toEqual(none);
+    }
+    expect(await findingsOf('globex')).toEqual(before);
+  });
+
   it("for any previews and commits by tenant A's principal, nothing of tenant B changes", async (ctx) => {
     server(ctx);
     const bBefore = await findingsOf('globex');
