@@ -10,6 +10,7 @@ import { hostname as osHostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { normalizeFacts } from '../../api/agent-inventory.js';
 import type { AssetFacts, ProductFact } from '../../core/exposure/facts.js';
+import { parseWindowsInventory } from '../../core/inventory/windows.js';
 import {
   DPKG_FORMAT,
   debNamespace,
@@ -24,7 +25,6 @@ import {
   rpmNamespace,
   rpmProducts,
 } from './linux.js';
-import { parseWindowsInventory } from './windows.js';
 
 export {
   applyDiff,
@@ -35,8 +35,8 @@ export {
   InventoryDiffSchema,
   normalizeFacts,
 } from '../../api/agent-inventory.js';
+export { EOMT_RULES, parseWindowsInventory, WINDOWS_INVENTORY_SCHEMA } from '../../core/inventory/windows.js';
 export { parseDpkg, parseOsRelease, parseRpm } from './linux.js';
-export { EOMT_RULES, parseWindowsInventory, WINDOWS_INVENTORY_SCHEMA } from './windows.js';
 
 /** Runs a command without a shell and resolves with its standard output; rejects when it cannot run or fails. */
 export type Runner = (cmd: string, args: string[]) => Promise<string>;

@@ -3,8 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assetFactsValidator } from '../../core/exposure/facts.js';
+import { PRODUCT_ID_RE } from '../../core/inventory/lines.js';
 import { collectInventory, factsHash, type Runner } from './index.js';
-import { PRODUCT_ID_RE } from './lines.js';
 import {
   DPKG_FORMAT,
   dpkgProducts,

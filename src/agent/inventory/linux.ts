@@ -18,7 +18,7 @@
  * - the running kernel as `linux:linux_kernel` with `uname -r`'s release.
  */
 import type { ProductFact } from '../../core/exposure/facts.js';
-import { boundedLines, cleanField, MAX_ENTRIES, PRODUCT_ID_RE } from './lines.js';
+import { boundedLines, cleanField, MAX_ENTRIES, PRODUCT_ID_RE } from '../../core/inventory/lines.js';
 
 /** dpkg-query's format: the name as `dpkg-query -W` prints it, the version, the status abbreviation. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own ${field} syntax

@@ -17,7 +17,7 @@ export async function inventoryRoutes(fastify: FastifyInstance, ctx: AppContext)
       schema: {
         tags: ['assets'],
         summary:
-          "Upload one machine's full inventory (facts.id = the asset id the script keeps on the machine); registers or replaces that asset's facts with source rmm and re-judges it",
+          "Upload one machine's full inventory from an RMM script: the Windows collector document with asset_id (the id the script keeps on the machine), or facts; registers or replaces that asset's facts with source rmm and re-judges it",
         params: TenantParams,
         body: InventoryUploadBody,
         response: { 200: InventoryUploadResult, 400: ErrorBody, 404: ErrorBody },

@@ -3,6 +3,7 @@
  * a stale base (answered with need: full), the exposure of a Debian package an advisory covers following both,
  * and the RMM upload route with a tenant-scoped token (refused for another tenant).
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFacts, factsHash } from '../../api/agent-inventory.js';
 import type { AssetFacts } from '../../core/index.js';
@@ -257,6 +258,31 @@ describe.each(TEST_DIALECTS)('agent inventory (%s)', (dialect) => {
     const foreign = await upload(tokenA, 'inv-a', { facts: { ...facts, tenant: 'inv-b' } });
     expect(foreign.statusCode).toBe(400);
     expect(foreign.json().message).toMatch(/^facts\.tenant/);
+    // The Windows collector's document as the RMM script posts it, read as the agent reads it.
+    const windows = JSON.parse(
+      readFileSync(
+        new URL(
+          '../../agent/inventory/windows/fixtures/exchange2016-cu19-mar21su-ws2016.json',
+          import.meta.url,
+        ),
+        'utf8',
+      ),
+    );
+    const win = await upload(tokenA, 'inv-a', { asset_id: 'rmm-ex2016-01', windows });
+    expect(win.statusCode, win.body).toBe(200);
+    const ex = (
+      await s.call(tokenA, { method: 'GET', url: '/api/v1/tenants/inv-a/assets/rmm-ex2016-01' })
+    ).json();
+    expect(ex.source).toBe('rmm');
+    expect(ex.facts.products).toContainEqual(
+      expect.objectContaining({ product: 'microsoft:exchange_server', version: '15.1.2176.9' }),
+    );
+    expect(ex.facts.installed_kbs).toContain('KB5000871');
+    const noId = await upload(tokenA, 'inv-a', { windows });
+    expect(noId.statusCode).toBe(400);
+    expect(noId.json().message).toBe('asset_id: required with windows');
+    const notDoc = await upload(tokenA, 'inv-a', { asset_id: 'x1', windows: { schema: 'other' } });
+    expect(notDoc.json().message).toBe('windows: not a bulwark-windows-inventory/1 document');
     // Without a token: 401.
     expect(
       (await s.app.inject({ method: 'POST', url: '/api/v1/tenants/inv-a/inventory', payload: { facts } }))

@@ -22,6 +22,11 @@ import {
 } from '../../api/agent-inventory.js';
 import type { PutResult } from '../../api/index.js';
 import { type AssetFacts, assetFactsValidator, formatPath } from '../../core/index.js';
+import {
+  isWindowsInventory,
+  WINDOWS_INVENTORY_SCHEMA,
+  windowsInventoryFacts,
+} from '../../core/inventory/windows.js';
 import type { AssetService } from '../assets/service.js';
 import type { Actor } from '../context.js';
 import type { Db } from '../db/connect.js';
@@ -121,13 +126,14 @@ export class InventoryService {
   }
 
   /**
-   * Applies an RMM script's full inventory to the asset it names (facts.id, the id the script keeps on the
-   * machine), source `rmm`. `hash`, when given, must match the facts.
+   * Applies an RMM script's full inventory, source `rmm`: the Windows collector's document (`windows`, read as
+   * the agent reads it) under `asset_id`, or `facts` naming their asset in facts.id. `hash`, when given, must
+   * match the facts.
    */
   async applyUpload(
     scope: TenantScope,
     tenantId: string,
-    input: { facts: unknown; hash?: string },
+    input: { asset_id?: string; windows?: unknown; facts?: unknown; hash?: string },
     actor: Actor,
   ): Promise<{
     asset_id: string;
@@ -136,10 +142,27 @@ export class InventoryService {
     findings_written: number;
   }> {
     scope.require(tenantId);
-    const facts = parseFacts('facts', input.facts);
-    checkId('facts.id', facts.id);
-    if (facts.tenant !== undefined && facts.tenant !== tenantId) {
-      throw badRequest(`facts.tenant: "${facts.tenant}" does not match the tenant in the URL (${tenantId})`);
+    let facts: AssetFacts;
+    if (input.windows !== undefined) {
+      if (input.facts !== undefined) throw badRequest('facts: send either windows or facts, not both');
+      if (!input.asset_id) throw badRequest('asset_id: required with windows');
+      checkId('asset_id', input.asset_id);
+      if (!isWindowsInventory(input.windows)) {
+        throw badRequest(`windows: not a ${WINDOWS_INVENTORY_SCHEMA} document`);
+      }
+      facts = parseFacts('windows', windowsInventoryFacts(input.windows, input.asset_id));
+    } else {
+      if (input.facts === undefined) throw badRequest('windows: required (or facts)');
+      facts = parseFacts('facts', input.facts);
+      checkId('facts.id', facts.id);
+      if (input.asset_id !== undefined && input.asset_id !== facts.id) {
+        throw badRequest(`asset_id: "${input.asset_id}" does not match facts.id "${facts.id}"`);
+      }
+      if (facts.tenant !== undefined && facts.tenant !== tenantId) {
+        throw badRequest(
+          `facts.tenant: "${facts.tenant}" does not match the tenant in the URL (${tenantId})`,
+        );
+      }
     }
     const hash = factsHash(facts);
     if (input.hash !== undefined && input.hash !== hash) {

@@ -1,7 +1,8 @@
 /**
- * The Windows inventory: `windows/collect-inventory.ps1` prints one JSON document (schema
- * `bulwark-windows-inventory/1`, below); this module turns it into AssetFacts. The document is treated as hostile:
- * every field is checked, anything malformed is left out, never thrown on.
+ * The Windows inventory document: the agent's collector (src/agent/inventory/windows/collect-inventory.ps1) and
+ * the RMM script (scripts/rmm/bulwark-inventory.ps1) print one JSON document (schema `bulwark-windows-inventory/1`),
+ * and this module turns it into AssetFacts, for the agent and for the server's RMM upload route alike. The
+ * document is treated as hostile: every field is checked, anything malformed is left out, never thrown on.
  *
  * Facts from the document:
  * - os: `microsoft:windows_server` (an InstallationType of Server, or a caption naming Windows Server) or
@@ -15,15 +16,20 @@
  * - endpoints: `https://<host>:<port>/` for every https binding of every IIS site (the host header, else the
  *   machine's DNS name).
  * - tags: `windows`, `iis:url-rewrite` when the module is installed, `mitigation:proxylogon-eomt` when both EOMT
- *   rules are present (`mitigation:proxylogon-eomt-partial` when one is), `exchange` on an Exchange server.
+ *   rules are present (`mitigation:proxylogon-eomt-partial` when one is), `exchange` on an Exchange server. A rule
+ *   counts when its name, its {HTTP_COOKIE} condition pattern and its AbortRequest action are EOMT's, wherever the
+ *   collector found it (applicationHost.config's location for the site, or the site's web.config).
  */
-import type { AssetFacts, ProductFact } from '../../core/exposure/facts.js';
+import type { AssetFacts, ProductFact } from '../exposure/facts.js';
 import { cleanField, cleanText, MAX_ENTRIES, PRODUCT_ID_RE } from './lines.js';
 
 export const WINDOWS_INVENTORY_SCHEMA = 'bulwark-windows-inventory/1';
 
-/** The names of the two IIS URL Rewrite rules EOMT and BackendCookieMitigation.ps1 install (CVE-2021-26855). */
-export const EOMT_RULES = ['X-AnonResource-Backend Abort - inbound', 'X-BEResource Abort - inbound'] as const;
+/** The two IIS URL Rewrite rules EOMT and BackendCookieMitigation.ps1 install (CVE-2021-26855): name → cookie pattern. */
+export const EOMT_RULES: Readonly<Record<string, string>> = {
+  'X-AnonResource-Backend Abort - inbound': '(.*)X-AnonResource-Backend(.*)',
+  'X-BEResource Abort - inbound': '(.*)X-BEResource=(.+)/(.+)~(.+)',
+};
 
 const KB_RE = /\bKB(\d{6,8})\b/i;
 
@@ -118,11 +124,11 @@ export function uninstallProduct(e: UninstallEntry): ProductFact | undefined {
   if (/^(IIS URL Rewrite Module|Microsoft URL Rewrite)/i.test(e.name)) {
     return { product: 'microsoft:iis_url_rewrite', version: e.version, name: e.name };
   }
-  const vendor = slug((e.publisher ?? 'unknown').replace(COMPANY_SUFFIX, '')) || 'unknown';
-  const product = slug(e.name.replace(new RegExp(`^${escapeRe(e.publisher ?? '')}\\s+`, 'i'), '')).slice(
-    0,
-    120,
-  );
+  const publisher = (e.publisher ?? '').replace(COMPANY_SUFFIX, '').trim();
+  const vendor = slug(publisher) || 'unknown';
+  // "Microsoft Visual C++ 2013 …" from Microsoft Corporation is microsoft:visual_c++_2013_…
+  const bare = publisher ? e.name.replace(new RegExp(`^${escapeRe(publisher)}\\s+`, 'i'), '') : e.name;
+  const product = slug(bare).slice(0, 120);
   const id = `${vendor.slice(0, 60)}:${product}`;
   return PRODUCT_ID_RE.test(id) ? { product: id, version: e.version, name: e.name } : undefined;
 }
@@ -157,20 +163,41 @@ function endpointsOf(iis: Record<string, unknown> | undefined, machine: string |
   return [...out].slice(0, 500);
 }
 
-/** The EOMT rules the document reports present (by name, from applicationHost.config or the site's web.config). */
+/** The EOMT rules the document reports present, by name, with EOMT's cookie condition and AbortRequest action. */
 export function eomtRulesPresent(iis: Record<string, unknown> | undefined): string[] {
-  const names = new Set(list(obj(iis?.eomt)?.rules).map((r) => cleanText(r, 200)));
-  return EOMT_RULES.filter((r) => names.has(r));
+  const found = new Set<string>();
+  for (const item of list(iis?.rewrite_rules)) {
+    const r = obj(item);
+    const name = cleanText(r?.name, 200);
+    if (!name || !(name in EOMT_RULES)) continue;
+    const input = cleanText(r?.input, 100)?.toUpperCase();
+    const pattern = typeof r?.pattern === 'string' ? r.pattern.trim() : undefined;
+    const action = cleanText(r?.action, 50)?.toLowerCase();
+    if (input === '{HTTP_COOKIE}' && pattern === EOMT_RULES[name] && action === 'abortrequest')
+      found.add(name);
+  }
+  return Object.keys(EOMT_RULES).filter((n) => found.has(n));
 }
 
 /** Parses the collector's JSON text into facts with the given asset id; throws when it is not that document. */
 export function parseWindowsInventory(text: string, id: string): AssetFacts {
-  let doc: Record<string, unknown> | undefined;
+  let doc: unknown;
   try {
-    doc = obj(JSON.parse(text.replace(/^\uFEFF/, '')));
+    doc = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
     doc = undefined;
   }
+  return windowsInventoryFacts(doc, id);
+}
+
+/** True when the value is a Windows inventory document (by its schema field). */
+export function isWindowsInventory(value: unknown): boolean {
+  return obj(value)?.schema === WINDOWS_INVENTORY_SCHEMA;
+}
+
+/** The facts of a parsed collector document, with the given asset id; throws when it is not that document. */
+export function windowsInventoryFacts(value: unknown, id: string): AssetFacts {
+  const doc = obj(value);
   if (!doc || doc.schema !== WINDOWS_INVENTORY_SCHEMA) {
     throw new Error(`windows inventory: not a ${WINDOWS_INVENTORY_SCHEMA} document`);
   }
@@ -207,7 +234,7 @@ export function parseWindowsInventory(text: string, id: string): AssetFacts {
     }
   }
   const rules = eomtRulesPresent(iis);
-  if (rules.length === EOMT_RULES.length) tags.add('mitigation:proxylogon-eomt');
+  if (rules.length === Object.keys(EOMT_RULES).length) tags.add('mitigation:proxylogon-eomt');
   else if (rules.length) tags.add('mitigation:proxylogon-eomt-partial');
   const os = windowsOsFact(obj(doc.os));
   const name = cleanText(doc.computer_name, 255);
