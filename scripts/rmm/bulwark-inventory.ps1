@@ -14,8 +14,9 @@
     hardware, so two machines share it only when the file was copied with a disk image: remove the file from a
     golden image, or pass -AssetId.
 
-    The token comes from -TokenFile, else the environment variable BULWARK_TOKEN (RMM secret variables land
-    there); it is never printed. Exit code 0 when the server took the inventory, 1 otherwise, with one line
+    The token comes from -TokenFile, else the environment variable named by -TokenVariable (default
+    BULWARK_TOKEN; RMMs hand secret script variables to the script as environment variables); it is never
+    printed, and never given on the command line. Exit code 0 when the server took the inventory, 1 otherwise, with one line
     saying why.
 
 .EXAMPLE
@@ -26,6 +27,7 @@ param(
     [Parameter(Mandatory = $true)][string]$Server,
     [Parameter(Mandatory = $true)][string]$Tenant,
     [string]$TokenFile,
+    [string]$TokenVariable = 'BULWARK_TOKEN',
     [string]$AssetId,
     [string]$StateFile = (Join-Path $env:ProgramData 'Bulwark\rmm-asset-id'),
     [int]$TimeoutSec = 120,
@@ -222,7 +224,7 @@ function Get-BulwarkInventory {
 
     return [ordered]@{
         schema        = 'bulwark-windows-inventory/1'
-        collected_at  = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+        collected_at  = (Get-Date).ToUniversalTime().ToString('o')
         computer_name = $env:COMPUTERNAME
         fqdn          = $fqdn
         os            = $os
@@ -260,9 +262,9 @@ try {
     $body = [ordered]@{ asset_id = $id; windows = $document } | ConvertTo-Json -Depth 8 -Compress
     if ($DryRun) { $body; exit 0 }
 
-    $token = $env:BULWARK_TOKEN
+    $token = [Environment]::GetEnvironmentVariable($TokenVariable)
     if ($TokenFile) { $token = (Get-Content -LiteralPath $TokenFile -Raw).Trim() }
-    if (-not $token) { throw 'no API token: set BULWARK_TOKEN or pass -TokenFile' }
+    if (-not $token) { throw ('no API token: set the environment variable {0} or pass -TokenFile' -f $TokenVariable) }
     # Windows PowerShell 5.1 offers TLS 1.0 only unless told otherwise.
     [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 

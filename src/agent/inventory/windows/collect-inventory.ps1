@@ -207,7 +207,7 @@ function Get-BulwarkInventory {
 
     return [ordered]@{
         schema        = 'bulwark-windows-inventory/1'
-        collected_at  = (Get-Date).ToUniversalTime().ToString('yyyy-MM-ddTHH:mm:ssZ')
+        collected_at  = (Get-Date).ToUniversalTime().ToString('o')
         computer_name = $env:COMPUTERNAME
         fqdn          = $fqdn
         os            = $os
