@@ -1,7 +1,8 @@
 /**
  * Advisory import in a real browser against a real server on 127.0.0.1, on SQLite and on PostgreSQL, with assets
  * seeded through the API: an administrator imports a small advisory file through the Advisories page, the job's
- * progress bar reaches its end and the page links the imported advisory, which the list then shows with its board
+ * progress bar shows a part done (the run is held after its first batch, below) and then reaches its end, and the
+ * page links the imported advisory, which the list then shows with its board
  * link; the advisory's page shows its CVE, product and versions. A malformed file shows the API's own 400 message.
  * A customer user sees no import control, and the API refuses the import for them anyway. Every page is checked
  * for console errors, CSP violations and unexpected HTTP errors and scanned with axe-core.
@@ -10,6 +11,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/api/jobs.js';
 import { TEST_DIALECTS } from '../src/server/db/db.testkit.js';
+import type { ExposureService } from '../src/server/exposure/service.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
 import { type ApiUser, callApi as call, signInApi } from './support/console-api.js';
 import { type ConsoleServer, openConsoleServer } from './support/console-server.js';
@@ -65,6 +67,52 @@ async function importRaw(s: ConsoleServer, who: ApiUser, body: string) {
   return { status: res.status, body: (await res.json()) as { message?: string } & Partial<Job> };
 }
 
+/**
+ * Test hook, in this file only: the recompute judges BATCH assets per transaction and stops after its first batch
+ * (between batches, where the job's own stop is honoured), waits until `release()` or `HOLD_MS`, then runs again
+ * with the job's own control (a re-run is safe: the writer writes only what changed, and the job reports the
+ * second run). Meanwhile the job's progress (BATCH of ASSETS) is written and published, as in a run that takes
+ * long. `restore()` puts the service's own method back.
+ */
+const BATCH = 4;
+const HOLD_MS = 10_000;
+function holdAfterFirstBatch(exposure: ExposureService): { release(): void; restore(): void } {
+  const own = exposure.recompute;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let held = false;
+  exposure.recompute = async function (this: ExposureService, input, control = {}) {
+    if (held) return own.call(this, input, control);
+    held = true;
+    const stop = new AbortController();
+    try {
+      return await own.call(this, input, {
+        ...control,
+        batchSize: BATCH,
+        signal: control.signal ? AbortSignal.any([control.signal, stop.signal]) : stop.signal,
+        progress: (done, total) => {
+          // Batches that ran alongside the first one (PostgreSQL runs several at once) report nothing more.
+          if (stop.signal.aborted) return;
+          control.progress?.(done, total);
+          if (done > 0 && done < total) stop.abort();
+        },
+      });
+    } catch (err) {
+      if (!stop.signal.aborted || control.signal?.aborted) throw err;
+      await Promise.race([released, new Promise((resolve) => setTimeout(resolve, HOLD_MS))]);
+      return own.call(this, input, control);
+    }
+  };
+  return {
+    release,
+    restore() {
+      exposure.recompute = own;
+    },
+  };
+}
+
 const poll = <T>(fn: () => T | Promise<T>, options: { timeout?: number; message?: string } = {}) =>
   expect.poll(fn, { timeout: 15_000, ...options });
 
@@ -116,13 +164,26 @@ describe.each(TEST_DIALECTS)('console advisory import on %s', (dialect) => {
     await page.goto(`${s.url}/advisories`);
     await page.getByRole('heading', { name: 'Import advisory' }).waitFor();
     await clean(p);
+    const job = page.locator('.import-job');
     await page.getByLabel(/Advisory file/).setInputFiles({
       name: 'console-import-foo.yaml',
       mimeType: 'application/yaml',
       buffer: Buffer.from(ADVISORY_YAML),
     });
-    await page.getByRole('button', { name: 'Import' }).click();
-    const job = page.locator('.import-job');
+    const hold = holdAfterFirstBatch(s.ctx.exposure);
+    try {
+      await page.getByRole('button', { name: 'Import' }).click();
+      // A part done, live: the bar between its start and its end while the job runs.
+      await poll(async () => [
+        await job.locator('.state').textContent(),
+        await job.locator('progress').getAttribute('value'),
+        await job.locator('progress').getAttribute('max'),
+      ]).toEqual(['running', String(BATCH), String(ASSETS)]);
+      expect(await job.textContent()).toContain(`${BATCH} of ${ASSETS}`);
+    } finally {
+      hold.release();
+      hold.restore();
+    }
     await poll(() => job.locator('.state').textContent()).toBe('succeeded');
     const bar = job.locator('progress');
     const [value, max] = [await bar.getAttribute('value'), await bar.getAttribute('max')];

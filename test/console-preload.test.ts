@@ -92,7 +92,12 @@ function unusedPreloads(page: Page): string[] {
 const timings = (page: Page) =>
   page.evaluate(() =>
     performance.getEntriesByType('resource').map((e) => {
-      const r = e as PerformanceResourceTiming;
+      const r = e as unknown as {
+        name: string;
+        initiatorType: string;
+        startTime: number;
+        responseEnd: number;
+      };
       const u = new URL(r.name);
       return {
         path: u.pathname + u.search,

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/server/app.js';
 import { loadServerConfig } from '../../src/server/config.js';
+import type { AppContext } from '../../src/server/context.js';
 import type { DialectName } from '../../src/server/db/connect.js';
 import { openTestDb } from '../../src/server/db/db.testkit.js';
 import { setupInstructions } from '../../src/server/setup-command.js';
@@ -17,6 +18,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ConsoleServer {
   app: FastifyInstance;
+  /** The server's context, for tests that watch or hold its background work. */
+  ctx: AppContext;
   url: string;
   /** The browser link of the first-start instructions (`…/setup#token=…`). */
   setupLink: string;
@@ -43,6 +46,7 @@ export async function openConsoleServer(dialect: DialectName): Promise<ConsoleSe
   if (!setupLink) throw new Error('the first-start instructions have no setup link');
   return {
     app,
+    ctx,
     url,
     setupLink,
     async dispose() {
