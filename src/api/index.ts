@@ -5,6 +5,7 @@
  */
 export * from './accounts.js';
 export * from './advisories.js';
+export * from './agents.js';
 export * from './assets.js';
 export * from './client.js';
 export * from './events.js';

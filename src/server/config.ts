@@ -83,6 +83,8 @@ export const serverConfigSchema = StrictObject({
   agent_heartbeat_s: Defaulted(Type.Integer({ minimum: 1, maximum: 3600 }), 60),
   /** New agent channel connections accepted per second per server process (burst twice that); beyond it 503. */
   agent_connect_rate: Defaulted(Type.Integer({ minimum: 1, maximum: 1000000 }), 1000),
+  /** Enrolments (POST /api/v1/agents/enroll) accepted per client address per second; beyond it 429. */
+  agent_enroll_rate: Defaulted(Type.Integer({ minimum: 1, maximum: 100000 }), 100),
   /** Seconds between an agent's inventory collections. */
   agent_inventory_interval_s: Defaulted(Type.Integer({ minimum: 1, maximum: 604800 }), 3600),
 });
@@ -117,6 +119,7 @@ export const ENV_KEYS: Record<string, keyof ServerConfig> = {
   BULWARK_AGENT_CERT_DAYS: 'agent_cert_days',
   BULWARK_AGENT_HEARTBEAT_S: 'agent_heartbeat_s',
   BULWARK_AGENT_CONNECT_RATE: 'agent_connect_rate',
+  BULWARK_AGENT_ENROLL_RATE: 'agent_enroll_rate',
   BULWARK_AGENT_INVENTORY_INTERVAL_S: 'agent_inventory_interval_s',
 };
 
@@ -132,6 +135,7 @@ const NUMBER_KEYS = new Set<keyof ServerConfig>([
   'agent_cert_days',
   'agent_heartbeat_s',
   'agent_connect_rate',
+  'agent_enroll_rate',
   'agent_inventory_interval_s',
 ]);
 

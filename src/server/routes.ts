@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { userRoutes } from './accounts/routes.js';
 import { sessionRoutes } from './accounts/session-routes.js';
 import { advisoryRoutes } from './advisories/routes.js';
+import { agentRoutes } from './agents/routes.js';
 import { inventoryRoutes } from './agents/inventory-routes.js';
 import { assetRoutes } from './assets/routes.js';
 import { auditRoutes } from './audit/routes.js';
@@ -31,6 +32,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: AppContext): Pro
   await advisoryRoutes(app, ctx);
   await exposureRoutes(app, ctx);
   await responseRoutes(app, ctx);
+  await agentRoutes(app, ctx);
   await jobRoutes(app, { queue: ctx.jobs.queue });
   await eventRoutes(app, {
     db: ctx.db,
