@@ -9,6 +9,7 @@ import type { ImportFormat } from './advisories.js';
 import type { AssetListQuery, AssetPage, PutResult } from './assets.js';
 import { EventStreamError, followEvents } from './event-stream.js';
 import type { BulkCommitResult, BulkPreview, BulkPreviewBody, FindingStatusChange } from './findings.js';
+import type { InventoryUploadBody, InventoryUploadResult } from './inventory.js';
 import { FINISHED_JOB_STATES, type Job, type JobListQuery, type JobPage } from './jobs.js';
 import {
   type AssetResponseDetail,
@@ -157,6 +158,23 @@ export async function checkPushAccess(
   push: PushOptions,
 ): Promise<void> {
   await apiRequest(options, 'POST', assetsPath(tenant, push), { assets: [] });
+}
+
+/**
+ * Uploads one machine's full inventory as an RMM script does (`POST /api/v1/tenants/{t}/inventory`): the Windows
+ * collector's document under `asset_id`, or facts. Replaces that asset's facts with source `rmm`.
+ */
+export async function uploadInventory(
+  options: ApiClientOptions,
+  tenant: string,
+  body: InventoryUploadBody,
+): Promise<InventoryUploadResult> {
+  return apiRequest<InventoryUploadResult>(
+    options,
+    'POST',
+    `api/v1/tenants/${encodeURIComponent(tenant)}/inventory`,
+    body,
+  );
 }
 
 /** Whether an asset exists in a tenant (false on 404; other failures throw). */

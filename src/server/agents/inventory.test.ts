@@ -4,8 +4,10 @@
  * and the RMM upload route with a tenant-scoped token (refused for another tenant).
  */
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFacts, factsHash } from '../../api/agent-inventory.js';
+import { uploadInventory } from '../../api/client.js';
 import type { AssetFacts } from '../../core/index.js';
 import { type Caller, openTestServer, type TestServer } from '../app.testkit.js';
 import { TEST_DIALECTS } from '../db/db.testkit.js';
@@ -283,6 +285,18 @@ describe.each(TEST_DIALECTS)('agent inventory (%s)', (dialect) => {
     expect(noId.json().message).toBe('asset_id: required with windows');
     const notDoc = await upload(tokenA, 'inv-a', { asset_id: 'x1', windows: { schema: 'other' } });
     expect(notDoc.json().message).toBe('windows: not a bulwark-windows-inventory/1 document');
+    // The typed client over real HTTP on loopback, as a script would call it.
+    await s.app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (s.app.server.address() as AddressInfo).port;
+    const token = tokenA.headers.authorization!.slice('Bearer '.length);
+    const viaClient = await uploadInventory({ baseUrl: `http://127.0.0.1:${port}`, token }, 'inv-a', {
+      asset_id: 'rmm-ex2016-01',
+      windows,
+    });
+    expect(viaClient).toMatchObject({ asset_id: 'rmm-ex2016-01', outcome: 'unchanged' });
+    await expect(
+      uploadInventory({ baseUrl: `http://127.0.0.1:${port}`, token }, 'inv-b', { asset_id: 'x1', windows }),
+    ).rejects.toMatchObject({ status: 404 });
     // Without a token: 401.
     expect(
       (await s.app.inject({ method: 'POST', url: '/api/v1/tenants/inv-a/inventory', payload: { facts } }))
