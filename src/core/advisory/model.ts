@@ -179,6 +179,56 @@ export const mitigationActionSchema = Type.Union([
   }),
 ]);
 
+/**
+ * A host state a mitigation step sets or checks, told apart by `kind`: an IIS URL Rewrite inbound rule present on
+ * a site (the site's root web.config), a Windows service's state and start mode, an IIS application pool's state.
+ */
+/**
+ * A closed set of words as a string pattern: unlike a union of literals it does not take part in telling the
+ * branches of hostStateSchema apart, so a wrong value is reported on its own field.
+ */
+function oneOf<const T extends readonly string[]>(values: T) {
+  return Type.Unsafe<T[number]>(
+    withMessage(Type.String({ pattern: `^(${values.join('|')})$` }), `must be one of: ${values.join(', ')}`),
+  );
+}
+
+export const hostStateSchema = Type.Union([
+  StrictObject({ kind: Type.Literal('iis_url_rewrite_rule'), site: nonEmpty, rule: rewriteRuleSchema }),
+  StrictObject({
+    kind: Type.Literal('windows_service'),
+    name: nonEmpty,
+    state: oneOf(['running', 'stopped']),
+    start_mode: Type.Optional(oneOf(['automatic', 'manual', 'disabled'])),
+  }),
+  StrictObject({
+    kind: Type.Literal('iis_app_pool'),
+    name: nonEmpty,
+    state: oneOf(['started', 'stopped']),
+    start_mode: Type.Optional(oneOf(['OnDemand', 'AlwaysRunning'])),
+    auto_start: Type.Optional(Type.Boolean()),
+  }),
+]);
+
+/**
+ * One step the agent runs for a mitigation: `apply` sets a host state, `check` (default: the apply state) tells
+ * whether it holds, `undo` sets another state or `restore`s the one recorded before apply. Steps marked
+ * `shielding` decide whether the host is shielded; the others (Managed Availability off) only support them.
+ */
+export const mitigationStepSchema = StrictObject({
+  id: withMessage(
+    Type.String({ pattern: '^[a-z0-9][a-z0-9._-]*$' }),
+    'expected a lower-case id such as um-service',
+  ),
+  title: Type.Optional(Type.String()),
+  apply: hostStateSchema,
+  check: Type.Optional(hostStateSchema),
+  undo: Defaulted(Type.Union([Type.Literal('restore'), hostStateSchema]), 'restore'),
+  shielding: Defaulted(Type.Boolean(), true),
+  /** Version ranges of the product on which this step is skipped (e.g. UM does not exist on 2019). */
+  skip_on: Defaulted(Type.Array(versionRangeSchema), []),
+});
+
 export const mitigationSchema = StrictObject({
   id: nonEmpty,
   title: nonEmpty,
@@ -186,6 +236,8 @@ export const mitigationSchema = StrictObject({
   product: productId,
   description: nonEmpty,
   actions: Type.Array(mitigationActionSchema, { minItems: 1 }),
+  /** What the agent runs, in order (rollback undoes them in reverse); none: the mitigation is manual only. */
+  steps: Defaulted(Type.Array(mitigationStepSchema), []),
   rollback: nonEmpty,
   side_effects: Type.Optional(Type.String()),
   source: Type.Optional(Type.String()),
@@ -250,7 +302,35 @@ export type Fix = StaticOutput<typeof fixSchema>;
 export type FixInput = Static<typeof fixSchema>;
 export type FixTarget = StaticOutput<typeof fixTargetSchema>;
 export type Mitigation = StaticOutput<typeof mitigationSchema>;
+export type MitigationStep = StaticOutput<typeof mitigationStepSchema>;
+export type HostState = StaticOutput<typeof hostStateSchema>;
 export type Reference = StaticOutput<typeof referenceSchema>;
+
+/** The target a host state is about (kind and name), to tell whether check and undo speak of apply's target. */
+function targetOf(s: HostState): string {
+  return s.kind === 'iis_url_rewrite_rule' ? `${s.kind} ${s.site} ${s.rule.name}` : `${s.kind} ${s.name}`;
+}
+
+/** Step ids are unique in a mitigation; check and undo are about the same target as apply; ranges are ranges. */
+function checkSteps(m: Mitigation, path: readonly PropertyKey[]): DataIssue | undefined {
+  const ids = new Set<string>();
+  for (const [j, step] of m.steps.entries()) {
+    if (ids.has(step.id)) return { path: [...path, j, 'id'], message: `step id ${step.id} is used twice` };
+    ids.add(step.id);
+    const target = targetOf(step.apply);
+    if (step.check && targetOf(step.check) !== target) {
+      return { path: [...path, j, 'check'], message: `must check what apply sets (${target})` };
+    }
+    if (step.undo !== 'restore' && targetOf(step.undo) !== target) {
+      return { path: [...path, j, 'undo'], message: `must undo what apply sets (${target})` };
+    }
+    for (const [k, r] of step.skip_on.entries()) {
+      const issue = checkRange(r, [...path, j, 'skip_on', k]);
+      if (issue) return issue;
+    }
+  }
+  return undefined;
+}
 
 function checkAffected(entry: Affected, path: readonly PropertyKey[]): DataIssue | undefined {
   for (const [i, r] of entry.ranges.entries()) {
@@ -289,6 +369,10 @@ function checkAdvisory(a: Advisory): DataIssue | undefined {
         if (issue) return issue;
       }
     }
+  }
+  for (const [i, m] of a.mitigations.entries()) {
+    const issue = checkSteps(m, ['mitigations', i, 'steps']);
+    if (issue) return issue;
   }
   const known = new Set(a.cves.map((c) => c.id));
   for (const list of ['affected', 'fixes', 'mitigations'] as const) {
