@@ -5,12 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffFacts, factsHash } from '../../api/agent-inventory.js';
 import { uploadInventory } from '../../api/client.js';
 import type { AssetFacts } from '../../core/index.js';
 import { type Caller, openTestServer, type TestServer } from '../app.testkit.js';
 import { TEST_DIALECTS } from '../db/db.testkit.js';
+import { ApiError } from '../errors.js';
 import { TenantScope } from '../scope.js';
 import { InventoryService } from './inventory.js';
 
@@ -223,6 +225,48 @@ describe.each(TEST_DIALECTS)('agent inventory (%s)', (dialect) => {
         facts: v1,
       }),
     ).rejects.toThrow(/tenant inv-a/);
+  });
+
+  it('a hostile diff is a 400 naming diff, or need: full; it never changes the stored inventory', async (ctx) => {
+    server(ctx);
+    const base = inventory('2.0-1');
+    const h = factsHash(base);
+    await service.applyInventory(scope, agent, { mode: 'full', hash: h, facts: base });
+    const junk = fc.oneof(
+      fc.anything(),
+      fc.record({
+        v: fc.constant(1),
+        products: fc.record({
+          add: fc.array(fc.anything(), { maxLength: 3 }),
+          remove: fc.array(fc.anything(), { maxLength: 3 }),
+        }),
+      }),
+      fc.record({
+        v: fc.constant(1),
+        products: fc.record({
+          add: fc.array(fc.record({ product: fc.string(), version: fc.string() }), { maxLength: 3 }),
+          remove: fc.array(
+            fc.record({ product: fc.constant('pkg:deb/debian/openssl'), version: fc.string() }),
+            { maxLength: 2 },
+          ),
+        }),
+        set: fc.record({ name: fc.oneof(fc.string(), fc.constant(null)) }, { requiredKeys: [] }),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(junk, fc.stringMatching(/^[0-9a-f]{64}$/), async (diff, hash) => {
+        try {
+          const out = await service.applyInventory(scope, agent, { mode: 'diff', hash, base_hash: h, diff });
+          expect(out).toMatchObject({ ok: false, need: 'full' });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ApiError);
+          expect((err as ApiError).status).toBe(400);
+          expect((err as Error).message).toMatch(/^(diff|hash)/);
+        }
+        expect(await storedHash()).toBe(h);
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('RMM upload: a tenant token registers the asset with source rmm; another tenant is refused', async (ctx) => {
