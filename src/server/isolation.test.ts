@@ -15,8 +15,11 @@
  * request cannot read a stream that stays open) and read for a moment; its answer gets the same checks.
  * Tenant A's event streams, live and caught up from the first event, carry none of B's events.
  */
+
+import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollSigningBytes, publicKeyToRaw, signBytes } from '../api/agent-protocol.js';
 import { type EventEnvelope, INSTALLATION_EVENT_TYPES_FOR_TENANTS } from '../api/events.js';
 import { type Caller, openTestServer, sessionOf, type TestServer } from './app.testkit.js';
 import { flushAudit } from './audit/log.js';
@@ -44,6 +47,8 @@ const PUBLIC_ROUTES = new Set([
   'GET /api/openapi.json',
   'POST /api/v1/setup',
   'POST /api/v1/session',
+  // Agents enrol with an enrolment token, which names the tenant; no principal.
+  'POST /api/v1/agents/enroll',
 ]);
 /** Routes that answer with a stream kept open: called over real HTTP and read for a moment. */
 const STREAM_ROUTES = new Set(['GET /api/v1/events']);
@@ -63,6 +68,10 @@ interface World {
   bTokenIds: string[];
   /** A job of tenant B (queued; no worker runs its kind). */
   bJobId: string;
+  /** Tenant B's enrolment token, enrolled agent and a queued agent job for it. */
+  bAgentTokenId: string;
+  bAgentId: string;
+  bAgentJobId: string;
   customerAId: string;
   /** The tenant-A principals that probe every route. */
   probes: { name: string; caller: () => Caller; relogin?: () => Promise<void> }[];
@@ -242,7 +251,44 @@ async function buildWorld(t: TestServer): Promise<World> {
     );
   }
 
-  const bIds = [B, ...B_ASSETS, B_SITE, bJob.id];
+  // An agent of B: enrolled with B's token, with a queued job.
+  const bAgentToken = await ok(
+    await call(admin, {
+      method: 'POST',
+      url: `/api/v1/tenants/${B}/agent-tokens`,
+      payload: { note: 'ZZB-NOTE-SECRET' },
+    }),
+    201,
+    'agent token',
+  );
+  const agentKey = generateKeyPairSync('ed25519');
+  const agentRaw = publicKeyToRaw(agentKey.publicKey);
+  const bAgent = await ok(
+    await call(undefined, {
+      method: 'POST',
+      url: '/api/v1/agents/enroll',
+      payload: {
+        token: bAgentToken.token,
+        public_key: agentRaw,
+        proof: signBytes(agentKey.privateKey, enrollSigningBytes(bAgentToken.id, agentRaw)),
+        hostname: 'zzb-agent-host-secret',
+        version: '0.1.0',
+      },
+    }),
+    201,
+    'enrol',
+  );
+  const bAgentJob = await ok(
+    await call(admin, {
+      method: 'POST',
+      url: `/api/v1/tenants/${B}/agent-jobs`,
+      payload: { kind: 'inventory', agents: [bAgent.agent_id] },
+    }),
+    202,
+    'agent job',
+  );
+
+  const bIds = [B, ...B_ASSETS, B_SITE, bJob.id, bAgentToken.id, bAgent.agent_id, bAgentJob.jobs[0].id];
   return {
     t,
     bIds,
@@ -255,6 +301,8 @@ async function buildWorld(t: TestServer): Promise<World> {
       'ZZB-EVIDENCE-SECRET',
       'ZZB-TOKEN-SECRET',
       'ZZB-CUSTOMER-TOKEN-SECRET',
+      'ZZB-NOTE-SECRET',
+      'zzb-agent-host-secret',
       B_CUSTOMER.email,
       B_CUSTOMER.name,
       bUserId,
@@ -264,6 +312,9 @@ async function buildWorld(t: TestServer): Promise<World> {
     bUserId,
     bTokenIds: [bToken.id, bCustomerToken.id],
     bJobId: bJob.id,
+    bAgentTokenId: bAgentToken.id,
+    bAgentId: bAgent.agent_id,
+    bAgentJobId: bAgentJob.jobs[0].id,
     customerAId,
     probes: [
       {
@@ -425,6 +476,14 @@ function pathValue(w: World, route: RouteInfo, name: string, variant: 'foreign' 
       if (before === 'advisories') return ADVISORY; // shared by every tenant; B has findings for it
       if (before === 'jobs') return w.bJobId;
       break;
+    case 'agent':
+      return w.bAgentId;
+    case 'token':
+      if (before === 'agent-tokens') return w.bAgentTokenId;
+      break;
+    case 'job':
+      if (before === 'agent-jobs') return w.bAgentJobId;
+      break;
     case '*':
       return 'index.html';
   }
@@ -478,10 +537,12 @@ function probesFor(
     const path =
       variant === 'own-tenant' && creates ? url.replace(encodeURIComponent(B_ASSETS[0]!), ownAsset) : url;
     const foreignInPath = variant === 'own-tenant' && creates ? false : fip;
-    const values: Record<string, unknown> = foreignValues({
-      tenant: variant === 'own-tenant' ? A : B,
-      asset: ownAsset,
-    });
+    const values: Record<string, unknown> = {
+      ...foreignValues({ tenant: variant === 'own-tenant' ? A : B, asset: ownAsset }),
+      // Agent jobs name B's agent (in a body's agent list and the list filter).
+      agents: [w.bAgentId],
+      agent: w.bAgentId,
+    };
     // Every field filled (B's ids where a field names one), and only the required ones: an optional field
     // (tenant_id) can be what makes a request fail for another reason than the scope.
     const payloads: unknown[] = [undefined];
@@ -551,6 +612,10 @@ async function snapshot(w: World): Promise<string> {
     'asset_response',
     'audit_log',
     'jobs',
+    'agent_tokens',
+    'agents',
+    'agent_certificates',
+    'agent_jobs',
   ] as const;
   for (const table of tenantTables) {
     const rows = await k.selectFrom(table).selectAll().execute();

@@ -1,5 +1,5 @@
 /** Agents over REST: enrolment tokens, enrolment, the agent list and identity, revocation, agent jobs, fan-out. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import {
   Agent,
   AgentFanOutBody,
@@ -26,6 +26,14 @@ import {
 } from '../../api/index.js';
 import { type AppContext, actorFor, typed } from '../context.js';
 
+/**
+ * A tenant outside the caller's scope is a 404 before the request is validated: a body or query error must not
+ * answer for a tenant that is not the caller's to see.
+ */
+async function tenantInScope(request: FastifyRequest): Promise<void> {
+  request.scope.require((request.params as { tenant: string }).tenant);
+}
+
 export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Promise<void> {
   const app = typed(fastify);
   const { agents } = ctx;
@@ -35,6 +43,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-tokens',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: 'Create an enrolment token for the tenant (and a site): shown once in this answer',
@@ -58,6 +67,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-tokens',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: "The tenant's enrolment tokens (newest first, at most 1000), without their secrets",
@@ -72,6 +82,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-tokens/:token',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: 'Revoke an enrolment token: no further enrolment with it',
@@ -105,6 +116,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agents',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: "A tenant's agents, filtered by site, state and online; keyset-paged with cursor",
@@ -120,6 +132,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agents/:agent',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: "One agent's identity (key fingerprint, certificate), state, presence and inventory",
@@ -144,6 +157,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
       },
       // The body is optional: none reads as {}.
       preValidation: async (request) => {
+        await tenantInScope(request);
         request.body ??= {};
       },
     },
@@ -161,6 +175,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-jobs',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary:
@@ -182,6 +197,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-jobs',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary:
@@ -198,6 +214,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-jobs/:job',
     {
       config: { access: 'read' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: 'One agent job: its signed envelope, state, progress and signed result',
@@ -212,6 +229,7 @@ export async function agentRoutes(fastify: FastifyInstance, ctx: AppContext): Pr
     '/api/v1/tenants/:tenant/agent-jobs/:job/cancel',
     {
       config: { access: 'write' },
+      preValidation: tenantInScope,
       schema: {
         tags,
         summary: 'Cancel a queued or delivered agent job (409 otherwise); a later result for it is ignored',
