@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECTS } from '../src/server/db/db.testkit.js';
 import { type CheckedPage, launchChromium, openCheckedPage } from './support/browser.js';
+import { type ApiUser, callApi, signInApi } from './support/console-api.js';
 import { type ConsoleServer, openConsoleServer } from './support/console-server.js';
 
 const ADMIN = { email: 'admin@msp.example', name: 'Ada Admin', password: 'correct horse battery staple' };
@@ -18,48 +19,8 @@ const ADVISORY = 'proxylogon-2021-03';
 const ASSETS = 62;
 const MAILS = 4;
 
-interface ApiUser {
-  cookie: string;
-  session: string;
-  csrf: string;
-}
-
-async function call<T>(
-  s: ConsoleServer,
-  who: ApiUser | undefined,
-  method: string,
-  path: string,
-  body?: unknown,
-) {
-  const headers: Record<string, string> = {};
-  if (who) {
-    headers.cookie = who.cookie;
-    headers['x-csrf-token'] = who.csrf;
-  }
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(s.url + path, {
-    method,
-    headers,
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    signal: AbortSignal.timeout(20_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return (text ? JSON.parse(text) : undefined) as T;
-}
-
-async function signInApi(s: ConsoleServer, email: string, password: string): Promise<ApiUser> {
-  const res = await fetch(`${s.url}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password }),
-  });
-  if (res.status !== 200) throw new Error(`sign-in of ${email}: ${res.status} ${await res.text()}`);
-  const session = /bulwark_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
-  if (!session) throw new Error('sign-in set no session cookie');
-  const { csrf_token } = (await res.json()) as { csrf_token: string };
-  return { cookie: `bulwark_session=${session}`, session, csrf: csrf_token };
-}
+/** One API call's answer body (support/console-api.ts callApi). */
+const call = async <T>(...args: Parameters<typeof callApi>) => (await callApi<T>(...args)).body;
 
 /** acme: ProxyLogon-affected Exchange servers and plain hosts, more than one page of 50. */
 async function seed(s: ConsoleServer): Promise<{ admin: ApiUser; reader: ApiUser }> {

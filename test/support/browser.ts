@@ -82,6 +82,24 @@ const axe = () => {
   return axeSource;
 };
 
+/**
+ * The pages this test file scanned, by what axe sees: the document's markup with the server's address and every
+ * digit left out (times and counts change no rule's outcome), the viewport and the colour scheme. A page rendered
+ * as one already scanned (typically the same page on the other database, a minute later) has the same result, so
+ * it is not scanned again.
+ */
+const scanned = new Map<string, string[]>();
+
+/** The markup with the server's origin taken out, and how the page is shown. */
+const SCAN_KEY = `(() => {
+  const html = document.documentElement.outerHTML
+    .replaceAll(location.origin, '')
+    .replace(/127\\.0\\.0\\.1:\\d+/g, '')
+    .replace(/\\d/g, '0');
+  const dark = matchMedia('(prefers-color-scheme: dark)').matches;
+  return innerWidth + 'x' + innerHeight + (dark ? ' dark ' : ' light ') + html;
+})()`;
+
 /** A new page in `context` with its problems recorded from the first request on. */
 export async function openCheckedPage(context: BrowserContext): Promise<CheckedPage> {
   const page = await context.newPage();
@@ -132,12 +150,16 @@ export async function openCheckedPage(context: BrowserContext): Promise<CheckedP
       return [...found, ...csp.map((v) => `CSP violation: ${v}`)];
     },
     async scanA11y() {
-      // Evaluated through the DevTools protocol, which the page's CSP does not govern (no inline script tag).
-      await page.evaluate(axe());
+      const key = await page.evaluate<string>(SCAN_KEY);
+      const known = scanned.get(key);
+      if (known) return known;
+      // Evaluated through the DevTools protocol, which the page's CSP does not govern (no inline script tag);
+      // once per document (a client-side navigation keeps it).
+      if ((await page.evaluate<string>('typeof window.axe')) !== 'object') await page.evaluate(axe());
       const result = (await page.evaluate("axe.run(document, { resultTypes: ['violations'] })")) as {
         violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
       };
-      return result.violations
+      const found = result.violations
         .filter((v) => v.impact === 'serious' || v.impact === 'critical')
         .map(
           (v) =>
@@ -146,6 +168,8 @@ export async function openCheckedPage(context: BrowserContext): Promise<CheckedP
               .map((n) => JSON.stringify(n.target))
               .join(', ')}`,
         );
+      scanned.set(key, found);
+      return found;
     },
   };
 }
