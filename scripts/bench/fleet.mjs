@@ -45,6 +45,10 @@ const CONNECT_RATE = process.env.BULWARK_BENCH_FLEET_RATE
 const AGENTS_PER_TENANT = 100;
 /** Descriptors a process keeps for itself (database, listening socket, files) besides the agents' sockets. */
 const FD_MARGIN = 1000;
+/** Agents one process holds; default the open-files hard limit less FD_MARGIN (set lower to try the split here). */
+const PER_PROCESS = process.env.BULWARK_BENCH_FLEET_PER_PROCESS
+  ? Number(process.env.BULWARK_BENCH_FLEET_PER_PROCESS)
+  : undefined;
 /** Every wait ends: the slowest phase may take this long per agent, at least MIN_WAIT_S. */
 const WAIT_MS_PER_AGENT = 3;
 const MIN_WAIT_S = 180;
@@ -268,7 +272,7 @@ async function until(probe, ms) {
 
 async function runOne(dialect, agents, builds, log) {
   const hard = openFilesHard();
-  const perProcess = hard - FD_MARGIN;
+  const perProcess = PER_PROCESS ?? hard - FD_MARGIN;
   const replicas = Math.ceil(agents / perProcess);
   const out = { dialect, agents, replicas, openFiles: hard, problems: [] };
   if (replicas > 1 && dialect === 'sqlite') {
@@ -284,7 +288,12 @@ async function runOne(dialect, agents, builds, log) {
     const { api } = await adminToken(servers[0].url, servers[0].setupToken);
     await importAndWait(api, readFileSync(PACK, 'utf8'));
     // Tenants and one enrolment token each, through the API, shared by the simulator processes.
-    const tenantIds = Array.from({ length: tenants }, (_, t) => `fleet-${String(t + 1).padStart(4, '0')}`);
+    // Named as the simulator names them: fleet-001 … (at least three digits).
+    const width = Math.max(3, String(tenants).length);
+    const tenantIds = Array.from(
+      { length: tenants },
+      (_, t) => `fleet-${String(t + 1).padStart(width, '0')}`,
+    );
     const tokens = {};
     const perTenant = Math.ceil(agents / tenants);
     for (const id of tenantIds) {
@@ -324,11 +333,13 @@ async function runOne(dialect, agents, builds, log) {
       try {
         // Enrolment (not a target; reported for the record).
         const e0 = performance.now();
+        const enrollUsage = sampler(pids);
         await all('enroll');
         out.enrollS = (performance.now() - e0) / 1000;
+        out.enrollCpuS = enrollUsage().cpuSeconds;
         out.enrolled = await counter.total();
         log(
-          `enrolled ${out.enrolled} agents in ${out.enrollS.toFixed(1)} s (${Math.round(agents / out.enrollS)}/s)`,
+          `enrolled ${out.enrolled} agents in ${out.enrollS.toFixed(1)} s (${Math.round(agents / out.enrollS)}/s), server CPU ${((out.enrollCpuS * 1000) / agents).toFixed(1)} ms per enrolment`,
         );
         if (out.enrolled !== agents) out.problems.push(`${out.enrolled} agents enrolled of ${agents}`);
 
@@ -344,7 +355,7 @@ async function runOne(dialect, agents, builds, log) {
         out.busy = sum(afterConnect, (s) => s.busy);
         out.exchangeAgents = sum(afterConnect, (s) => s.kinds.exchange ?? 0);
         log(
-          `connected in ${out.connect.seconds.toFixed(1)} s (${Math.round(out.connect.rate)}/s, ${out.busy} refused busy), server ${out.connect.cores.toFixed(2)} cores, RSS ${(out.connect.rssPeak / 2 ** 20).toFixed(0)} MiB`,
+          `connected in ${out.connect.seconds.toFixed(1)} s (${Math.round(out.connect.rate)}/s, ${out.busy} refused busy), server ${out.connect.cores.toFixed(2)} cores, RSS ${(out.connect.rssPeak / 2 ** 20).toFixed(0)} MiB, CPU ${((out.connect.cpuSeconds * 1000) / agents).toFixed(1)} ms per connection`,
         );
         if (simOnline === null || dbOnline === null) out.problems.push('not every agent came online');
 
@@ -394,7 +405,7 @@ async function runOne(dialect, agents, builds, log) {
           seconds: (Math.max(...jobs.map((s) => s.jobs.lastAckAt ?? 0)) - f0) / 1000,
         };
         log(
-          `fan-out to ${out.exchangeAgents} Exchange agents: first job ${out.fanout.firstJobS.toFixed(2)} s, last job ${out.fanout.lastJobS.toFixed(2)} s, last result acknowledged ${out.fanout.seconds.toFixed(2)} s; ${out.fanout.acked} results, ${out.fanout.refused} refused`,
+          `fan-out to ${out.exchangeAgents} Exchange agents: first job ${out.fanout.firstJobS.toFixed(2)} s, last job ${out.fanout.lastJobS.toFixed(2)} s, last result acknowledged ${out.fanout.seconds.toFixed(2)} s; ${out.fanout.acked} results, ${out.fanout.refused} refused; server CPU ${((out.fanout.cpuSeconds * 1000) / Math.max(1, out.fanout.acked)).toFixed(1)} ms per job`,
         );
         if (fanned === null)
           out.problems.push(`fan-out: ${out.fanout.acked} of ${out.exchangeAgents} results`);

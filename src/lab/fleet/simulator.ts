@@ -298,7 +298,10 @@ export class Fleet {
     const worker = async () => {
       while (next < todo.length && !this.#closed) {
         const a = todo[next++] as SimAgent;
-        await this.#enrollOne(a, tokens[this.tenantIds[a.tenant] as string] as string);
+        const tenant = this.tenantIds[a.tenant] as string;
+        const token = tokens[tenant];
+        if (!token) throw new RangeError(`enrollTokens: no enrolment token for tenant ${tenant}`);
+        await this.#enrollOne(a, token);
       }
     };
     await Promise.all(Array.from({ length: this.#o.enrollConcurrency ?? 16 }, worker));
@@ -306,7 +309,7 @@ export class Fleet {
   }
 
   async #enrollOne(a: SimAgent, token: string): Promise<void> {
-    const m = /^bwe_([A-Za-z0-9]+)_/.exec(token);
+    const m = /^bwe_([A-Za-z0-9]+)_/.exec(token ?? '');
     if (!m) throw new RangeError('enrolment token: expected bwe_<id>_<secret>');
     const key = this.#keys.privateKey(a.index);
     const publicKey = this.#keys.publicKeyRaw(a.index);
