@@ -5,9 +5,10 @@
  *
  * Product ids:
  * - dpkg: `pkg:deb/<debian|ubuntu>/<name>` (ubuntu on Ubuntu, debian elsewhere), the version exactly as
- *   `dpkg-query -W` prints it. A Multi-Arch: same package is printed architecture-qualified (`libc6:amd64`);
- *   its product id is the bare name (a package URL carries the architecture as a qualifier, and advisories
- *   name `pkg:deb/debian/libc6`), and the printed name is kept as the product's `name`. Only packages whose
+ *   `dpkg-query -W` prints it, and the name exactly as it prints it too: a Multi-Arch: same package is printed
+ *   architecture-qualified (`libc6:amd64`, and `libc6:i386` beside it when both are installed), so each
+ *   architecture stays its own fact; the exposure engine matches it to advisories naming `pkg:deb/debian/libc6`
+ *   (core/products.ts advisoryProductId). Only packages whose
  *   files are on the disk count: the ones in state config-files or not-installed are left out.
  * - rpm: `pkg:rpm/<vendor>/<name>`, the vendor from os-release (redhat, fedora, opensuse, …), the name
  *   lower-cased (advisory importers lower-case package URLs) with the printed name kept as `name` when it
@@ -168,9 +169,8 @@ export function rpmNamespace(release: Record<string, string>): string {
 
 export function dpkgProducts(packages: DpkgPackage[], namespace: string): ProductFact[] {
   return packages.map((p) => ({
-    product: `pkg:deb/${namespace}/${p.name}`,
+    product: `pkg:deb/${namespace}/${p.printed}`,
     version: p.version,
-    ...(p.printed !== p.name ? { name: p.printed } : {}),
   }));
 }
 

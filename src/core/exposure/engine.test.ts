@@ -330,3 +330,35 @@ describe('ExposureEngine', () => {
     );
   });
 });
+
+describe('Debian packages as dpkg prints them', () => {
+  const deb = advisory({
+    affected: [
+      {
+        product: 'pkg:deb/debian/libssl3',
+        scheme: 'dpkg',
+        cves: [CVE_A],
+        ranges: [{ introduced: '0', fixed: '3.0.11-1~deb12u2' }],
+      },
+    ],
+    fixes: [],
+  });
+  const engine = engineFor(deb);
+  const judge = (product: string, version: string) =>
+    engine.evaluate(asset({ products: [{ product, version }] })).verdicts.map((v) => [v.product, v.verdict]);
+
+  it('matches an architecture-qualified package (libssl3:amd64) to the advisory naming the package', () => {
+    expect(judge('pkg:deb/debian/libssl3:amd64', '3.0.9-1')).toEqual([
+      ['pkg:deb/debian/libssl3:amd64', 'affected'],
+    ]);
+    expect(judge('pkg:deb/debian/libssl3:i386', '3.0.11-1~deb12u2')).toEqual([
+      ['pkg:deb/debian/libssl3:i386', 'fixed'],
+    ]);
+    expect(judge('pkg:deb/debian/libssl3', '3.0.9-1')).toEqual([['pkg:deb/debian/libssl3', 'affected']]);
+  });
+
+  it('does not match another package that shares the prefix, nor strip qualifiers outside deb', () => {
+    expect(judge('pkg:deb/debian/libssl3-dev:amd64', '3.0.9-1')).toEqual([]);
+    expect(judge('pkg:rpm/redhat/libssl3:amd64', '3.0.9-1')).toEqual([]);
+  });
+});

@@ -9,6 +9,7 @@
 import type { Advisory, Affected, Fix, VersionRange } from '../advisory/model.js';
 import type { CatalogIndex } from '../catalog/lookup.js';
 import { formatPath } from '../datafile.js';
+import { advisoryProductId } from '../products.js';
 import { getScheme, type ParseResult, type SchemeId, type VersionScheme } from '../versions/index.js';
 import type { AssetFacts, ProductFact } from './facts.js';
 
@@ -136,7 +137,7 @@ export class ExposureEngine {
     const n = asset.products.length + (asset.os ? 1 : 0);
     for (let i = 0; i < n; i++) {
       const fact = i < asset.products.length ? asset.products[i]! : asset.os!;
-      const rules = this.rulesByProduct.get(fact.product);
+      const rules = this.rulesByProduct.get(advisoryProductId(fact.product));
       if (!rules) continue;
       const factPath = i < asset.products.length ? `products[${i}]` : 'os';
       const factText = `${factPath} ${fact.product} ${fact.version}`;

@@ -39,7 +39,7 @@ function inventory(opensslVersion: string, extra = 0): AssetFacts {
     os: { product: 'debian:debian_linux', version: '12', name: 'Debian GNU/Linux 12 (bookworm)' },
     products: [
       { product: 'pkg:deb/debian/openssl', version: opensslVersion },
-      { product: 'pkg:deb/debian/libssl3', version: opensslVersion, name: 'libssl3:amd64' },
+      { product: 'pkg:deb/debian/libssl3:amd64', version: opensslVersion },
       ...Array.from({ length: 2000 + extra }, (_, i) => ({
         product: `pkg:deb/debian/pkg${i}`,
         version: `1.${i}-1`,
