@@ -145,6 +145,7 @@ describe('the OpenAPI document', () => {
       'GET /metrics',
       'POST /api/v1/setup',
       'POST /api/v1/session',
+      'POST /api/v1/agents/enroll',
     ]);
     let stateChanging = 0;
     for (const { key, method, op } of operations(doc)) {

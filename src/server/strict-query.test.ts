@@ -3,7 +3,9 @@
  * a filtered list answered with everything). The routes come from the running app, not from a list kept here,
  * so a new route is covered the day it is added.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enrollSigningBytes, publicKeyToRaw, signBytes } from '../api/agent-protocol.js';
 import { openTestServer, type TestServer } from './app.testkit.js';
 
 describe('query parameters a route does not declare', () => {
@@ -35,6 +37,32 @@ describe('query parameters a route does not declare', () => {
         createdBy: 'test',
       })
     ).id;
+    // An enrolled agent with a job, for the agent routes.
+    const token = (
+      await s.call(s.admin, { method: 'POST', url: '/api/v1/tenants/acme/agent-tokens', payload: {} })
+    ).json();
+    const key = generateKeyPairSync('ed25519');
+    const raw = publicKeyToRaw(key.publicKey);
+    const enrolled = await s.call(undefined, {
+      method: 'POST',
+      url: '/api/v1/agents/enroll',
+      payload: {
+        token: token.token,
+        public_key: raw,
+        proof: signBytes(key.privateKey, enrollSigningBytes(token.id, raw)),
+        hostname: 'agent01',
+        version: '0.1.0',
+      },
+    });
+    expect(enrolled.statusCode, enrolled.body).toBe(201);
+    ids.agent = enrolled.json().agent_id;
+    const job = await s.call(s.admin, {
+      method: 'POST',
+      url: '/api/v1/tenants/acme/agent-jobs',
+      payload: { kind: 'inventory', agents: [ids.agent] },
+    });
+    expect(job.statusCode, job.body).toBe(202);
+    ids.job = job.json().jobs[0].id;
   });
   afterAll(async () => {
     await s?.dispose();
