@@ -185,9 +185,9 @@ export class TestClient {
     agent: SeededAgent,
     keys: Map<string, KeyObject>,
     generation = 0,
-    opts: { save?: boolean; heartbeats?: boolean; signWith?: KeyObject } = {},
+    opts: { save?: boolean; heartbeats?: boolean; signWith?: KeyObject; timeoutMs?: number } = {},
   ): Promise<Msg> {
-    const challenge = await this.next('challenge');
+    const challenge = await this.next('challenge', opts.timeoutMs ?? 5000);
     const key = keys.get(challenge.key_id as string);
     if (
       !key ||
@@ -208,7 +208,7 @@ export class TestClient {
       ),
       version: 'test',
     });
-    const welcome = await this.next('welcome', 8000);
+    const welcome = await this.next('welcome', opts.timeoutMs ?? 8000);
     if (opts.save !== false) this.send({ t: 'generation_saved', generation: welcome.generation });
     if (opts.heartbeats !== false) this.startHeartbeats((welcome.heartbeat_s as number) * 1000);
     return welcome;

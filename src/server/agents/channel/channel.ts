@@ -492,13 +492,16 @@ export class AgentChannel {
         'bad signature',
       );
     if (agent.state !== 'active') return this.#stopped(conn, agent, 'handshake');
-    if (await this.store.certificateRevoked(agent.tenant_id, agent.cert_serial)) {
-      if (conn.phase !== PHASE.checking) return;
+    if (agent.cert_revoked) {
       this.#fail(conn, 'certificate_revoked');
       this.#send(conn, { t: 'revoked', reason: 'the device certificate is revoked' });
       return this.#close(conn, CLOSE_CODES.stop, 'revoked');
     }
-    if (conn.phase !== PHASE.checking) return;
+    // Generation changes of this process not written yet count as written.
+    const unwritten = this.#presence.unwritten(agent.id);
+    if (unwritten?.generation !== undefined && unwritten.generation > agent.generation)
+      agent.generation = unwritten.generation;
+    if (unwritten && 'pending' in unwritten) agent.pending_generation = unwritten.pending ?? null;
     if (hello.generation < agent.generation) {
       const reason = `clone: generation ${hello.generation} presented after ${agent.generation} (the agent's files were copied to another machine)`;
       await this.store.quarantine(agent.tenant_id, agent.id, reason);
@@ -512,7 +515,12 @@ export class AgentChannel {
       }
       return;
     }
-    if (hello.generation !== agent.generation && hello.generation !== agent.pending_generation)
+    // The stored generation, the one offered last, or the next one (offered in a welcome whose write was lost).
+    if (
+      hello.generation !== agent.generation &&
+      hello.generation !== agent.pending_generation &&
+      hello.generation !== agent.generation + 1
+    )
       return this.#refuse(
         conn,
         'bad_generation',
@@ -579,19 +587,8 @@ export class AgentChannel {
   }
 
   async #welcome(conn: Connection, agent: AgentRow): Promise<void> {
-    const offered = await this.store.offerGeneration(agent.tenant_id, agent.id, conn.offered);
     if (conn.phase !== PHASE.checking) return;
-    if (!offered) {
-      const now = await this.store.agent(agent.id);
-      if (now && now.state !== 'active') return this.#stopped(conn, now, 'handshake');
-      return this.#refuse(
-        conn,
-        'unknown_agent',
-        CLOSE_CODES.unauthorized,
-        { t: 'error', message: 'unknown agent; enrol again', fatal: true },
-        'unknown agent',
-      );
-    }
+    this.#presence.offered(agent.tenant_id, agent.id, conn.offered);
     const previous = this.#byAgent.get(agent.id);
     if (previous && previous !== conn) {
       // Replaced: the older connection did not answer the probe or went away during the checks. The agent stays
@@ -654,7 +651,7 @@ export class AgentChannel {
             message: `generation_saved.generation: ${msg.generation} is not the generation offered (${conn.offered})`,
           });
         conn.offered = 0;
-        await this.store.saveGeneration(conn.tenantId, conn.agentId, msg.generation);
+        this.#presence.saved(conn.tenantId, conn.agentId, msg.generation);
         return;
       }
       case 'job_status':

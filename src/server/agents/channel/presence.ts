@@ -3,7 +3,7 @@
  * `flushMs` and written in one transaction with one `agents.presence` event per tenant. An agent that connects and
  * drops within one batch is written as its last state only.
  */
-import type { ChannelStore } from './store.js';
+import type { ChannelStore, GenerationWrite } from './store.js';
 
 const ONLINE = 1;
 const OFFLINE = 2;
@@ -16,8 +16,10 @@ interface Pending {
 
 export class PresenceBatcher {
   #pending = new Map<string, Pending>();
+  #generations = new Map<string, GenerationWrite>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  #writing = new Map<string, GenerationWrite>();
   #stopped = false;
 
   constructor(
@@ -43,8 +45,33 @@ export class PresenceBatcher {
     this.#put(agentId, { tenantId, kind: SEEN });
   }
 
+  /** The generation offered in welcome, written with the next batch. */
+  offered(tenantId: string, agentId: string, pending: number): void {
+    const prior = this.#generations.get(agentId);
+    this.#generations.set(agentId, { ...prior, tenantId, agentId, pending });
+    this.#schedule();
+  }
+
+  /** The agent stored its generation: it becomes the agent's generation with the next batch. */
+  saved(tenantId: string, agentId: string, generation: number): void {
+    const prior = this.#generations.get(agentId);
+    this.#generations.set(agentId, {
+      ...prior,
+      tenantId,
+      agentId,
+      generation,
+      ...(prior?.pending === generation ? { pending: undefined } : {}),
+    });
+    this.#schedule();
+  }
+
+  /** A generation change not written yet (or being written), to read over the stored row. */
+  unwritten(agentId: string): GenerationWrite | undefined {
+    return this.#generations.get(agentId) ?? this.#writing.get(agentId);
+  }
+
   get pending(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#generations.size;
   }
 
   #put(agentId: string, p: Pending): void {
@@ -65,9 +92,12 @@ export class PresenceBatcher {
   /** Writes what is pending now; a flush in progress finishes first. */
   async flush(): Promise<void> {
     while (this.#flushing) await this.#flushing;
-    if (!this.#pending.size) return;
+    if (!this.#pending.size && !this.#generations.size) return;
     const batch = this.#pending;
     this.#pending = new Map();
+    const generations = this.#generations;
+    this.#generations = new Map();
+    this.#writing = generations;
     const online: { tenantId: string; agentId: string }[] = [];
     const offline: { tenantId: string; agentId: string }[] = [];
     const seen: string[] = [];
@@ -77,17 +107,27 @@ export class PresenceBatcher {
       else seen.push(agentId);
     }
     this.#flushing = this.store
-      .writePresence({ online, offline, seen, replica: this.replica, at: new Date().toISOString() })
+      .writePresence({
+        online,
+        offline,
+        seen,
+        generations: [...generations.values()],
+        replica: this.replica,
+        at: new Date().toISOString(),
+      })
       .catch((err) => {
         // Put the batch back under anything newer, and try again at the next flush.
         for (const [agentId, p] of batch) if (!this.#pending.has(agentId)) this.#pending.set(agentId, p);
+        for (const [agentId, g] of generations)
+          if (!this.#generations.has(agentId)) this.#generations.set(agentId, g);
         this.onError(err);
       })
       .finally(() => {
         this.#flushing = undefined;
+        this.#writing = new Map();
       });
     await this.#flushing;
-    if (this.#pending.size) this.#schedule();
+    if (this.#pending.size || this.#generations.size) this.#schedule();
   }
 
   /** Stops the timer and writes what is pending. */

@@ -24,6 +24,16 @@ export interface AgentRow {
   cert_serial: string;
   cert_not_after: string;
   inventory_hash: string | null;
+  /** The current certificate is revoked or not on record. */
+  cert_revoked: boolean;
+}
+
+/** A generation change of one agent: offered in welcome (pending) and/or stored by the agent (generation). */
+export interface GenerationWrite {
+  tenantId: string;
+  agentId: string;
+  pending?: number;
+  generation?: number;
 }
 
 export interface DueJob {
@@ -75,69 +85,39 @@ export class ChannelStore {
     return this.db.kysely;
   }
 
-  /** The agent as the handshake needs it; agent ids are unique across tenants. */
+  /** The agent as the handshake needs it, with whether its current certificate is revoked (or unknown). */
   async agent(agentId: string): Promise<AgentRow | undefined> {
-    return TenantScope.everyTenant
+    const row = await TenantScope.everyTenant
       .filter(
         this.k
           .selectFrom('agents')
+          .leftJoin('agent_certificates', 'agent_certificates.serial', 'agents.cert_serial')
           .select([
-            'tenant_id',
-            'id',
-            'public_key',
-            'state',
-            'state_reason',
-            'generation',
-            'pending_generation',
-            'cert_serial',
-            'cert_not_after',
-            'inventory_hash',
+            'agents.tenant_id',
+            'agents.id',
+            'agents.public_key',
+            'agents.state',
+            'agents.state_reason',
+            'agents.generation',
+            'agents.pending_generation',
+            'agents.cert_serial',
+            'agents.cert_not_after',
+            'agents.inventory_hash',
+            'agent_certificates.serial as cert_found',
+            'agent_certificates.revoked_at as cert_revoked_at',
           ])
-          .where('id', '=', agentId),
-        'tenant_id',
+          .where('agents.id', '=', agentId),
+        'agents.tenant_id',
       )
       .executeTakeFirst();
-  }
-
-  /** True when the certificate is unknown or revoked. */
-  async certificateRevoked(tenantId: string, serial: string): Promise<boolean> {
-    const row = await scopeOf(tenantId)
-      .filter(
-        this.k.selectFrom('agent_certificates').select('revoked_at').where('serial', '=', serial),
-        'tenant_id',
-      )
-      .executeTakeFirst();
-    return !row || row.revoked_at !== null;
-  }
-
-  /** Records the generation just offered in `welcome`; false when the agent is no longer active. */
-  async offerGeneration(tenantId: string, agentId: string, pending: number): Promise<boolean> {
-    const res = await scopeOf(tenantId)
-      .filter(
-        this.k
-          .updateTable('agents')
-          .set({ pending_generation: pending, updated_at: new Date().toISOString() })
-          .where('id', '=', agentId)
-          .where('state', '=', 'active'),
-        'tenant_id',
-      )
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
-  }
-
-  /** The agent stored the offered generation: it becomes the agent's generation. */
-  async saveGeneration(tenantId: string, agentId: string, generation: number): Promise<boolean> {
-    const res = await scopeOf(tenantId)
-      .filter(
-        this.k
-          .updateTable('agents')
-          .set({ generation, pending_generation: null, updated_at: new Date().toISOString() })
-          .where('id', '=', agentId)
-          .where('pending_generation', '=', generation),
-        'tenant_id',
-      )
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) > 0;
+    if (!row) return undefined;
+    const { cert_found, cert_revoked_at, ...agent } = row;
+    return {
+      ...agent,
+      generation: Number(agent.generation),
+      pending_generation: agent.pending_generation === null ? null : Number(agent.pending_generation),
+      cert_revoked: !cert_found || cert_revoked_at !== null,
+    };
   }
 
   /**
@@ -474,12 +454,27 @@ export class ChannelStore {
     online: readonly { tenantId: string; agentId: string }[];
     offline: readonly { tenantId: string; agentId: string }[];
     seen: readonly string[];
+    generations?: readonly GenerationWrite[];
     replica: string;
     at: string;
   }): Promise<void> {
     const { online, offline, seen, replica, at } = batch;
-    if (!online.length && !offline.length && !seen.length) return;
+    const generations = batch.generations ?? [];
+    if (!online.length && !offline.length && !seen.length && !generations.length) return;
     await this.k.transaction().execute(async (trx) => {
+      for (const g of generations) {
+        const set =
+          g.generation !== undefined
+            ? { generation: g.generation, pending_generation: g.pending ?? null, updated_at: at }
+            : { pending_generation: g.pending ?? null, updated_at: at };
+        let q = scopeOf(g.tenantId).filter(
+          trx.updateTable('agents').set(set).where('id', '=', g.agentId).where('state', '=', 'active'),
+          'tenant_id',
+        );
+        // Generations only move forward.
+        if (g.generation !== undefined) q = q.where('generation', '<', g.generation);
+        await q.execute();
+      }
       const all = TenantScope.everyTenant;
       for (const ids of chunks(online.map((o) => o.agentId))) {
         await all
