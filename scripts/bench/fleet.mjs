@@ -24,7 +24,7 @@
 // server's agent_connect_rate, default the server's 1000 per process).
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminToken, importAndWait, sleep, startChild } from './server.mjs';
@@ -244,10 +244,12 @@ async function withServers(dialect, label, replicas, fn) {
     }
     const servers = [];
     try {
-      // The first replica migrates and makes the installation's keys; the others start after it.
+      // The first replica migrates and is set up (a replica that starts before the setup would replace the setup
+      // token); the others start after it.
       servers.push(await startChild({ ...base, data_dir: dirs[0] }));
+      const { api } = await adminToken(servers[0].url, servers[0].setupToken);
       for (let r = 1; r < replicas; r++) servers.push(await startChild({ ...base, data_dir: dirs[r] }));
-      return await fn(servers, { ...base, data_dir: dirs[0] });
+      return await fn(servers, { ...base, data_dir: dirs[0] }, api);
     } finally {
       for (const s of servers) await s.stop();
     }
@@ -283,9 +285,8 @@ async function runOne(dialect, agents, builds, log) {
   const shards = Math.ceil(agents / perProcess);
   const tenants = Math.max(1, Math.round(agents / AGENTS_PER_TENANT));
   const waitMs = Math.max(MIN_WAIT_S * 1000, agents * WAIT_MS_PER_AGENT);
-  return withServers(dialect, `${agents}`, replicas, async (servers, overrides) => {
+  return withServers(dialect, `${agents}`, replicas, async (servers, overrides, api) => {
     const pids = servers.map((s) => s.pid);
-    const { api } = await adminToken(servers[0].url, servers[0].setupToken);
     await importAndWait(api, readFileSync(PACK, 'utf8'));
     // Tenants and one enrolment token each, through the API, shared by the simulator processes.
     // Named as the simulator names them: fleet-001 … (at least three digits).
@@ -495,6 +496,9 @@ export async function run() {
       results.push(await runOne(dialect, agents, builds, log));
     }
   const hard = openFilesHard();
+  const load = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
   return `## Agent fleet
 
 \`npm run bench -- fleet\` (options \`--agents 10000,100000 --db sqlite,postgres\`): simulated agents on the real
@@ -513,5 +517,6 @@ ${table(results)}
 
 ${verdicts(results)}
 
-Anchor: Velociraptor documents about 10,000 endpoints on a 2-vCPU server.`;
+Anchor: Velociraptor documents about 10,000 endpoints on a 2-vCPU server. Load average (1 / 5 / 15 min) at the
+end of the run: ${load}.`;
 }

@@ -31,6 +31,8 @@ const bundle = await rolldown({
   platform: 'node',
   external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'better-sqlite3', 'pg-native'],
   resolve: { extensionAlias: { '.js': ['.ts', '.js'] } },
+  // ws tries its optional native helpers with require(); a single executable cannot load them and warns.
+  transform: { define: { 'process.env.WS_NO_BUFFER_UTIL': '"1"', 'process.env.WS_NO_UTF_8_VALIDATE': '"1"' } },
   logLevel: 'warn',
 });
 await bundle.write({ file: bundleFile, format: 'cjs', codeSplitting: false, minify: true });
