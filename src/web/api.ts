@@ -156,7 +156,7 @@ export function onSessionExpired(listener: () => void): () => void {
 
 const TIMEOUT_MS = 30_000;
 
-async function call<T>(
+export async function call<T>(
   method: string,
   path: string,
   body?: unknown,

@@ -23,6 +23,9 @@ const TYPES = [
   'response.changed',
   'tenant.changed',
   'job.updated',
+  'agent.changed',
+  'agents.presence',
+  'agent_job.updated',
 ] as const satisfies readonly string[];
 
 /** The stream's `event: reset` frame (STREAM_RESET_EVENT in src/api/events.ts). */

@@ -10,6 +10,8 @@ import { endLive } from './live';
 import { AccountPage } from './pages/account';
 import { AdvisoriesPage } from './pages/advisories';
 import { AdvisoryPage } from './pages/advisory';
+import { AgentPage } from './pages/agent';
+import { AgentsPage } from './pages/agents';
 import { AssetPage } from './pages/asset';
 import { AssetsPage } from './pages/assets';
 import { AuditPage } from './pages/audit';
@@ -60,6 +62,8 @@ const PAGES: { path: string; nav?: string; admin?: boolean; page: (props: PagePr
   { path: '/tenants/:tenant', page: TenantPage },
   { path: '/tenants/:tenant/assets', page: AssetsPage },
   { path: '/tenants/:tenant/assets/:asset', page: AssetPage },
+  { path: '/tenants/:tenant/agents', page: AgentsPage },
+  { path: '/tenants/:tenant/agents/:agent', page: AgentPage },
   { path: '/jobs', nav: 'Jobs', page: JobsPage },
   { path: '/jobs/:id', page: JobPage },
   { path: '/audit', nav: 'Audit log', admin: true, page: AuditPage },

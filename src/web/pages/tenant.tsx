@@ -40,7 +40,8 @@ export function TenantPage({ params }: { params: Record<string, string> }) {
         </dd>
       </dl>
       <p>
-        <Link to={assets}>Assets of {t.name}</Link>
+        <Link to={assets}>Assets of {t.name}</Link> ·{' '}
+        <Link to={pathOf('tenants', t.id, 'agents')}>Agents of {t.name}</Link>
       </p>
 
       <section aria-labelledby="exposure-heading" className="section">
