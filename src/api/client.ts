@@ -6,6 +6,23 @@
 
 import type { Me } from './accounts.js';
 import type { ImportFormat } from './advisories.js';
+import type {
+  Agent,
+  AgentFanOutBody,
+  AgentJob,
+  AgentJobCreate,
+  AgentJobCreated,
+  AgentJobListQuery,
+  AgentJobPage,
+  AgentListQuery,
+  AgentPage,
+  AgentToken,
+  AgentTokenCreate,
+  AgentTokenCreated,
+  AgentTokenList,
+  EnrollBody,
+  EnrollResult,
+} from './agents.js';
 import type { AssetListQuery, AssetPage, PutResult } from './assets.js';
 import { EventStreamError, followEvents } from './event-stream.js';
 import type { BulkCommitResult, BulkPreview, BulkPreviewBody, FindingStatusChange } from './findings.js';
@@ -82,7 +99,8 @@ export async function apiExchange<T>(
       method,
       headers: {
         ...request.headers,
-        authorization: `Bearer ${options.token}`,
+        // Public routes (agent enrolment) are called without a token.
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
         ...(request.json !== undefined ? { 'content-type': 'application/json' } : {}),
         ...(request.text ? { 'content-type': request.text.contentType } : {}),
       },
@@ -567,4 +585,98 @@ export async function getMe(options: ApiClientOptions): Promise<Me> {
 /** A page of the audit log (administrators); `cursor` from the answer before for the next one. */
 export async function listAudit(options: ApiClientOptions, query: AuditQuery = {}): Promise<AuditPage> {
   return apiRequest<AuditPage>(options, 'GET', `api/v1/audit${queryString(query)}`);
+}
+
+// --- agents ---
+
+/** Creates an enrolment token for the tenant; the answer's `token` is the only time its text is shown. */
+export async function createAgentToken(
+  options: ApiClientOptions,
+  tenant: string,
+  body: AgentTokenCreate = {},
+): Promise<AgentTokenCreated> {
+  return apiRequest<AgentTokenCreated>(options, 'POST', `api/v1/tenants/${enc(tenant)}/agent-tokens`, body);
+}
+
+export async function listAgentTokens(options: ApiClientOptions, tenant: string): Promise<AgentTokenList> {
+  return apiRequest<AgentTokenList>(options, 'GET', `api/v1/tenants/${enc(tenant)}/agent-tokens`);
+}
+
+export async function revokeAgentToken(
+  options: ApiClientOptions,
+  tenant: string,
+  id: string,
+): Promise<AgentToken> {
+  return apiRequest<AgentToken>(options, 'DELETE', `api/v1/tenants/${enc(tenant)}/agent-tokens/${enc(id)}`);
+}
+
+/** Enrols an agent (public: `options.token` may be empty; the enrolment token is in the body). */
+export async function enrollAgent(
+  options: Pick<ApiClientOptions, 'baseUrl' | 'timeoutMs'>,
+  body: EnrollBody,
+): Promise<EnrollResult> {
+  return apiRequest<EnrollResult>({ ...options, token: '' }, 'POST', 'api/v1/agents/enroll', body);
+}
+
+export async function listAgents(
+  options: ApiClientOptions,
+  tenant: string,
+  query: AgentListQuery = {},
+): Promise<AgentPage> {
+  return apiRequest<AgentPage>(options, 'GET', `api/v1/tenants/${enc(tenant)}/agents${queryString(query)}`);
+}
+
+export async function getAgent(options: ApiClientOptions, tenant: string, id: string): Promise<Agent> {
+  return apiRequest<Agent>(options, 'GET', `api/v1/tenants/${enc(tenant)}/agents/${enc(id)}`);
+}
+
+export async function revokeAgent(
+  options: ApiClientOptions,
+  tenant: string,
+  id: string,
+  reason?: string,
+): Promise<Agent> {
+  return apiRequest<Agent>(
+    options,
+    'POST',
+    `api/v1/tenants/${enc(tenant)}/agents/${enc(id)}/revoke`,
+    reason === undefined ? {} : { reason },
+  );
+}
+
+export async function createAgentJobs(
+  options: ApiClientOptions,
+  tenant: string,
+  body: AgentJobCreate,
+): Promise<AgentJobCreated> {
+  return apiRequest<AgentJobCreated>(options, 'POST', `api/v1/tenants/${enc(tenant)}/agent-jobs`, body);
+}
+
+export async function listAgentJobs(
+  options: ApiClientOptions,
+  tenant: string,
+  query: AgentJobListQuery = {},
+): Promise<AgentJobPage> {
+  return apiRequest<AgentJobPage>(
+    options,
+    'GET',
+    `api/v1/tenants/${enc(tenant)}/agent-jobs${queryString(query)}`,
+  );
+}
+
+export async function getAgentJob(options: ApiClientOptions, tenant: string, id: string): Promise<AgentJob> {
+  return apiRequest<AgentJob>(options, 'GET', `api/v1/tenants/${enc(tenant)}/agent-jobs/${enc(id)}`);
+}
+
+export async function cancelAgentJob(
+  options: ApiClientOptions,
+  tenant: string,
+  id: string,
+): Promise<AgentJob> {
+  return apiRequest<AgentJob>(options, 'POST', `api/v1/tenants/${enc(tenant)}/agent-jobs/${enc(id)}/cancel`);
+}
+
+/** Queues the fan-out platform job (operators); follow it with waitForJob. */
+export async function fanOutAgentJob(options: ApiClientOptions, body: AgentFanOutBody): Promise<Job> {
+  return apiRequest<Job>(options, 'POST', 'api/v1/agent-jobs/fan-out', body);
 }
