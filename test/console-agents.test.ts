@@ -8,7 +8,7 @@
  * agent page shows its identity (key fingerprint, certificate expiry) and its inventory, filtered; revoking it
  * through the dialog shows the revoked state with the reason. A customer user sees their tenant's agents read-only
  * and another tenant's agent as not found. Every page is checked for console errors, CSP violations and
- * unexpected HTTP errors and scanned with axe-core; screenshots go to docs/console/ with
+ * unexpected HTTP errors and scanned with axe-core, also at 390 px in dark mode; screenshots go to docs/console/ with
  * BULWARK_CONSOLE_SCREENSHOTS=1.
  */
 import { generateKeyPairSync, type KeyObject, randomBytes } from 'node:crypto';
@@ -130,8 +130,8 @@ describe.each(TEST_DIALECTS)('console agent pages on %s', (dialect) => {
   let socket: WebSocket | undefined;
   const contexts: BrowserContext[] = [];
 
-  const contextFor = async (who: ApiUser) => {
-    const c = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+  const contextFor = async (who: ApiUser, viewport = { width: 1280, height: 900 }, dark = false) => {
+    const c = await browser!.newContext({ viewport, colorScheme: dark ? 'dark' : 'light' });
     await c.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server!.url });
     await c.addCookies([{ name: 'bulwark_session', value: who.session, url: server!.url }]);
     contexts.push(c);
@@ -350,5 +350,22 @@ describe.each(TEST_DIALECTS)('console agent pages on %s', (dialect) => {
     expect(await page.locator('main').textContent()).not.toContain('gx-mail');
     await clean(p);
     await page.close();
+  }, 30_000);
+
+  it('holds the agent pages at 390 px in dark mode without sideways scrolling, and passes axe there', async (ctx) => {
+    const s = ready(ctx);
+    const p = await openCheckedPage(await contextFor(admin, { width: 390, height: 844 }, true));
+    for (const path of ['/tenants/acme/agents', `/tenants/acme/agents/${agents[1]!.id}`]) {
+      await p.page.goto(s.url + path);
+      await p.page.getByRole('heading', { level: 1 }).waitFor();
+      await poll(() => p.page.getByText('Loading…').count(), { message: path }).toBe(0);
+      const overflow = await p.page.evaluate<number>(
+        'document.documentElement.scrollWidth - window.innerWidth',
+      );
+      expect(overflow, `horizontal overflow on ${path}`).toBeLessThanOrEqual(0);
+      expect(await p.scanA11y(), `axe (dark, 390 px) on ${path}`).toEqual([]);
+    }
+    expect(await p.problems()).toEqual([]);
+    await p.page.close();
   }, 30_000);
 });

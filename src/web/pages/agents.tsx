@@ -43,7 +43,7 @@ export function AgentStateText({ agent }: { agent: Pick<AgentSummary, 'state' | 
   );
 }
 
-/** Online, or offline with when it was last seen. */
+/** Online, or offline with when it was last seen (or that it never connected). */
 export function Presence({ agent }: { agent: Pick<AgentSummary, 'online' | 'last_seen_at'> }) {
   return agent.online ? (
     <span className="badge presence-online">online</span>
@@ -51,7 +51,13 @@ export function Presence({ agent }: { agent: Pick<AgentSummary, 'online' | 'last
     <>
       <span className="badge presence-offline">offline</span>
       <div className="sub">
-        last seen <Time iso={agent.last_seen_at} />
+        {agent.last_seen_at ? (
+          <>
+            last seen <Time iso={agent.last_seen_at} />
+          </>
+        ) : (
+          'never connected'
+        )}
       </div>
     </>
   );
