@@ -31,6 +31,10 @@ import {
   waitFor,
 } from './agent.testkit.js';
 
+/** `dpkg-query -W`'s own format (`${binary:Package}\t${Version}`) plus the status, to keep installed packages. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format, not a template
+const DPKG_DEFAULT_WITH_STATUS = '${binary:Package}\t${Version}\t${db:Status-Abbrev}\n';
+
 let tree: CliTree;
 let channel: TestChannel;
 let root: string;
@@ -165,14 +169,17 @@ describe('bulwark agent run on a test channel', () => {
     expect(inventory.mode).toBe('full');
     const facts = inventory.facts as { products: { product: string; version: string; name?: string }[] };
     if (existsSync('/usr/bin/dpkg-query')) {
-      const printed = execFileSync('dpkg-query', ['-W'], { encoding: 'utf8' })
+      const printed = execFileSync('dpkg-query', ['-W', '-f', DPKG_DEFAULT_WITH_STATUS], {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      })
         .trim()
         .split('\n')
-        .map((line) => line.split('\t') as [string, string]);
+        .map((line) => line.split('\t'))
+        .filter((f) => f[2]?.[1] === 'i')
+        .map((f) => [f[0]!, f[1]!] as [string, string]);
       const byName = new Map(
-        facts.products
-          .filter((p) => p.product.startsWith('pkg:deb/debian/'))
-          .map((p) => [p.name ?? p.product.slice('pkg:deb/debian/'.length), p.version]),
+        facts.products.map((p) => [p.product.replace(/^pkg:deb\/debian\//, ''), p.version]),
       );
       for (const [name, version] of printed) expect(byName.get(name), name).toBe(version);
     } else console.log('skipped: dpkg-query is not installed; the Debian package comparison did not run');

@@ -31,7 +31,6 @@ import {
   signBytes,
   verifyBytes,
 } from '../../src/api/agent-protocol.js';
-import { transpileTree } from '../../src/server/jobs/jobs.testkit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const CHILD = join(ROOT, 'test/agent/cli-child.testkit.ts');
@@ -54,26 +53,10 @@ export async function waitFor<T>(
   }
 }
 
-/** The command line transpiled once per test file; `entry` runs `bulwark <args>` (no args: `bulwark serve`). */
+/** The command line transpiled once per test file; `entry` runs `bulwark <args>`. */
 export interface CliTree {
   entry: string;
   dispose(): void;
-}
-
-export function cliTree(): CliTree {
-  return fullTree();
-}
-
-/**
- * The whole command line (also `bulwark serve`): every static and dynamic import followed. Slow on a busy machine
- * (the server is most of the sources); a file that needs only the agent uses agentTree.
- */
-export function fullTree(): CliTree {
-  const tree = transpileTree(CHILD);
-  const out = tree.file.slice(0, tree.file.length - relative(ROOT, CHILD).replace(/\.ts$/, '.js').length);
-  for (const dir of ['packs', 'catalogs'])
-    symlinkSync(join(ROOT, 'src/advisories', dir), join(out, 'src/advisories', dir), 'dir');
-  return { entry: tree.file, dispose: tree.dispose };
 }
 
 /**
@@ -478,7 +461,7 @@ export class TestChannel {
 
   /** Sends a job (or anything claiming to be one) on the agent's open connection. */
   sendJob(agent: TestAgent, job: unknown): void {
-    if (!agent.socket || agent.socket.readyState !== 1) throw new Error(`${agent.agentId} is not connected`);
+    if (agent.socket?.readyState !== 1) throw new Error(`${agent.agentId} is not connected`);
     agent.socket.send(JSON.stringify({ t: 'job', job }));
   }
 
