@@ -295,6 +295,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       int('--tenants', 1, 10_000),
     )
     .requiredOption('--server <url>', 'the Bulwark server, e.g. http://127.0.0.1:8440')
+    .option('--tenant-prefix <prefix>', 'tenant ids are PREFIX-001 … (default fleet)')
     .option('--token-file <file>', 'file holding the API token (default: env BULWARK_TOKEN)')
     .option(
       '--sources <n>',

@@ -14,6 +14,8 @@ import { serverClient } from './server-access.js';
 export interface LabFleetOptions {
   agents: number;
   tenants: number;
+  /** Tenant ids are `<prefix>-<nnn>` (default `fleet`). */
+  tenantPrefix?: string;
   server: string;
   tokenFile?: string;
   sources?: number;
@@ -75,6 +77,7 @@ export async function runLabFleet(io: Io, kb: KnowledgeBase, opts: LabFleetOptio
       apiToken: access.token,
       agents: opts.agents,
       tenants: opts.tenants,
+      tenantPrefix: opts.tenantPrefix,
       sources,
       heartbeatS: opts.heartbeat,
       exchangeShare: opts.exchangeShare,

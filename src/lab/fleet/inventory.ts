@@ -3,9 +3,7 @@
  * vulnerable and fixed alike), Windows servers with installed KBs, Debian and RHEL hosts with packages. Agent i's
  * facts follow from (seed, i) alone, so nothing is stored per agent: they are rebuilt when the agent reports them.
  */
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../api/agent-protocol.js';
-import type { AssetFactsInput } from '../../core/index.js';
+import type { AssetFacts } from '../../core/index.js';
 import { EXCHANGE_PRODUCT } from '../../core/products.js';
 
 export type HostKind = 'exchange' | 'windows' | 'debian' | 'rhel';
@@ -98,6 +96,11 @@ export interface InventoryPlan {
 }
 
 const rngFor = (plan: InventoryPlan, index: number) => prng((plan.seed * 0x9e3779b1) ^ (index + 1));
+/** A Windows host's OS, the same in its enrolment and in its facts. */
+const windowsOf = (plan: InventoryPlan, index: number) =>
+  WINDOWS[
+    Math.floor(prng((plan.seed * 0x85ebca6b) ^ (index + 1))() * WINDOWS.length)
+  ] as (typeof WINDOWS)[number];
 
 /** What agent `index` is: kind, host name and, for Exchange, its build. */
 export function hostOf(plan: InventoryPlan, index: number, tenant: string): FleetHost {
@@ -105,13 +108,17 @@ export function hostOf(plan: InventoryPlan, index: number, tenant: string): Flee
   const n = String(index).padStart(6, '0');
   if (r() < plan.exchangeShare && plan.exchangeBuilds.length) {
     const b = plan.exchangeBuilds[Math.floor(r() * plan.exchangeBuilds.length)] as { build: string };
-    const win = WINDOWS[Math.floor(r() * WINDOWS.length)] as (typeof WINDOWS)[number];
-    return { kind: 'exchange', hostname: `EXCH${n}.${tenant}.example`, os: win.name, exchangeBuild: b.build };
+    return {
+      kind: 'exchange',
+      hostname: `EXCH${n}.${tenant}.example`,
+      os: windowsOf(plan, index).name,
+      exchangeBuild: b.build,
+    };
   }
   r();
-  r();
   const x = r();
-  if (x < 0.5) return { kind: 'windows', hostname: `SRV${n}.${tenant}.example`, os: 'Windows Server' };
+  if (x < 0.5)
+    return { kind: 'windows', hostname: `SRV${n}.${tenant}.example`, os: windowsOf(plan, index).name };
   if (x < 0.8) return { kind: 'debian', hostname: `deb${n}.${tenant}.example`, os: 'Debian GNU/Linux' };
   return { kind: 'rhel', hostname: `rhel${n}.${tenant}.example`, os: 'Red Hat Enterprise Linux' };
 }
@@ -126,18 +133,20 @@ export function factsOf(
   agentId: string,
   host: FleetHost,
   exchangeBuild?: string,
-): AssetFactsInput {
+): AssetFacts {
   const r = rngFor(plan, index);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
   const kbs = WINDOWS_KBS.filter(() => r() < 0.3);
-  const facts: AssetFactsInput = {
+  const facts: AssetFacts = {
     id: agentId,
     name: host.hostname,
     products: [],
+    installed_kbs: [],
+    endpoints: [],
     tags: ['agent', host.kind],
   };
   if (host.kind === 'exchange' || host.kind === 'windows') {
-    const win = pick(WINDOWS);
+    const win = windowsOf(plan, index);
     facts.os = { product: win.product, version: `${win.base}.${win.ubr[0] + Math.floor(r() * win.ubr[1])}` };
     if (host.kind === 'exchange') {
       if (r() < 0.3) kbs.push(EXCHANGE_SU_KB);
@@ -179,7 +188,5 @@ export function factsOf(
   return facts;
 }
 
-/** SHA-256 hex of the facts' canonical JSON: the inventory hash the agent and the server compare. */
-export function factsHash(facts: unknown): string {
-  return createHash('sha256').update(canonicalJson(facts)).digest('hex');
-}
+/** The inventory hash the agent reports and the server compares (src/api/agent-inventory.ts). */
+export { factsHash } from '../../api/agent-inventory.js';
