@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import type { Io } from '../io.js';
 import { registerAgentEnrollRun } from './agent.js';
+import { registerAgentsCommands, registerAgentToken } from './agents.js';
 
 /** What a command module needs from main: where to write and how to set the exit code. */
 export interface CommandHost {
@@ -18,5 +19,8 @@ export function registerAgentGroup(program: Command, host: CommandHost): Command
     .command('agent')
     .description('the endpoint agent: enrol this machine, run the agent, make enrolment tokens');
   registerAgentEnrollRun(agent, host);
+  registerAgentToken(agent, host);
+  // The operator's side of agents: `bulwark agents …` and `bulwark agent-jobs …`.
+  registerAgentsCommands(program, host);
   return agent;
 }
