@@ -53,6 +53,7 @@ const PARAM_CHECKS = Object.fromEntries(
 
 /** Agent ids per `agent_jobs.queued` event and agents per fan-out transaction. */
 export const QUEUED_EVENT_IDS = 1000;
+const QUEUED_EVENT_BYTES = 12_000;
 export const FAN_OUT_BATCH = 1000;
 
 /** The kind's parameters checked: a 400 naming the field. */
@@ -179,13 +180,26 @@ function queueJobRows(batch: WriteBatch, rows: readonly AgentJobRow[]): void {
   }
   const events = [];
   for (const [tenantId, ids] of byTenant) {
-    for (let i = 0; i < ids.length; i += QUEUED_EVENT_IDS)
+    // At most QUEUED_EVENT_IDS ids and QUEUED_EVENT_BYTES of them per event (an event's data is bounded).
+    let chunk: string[] = [];
+    let bytes = 0;
+    const flush = () => {
+      if (!chunk.length) return;
       events.push({
         type: 'agent_jobs.queued' as const,
         tenantId,
         subject: `tenant:${tenantId}`,
-        data: { agent_ids: ids.slice(i, i + QUEUED_EVENT_IDS) },
+        data: { agent_ids: chunk },
       });
+      chunk = [];
+      bytes = 0;
+    };
+    for (const id of ids) {
+      if (chunk.length === QUEUED_EVENT_IDS || bytes + id.length + 3 > QUEUED_EVENT_BYTES) flush();
+      chunk.push(id);
+      bytes += id.length + 3;
+    }
+    flush();
   }
   queueEvents(batch, events);
 }
