@@ -234,7 +234,13 @@ describe.each(TEST_DIALECTS)('agent channel on %s', (dialect) => {
     const srv = server(t);
     const { agent, c } = await connected(srv);
     const started = Date.now();
-    const jobId = await queueJob(srv, agent, 'hunt', { advisory_id: ADVISORY });
+    const created = await srv.call(srv.admin, {
+      method: 'POST',
+      url: `/api/v1/tenants/${TENANT}/agent-jobs`,
+      payload: { kind: 'hunt', params: { advisory_id: ADVISORY }, agents: [agent.agentId] },
+    });
+    expect(created.statusCode, created.body).toBe(202);
+    const jobId = created.json().jobs[0].id as string;
     const job = await c.next('job', 2000);
     expect(Date.now() - started).toBeLessThan(1000);
     const signedJob = job.job as { envelope: { job_id: string; agent_id: string }; signature: string };

@@ -21,7 +21,6 @@ import {
 } from '../../../api/agent-protocol.js';
 import type { TestServer } from '../../app.testkit.js';
 import { publishEvents } from '../../events/index.js';
-import { AgentKeys } from '../keys.js';
 
 export interface SeededAgent {
   tenantId: string;
@@ -100,7 +99,7 @@ export async function seedAgent(s: TestServer, tenantId: string): Promise<Seeded
 }
 
 export async function serverKeys(s: TestServer): Promise<Map<string, KeyObject>> {
-  const keys = await new AgentKeys(s.ctx.db.kysely, s.ctx.config).serverKeys();
+  const keys = await s.ctx.agents.keys.serverKeys();
   return new Map(keys.map((k) => [k.key_id, publicKeyFromRaw(k.public_key)]));
 }
 
@@ -252,7 +251,7 @@ export async function queueJob(
   params: Record<string, unknown> = {},
   opts: { notBefore?: Date; expiresAt?: Date } = {},
 ): Promise<string> {
-  const signer = await new AgentKeys(s.ctx.db.kysely, s.ctx.config).jobSigner();
+  const signer = await s.ctx.agents.keys.jobSigner();
   const jobId = randomId('aj-');
   const now = new Date();
   const notBefore = (opts.notBefore ?? new Date(now.getTime() - 1000)).toISOString();

@@ -4,9 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../context.js';
-import { AgentCa } from '../ca.js';
 import { InventoryService } from '../inventory.js';
-import { AgentKeys } from '../keys.js';
 import { AgentChannel, type ChannelOptions } from './channel.js';
 import { applyInventoryWith } from './inventory-adapter.js';
 
@@ -22,8 +20,7 @@ export function attachAgentChannel(
   ctx: AppContext,
   options: ChannelOptions = {},
 ): AgentChannel {
-  const keys = new AgentKeys(ctx.db.kysely, ctx.config);
-  const ca = new AgentCa(keys, ctx.config.agent_cert_days);
+  const { keys, ca } = ctx.agents;
   const channel = new AgentChannel(
     {
       db: ctx.db,
