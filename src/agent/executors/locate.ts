@@ -4,6 +4,7 @@
  * the last segment matched against folder names.
  */
 import { readdirSync, statSync } from 'node:fs';
+import { sep as pathSep } from 'node:path';
 import { logTypes } from '../../hunt/logtypes/registry.js';
 import type { HostDeps } from './context.js';
 
@@ -60,7 +61,8 @@ function expandGlob(pattern: string, sep: string): string[] {
 
 export async function locateLogs(platform: NodeJS.Platform, deps: HostDeps): Promise<LocatedLogs> {
   const key = platform === 'win32' ? 'win32' : 'linux';
-  const sep = platform === 'win32' ? '\\' : '/';
+  // Which list by the platform; which separator by the file system actually here.
+  const sep = pathSep;
   const folders: string[] = [];
   const looked: string[] = [];
   for (const d of logTypes()) {
