@@ -50,8 +50,8 @@ const PER_PROCESS = process.env.BULWARK_BENCH_FLEET_PER_PROCESS
   ? Number(process.env.BULWARK_BENCH_FLEET_PER_PROCESS)
   : undefined;
 /** Every wait ends: the slowest phase may take this long per agent, at least MIN_WAIT_S. */
-const WAIT_MS_PER_AGENT = 3;
-const MIN_WAIT_S = 180;
+const WAIT_MS_PER_AGENT = 15;
+const MIN_WAIT_S = 300;
 const POLL_MS = 250;
 const FANOUT_TARGET_S = 30;
 const STORM_TARGET_S = 120;

@@ -44,6 +44,8 @@ export const MAX_FLEET_AGENTS = 200_000;
 /** Uses one enrolment token allows (the API's limit). */
 const MAX_TOKEN_USES = 100_000;
 const SWEEP_MS = 250;
+/** A channel that is open but not welcomed after this long is dropped. */
+const HANDSHAKE_MS = 30_000;
 /** Clock skew a job's not_before may show (as the real agent allows). */
 const SKEW_MS = 60_000;
 
@@ -381,6 +383,12 @@ export class Fleet {
     for (const a of this.#agents) {
       if (a.state === S.Idle) {
         if (a.agentId && a.dueAt && a.dueAt <= now && this.#inflight < cap) this.#open(a, now);
+      } else if (a.state === S.Handshake) {
+        // No welcome within the handshake window: drop and back off, as the agent does.
+        if (now - a.connectedAt > HANDSHAKE_MS) {
+          inc(this.#s.closes, 'handshake-timeout');
+          a.ws?.terminate();
+        }
       } else if (a.state === S.Online) {
         if (now - a.lastRecvAt > 2 * hb) {
           inc(this.#s.closes, 'silent');
