@@ -220,6 +220,9 @@ export const AGENT_JOB_PARAMS = {
       since: Type.Optional(Type.String({ format: 'date-time' })),
       until: Type.Optional(Type.String({ format: 'date-time' })),
       paths: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 1000 }), { maxItems: 100 })),
+      max_seconds: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 86400, description: 'time bound, default 1800' }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -239,7 +242,7 @@ export const AGENT_JOB_PARAMS = {
 
 const JobParamsAny = Type.Record(Type.String(), Type.Unknown(), {
   description:
-    "the kind's parameters: inventory {}; hunt {advisory_id, since?, until?, paths?}; mitigate and rollback {advisory_id, mitigation_id?}; verify {advisory_id, url?}",
+    "the kind's parameters: inventory {}; hunt {advisory_id, since?, until?, paths?, max_seconds?}; mitigate and rollback {advisory_id, mitigation_id?}; verify {advisory_id, url?}",
 });
 
 export const AgentJobCreate = Type.Object(

@@ -63,6 +63,14 @@ export async function runHuntJob(
     advisoryId = stringParam(envelope.params, 'advisory_id', true);
     given = pathsParam(envelope.params);
     seconds = secondsParam(envelope.params);
+    // The engine judges every record of the logs it reads; a time window would need it to filter records first.
+    for (const name of ['since', 'until'] as const) {
+      if (envelope.params[name] !== undefined) {
+        throw new ParamError(
+          `params.${name}: this agent hunts the whole of the logs it finds and cannot limit them to a time window`,
+        );
+      }
+    }
     try {
       packs = huntAdvisories(kb(), advisoryId);
     } catch (err) {

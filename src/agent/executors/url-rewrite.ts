@@ -191,7 +191,7 @@ export function siteWebConfig(applicationHost: string, site: string, env: NodeJS
   const vdir = app && child(app, 'virtualDirectory', ['path', '/']);
   const physical = vdir?.attrs.physicalPath;
   if (!physical) throw new Error(`site "${site}" has no root virtual directory in ${applicationHost}`);
-  const expanded = physical.replace(/%([^%]+)%/g, (m, name: string) => {
+  const expanded = physical.replace(/%([^%]+)%/g, (_m, name: string) => {
     const key = Object.keys(env).find((k) => k.toLowerCase() === name.toLowerCase());
     if (!key) throw new Error(`site "${site}": %${name}% is not set`);
     return env[key]!;
