@@ -124,9 +124,14 @@ export function AdvisoryPage({ params }: { params: Record<string, string> }) {
           <ul>
             {(a.references ?? []).map((r) => (
               <li key={r.url}>
-                <a href={r.url} rel="noreferrer noopener">
-                  {r.title ?? r.url}
-                </a>
+                {/* The advisory model accepts only http(s) references; the console links nothing else either. */}
+                {/^https?:\/\//i.test(r.url) ? (
+                  <a href={r.url} rel="noreferrer noopener">
+                    {r.title ?? r.url}
+                  </a>
+                ) : (
+                  (r.title ?? r.url)
+                )}
               </li>
             ))}
           </ul>
