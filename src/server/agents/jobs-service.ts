@@ -34,7 +34,7 @@ import type { Db } from '../db/connect.js';
 import type { Database } from '../db/schema.js';
 import { WriteBatch } from '../db/write-batch.js';
 import { badRequest, conflict } from '../errors.js';
-import { publishEvent, queueEvents } from '../events/index.js';
+import { type EventInput, publishEvent, queueEvents } from '../events/index.js';
 import type { Jobs } from '../jobs/index.js';
 import type { TenantScope } from '../scope.js';
 import type { JobSigner } from './keys.js';
@@ -70,14 +70,17 @@ export function checkJobParams(kind: AgentJobKind, params: unknown): Record<stri
 
 let lastMs = 0;
 let sequence = 0;
-/** `aj-` + creation time (base 36), a counter within the millisecond, random: sorts by creation. */
-export function newAgentJobId(nowMs: number): string {
+/**
+ * `aj-` + creation time (base 36), a counter within the millisecond, 6 random bytes (hex; `random` when given):
+ * sorts by creation.
+ */
+export function newAgentJobId(nowMs: number, random: Buffer = randomBytes(6)): string {
   if (nowMs <= lastMs) sequence++;
   else {
     lastMs = nowMs;
     sequence = 0;
   }
-  return `aj-${Math.max(nowMs, lastMs).toString(36).padStart(9, '0')}${sequence.toString(36).padStart(4, '0')}${randomBytes(6).toString('hex')}`;
+  return `aj-${Math.max(nowMs, lastMs).toString(36).padStart(9, '0')}${sequence.toString(36).padStart(4, '0')}${random.toString('hex')}`;
 }
 
 /** The job as the channel sends it: the stored envelope and signature. */
@@ -103,9 +106,11 @@ export function signedRows(
   const now = Date.now();
   const at = new Date(now).toISOString();
   const params = JSON.stringify(spec.params);
-  return agents.map(([tenantId, agentId]) => {
-    const id = newAgentJobId(now);
-    const signed = signer.sign({
+  // One draw of randomness for every row: 6 bytes of job id and a 16-byte nonce each.
+  const random = randomBytes(22 * agents.length);
+  return agents.map(([tenantId, agentId], i) => {
+    const id = newAgentJobId(now, random.subarray(22 * i, 22 * i + 6));
+    const signed = signer.signText({
       v: 1,
       job_id: id,
       agent_id: agentId,
@@ -114,7 +119,7 @@ export function signedRows(
       params: spec.params,
       not_before: spec.notBefore,
       expires_at: spec.expiresAt,
-      nonce: randomBytes(16).toString('base64url'),
+      nonce: random.subarray(22 * i + 6, 22 * i + 22).toString('base64url'),
     });
     return {
       tenant_id: tenantId,
@@ -122,7 +127,7 @@ export function signedRows(
       agent_id: agentId,
       kind: spec.kind,
       params,
-      envelope: JSON.stringify(signed.envelope),
+      envelope: signed.text,
       signature: signed.signature,
       state: 'queued',
       progress: null,
@@ -178,7 +183,7 @@ function queueJobRows(batch: WriteBatch, rows: readonly AgentJobRow[]): void {
     }
     ids.push(r.agent_id);
   }
-  const events = [];
+  const events: EventInput[] = [];
   for (const [tenantId, ids] of byTenant) {
     // At most QUEUED_EVENT_IDS ids and QUEUED_EVENT_BYTES of them per event (an event's data is bounded).
     let chunk: string[] = [];

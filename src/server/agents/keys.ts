@@ -23,9 +23,10 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import {
+  canonicalJson,
   type JobEnvelope,
-  jobSigningBytes,
   publicKeyToRaw,
+  SIGNING_DOMAINS,
   type SignedJob,
 } from '../../api/agent-protocol.js';
 import { ConfigError, type ServerConfig } from '../config.js';
@@ -141,11 +142,17 @@ export class JobSigner {
   }
 
   sign(envelope: Omit<JobEnvelope, 'key_id'>): SignedJob {
+    const { envelope: full, signature } = this.signText(envelope);
+    return { envelope: full, signature };
+  }
+
+  /** As `sign`, with the envelope's canonical JSON (what was signed, and what a store keeps). */
+  signText(envelope: Omit<JobEnvelope, 'key_id'>): SignedJob & { text: string } {
     const full: JobEnvelope = { ...envelope, key_id: this.key.keyId };
-    return {
-      envelope: full,
-      signature: sign(null, jobSigningBytes(full), this.key.privateKey).toString('base64url'),
-    };
+    const text = canonicalJson(full);
+    // jobSigningBytes(full), with the canonical text computed once.
+    const bytes = Buffer.from(`${SIGNING_DOMAINS.job}\n${text}`, 'utf8');
+    return { envelope: full, text, signature: sign(null, bytes, this.key.privateKey).toString('base64url') };
   }
 
   /** A signature over other bytes (the channel's challenge), base64url. */
