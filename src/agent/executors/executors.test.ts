@@ -115,6 +115,8 @@ describe('hunt executor', () => {
     );
     expect(win.status).toBe('failed');
     expect(win.reason).toMatch(/^no log folders found: looked in .*%ExchangeInstallPath% not set/);
+    const linux = await ex.hunt(envelope('hunt', { advisory_id: 'proxylogon-2021-03' }), context(root));
+    expect(linux.reason).toMatch(/^no log folders found: .*linux; give params\.paths/);
     const empty = mkdtempSync(join(root, 'empty-'));
     const given = await ex.hunt(
       envelope('hunt', { advisory_id: 'proxylogon-2021-03', paths: [empty] }),

@@ -83,8 +83,13 @@ export async function runHuntJob(
   let paths = given;
   if (!paths) {
     const located = await locateLogs(ctx.platform, deps);
-    if (!located.folders.length)
-      return failed(`no log folders found: looked in ${located.looked.join(', ')}`);
+    if (!located.folders.length) {
+      return failed(
+        located.looked.length
+          ? `no log folders found: looked in ${located.looked.join(', ')}`
+          : `no log folders found: no registered log type lists folders on ${ctx.platform}; give params.paths`,
+      );
+    }
     paths = located.folders;
   }
   const config = huntConfig({ advisories: packs, sigmaPaths: [], iocFiles: [], strict: false });
