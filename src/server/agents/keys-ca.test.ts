@@ -48,6 +48,24 @@ describe('master key', () => {
     expect(() => loadMasterKey({ data_dir: dir, master_key_file: file })).toThrow(/cannot read \(EACCES\)/);
   });
 
+  it('stops the server start with a clear message when the key file is not a key', async () => {
+    const { startServer } = await import('../start.js');
+    const { loadServerConfig } = await import('../config.js');
+    const dir = tmp();
+    const file = join(dir, 'bad.key');
+    writeFileSync(file, 'not a key');
+    const config = loadServerConfig({
+      overrides: {
+        data_dir: dir,
+        port: 0,
+        log_level: 'silent',
+        master_key_file: file,
+        builtin_advisories: false,
+      },
+    });
+    await expect(startServer(config, { print: () => {} })).rejects.toThrow(/bad\.key: must hold 32 bytes/);
+  });
+
   it('seals so that only the same key and name open', () => {
     const k1 = Buffer.alloc(32, 1);
     const k2 = Buffer.alloc(32, 2);
