@@ -15,7 +15,8 @@ import { assetFactsValidator } from '../../core/index.js';
 import { exchangeCatalogBuilds } from '../../scan/index.js';
 import { openTestServer, type TestServer } from '../../server/app.testkit.js';
 import { TEST_DIALECTS } from '../../server/db/db.testkit.js';
-import { DerivedKeys, Fleet, factsOf, hostOf } from './index.js';
+import { labIsVulnerable } from '../knowledge.js';
+import { DerivedKeys, Fleet, factsOf, fleetEmulators, hostOf } from './index.js';
 
 const kb = loadKnowledgeBase({});
 const BUILDS = exchangeCatalogBuilds(kb).filter((b) => /^15\.[012]\./.test(b.build));
@@ -207,6 +208,50 @@ describe.each(TEST_DIALECTS)('fleet against a real server (%s)', (dialect) => {
       await fleet.close();
     }
   }, 120_000);
+
+  it('an emulator-backed Exchange agent: patch() changes the emulator build and the asset at the server', async (ctx) => {
+    if (!server) return ctx.skip();
+    const s = server;
+    const fleet = new Fleet({
+      server: base,
+      apiToken: token,
+      agents: 2,
+      tenants: 1,
+      tenantPrefix: 'emu',
+      exchangeShare: 1,
+      exchangeBuilds: BUILDS,
+      emulators: fleetEmulators(1, labIsVulnerable(kb)),
+    });
+    try {
+      await fleet.enroll();
+      fleet.connect();
+      expect(await fleet.waitOnline(2, 30_000)).toBe(true);
+      const backed = fleet.agents().filter((a) => a.emulator_url);
+      expect(backed).toHaveLength(1);
+      const agent = backed[0] as (typeof backed)[number];
+      const target = BUILDS.map((b) => b.build).find((b) => b !== agent.exchange_build) as string;
+      const { url } = await fleet.patch(agent.agent_id, target);
+      const owa = await fetch(new URL('/owa/', url));
+      await owa.body?.cancel();
+      expect(owa.headers.get('x-owa-version')).toBe(target);
+      const build = await until(
+        async () => {
+          const res = await s.call(s.admin, {
+            method: 'GET',
+            url: `/api/v1/tenants/emu-001/assets/${agent.agent_id}`,
+          });
+          const p = (res.json().facts?.products ?? []) as { product: string; version: string }[];
+          const v = p.find((x) => x.product === 'microsoft:exchange_server')?.version;
+          return v === target ? v : undefined;
+        },
+        10_000,
+        'the patched build at the server',
+      );
+      expect(build).toBe(target);
+    } finally {
+      await fleet.close();
+    }
+  }, 60_000);
 
   it('bulwark lab fleet enrols N agents across M tenants and prints the fleet as JSON', async (ctx) => {
     if (!server) return ctx.skip();
