@@ -23,6 +23,8 @@ export interface HuntOptions {
   onProgress?: (done: number, total: number) => void;
   /** Bounds on what each zip or gzip may expand to (default DEFAULT_ARCHIVE_LIMITS). */
   archiveLimits?: ArchiveLimits;
+  /** Stops an in-process hunt between files: the hunt then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** Below this much input, starting workers costs more than it saves. */
@@ -57,7 +59,7 @@ export async function hunt(opts: HuntOptions): Promise<HuntResult> {
   const outcomes: JobOutcome[] =
     workers > 1
       ? await runInWorkers(jobs, pool, onBytes)
-      : await runInProcess(jobs, ruleSet.rulesFor, ruleSet.iocs, onBytes);
+      : await runInProcess(jobs, ruleSet.rulesFor, ruleSet.iocs, onBytes, opts.signal);
 
   const files: FileOutcome[] = outcomes.flatMap((o) => o.files);
   const findings: HuntFinding[] = outcomes
@@ -116,9 +118,13 @@ async function runInProcess(
   rulesFor: Parameters<typeof runJob>[1],
   iocs: Parameters<typeof runJob>[2],
   onBytes: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<JobOutcome[]> {
   const out: JobOutcome[] = [];
-  for (const job of jobs) out.push(await runJob(job, rulesFor, iocs, onBytes));
+  for (const job of jobs) {
+    signal?.throwIfAborted();
+    out.push(await runJob(job, rulesFor, iocs, onBytes));
+  }
   return out;
 }
 

@@ -85,6 +85,15 @@ describe('hunt executor', () => {
     expect(ctx.events.length).toBeGreaterThan(0);
   });
 
+  it('a cancelled job stops the hunt and fails as cancelled', async () => {
+    const ex = createExecutors({ knowledge, deps: { env: {}, readRegistry: async () => undefined } });
+    const out = await ex.hunt(
+      envelope('hunt', { advisory_id: 'proxylogon-2021-03', paths: [join(logs, 'EXCH01')] }),
+      context(join(root, 'state-cancel'), { signal: AbortSignal.abort() }),
+    );
+    expect(out).toEqual({ status: 'failed', reason: 'cancelled' });
+  });
+
   it('finds the log folders itself on a Windows layout (ExchangeInstallPath from the registry)', async () => {
     const install = `${join(logs, 'EXCH01')}/`;
     const asked: string[] = [];

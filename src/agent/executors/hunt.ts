@@ -103,11 +103,16 @@ export async function runHuntJob(
     rules: config.rules,
     assess: config.assess,
     workers: 1,
+    signal: stop,
     onProgress: (done, total) => ctx.progress(done, total),
   });
-  const stopped = new Promise<never>((_, reject) =>
-    stop.addEventListener('abort', () => reject(stop.reason), { once: true }),
-  );
+  const stopped = new Promise<never>((_, reject) => {
+    if (stop.aborted) reject(stop.reason);
+    else stop.addEventListener('abort', () => reject(stop.reason), { once: true });
+  });
+  // Whichever loses the race settles later with nobody awaiting it.
+  run.catch(() => {});
+  stopped.catch(() => {});
   let result: Awaited<typeof run>;
   try {
     result = await Promise.race([run, stopped]);
