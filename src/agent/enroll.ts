@@ -7,33 +7,13 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { hostname as osHostname, type as osType, release } from 'node:os';
 import { enrollSigningBytes, publicKeyToRaw, signBytes } from '../api/agent-protocol.js';
+import type { EnrollBody, EnrollResult } from '../api/agents.js';
+import { ApiClientError, enrollAgent } from '../api/client.js';
 import { type AgentConfig, StateDir, StateError, writeFileAtomic } from './state.js';
 import { AGENT_VERSION } from './version.js';
 
 /** The enrolment token's form: `bwe_<id>_<secret>`. */
 export const ENROLL_TOKEN_RE = /^bwe_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
-
-/** What POST /api/v1/agents/enroll answers. */
-export interface EnrollAnswer {
-  agent_id: string;
-  tenant_id: string;
-  site_id: string | null;
-  asset_id: string;
-  certificate_pem: string;
-  ca_certificate_pem: string;
-  server_keys: { key_id: string; public_key: string }[];
-  heartbeat_s: number;
-  generation: number;
-}
-
-export interface EnrollRequest {
-  token: string;
-  public_key: string;
-  proof: string;
-  hostname: string;
-  os?: string;
-  version: string;
-}
 
 /** An enrolment the server refused, or a server that could not be reached: one line for the user. */
 export class EnrollError extends Error {
@@ -73,41 +53,19 @@ export function serverBase(server: string): URL {
   return url;
 }
 
-/** POST /api/v1/agents/enroll (public: the token is the credential). */
-export async function postEnrollment(
-  server: string,
-  body: EnrollRequest,
-  timeoutMs = 30_000,
-): Promise<EnrollAnswer> {
-  const url = new URL('api/v1/agents/enroll', serverBase(server));
-  let res: Response;
+/** POST /api/v1/agents/enroll through the typed client; its failures become one EnrollError line. */
+async function postEnrollment(server: string, body: EnrollBody, timeoutMs = 30_000): Promise<EnrollResult> {
   try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    return await enrollAgent({ baseUrl: server, timeoutMs }, body);
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new EnrollError(`cannot reach the Bulwark server at ${url.origin} (${cause})`);
+    if (err instanceof ApiClientError)
+      throw new EnrollError(err.status ? `enrolment refused: ${err.message}` : err.message, err.status);
+    throw err;
   }
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  if (!res.ok) {
-    const message = (json as { message?: string } | undefined)?.message ?? text.slice(0, 200);
-    throw new EnrollError(`enrolment refused: ${res.status} ${message}`, res.status);
-  }
-  return json as EnrollAnswer;
 }
 
 /** Checks the server's answer field by field before anything is stored. */
-function checkAnswer(answer: EnrollAnswer): void {
+function checkAnswer(answer: EnrollResult): void {
   const bad = (field: string) => new EnrollError(`the server's enrolment answer has no valid ${field}`);
   if (!answer || typeof answer !== 'object') throw bad('body');
   for (const field of ['agent_id', 'tenant_id', 'asset_id', 'certificate_pem', 'ca_certificate_pem'] as const)
@@ -145,7 +103,7 @@ export async function enroll(options: EnrollOptions): Promise<AgentConfig> {
     state.ensure();
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     const raw = publicKeyToRaw(publicKey);
-    const request: EnrollRequest = {
+    const request: EnrollBody = {
       token,
       public_key: raw,
       proof: signBytes(privateKey, enrollSigningBytes(match[1]!, raw)),

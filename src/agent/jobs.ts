@@ -27,6 +27,7 @@ import {
   verifyBytes,
 } from '../api/agent-protocol.js';
 import type { AssetFacts } from '../core/index.js';
+import type { Executor, ExecutorContext, ExecutorOutcome } from './executors/index.js';
 import type { AgentLog } from './log.js';
 import type { JobStore, QueuedJob } from './queue.js';
 import type { PinnedKey } from './state.js';
@@ -36,20 +37,7 @@ export const CLOCK_SKEW_MS = 60_000;
 
 const signedJobCheck = TypeCompiler.Compile(SignedJob);
 
-/** What an executor gets from the runner. */
-export interface ExecutorContext {
-  stateDir: string;
-  signal: AbortSignal;
-  progress(done: number, total: number | null, message?: string): void;
-  collectInventory(): Promise<AssetFacts>;
-  platform: NodeJS.Platform;
-}
-export interface ExecutorOutcome {
-  status: 'succeeded' | 'failed';
-  reason?: string;
-  output?: unknown;
-}
-export type Executor = (envelope: JobEnvelope, ctx: ExecutorContext) => Promise<ExecutorOutcome>;
+export type { Executor, ExecutorContext, ExecutorOutcome } from './executors/index.js';
 export type ExecutorSet = Partial<Record<JobKind, Executor>>;
 
 export interface Identity {
@@ -246,10 +234,20 @@ export class JobRunner {
     this.options.log.info('result acknowledged', { job_id: jobId });
   }
 
-  /** Stops running jobs (their queue entries stay: they run again at the next start) and waits for the lanes. */
-  async stop(): Promise<void> {
+  /**
+   * Stops running jobs (their queue entries stay: they run again at the next start) and waits for the lanes, at
+   * most `ms`: an executor that does not heed the abort does not hold up the stop.
+   */
+  async stop(ms = 20_000): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled([...this.lanes.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.lanes.values()]),
+      new Promise((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private sendStatus(entry: QueuedJob): void {

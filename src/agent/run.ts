@@ -64,9 +64,10 @@ export const inventoryExecutor: Executor = async (_envelope, ctx) => {
   return { status: 'succeeded', output: { facts, hash: factsHash(facts) } };
 };
 
-/** The executors this agent runs by default. */
+/** The executors this agent runs by default: inventory and those of src/agent/executors. */
 export async function defaultExecutors(): Promise<ExecutorSet> {
-  return { inventory: inventoryExecutor };
+  const { EXECUTORS } = await import('./executors/index.js');
+  return { inventory: inventoryExecutor, ...EXECUTORS };
 }
 
 export async function runAgent(options: RunOptions): Promise<RunEnd> {
