@@ -90,6 +90,9 @@ export function agentTree(): CliTree {
       if (/[/\\](agent[^/\\]*\.ts|src[/\\]agent[/\\].*)$/.test(next)) queue.push(next);
     }
   }
+  // The advisory packs and catalogs the hunt, mitigate and verify executors read, beside the transpiled code.
+  for (const dir of ['packs', 'catalogs'])
+    symlinkSync(join(ROOT, 'src/advisories', dir), join(out, 'src/advisories', dir), 'dir');
   return {
     entry: join(out, relative(ROOT, CHILD)).replace(/\.ts$/, '.js'),
     dispose: () => rmSync(out, { recursive: true, force: true }),
