@@ -442,12 +442,19 @@ export class AgentChannel {
     }
     if (conn.phase !== PHASE.ready)
       return this.#protocolError(conn, `${msg.t}: wait for welcome before sending anything else`);
-    this.#ready(conn, msg).catch((err) => {
-      this.#deps.log?.error({ err, agent: conn.agentId, t: msg.t }, 'agent channel: message failed');
-      this.#send(conn, {
-        t: 'error',
-        message: `${msg.t}: the server could not handle it; send it again later`,
+    const handle = () =>
+      this.#ready(conn, msg).catch((err) => {
+        this.#deps.log?.error({ err, agent: conn.agentId, t: msg.t }, 'agent channel: message failed');
+        this.#send(conn, {
+          t: 'error',
+          message: `${msg.t}: the server could not handle it; send it again later`,
+        });
       });
+    // One message at a time per connection, in the order the agent sent them (see Connection.inbox).
+    const next = conn.inbox ? conn.inbox.then(handle) : handle();
+    conn.inbox = next;
+    void next.then(() => {
+      if (conn.inbox === next) conn.inbox = undefined;
     });
   }
 

@@ -42,6 +42,11 @@ export class Connection {
   /** Delivery: a round is running for this connection / another round was asked meanwhile. */
   delivering = false;
   deliverAgain = false;
+  /**
+   * The inbound messages after welcome being handled, in arrival order: each waits for the one before it, so a
+   * job's `received` status is written before its result and never overwrites it. Undefined when idle.
+   */
+  inbox: Promise<void> | undefined;
   /** Set while the agent's state is read again after `agent.changed`; resolves false when the channel closed. */
   recheck: Promise<boolean> | undefined;
 
