@@ -32,7 +32,9 @@ const bundle = await rolldown({
   external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`), 'better-sqlite3', 'pg-native'],
   resolve: { extensionAlias: { '.js': ['.ts', '.js'] } },
   // ws tries its optional native helpers with require(); a single executable cannot load them and warns.
-  transform: { define: { 'process.env.WS_NO_BUFFER_UTIL': '"1"', 'process.env.WS_NO_UTF_8_VALIDATE': '"1"' } },
+  transform: {
+    define: { 'process.env.WS_NO_BUFFER_UTIL': '"1"', 'process.env.WS_NO_UTF_8_VALIDATE': '"1"' },
+  },
   logLevel: 'warn',
 });
 await bundle.write({ file: bundleFile, format: 'cjs', codeSplitting: false, minify: true });

@@ -82,7 +82,15 @@ export function createContext(db: Db, config: ServerConfig, metrics: ServerMetri
   const audit = new AuditChainer(db.kysely, {
     onError: (err) => log?.warn({ err }, 'audit records not chained yet; retrying'),
   });
-  const agents = createAgentsDomain({ db, config, tenants: tenantRepo, assets: assetRepo, exposure, bulk, jobs });
+  const agents = createAgentsDomain({
+    db,
+    config,
+    tenants: tenantRepo,
+    assets: assetRepo,
+    exposure,
+    bulk,
+    jobs,
+  });
   return {
     db,
     config,
