@@ -31,27 +31,12 @@ import {
   signBytes,
   verifyBytes,
 } from '../../src/api/agent-protocol.js';
+import { sleep, waitFor } from '../../src/server/process.testkit.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
 const CHILD = join(ROOT, 'test/agent/cli-child.testkit.ts');
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value; fails naming `what` after `ms`. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false | null> | T | undefined | false | null,
-  ms = 20_000,
-  stepMs = 25,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
+export { sleep, waitFor };
 
 /** The command line transpiled once per test file; `entry` runs `bulwark <args>`. */
 export interface CliTree {
